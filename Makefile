@@ -1,0 +1,25 @@
+# The two commands of this project: `make repro` (main job) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+export DVC_NO_ANALYTICS := 1
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup test repro bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+
+repro: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro $(DVC_ARGS)
+
+bench: setup
+	$(VENV)/bin/python benchmarks/dsp.py
+
+clean:
+	rm -rf .pytest_cache .prefect

@@ -1,0 +1,1 @@
+"""Training utilities: data providers (`data`), trainers, metrics and evaluators."""

@@ -1,0 +1,389 @@
+"""Data providers: turn stored examples into `tf.data.Dataset`s of feature dicts.
+
+Every provider yields dict examples with (at least) these features, one example at a time:
+
+- ``audio``: float32 ``[n_samples]`` at ``sample_rate`` Hz (4 s at 16 kHz = 64000 samples).
+- ``f0_hz``: float32 ``[n_frames]``, fundamental frequency in Hz at ``frame_rate`` Hz.
+- ``f0_confidence``: float32 ``[n_frames]`` in [0, 1].
+- ``loudness_db``: float32 ``[n_frames]``, A-weighted loudness in dB.
+- ``power_db``: float32 ``[n_frames]``, frame power in dB (where the source has it).
+
+`DataProvider.get_batch` stacks them batch first: ``audio`` ``[batch, n_samples]``, frame
+features ``[batch, n_frames]``.
+"""
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ddsp_models.gin_utils import register
+
+_AUTOTUNE = tf.data.AUTOTUNE
+FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
+
+
+class DataProvider:
+    """Base class: subclasses implement `get_dataset`.
+
+    Args:
+      sample_rate: audio sample rate in Hz.
+      frame_rate: rate of the frame features (f0, loudness, power) in Hz.
+    """
+
+    def __init__(self, sample_rate: int = 16000, frame_rate: int = 250):
+        if sample_rate <= 0 or frame_rate <= 0:
+            raise ValueError(
+                f"sample_rate and frame_rate must be positive, got {sample_rate}, {frame_rate}")
+        self.sample_rate = int(sample_rate)
+        self.frame_rate = int(frame_rate)
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        """A dataset of single (unbatched) dict examples; shuffled when `shuffle`."""
+        raise NotImplementedError
+
+    def get_batch(self, batch_size: int, shuffle: bool = True, repeats: int = -1,
+                  drop_remainder: bool = True) -> tf.data.Dataset:
+        """Batched dataset: ``repeats`` passes (-1 = forever) cut into ``batch_size`` batches.
+
+        Args:
+          batch_size: examples per batch.
+          shuffle: shuffle the examples (and files) before batching.
+          repeats: number of passes over the data; -1 repeats indefinitely.
+          drop_remainder: drop the last, smaller batch so every batch has a static size.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        dataset = self.get_dataset(shuffle=shuffle)
+        dataset = dataset.repeat(repeats)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        return dataset.prefetch(_AUTOTUNE)
+
+
+def _as_tensor_dtype(array: np.ndarray) -> tf.DType:
+    """float -> float32, bool -> bool, integers -> int64, text -> string."""
+    if array.dtype.kind == "f":
+        return tf.float32
+    if array.dtype.kind == "b":
+        return tf.bool
+    if array.dtype.kind in "iu":
+        return tf.int64
+    if array.dtype.kind in "US":
+        return tf.string
+    raise TypeError(f"unsupported array dtype {array.dtype} (expected float, int, bool or text)")
+
+
+def _cast_example(example: dict) -> dict:
+    """numpy arrays -> arrays with the dtypes of `_as_tensor_dtype` (float32, int64, ...)."""
+    out = {}
+    for key, value in example.items():
+        value = np.asarray(value)
+        dtype = _as_tensor_dtype(value)
+        if dtype == tf.string:
+            out[key] = value.astype(np.bytes_) if value.dtype.kind == "U" else value
+        else:
+            out[key] = value.astype(dtype.as_numpy_dtype)
+    return out
+
+
+@register("data")
+class InMemoryProvider(DataProvider):
+    """Examples held in memory: a dict of arrays whose first axis indexes examples.
+
+    Args:
+      examples: e.g. ``{'audio': [n, n_samples], 'f0_hz': [n, n_frames], ...}``; every
+        value must have the same length along axis 0.
+      sample_rate, frame_rate: as in `DataProvider`.
+      seed: shuffle seed (None: a different order each pass).
+    """
+
+    def __init__(self, examples: dict, sample_rate: int = 16000, frame_rate: int = 250,
+                 seed: int | None = None):
+        super().__init__(sample_rate, frame_rate)
+        if not isinstance(examples, dict) or not examples:
+            raise TypeError("examples must be a non-empty dict of arrays, "
+                            f"got {type(examples).__name__}")
+        self.examples = _cast_example(examples)
+        lengths = {k: (v.shape[0] if v.ndim else None) for k, v in self.examples.items()}
+        if len(set(lengths.values())) != 1 or None in lengths.values():
+            raise ValueError(f"examples must share the first (example) axis, got lengths {lengths}")
+        self.n_examples = next(iter(lengths.values()))
+        self.seed = seed
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        dataset = tf.data.Dataset.from_tensor_slices(self.examples)
+        if shuffle:
+            dataset = dataset.shuffle(self.n_examples, seed=self.seed,
+                                      reshuffle_each_iteration=True)
+        return dataset
+
+
+def _list_files(file_pattern) -> list[str]:
+    """Sorted files matching a glob pattern (or a list of patterns); raises if none."""
+    patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
+    files = sorted({f for p in patterns for f in glob.glob(os.fspath(p))})
+    if not files:
+        raise ValueError(f"file_pattern {file_pattern!r} matches no files")
+    return files
+
+
+@register("data")
+class NpzProvider(DataProvider):
+    """One example per ``.npz`` file (the `features` stage writes one per clip).
+
+    Arrays keep their stored shapes (``audio`` ``[n_samples]``, frame features
+    ``[n_frames]``, MIDI features ``[n_frames, 128]``, scalars ``[]``); floats become
+    float32, integers int64, text tf.string. Every file must hold the same keys and shapes
+    as the first one.
+
+    Args:
+      file_pattern: glob (or list of globs) of ``.npz`` files.
+      keys: the arrays to read (default: all arrays of the first file).
+      sample_rate, frame_rate: as in `DataProvider`.
+      seed: shuffle seed.
+    """
+
+    def __init__(self, file_pattern, keys=None, sample_rate: int = 16000,
+                 frame_rate: int = 250, seed: int | None = None):
+        super().__init__(sample_rate, frame_rate)
+        self.files = _list_files(file_pattern)
+        first = self._load(self.files[0], keys)
+        self.keys = tuple(first)
+        self.output_signature = {
+            k: tf.TensorSpec(shape=v.shape, dtype=_as_tensor_dtype(v)) for k, v in first.items()}
+        self.seed = seed
+
+    @staticmethod
+    def _load(path: str, keys=None) -> dict:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in (keys or ()) if k not in npz.files]
+            if missing:
+                raise ValueError(f"{path}: missing arrays {missing}, has {npz.files}")
+            return _cast_example({k: npz[k] for k in (keys or npz.files)})
+
+    def _generate(self, order):
+        for index in order:
+            path = self.files[int(index)]
+            example = self._load(path, self.keys)
+            for key, spec in self.output_signature.items():
+                if tuple(example[key].shape) != tuple(spec.shape):
+                    raise ValueError(f"{path}: array {key!r} has shape {example[key].shape}, "
+                                     f"expected {tuple(spec.shape)} like {self.files[0]}")
+            yield example
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        n = len(self.files)
+        rng = np.random.default_rng(self.seed)
+        # The generator is re-entered on every pass, so each repeat draws a fresh order.
+        return tf.data.Dataset.from_generator(
+            lambda: self._generate(rng.permutation(n) if shuffle else range(n)),
+            output_signature=self.output_signature)
+
+
+def _feature_list(value: np.ndarray) -> tf.train.Feature:
+    flat = np.asarray(value).reshape(-1)
+    if flat.dtype.kind == "f":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=flat.astype(np.float32)))
+    if flat.dtype.kind in "iub":
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=flat.astype(np.int64)))
+    if flat.dtype.kind in "US":
+        return tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[v.encode() if isinstance(v, str) else bytes(v) for v in flat.tolist()]))
+    raise TypeError(f"cannot serialise dtype {flat.dtype}")
+
+
+def serialize_example(example: dict) -> bytes:
+    """A dict of arrays -> a serialised ``tf.train.Example`` (arrays flattened)."""
+    return tf.train.Example(features=tf.train.Features(
+        feature={k: _feature_list(v) for k, v in example.items()})).SerializeToString()
+
+
+def write_tfrecord(path, examples) -> int:
+    """Writes dict examples (audio, f0_hz, f0_confidence, loudness_db, power_db, ...) to a
+    TFRecord file readable by `TFRecordProvider`; returns the number written."""
+    count = 0
+    with tf.io.TFRecordWriter(os.fspath(path)) as writer:
+        for example in examples:
+            writer.write(serialize_example(example))
+            count += 1
+    return count
+
+
+@register("data")
+class TFRecordProvider(DataProvider):
+    """``tf.train.Example`` records with fixed-length audio and frame features.
+
+    Args:
+      file_pattern: glob (or list of globs) of TFRecord files.
+      example_secs: seconds per example: audio has ``example_secs * sample_rate`` samples and
+        each frame feature ``example_secs * frame_rate`` frames (+1 when ``centered``).
+      sample_rate, frame_rate: in Hz.
+      centered: frame features were computed with centred frames (one extra frame).
+      with_power: read ``power_db`` too (older records may lack it).
+      seed: shuffle seed.
+    """
+
+    def __init__(self, file_pattern, example_secs: float = 4, sample_rate: int = 16000,
+                 frame_rate: int = 250, centered: bool = False, with_power: bool = True,
+                 seed: int | None = None):
+        super().__init__(sample_rate, frame_rate)
+        self.file_pattern = file_pattern
+        self.example_secs = example_secs
+        self.n_samples = int(round(example_secs * self.sample_rate))
+        self.n_frames = int(round(example_secs * self.frame_rate)) + int(bool(centered))
+        self.with_power = with_power
+        self.seed = seed
+
+    @property
+    def features_dict(self) -> dict:
+        """Feature name -> `tf.io.FixedLenFeature` used to parse each record."""
+        features = {"audio": tf.io.FixedLenFeature([self.n_samples], tf.float32)}
+        for key in FRAME_FEATURES if self.with_power else FRAME_FEATURES[:3]:
+            features[key] = tf.io.FixedLenFeature([self.n_frames], tf.float32)
+        return features
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        files = _list_files(self.file_pattern)
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if shuffle:
+            dataset = dataset.shuffle(len(files), seed=self.seed)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4,
+                                     num_parallel_calls=_AUTOTUNE,
+                                     deterministic=not shuffle)
+        features = self.features_dict
+        dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
+                              num_parallel_calls=_AUTOTUNE, deterministic=not shuffle)
+        if shuffle:
+            dataset = dataset.shuffle(256, seed=self.seed)
+        return dataset
+
+
+@register("data")
+class TfdsProvider(DataProvider):
+    """A prepared TensorFlow Datasets dataset, read offline (never downloads).
+
+    Args:
+      name: TFDS name, e.g. ``'nsynth/gansynth_subset.f0_and_loudness:2.3.3'``.
+      split: split name or slice (``'train'``, ``'valid[:10%]'``, ...).
+      data_dir: folder holding the prepared dataset (TFDS's default when None).
+      sample_rate, frame_rate: as in `DataProvider`.
+      shuffle_buffer: examples held for shuffling.
+      seed: shuffle seed (file order and example order).
+    """
+
+    def __init__(self, name: str, split: str = "train", data_dir: str | None = None,
+                 sample_rate: int = 16000, frame_rate: int = 250, shuffle_buffer: int = 1000,
+                 seed: int | None = None):
+        super().__init__(sample_rate, frame_rate)
+        self.name = name
+        self.split = split
+        self.data_dir = data_dir
+        self.shuffle_buffer = shuffle_buffer
+        self.seed = seed
+
+    def _load(self, shuffle: bool) -> tf.data.Dataset:
+        import tensorflow_datasets as tfds
+
+        return tfds.load(self.name, split=self.split, data_dir=self.data_dir, download=False,
+                         shuffle_files=shuffle,
+                         read_config=tfds.ReadConfig(shuffle_seed=self.seed))
+
+    def _map(self, example: dict) -> dict:
+        """Hook: renames / reshapes one example (identity here)."""
+        return example
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        dataset = self._load(shuffle).map(self._map, num_parallel_calls=_AUTOTUNE,
+                                          deterministic=not shuffle)
+        if shuffle:
+            dataset = dataset.shuffle(self.shuffle_buffer, seed=self.seed)
+        return dataset
+
+
+@register("data")
+class NSynthTfds(TfdsProvider):
+    """NSynth (TFDS) with CREPE f0 and loudness, renamed to this project's features.
+
+    NSynth's ``audio``, ``f0/hz``, ``f0/confidence``, ``loudness/db`` become ``audio``,
+    ``f0_hz``, ``f0_confidence``, ``loudness_db`` (4 s: 64000 samples, 1000 frames); its
+    ``pitch`` and ``velocity`` (MIDI numbers) and ``instrument/label`` (as ``instrument_id``)
+    ride along. The dataset must already be prepared under ``data_dir``.
+    """
+
+    def __init__(self, name: str = "nsynth/gansynth_subset.f0_and_loudness:2.3.3",
+                 split: str = "train", data_dir: str | None = None, sample_rate: int = 16000,
+                 frame_rate: int = 250, shuffle_buffer: int = 1000, seed: int | None = None):
+        super().__init__(name, split, data_dir, sample_rate, frame_rate, shuffle_buffer, seed)
+
+    def _map(self, example: dict) -> dict:
+        return {
+            "audio": example["audio"],
+            "f0_hz": example["f0"]["hz"],
+            "f0_confidence": example["f0"]["confidence"],
+            "loudness_db": example["loudness"]["db"],
+            "pitch": example["pitch"],
+            "velocity": example["velocity"],
+            "instrument_id": example["instrument"]["label"],
+        }
+
+
+PREPARED_TFDS_NAME = "ddsp_prepared"
+
+
+@register("data")
+class PreparedTfdsProvider(TfdsProvider):
+    """This project's TFDS dataset (DVC stage ``dataset``, ``pipelines/ddsp_tfds``).
+
+    Read straight from its folder (``data_dir/ddsp_prepared/<config>/<version>``) with
+    `tfds.builder_from_directory`, so the builder code need not be importable. Audio and
+    frame features get static shapes from the dataset's metadata (clip length, rates).
+
+    Args:
+      data_dir: the stage's output folder (``data/tfds``).
+      split: ``'train'``, ``'valid'`` or ``'test'`` (slices allowed).
+      config: ``'midi'`` (with MIDI note features) or ``'audio'``; None picks the only one
+        present.
+      shuffle_buffer, seed: as in `TfdsProvider`.
+    """
+
+    def __init__(self, data_dir: str = "data/tfds", split: str = "train",
+                 config: str | None = None, shuffle_buffer: int = 1000,
+                 seed: int | None = None):
+        import tensorflow_datasets as tfds
+
+        root = os.path.join(os.fspath(data_dir), PREPARED_TFDS_NAME)
+        configs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        configs = [c for c in configs if os.path.isdir(os.path.join(root, c))]
+        if config is None:
+            if len(configs) != 1:
+                raise ValueError(f"data_dir {data_dir!r}: expected exactly one prepared config "
+                                 f"under {root}, found {configs}; pass config=")
+            config = configs[0]
+        if config not in configs:
+            raise ValueError(f"data_dir {data_dir!r}: config {config!r} not prepared "
+                             f"(found {configs})")
+        versions = sorted(os.listdir(os.path.join(root, config)),
+                          key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
+        self.builder = tfds.builder_from_directory(os.path.join(root, config, versions[-1]))
+        meta = self.builder.info.metadata or {}
+        super().__init__(f"{PREPARED_TFDS_NAME}/{config}", split, data_dir,
+                         int(meta.get("sample_rate", 16000)), int(meta.get("frame_rate", 250)),
+                         shuffle_buffer, seed)
+        self.config = config
+        clip_seconds = float(meta.get("clip_seconds", 4.0))
+        self.n_samples = int(round(clip_seconds * self.sample_rate))
+        self.n_frames = int(round(clip_seconds * self.frame_rate))
+
+    def _load(self, shuffle: bool) -> tf.data.Dataset:
+        import tensorflow_datasets as tfds
+
+        return self.builder.as_dataset(split=self.split, shuffle_files=shuffle,
+                                       read_config=tfds.ReadConfig(shuffle_seed=self.seed))
+
+    def _map(self, example: dict) -> dict:
+        out = dict(example)
+        out["audio"] = tf.ensure_shape(example["audio"], [self.n_samples])
+        for key, value in example.items():
+            if key != "audio" and value.shape.rank and value.shape[0] is None:
+                out[key] = tf.ensure_shape(value, [self.n_frames] + value.shape[1:].as_list())
+        return out
