@@ -19,7 +19,11 @@ repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro $(DVC_ARGS)
 
 bench: setup
-	$(VENV)/bin/python benchmarks/dsp.py
+	$(VENV)/bin/python benchmarks/dsp.py --compare
+	$(VENV)/bin/python benchmarks/spectral_loss.py
+	$(VENV)/bin/python benchmarks/rnn.py
+	$(VENV)/bin/python benchmarks/crepe.py
+	$(VENV)/bin/python benchmarks/train_step.py
 
 clean:
 	rm -rf .pytest_cache .prefect

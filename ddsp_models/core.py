@@ -167,6 +167,69 @@ def sym_exp_sigmoid(x, width: float = 8.0) -> tf.Tensor:
     return exp_sigmoid(width * (tf.abs(x) / 2.0 - 1.0))
 
 
+def _add_depth_axis(freqs: tf.Tensor, depth: int, name: str) -> tf.Tensor:
+    """`[batch, time, n * depth]` -> `[batch, time, n, depth]` (depth d is the d-th block of n)."""
+    ensure_rank(freqs, (3, 4), name)
+    if freqs.shape.rank == 4:
+        return freqs
+    depth = int(depth)
+    n_channels = freqs.shape[-1]
+    if depth < 1 or n_channels is None or n_channels % depth != 0:
+        raise ValueError(f"`{name}` last axis ({n_channels}) must be a multiple of depth ({depth}).")
+    shape = tf.shape(freqs)
+    blocks = tf.reshape(freqs, [shape[0], shape[1], depth, n_channels // depth])
+    return tf.transpose(blocks, [0, 1, 3, 2])
+
+
+@register("core")
+def frequencies_softmax(freqs, depth: int = 1, hz_min: float = 20.0, hz_max: float = 8000.0) -> tf.Tensor:
+    """Network outputs -> frequencies (Hz) as a softmax-weighted mean of log-spaced bins.
+
+    Each sinusoid has `depth` logits over bins evenly spaced in MIDI (log frequency) from
+    hz_min to hz_max; its frequency is unit_to_hz of the softmax-weighted mean bin position.
+    With depth=1 there is a single bin, so every output is hz_min (use depth > 1).
+
+    Args:
+      freqs: logits `[batch, time, n_sinusoids * depth]` (depth blocks of n_sinusoids) or
+        `[batch, time, n_sinusoids, depth]`.
+      depth: bins per sinusoid when freqs is 3-D.
+      hz_min, hz_max: frequency range, Hz.
+
+    Returns:
+      Frequencies in Hz, `[batch, time, n_sinusoids]`.
+    """
+    freqs = _add_depth_axis(tf_float32(freqs, "freqs"), depth, "freqs")
+    n_bins = freqs.shape[-1]
+    probabilities = tf.nn.softmax(freqs, axis=-1)
+    bin_positions = tf.linspace(0.0, 1.0, n_bins) if n_bins > 1 else tf.zeros([1])
+    unit = tf.reduce_sum(probabilities * bin_positions, axis=-1)
+    return unit_to_hz(unit, hz_min=hz_min, hz_max=hz_max)
+
+
+@register("core")
+def frequencies_sigmoid(freqs, depth: int = 1, hz_min: float = 0.0, hz_max: float = 8000.0) -> tf.Tensor:
+    """Network outputs -> frequencies (Hz) through sigmoids on a log-frequency (MIDI) scale.
+
+    With depth d > 1 the position in [0, 1] is a coarse-to-fine sum: sigmoid i contributes
+    2^-i of the range (normalised so all sigmoids at 1 give hz_max). hz_min = 0 maps to
+    MIDI 0 (8.18 Hz), the bottom of the log scale.
+
+    Args:
+      freqs: `[batch, time, n_sinusoids * depth]` or `[batch, time, n_sinusoids, depth]`.
+      depth: sigmoids per sinusoid when freqs is 3-D.
+      hz_min, hz_max: frequency range, Hz.
+
+    Returns:
+      Frequencies in Hz, `[batch, time, n_sinusoids]`.
+    """
+    freqs = _add_depth_axis(tf_float32(freqs, "freqs"), depth, "freqs")
+    n_levels = freqs.shape[-1]
+    scales = 0.5 ** np.arange(n_levels, dtype=np.float32)
+    scales = tf.constant(scales / scales.sum())
+    unit = tf.reduce_sum(tf.nn.sigmoid(freqs) * scales, axis=-1)
+    return unit_to_hz(unit, hz_min=hz_min, hz_max=hz_max)
+
+
 # -------------------------------------------------------------------------- resampling
 def _interpolate_linear(inputs: tf.Tensor, n_timesteps: int, add_endpoint: bool) -> tf.Tensor:
     """Linear interpolation along axis 1 of `[batch, n_frames, channels]`."""
@@ -231,6 +294,11 @@ def upsample_with_windows(inputs, n_timesteps: int, add_endpoint: bool = True) -
     Frame i sits at sample i * hop (hop = n_timesteps / n_frames) and is spread over a Hann
     window of 2 * hop; windows at 50% overlap sum to one, so a constant input stays constant.
 
+    Computed in closed form: between frames i and i + 1 only their two windows overlap, so
+    sample i * hop + t (0 <= t < hop) is x[i] + (x[i+1] - x[i]) * r[t] with the rising half
+    window r[t] = sin^2(pi t / (2 hop)). This equals the overlap-add exactly and needs one
+    multiply-add per output value (no transposes or framed intermediates).
+
     Args:
       inputs: `[batch, n_frames, channels]`.
       n_timesteps: output length, an integer multiple of n_frames.
@@ -242,19 +310,31 @@ def upsample_with_windows(inputs, n_timesteps: int, add_endpoint: bool = True) -
     """
     x = ensure_3d(inputs, "inputs")
     n_frames = x.shape[1]
+    hop = _window_hop(n_frames, n_timesteps)
+    x_next = _next_frames(x, add_endpoint)
+    ramp = _rising_half_window(hop)[:, tf.newaxis]  # [hop, 1]
+    blocks = x[:, :, tf.newaxis, :] + (x_next - x)[:, :, tf.newaxis, :] * ramp  # [b, frames, hop, c]
+    return tf.reshape(blocks, [tf.shape(x)[0], n_timesteps, -1])
+
+
+def _window_hop(n_frames, n_timesteps: int) -> int:
+    """Samples per frame for window upsampling; ValueError unless n_timesteps = k * n_frames."""
     if n_frames is None or n_frames < 1 or n_timesteps % n_frames != 0:
         raise ValueError(
             f"window upsampling needs n_timesteps ({n_timesteps}) to be an integer multiple of "
             f"the number of frames ({n_frames}).")
-    hop = n_timesteps // n_frames
-    window = tf.signal.hann_window(2 * hop, periodic=True)  # sums to 1 at 50% overlap
+    return n_timesteps // n_frames
+
+
+def _next_frames(x: tf.Tensor, add_endpoint: bool) -> tf.Tensor:
+    """x shifted one frame earlier along axis 1; the last frame is repeated or zero."""
     tail = x[:, -1:, :] if add_endpoint else tf.zeros_like(x[:, -1:, :])
-    x = tf.concat([x, tail], axis=1)
-    # [batch, channels, n_frames + 1, 2 * hop] -> overlap-add along frames.
-    frames = tf.transpose(x, [0, 2, 1])[..., tf.newaxis] * window
-    audio = tf.signal.overlap_and_add(frames, hop)  # [batch, channels, (n_frames + 2) * hop]
-    audio = audio[:, :, hop:hop + n_timesteps]
-    return tf.transpose(audio, [0, 2, 1])
+    return tf.concat([x[:, 1:, :], tail], axis=1)
+
+
+def _rising_half_window(hop: int) -> tf.Tensor:
+    """First half of a periodic Hann window of 2 * hop samples: sin^2(pi t / (2 hop)), `[hop]`."""
+    return tf.signal.hann_window(2 * hop, periodic=True)[:hop]
 
 
 # ------------------------------------------------------------------------- oscillators
@@ -359,6 +439,52 @@ def harmonic_oscillator_bank(f0_envelope, harmonic_amplitudes, sample_rate: int 
     return tf.reduce_sum(harmonic_amplitudes * audible * tf.sin(phase * ratios), axis=-1)
 
 
+def windowed_harmonic_oscillator_bank(f0_envelope, frame_amplitudes, sample_rate: int = 16000,
+                                      use_angular_cumsum: bool = True,
+                                      add_endpoint: bool = True) -> tf.Tensor:
+    """Harmonic oscillator bank with frame-rate amplitudes upsampled by Hann windows.
+
+    Same result as `harmonic_oscillator_bank(f0_envelope, upsample_with_windows(frame_amplitudes))`
+    but never builds the sample-rate amplitude tensor: in block i (samples i * hop + t) the
+    upsampled amplitude of harmonic k is A[i, k] + (A[i+1, k] - A[i, k]) * r[t], so
+
+      audio[i * hop + t] = sum_k s_k[t] A[i, k] + r[t] * sum_k s_k[t] (A[i+1, k] - A[i, k]),
+
+    with s_k = sin(k phi) (zero for harmonics at or above Nyquist at that sample); both sums
+    are one batched matrix product over harmonics. For `[16, 64000, 100]` on a 2-core CPU it is
+    ~3.5x faster forward and ~10x faster forward + gradient than the direct form (see
+    benchmarks/dsp.py).
+
+    Args:
+      f0_envelope: Hz, `[batch, n_samples, 1]`.
+      frame_amplitudes: `[batch, n_frames, n_harmonics]`, n_samples a multiple of n_frames.
+      sample_rate: Hz.
+      use_angular_cumsum: accurate float64 wrapped phase (see angular_cumsum).
+      add_endpoint: see upsample_with_windows.
+
+    Returns:
+      Audio `[batch, n_samples]`.
+    """
+    f0_envelope = ensure_3d(f0_envelope, "f0_envelope")
+    frame_amplitudes = ensure_3d(frame_amplitudes, "frame_amplitudes")
+    n_samples = f0_envelope.shape[1]
+    n_frames, n_harmonics = frame_amplitudes.shape[1], frame_amplitudes.shape[2]
+    hop = _window_hop(n_frames, n_samples)
+    ratios = tf.range(1.0, n_harmonics + 1.0, dtype=tf.float32)
+    omega = f0_envelope * (TWO_PI / float(sample_rate))
+    phase = angular_cumsum(omega) if use_angular_cumsum else tf.cumsum(omega, axis=1)
+    # Silence harmonics at or above Nyquist by zeroing their phase argument (sin(0) = 0):
+    # one select on the argument instead of a mask multiply after the sine.
+    audible = ratios < (sample_rate / 2.0) / tf.maximum(f0_envelope, 1e-7)
+    sines = tf.sin(tf.where(audible, phase * ratios, 0.0))  # [batch, n_samples, n_harmonics]
+    sines = tf.reshape(sines, [tf.shape(sines)[0], n_frames, hop, n_harmonics])
+    deltas = _next_frames(frame_amplitudes, add_endpoint) - frame_amplitudes
+    weights = tf.stack([frame_amplitudes, deltas], axis=-1)  # [batch, n_frames, n_harmonics, 2]
+    sums = tf.matmul(sines, weights)  # [batch, n_frames, hop, 2]; a batch of 1 broadcasts
+    audio = sums[..., 0] + sums[..., 1] * _rising_half_window(hop)
+    return tf.reshape(audio, [tf.shape(audio)[0], n_samples])
+
+
 def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_distribution=None,
                        n_samples: int = 64000, sample_rate: int = 16000,
                        amp_resample_method: str = "window", use_angular_cumsum: bool = True) -> tf.Tensor:
@@ -386,6 +512,12 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
     harmonic_distribution = ensure_3d(harmonic_distribution, "harmonic_distribution")
     harmonic_amplitudes = amplitudes * harmonic_distribution
     f0_envelope = resample(frequencies, n_samples, method="linear")
+    n_frames = harmonic_amplitudes.shape[1]
+    if (harmonic_shifts is None and amp_resample_method == "window" and n_frames is not None
+            and n_samples % n_frames == 0):
+        # Fast path, identical maths (see windowed_harmonic_oscillator_bank).
+        return windowed_harmonic_oscillator_bank(f0_envelope, harmonic_amplitudes, sample_rate,
+                                                 use_angular_cumsum)
     harmonic_amplitudes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
     if harmonic_shifts is None:
         return harmonic_oscillator_bank(f0_envelope, harmonic_amplitudes, sample_rate, use_angular_cumsum)
@@ -422,6 +554,12 @@ def wavetable_synthesis(frequencies, amplitudes, wavetables, n_samples: int = 64
                         sample_rate: int = 16000) -> tf.Tensor:
     """Wavetable oscillator.
 
+    Each output sample reads the period, linearly interpolated in time between the frame
+    tables (as `resample(wavetables, n_samples, 'linear')`), at the oscillator phase with
+    linear interpolation (as `linear_lookup`). Both interpolations are linear, so the value is
+    read from the two neighbouring frame tables with four gathers per sample instead of
+    building `[batch, n_samples, n_wavetable]` tensors (the result is the same).
+
     Args:
       frequencies: Hz, `[batch, n_frames, 1]`.
       amplitudes: `[batch, n_frames, 1]`.
@@ -435,11 +573,33 @@ def wavetable_synthesis(frequencies, amplitudes, wavetables, n_samples: int = 64
     wavetables = ensure_3d(wavetables, "wavetables")
     amplitudes = resample(amplitudes, n_samples, method="window") if amplitudes.shape[1] > 1 \
         else tf.tile(amplitudes, [1, n_samples, 1])
-    wavetables = resample(wavetables, n_samples, method="linear") if wavetables.shape[1] > 1 \
-        else tf.tile(wavetables, [1, n_samples, 1])
     f0 = resample(frequencies, n_samples, method="linear")
-    phase = angular_cumsum(f0 * (TWO_PI / sample_rate)) / TWO_PI
-    audio = linear_lookup(phase, wavetables)
+    phase = angular_cumsum(f0 * (TWO_PI / sample_rate))[..., 0] / TWO_PI  # [batch, n_samples]
+    n_tables, n_wavetable = wavetables.shape[1], wavetables.shape[2]
+    if n_tables is None or n_wavetable is None:
+        raise ValueError("wavetable_synthesis needs static wavetable shapes `[batch, n_frames, n]`.")
+    position = phase * float(n_wavetable)
+    index = tf.floor(position)
+    fraction = position - index
+    i0 = tf.math.floormod(tf.cast(index, tf.int32), n_wavetable)
+    i1 = tf.math.floormod(i0 + 1, n_wavetable)
+    flat_tables = tf.reshape(wavetables, [tf.shape(wavetables)[0], n_tables * n_wavetable])
+
+    def read_table(table_index):
+        """Linear lookup at the phase in table `table_index[n]` for every sample n."""
+        offset = (table_index * n_wavetable)[np.newaxis, :]
+        low = tf.gather(flat_tables, offset + i0, batch_dims=1)
+        high = tf.gather(flat_tables, offset + i1, batch_dims=1)
+        return low + fraction * (high - low)
+
+    if n_tables == 1:
+        audio = read_table(np.zeros(n_samples, np.int32))
+    else:
+        table_position = np.linspace(0.0, n_tables - 1.0, n_samples)
+        left = np.minimum(np.floor(table_position), n_tables - 2).astype(np.int32)
+        alpha = (table_position - left).astype(np.float32)[np.newaxis, :]
+        audio_left = read_table(left)
+        audio = audio_left + alpha * (read_table(left + 1) - audio_left)
     return audio * amplitudes[..., 0]
 
 
@@ -474,6 +634,24 @@ def variable_length_delay(phase, audio, max_length: int = 512) -> tf.Tensor:
 # ------------------------------------------------------------------ convolution, filters
 def _next_power_of_two(n: int) -> int:
     return 1 << (int(n) - 1).bit_length()
+
+
+def next_fast_fft_length(n: int) -> int:
+    """Smallest 5-smooth length (2^a 3^b 5^c) >= n: as fast per sample as a power of two in
+    TF's CPU FFT, and often much shorter (191 -> 192 rather than 256; 111999 -> 112500)."""
+    n = max(int(n), 1)
+    best = _next_power_of_two(n)
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            length = power35
+            while length < n:
+                length *= 2
+            best = min(best, length)
+            power35 *= 3
+        power5 *= 5
+    return best
 
 
 def crop_and_compensate_delay(audio, audio_size: int, ir_size: int, padding: str = "same",
@@ -528,7 +706,7 @@ def fft_convolve(audio, impulse_response, padding: str = "same", delay_compensat
             f"impulse-response frames {n_frames}.")
     block = audio_size // n_frames
     blocks = tf.reshape(audio, [tf.shape(audio)[0], n_frames, block])
-    fft_size = _next_power_of_two(block + ir_size - 1)
+    fft_size = next_fast_fft_length(block + ir_size - 1)  # linear (not circular) convolution
     spectrum = tf.signal.rfft(blocks, fft_length=[fft_size]) * tf.signal.rfft(impulse_response, fft_length=[fft_size])
     convolved = tf.signal.irfft(spectrum, fft_length=[fft_size])  # [batch, n_frames, fft_size]
     if n_frames == 1:

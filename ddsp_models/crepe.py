@@ -20,22 +20,31 @@ Public API:
   build_crepe_model / get_crepe_model / load_crepe_weights: the network and its weights.
   frame_audio, activations_to_f0, viterbi_decode: the steps of compute_f0.
 
-Speed (2-core Xeon with AVX-512, TF 2.21 CPU, oneDNN; measured with benchmarks/crepe.py):
-  * The plain Conv2D network on [frames, 1024, 1, 1] and a Conv1D (channels-last) version
-    of the same weights ran at the same speed within noise: both lower to oneDNN's
-    convolution; Conv2D is kept because its weights map 1:1 onto CREPE's checkpoints.
-  * ``jit_compile=True`` (XLA) was slower (it replaces oneDNN's convolutions with
-    Eigen ones); not used.
-  * Frames per network call: 64-256 are equally fast; ``DEFAULT_BATCH_SIZE`` below.
-  * TF's default thread pools (2 intra-op threads on 2 cores) were best; setting
-    inter-op to 1 changed nothing measurable.
-  * Viterbi: log-domain, all states at once per frame over the +-11-bin band via a
-    strided window view; a few ms per 1000 frames, negligible next to the network.
+Speed (2-core Xeon with AVX-512, TF 2.21 CPU/oneDNN; `benchmarks/crepe.py --explore`;
+the machine was shared with other jobs (load 3-6), so choices used process CPU time):
+  * CREPE's Conv2D on [frames, 1024, 1, 1] with the stride-4 first layer along the
+    height axis is oneDNN's slow case (full: 23 CPU-ms/frame for conv1 alone). The same
+    layer as a stride-1 convolution over 4 polyphase channels (`PolyphaseConv2D`) or as
+    a width-strided Conv1D takes ~2 CPU-ms/frame. The Keras model uses the former
+    (weights stay 1:1 with CREPE's checkpoints): full 43 -> 22 CPU-ms/frame, tiny
+    1.95 -> 0.52. A channels-last Conv1D network measured the same as this one.
+  * `compute_f0` runs `FrozenCrepeNetwork`: constant weights, folded batch-norm and,
+    for the wide capacities, FFT convolutions with precomputed kernel spectra (see
+    `FFT_LAYERS`): full 20 (all direct) -> 9.5 (FFT conv2) -> 7.9 (FFT conv2-6)
+    CPU-ms/frame, activations equal to ~4e-7. Tiny gains nothing from FFTs.
+  * ``jit_compile=True``: 2.5-5x slower on the Keras model (XLA replaces oneDNN's
+    convolutions); ~8% faster on the frozen FFT network but it compiles again for every
+    new batch shape (each input's last, partial batch), so it is off.
+  * Frames per network call: 32-512 within ~10% in CPU time; 128 (`DEFAULT_BATCH_SIZE`).
+  * Threads (tf.config.threading, benchmark flags --intra/--inter): intra 1 or 2,
+    inter 1 or default all within noise; intra 4 was slower. TF defaults are kept.
+  * Viterbi: log-domain, all states (and batch items) at once per frame over the
+    banded transitions via a strided window view: ~50-70 us per frame, ~6% of tiny's
+    time at 100 frames/s, <1% of full's.
 """
 from __future__ import annotations
 
 import collections
-import functools
 import importlib.util
 import io
 import math
@@ -100,6 +109,38 @@ def filter_counts(capacity: str) -> list[int]:
 # --------------------------------------------------------------------------------------
 # The network.
 # --------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="ddsp_models.crepe")
+class PolyphaseConv2D(keras.layers.Conv2D):
+    """Conv2D over [batch, height, 1, channels] with a stride along height, computed as
+    a stride-1 convolution over the `stride` polyphase components of the input.
+
+    A stride-s convolution with a kernel of K taps equals a stride-1 convolution with
+    K/s taps over the input reshaped to [batch, height/s, s*channels]. Same weights
+    (kernel [K, 1, in, out]) and outputs as `keras.layers.Conv2D` with padding 'same'.
+    For CREPE's first layer (1 input channel, 512 taps, stride 4) oneDNN runs this form
+    ~5-10x faster than the strided single-channel convolution.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        stride = self.strides[0]
+        taps, width, in_channels, out_channels = kernel.shape
+        height = inputs.shape[1]
+        if (self.padding != "same" or width != 1 or self.strides[1] != 1 or taps % stride
+                or self.data_format != "channels_last" or height is None
+                or tuple(self.dilation_rate) != (1, 1)):
+            return super().convolution_op(inputs, kernel)
+        n_out = -(-height // stride)
+        total_pad = max((n_out - 1) * stride + taps - height, 0)
+        left = total_pad // 2
+        n_rows = n_out - 1 + taps // stride  # polyphase rows the outputs read
+        right = n_rows * stride - height - left
+        x = tf.pad(inputs[:, :, 0, :], [[0, 0], [left, max(right, 0)], [0, 0]])
+        x = tf.reshape(x[:, : n_rows * stride], [-1, n_rows, stride * in_channels])
+        k = tf.reshape(kernel, [taps // stride, stride * in_channels, out_channels])
+        y = tf.nn.conv1d(x, k, stride=1, padding="VALID")
+        return y[:, :, None, :]
+
+
 def build_crepe_model(capacity: str = "full", weights: dict | None = None) -> keras.Model:
     """Builds the CREPE network (Keras functional model, float32).
 
@@ -116,7 +157,8 @@ def build_crepe_model(capacity: str = "full", weights: dict | None = None) -> ke
     frames = keras.Input(shape=(FRAME_SIZE,), name="input", dtype="float32")
     y = keras.layers.Reshape((FRAME_SIZE, 1, 1), name="input-reshape")(frames)
     for i, (f, w, s) in enumerate(zip(filters, KERNEL_WIDTHS, STRIDES), start=1):
-        y = keras.layers.Conv2D(
+        conv_class = PolyphaseConv2D if s > 1 else keras.layers.Conv2D
+        y = conv_class(
             f, (w, 1), strides=(s, 1), padding="same", activation="relu", name=f"conv{i}"
         )(y)
         y = keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"conv{i}-BN")(y)
@@ -369,14 +411,15 @@ def _n_frames(n_samples: int, sample_rate: float, frame_rate: float) -> int:
 
 def _frame_starts(n_frames: int, frame_rate: float) -> np.ndarray:
     """Start sample (at 16 kHz, in the audio padded by FRAME_SIZE/2) of each frame."""
-    hop = Fraction(MODEL_SAMPLE_RATE) / Fraction(frame_rate)
-    return np.array([round(i * hop) for i in range(n_frames)], np.int64)
+    hop = MODEL_SAMPLE_RATE / float(frame_rate)
+    return np.floor(np.arange(n_frames) * hop + 0.5).astype(np.int64)
 
 
 def frame_audio(audio_16k, n_frames: int, frame_rate: float = 250):
     """Cuts 16 kHz audio into centred 1024-sample frames, normalised per frame.
 
-    Frame i is centred on sample round(i * 16000 / frame_rate) (zero padding at the ends).
+    Frame i is centred on sample floor(i * 16000 / frame_rate + 0.5) (zero padding at
+    the ends).
 
     Args:
       audio_16k: float32 [batch, n_samples] at 16 kHz.
@@ -396,8 +439,8 @@ def frame_audio(audio_16k, n_frames: int, frame_rate: float = 250):
         raise ValueError("frame_audio needs a static number of samples.")
     right = max(needed - half - n_samples, 0)
     padded = tf.pad(audio_16k, [[0, 0], [half, right]])
-    hop = Fraction(MODEL_SAMPLE_RATE) / Fraction(frame_rate)
-    if hop.denominator == 1 and n_frames:
+    hop = MODEL_SAMPLE_RATE / float(frame_rate)
+    if hop.is_integer() and n_frames:
         frames = tf.signal.frame(padded[:, : needed], FRAME_SIZE, int(hop), pad_end=False)
         frames = frames[:, :n_frames]
     else:
@@ -478,25 +521,24 @@ def viterbi_decode(activations: np.ndarray) -> np.ndarray:
     obs = act / np.maximum(act.sum(-1, keepdims=True), 1e-300)
     log_obs = np.log(np.maximum(obs, 1e-300))
     k = VITERBI_MAX_JUMP
-    width = 2 * k + 1
-    # band_t[j, d] = log P(j | source j + d - k); transpose for window layout [to, offset].
-    log_band = _LOG_BAND.T.copy()
-    backpointers = np.empty((n_frames, batch, n_bins), np.int16)
-    score = log_obs[:, 0] - np.log(n_bins)
+    # score[b, j] of the previous frame lives in padded[b, k + j] (-inf outside), so
+    # windows[b, d, j] = padded[b, j + d] = score of source state j + d - k.
     padded = np.full((batch, n_bins + 2 * k), -np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n_bins, axis=1)  # [b, 2k+1, 360]
+    candidates = np.empty((batch, 2 * k + 1, n_bins))
+    backpointers = np.empty((n_frames, batch, n_bins), np.uint8)  # best d in 0..2k
+    score = padded[:, k:-k]
+    score[:] = log_obs[:, 0] - np.log(n_bins)  # uniform prior
     for t in range(1, n_frames):
-        padded[:, k:-k] = score
-        # windows[b, j, d] = score[b, j + d - k]
-        windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
-        candidates = windows + log_band
-        best = np.argmax(candidates, axis=-1)
-        backpointers[t] = best
-        score = np.take_along_axis(candidates, best[..., None], -1)[..., 0] + log_obs[:, t]
+        np.add(windows, _LOG_BAND, out=candidates)
+        np.argmax(candidates, axis=1, out=backpointers[t])
+        np.max(candidates, axis=1, out=score)
+        score += log_obs[:, t]
     path = np.empty((batch, n_frames), np.int64)
     path[:, -1] = np.argmax(score, axis=-1)
     rows = np.arange(batch)
     for t in range(n_frames - 1, 0, -1):
-        path[:, t - 1] = path[:, t] + backpointers[t, rows, path[:, t]] - k
+        path[:, t - 1] = path[:, t] + backpointers[t, rows, path[:, t]].astype(np.int64) - k
     return path[0] if squeeze else path
 
 
@@ -547,6 +589,11 @@ def _check_audio_np(audio) -> np.ndarray:
     if isinstance(audio, (str, bytes)):
         raise TypeError(f"audio must be a float array, got {type(audio).__name__}.")
     if isinstance(audio, tf.Tensor):
+        if not tf.executing_eagerly():
+            raise TypeError(
+                "compute_f0 runs eagerly on numpy audio; inside tf.function use "
+                "PretrainedCREPE (differentiable) instead."
+            )
         audio = audio.numpy()
     array = np.asarray(audio)
     if array.dtype.kind not in "fiu":
@@ -600,52 +647,158 @@ def _resample_tf(audio, sample_rate: float):
 # --------------------------------------------------------------------------------------
 # Inference.
 # --------------------------------------------------------------------------------------
-_PREDICTORS: dict[str, tf.types.experimental.GenericFunction] = {}
+def _fft_size(n: int) -> int:
+    """Smallest 2^a * 3^b >= n (fast sizes for TF's FFT)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    power3 = 1
+    while power3 < best:
+        size = power3
+        while size < n:
+            size *= 2
+        best = min(best, size)
+        power3 *= 3
+    return best
 
 
-def _predictor(capacity: str):
-    """tf.function running the cached network on a batch of raw frames (normalises)."""
+class FrozenCrepeNetwork(tf.Module):
+    """Inference-only CREPE forward pass with constant, pre-transformed weights.
+
+    Same maths as `build_crepe_model` (relu(conv) -> batch-norm -> max-pool; dropout off),
+    computed from a built model's weights with:
+      * the stride-4 first layer as a stride-1 convolution over 4 polyphase channels,
+      * batch-norm folded into one scale and shift per channel,
+      * layers listed in `fft_layers` as FFT convolutions: the kernels' spectra are
+        computed once, so a layer costs an rFFT of the input channels, one complex
+        matmul per frequency ([frames, C_in] x [C_in, C_out]) and an irFFT of the
+        output channels. For 'full', conv2 (1024 -> 128 channels, 64 taps, 76% of
+        the network's FLOPs) drops from 2.15 GFLOP to ~0.1 GFLOP per frame.
+    Outputs match the Keras model to ~1e-6 (float32 FFT rounding).
+
+    Call: raw frames float32 [n, 1024] -> activations [n, 360] (normalises each frame).
+    """
+
+    def __init__(self, model: keras.Model, fft_layers=("conv2",), jit_compile: bool = False):
+        super().__init__(name=f"frozen_{model.name.replace('-', '_')}")
+        self.fft_layers = tuple(fft_layers)
+        self._convs = []
+        length = FRAME_SIZE
+        for i, stride in enumerate(STRIDES, start=1):
+            kernel, bias = model.get_layer(f"conv{i}").get_weights()
+            gamma, beta, mean, variance = model.get_layer(f"conv{i}-BN").get_weights()
+            scale = gamma / np.sqrt(variance + BATCH_NORM_EPSILON)
+            taps, _, in_channels, out_channels = kernel.shape
+            kernel = kernel[:, 0].reshape(taps // stride, stride * in_channels, out_channels)
+            n_out = -(-length // stride)
+            total_pad = max((n_out - 1) * stride + taps - length, 0)
+            rows = n_out - 1 + taps // stride
+            layer = dict(stride=stride, n_out=n_out, left=total_pad // 2, rows=rows,
+                         right=rows * stride - length - total_pad // 2,
+                         bias=tf.constant(bias), scale=tf.constant(scale),
+                         shift=tf.constant(beta - mean * scale), fft=f"conv{i}" in self.fft_layers)
+            if layer["fft"]:
+                size = _fft_size(rows)
+                padded = np.zeros((size,) + kernel.shape[1:], np.float32)
+                padded[: kernel.shape[0]] = kernel
+                # correlation = convolution with the conjugate spectrum: [freq, in, out]
+                layer.update(size=size, spectrum=tf.constant(np.conj(np.fft.rfft(padded, axis=0)).astype(np.complex64)))
+            else:
+                layer["kernel"] = tf.constant(kernel)
+            self._convs.append(layer)
+            length = n_out // 2
+        dense_kernel, dense_bias = model.get_layer("classifier").get_weights()
+        self._dense_kernel = tf.constant(dense_kernel)
+        self._dense_bias = tf.constant(dense_bias)
+        self._compiled = tf.function(
+            self.forward, input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)],
+            reduce_retracing=True, jit_compile=jit_compile)
+
+    @staticmethod
+    def _conv(x, layer):
+        x = tf.pad(x, [[0, 0], [layer["left"], max(layer["right"], 0)], [0, 0]])
+        if layer["stride"] > 1:
+            x = tf.reshape(x[:, : layer["rows"] * layer["stride"]],
+                           [-1, layer["rows"], layer["stride"] * x.shape[-1]])
+        if not layer["fft"]:
+            return tf.nn.conv1d(x, layer["kernel"], stride=1, padding="VALID")
+        spectrum = tf.signal.rfft(tf.transpose(x, [0, 2, 1]), fft_length=[layer["size"]])
+        product = tf.matmul(tf.transpose(spectrum, [2, 0, 1]), layer["spectrum"])  # [f, n, out]
+        y = tf.signal.irfft(tf.transpose(product, [1, 2, 0]), fft_length=[layer["size"]])
+        return tf.transpose(y[:, :, : layer["n_out"]], [0, 2, 1])
+
+    def __call__(self, frames):
+        """Raw frames float32 [n, 1024] -> activations [n, 360] (compiled graph)."""
+        return self._compiled(frames)
+
+    def forward(self, frames):
+        """Uncompiled forward pass (eager or inside a caller's tf.function)."""
+        x = normalize_frames(frames)[:, :, None]
+        for layer in self._convs:
+            x = tf.nn.relu(self._conv(x, layer) + layer["bias"])
+            x = x * layer["scale"] + layer["shift"]
+            x = tf.nn.max_pool1d(x, 2, 2, "VALID")
+        x = tf.reshape(x, [-1, x.shape[1] * x.shape[2]])
+        return tf.sigmoid(tf.matmul(x, self._dense_kernel) + self._dense_bias)
+
+
+# Layers computed by FFT in compute_f0, per capacity. CPU ms/frame measured on the 2-core
+# dev machine (process CPU time, 256 frames, batch 128; direct / FFT conv2 / FFT conv2-6):
+# tiny 0.57/0.54/0.61, small 1.6/1.3/1.3, medium 5.9/3.6/3.6, large 12.5/6.4/5.9,
+# full 25/10.1/8.8. With few channels the FFTs and transposes cost what they save.
+_ALL_FFT = ("conv2", "conv3", "conv4", "conv5", "conv6")
+FFT_LAYERS = {"tiny": (), "small": ("conv2",), "medium": ("conv2",), "large": _ALL_FFT,
+              "full": _ALL_FFT}
+_PREDICTORS: dict[str, FrozenCrepeNetwork] = {}
+
+
+def _predictor(capacity: str) -> FrozenCrepeNetwork:
+    """The cached frozen network for `capacity`: raw frames [n, 1024] -> [n, 360]."""
     with _LOCK:
         fn = _PREDICTORS.get(capacity)
     if fn is None:
-        model = get_crepe_model(capacity)
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)],
-            reduce_retracing=True,
-        )
-        def fn(frames):
-            return model(normalize_frames(frames), training=False)
-
+        fn = FrozenCrepeNetwork(get_crepe_model(capacity), FFT_LAYERS[capacity])
         with _LOCK:
             fn = _PREDICTORS.setdefault(capacity, fn)
     return fn
 
 
-def _frame_np(audio_16k: np.ndarray, n_frames: int, frame_rate: float) -> np.ndarray:
-    """Raw (unnormalised) centred frames [batch, n_frames, 1024] (numpy, strided copy)."""
+def _frame_windows(audio_16k: np.ndarray, n_frames: int, frame_rate: float):
+    """Zero-padded audio as a strided view of all 1024-sample windows, and frame starts.
+
+    Returns (windows [batch, n_positions, 1024] (a view, no copy), starts [n_frames]):
+    frame i of item b is windows[b, starts[i]], centred on sample round(i * hop).
+    """
     half = FRAME_SIZE // 2
     starts = _frame_starts(n_frames, frame_rate)
     needed = int(starts[-1]) + FRAME_SIZE
     batch, n_samples = audio_16k.shape
     padded = np.zeros((batch, max(needed, half + n_samples)), np.float32)
     padded[:, half:half + n_samples] = audio_16k
-    hop = Fraction(MODEL_SAMPLE_RATE) / Fraction(frame_rate)
-    if hop.denominator == 1:
-        windows = np.lib.stride_tricks.sliding_window_view(padded, FRAME_SIZE, axis=1)
-        return np.ascontiguousarray(windows[:, : needed - FRAME_SIZE + 1 : int(hop)][:, :n_frames])
-    return padded[:, starts[:, None] + np.arange(FRAME_SIZE)[None, :]]
+    return np.lib.stride_tricks.sliding_window_view(padded, FRAME_SIZE, axis=1), starts
+
+
+def _frame_np(audio_16k: np.ndarray, n_frames: int, frame_rate: float) -> np.ndarray:
+    """Raw (unnormalised) centred frames [batch, n_frames, 1024] (numpy copy)."""
+    windows, starts = _frame_windows(audio_16k, n_frames, frame_rate)
+    return windows[:, starts]
 
 
 def compute_activations(audio, sample_rate: float = MODEL_SAMPLE_RATE, frame_rate: float = 250,
                         capacity: str = "full", batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """CREPE activations [.., n_frames, 360] (numpy float32); arguments as `compute_f0`."""
+    """CREPE activations [.., n_frames, 360] (numpy float32); arguments as `compute_f0`.
+
+    Frames are cut batch by batch (frames of several items share a batch), so memory
+    holds the audio, one batch of frames and the activations.
+    """
     array, n_frames, squeeze = _prepare(audio, sample_rate, frame_rate, batch_size)
     predict = _predictor(_check_capacity(capacity))
-    frames = _frame_np(array, n_frames, frame_rate).reshape(-1, FRAME_SIZE)
-    outputs = [predict(tf.constant(frames[i:i + batch_size])).numpy()
-               for i in range(0, frames.shape[0], batch_size)]
-    activations = np.concatenate(outputs, 0).reshape(array.shape[0], n_frames, N_PITCH_BINS)
+    windows, starts = _frame_windows(array, n_frames, frame_rate)
+    total = array.shape[0] * n_frames
+    activations = np.empty((total, N_PITCH_BINS), np.float32)
+    for begin in range(0, total, batch_size):
+        index = np.arange(begin, min(begin + batch_size, total))
+        frames = windows[index // n_frames, starts[index % n_frames]]
+        activations[begin:begin + len(index)] = predict(tf.constant(frames)).numpy()
+    activations = activations.reshape(array.shape[0], n_frames, N_PITCH_BINS)
     return activations[0] if squeeze else activations
 
 
@@ -702,6 +855,10 @@ class PretrainedCREPE(keras.layers.Layer):
       trainable: whether CREPE's weights train (default frozen).
       sample_rate: rate of the input audio in Hz (FFT-resampled to 16 kHz if different).
       frame_rate: frames per second of the outputs.
+
+    Each instance builds its own copy of the network from the process-wide weight
+    cache (so `trainable=True` on one does not affect others); its weights are part
+    of any checkpoint that tracks the layer (tiny 0.5M params, full 22M).
 
     Call:
       audio: float32 [batch, n_samples] (or [n_samples]).

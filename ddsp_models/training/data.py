@@ -138,7 +138,8 @@ class NpzProvider(DataProvider):
 
     Args:
       file_pattern: glob (or list of globs) of ``.npz`` files.
-      keys: the arrays to read (default: all arrays of the first file).
+      keys: the arrays to read (default: all arrays of the first file whose names do not
+        start with ``_``, e.g. not the `features` stage's ``_fingerprint``).
       sample_rate, frame_rate: as in `DataProvider`.
       seed: shuffle seed.
     """
@@ -147,6 +148,9 @@ class NpzProvider(DataProvider):
                  frame_rate: int = 250, seed: int | None = None):
         super().__init__(sample_rate, frame_rate)
         self.files = _list_files(file_pattern)
+        if keys is None:
+            with np.load(self.files[0], allow_pickle=False) as npz:
+                keys = [k for k in npz.files if not k.startswith("_")]
         first = self._load(self.files[0], keys)
         self.keys = tuple(first)
         self.output_signature = {
@@ -353,7 +357,8 @@ class PreparedTfdsProvider(TfdsProvider):
 
         root = os.path.join(os.fspath(data_dir), PREPARED_TFDS_NAME)
         configs = sorted(os.listdir(root)) if os.path.isdir(root) else []
-        configs = [c for c in configs if os.path.isdir(os.path.join(root, c))]
+        configs = [c for c in configs
+                   if not c.startswith(".") and os.path.isdir(os.path.join(root, c))]
         if config is None:
             if len(configs) != 1:
                 raise ValueError(f"data_dir {data_dir!r}: expected exactly one prepared config "

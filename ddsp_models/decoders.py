@@ -1,0 +1,104 @@
+"""Decoders: scaled features (`[batch, time, 1]` f0_scaled, ld_scaled, z ...) -> synthesizer
+controls, a dict `{key: [batch, time, size]}` per `output_splits` (raw network outputs; the
+synthesizers apply their own scaling, e.g. exp_sigmoid).
+
+Called with the features dict (the `input_keys` are read from it) or positionally with the
+inputs in `input_keys` order.
+"""
+import logging
+
+import tensorflow as tf
+
+from ddsp_models import nn
+from ddsp_models.gin_utils import register
+
+
+@register("decoders")
+class RnnFcDecoder(nn.OutputSplitsLayer):
+    """FcStack per input -> concatenate -> Rnn -> concatenate with the stacks' outputs ->
+    FcStack -> Dense -> split.
+
+    Args:
+      rnn_channels: GRU/LSTM units.
+      rnn_type: 'gru' or 'lstm'.
+      ch: width of every FcStack.
+      layers_per_stack: Fc layers per stack.
+      input_keys: features to decode from, each `[batch, time, channels]`.
+      output_splits: (key, size) pairs of the outputs.
+    """
+
+    def __init__(self, rnn_channels: int = 512, rnn_type: str = "gru", ch: int = 512, layers_per_stack: int = 3,
+                 input_keys=("ld_scaled", "f0_scaled", "z"),
+                 output_splits=(("amps", 1), ("harmonic_distribution", 40)), name=None, **kwargs):
+        super().__init__(input_keys=input_keys, output_splits=output_splits, name=name, **kwargs)
+        self._input_stack_names = nn._set_layers(
+            self, "input_stack", [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys])
+        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        self.out_stack = nn.FcStack(ch, layers_per_stack)
+
+    @property
+    def input_stacks(self):
+        return nn._get_layers(self, self._input_stack_names)
+
+    def compute_output(self, *inputs, training=None):
+        if len(inputs) != len(self.input_keys):
+            raise ValueError(f"{self.name}: expected {len(self.input_keys)} inputs {self.input_keys}, "
+                             f"got {len(inputs)}.")
+        stacked = [stack(x) for stack, x in zip(self.input_stacks, inputs)]
+        x = self.rnn(tf.concat(stacked, axis=-1), training=training)
+        return self.out_stack(tf.concat(stacked + [x], axis=-1))
+
+
+@register("decoders")
+class DilatedConvDecoder(nn.OutputSplitsLayer):
+    """Concatenated inputs -> `nn.DilatedConvStack` -> Dense -> split.
+
+    With `conditioning_keys`, those features (concatenated, optionally through
+    `precondition_stack`) condition every conv layer (FiLM) instead of being convolved.
+    With resample_stride > 1 the stack upsamples time (transposed convolutions) by
+    resample_stride per `stacks_per_resample` stacks.
+
+    Args:
+      ch, kernel_size, layers_per_stack, stacks, dilation, norm_type, resample_stride,
+      stacks_per_resample, resample_after_convolve, spectral_norm, ortho_init: see
+      `nn.DilatedConvStack`.
+      input_keys: features convolved.
+      output_splits: (key, size) pairs of the outputs.
+      conditioning_keys: features used as conditioning (None: no conditioning).
+      precondition_stack: optional layer applied to the conditioning first.
+    """
+
+    def __init__(self, ch: int = 256, kernel_size: int = 3, layers_per_stack: int = 5, stacks: int = 2,
+                 dilation: int = 2, norm_type="layer", resample_stride: int = 1, stacks_per_resample: int = 1,
+                 resample_after_convolve: bool = True, input_keys=("ld_scaled", "f0_scaled"),
+                 output_splits=(("amps", 1), ("harmonic_distribution", 60)), conditioning_keys=("z",),
+                 precondition_stack=None, spectral_norm: bool = False, ortho_init: bool = False, name=None,
+                 **kwargs):
+        conditioning_keys = nn._as_key_list(conditioning_keys, "conditioning_keys") or []
+        all_keys = nn._as_key_list(input_keys, "input_keys") + conditioning_keys
+        super().__init__(input_keys=all_keys, output_splits=output_splits, name=name, **kwargs)
+        self.conditioning_keys = conditioning_keys or None
+        self.n_conditioning = len(conditioning_keys)
+        self.conditional = self.n_conditioning > 0
+        if precondition_stack is not None and not self.conditional:
+            logging.warning("DilatedConvDecoder: precondition_stack is ignored without conditioning_keys.")
+        self.precondition_stack = precondition_stack if self.conditional else None
+        self.dilated_conv_stack = nn.DilatedConvStack(
+            ch=ch, layers_per_stack=layers_per_stack, stacks=stacks, kernel_size=kernel_size, dilation=dilation,
+            norm_type=norm_type, resample_type="upsample" if resample_stride > 1 else None,
+            resample_stride=resample_stride, stacks_per_resample=stacks_per_resample,
+            resample_after_convolve=resample_after_convolve, conditional=self.conditional,
+            spectral_norm=spectral_norm, ortho_init=ortho_init)
+
+    def compute_output(self, *inputs, training=None):
+        if len(inputs) != len(self.input_keys):
+            raise ValueError(f"{self.name}: expected {len(self.input_keys)} inputs {self.input_keys}, "
+                             f"got {len(inputs)}.")
+        n_inputs = len(inputs) - self.n_conditioning
+        x = tf.concat(inputs[:n_inputs], axis=-1)
+        if not self.conditional:
+            return self.dilated_conv_stack(x, training=training)
+        conditioning = tf.concat(inputs[n_inputs:], axis=-1)
+        if self.precondition_stack is not None:
+            conditioning = self.precondition_stack(conditioning)
+        return self.dilated_conv_stack((x, conditioning), training=training)

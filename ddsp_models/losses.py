@@ -1,0 +1,340 @@
+"""Training losses: multi-scale spectral loss, parameter loss, CREPE embedding loss, groups.
+
+A loss is a Keras layer returning a float32 scalar; `get_losses_dict(...)` returns
+`{loss.name: scalar}` so models can sum and log losses by name.
+
+`loss_type` everywhere: 'L1' (mean absolute difference), 'L2' (mean squared difference) or
+'COSINE' (mean over vectors along the last axis of 1 - cosine similarity).
+"""
+import functools
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ddsp_models import spectral_ops
+from ddsp_models.core import LD_RANGE, safe_divide, safe_log, tf_float32
+from ddsp_models.gin_utils import register
+
+LOSS_TYPES = ("L1", "L2", "COSINE")
+SPECTRAL_OVERLAP = 0.75  # overlap of the STFT frames of SpectralLoss.
+# Loudness term of SpectralLoss: 2048-sample frames of 16 kHz audio at 250 Hz (all passed
+# explicitly, so gin bindings of compute_loudness do not change the loss).
+LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, n_fft=2048, range_db=LD_RANGE, ref_db=0.0,
+                     use_tf=True, padding="center")
+
+
+def _check_loss_type(loss_type) -> str:
+    upper = loss_type.upper() if isinstance(loss_type, str) else None
+    if upper not in LOSS_TYPES:
+        raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {loss_type!r}.")
+    return upper
+
+
+def _expand_weights(weights: tf.Tensor, rank: int) -> tf.Tensor:
+    """Appends unit axes so batch-first weights (`[batch]`, `[batch, time]`) broadcast."""
+    for _ in range(rank - weights.shape.rank):
+        weights = weights[..., tf.newaxis]
+    return weights
+
+
+def _mean_difference(target: tf.Tensor, value, loss_type: str, weights=None) -> tf.Tensor:
+    """Mean difference of two same-shape tensors under `loss_type` (already validated).
+
+    Args:
+      target, value: tensors of one shape. For 'L1'/'L2', `value=None` means `target` already
+        holds the difference target - value (saves a pass when it is at hand).
+      weights: None, a scalar, or batch-first weights broadcastable to the elements (L1/L2)
+        or to the vectors along the last axis (COSINE), e.g. `[batch]` per example.
+    """
+    if loss_type == "COSINE":
+        dot = tf.reduce_sum(target * value, axis=-1)
+        norms = tf.norm(target, axis=-1) * tf.norm(value, axis=-1)
+        distance = 1.0 - safe_divide(dot, norms)
+        if weights is not None:
+            distance = distance * _expand_weights(weights, distance.shape.rank)
+        return tf.reduce_mean(distance)
+    difference = target if value is None else target - value
+    elementwise = tf.abs(difference) if loss_type == "L1" else tf.square(difference)
+    if weights is not None:
+        elementwise = elementwise * _expand_weights(weights, elementwise.shape.rank)
+    return tf.reduce_mean(elementwise)
+
+
+@functools.lru_cache(maxsize=None)
+def _call_argument_names(loss_class) -> tuple:
+    return tuple(inspect.signature(loss_class.call).parameters)[1:]  # without self
+
+
+def _as_tensor(value, name: str):
+    """Positional loss input -> tensor (float32 unless already a tensor); dicts unchanged."""
+    if isinstance(value, (dict, tf.Tensor, tf.Variable, keras.Variable)):
+        return value
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must be a numeric array or tensor, got {type(value).__name__} {value!r}.")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+        return value
+    return tf_float32(value, name)
+
+
+def _check_weights(weights, reference: tf.Tensor):
+    if weights is None:
+        return None
+    weights = tf_float32(weights, "weights")
+    if weights.shape.rank is not None and weights.shape.rank > reference.shape.rank:
+        raise ValueError(f"`weights` of shape {weights.shape.as_list()} has more axes than the compared "
+                         f"tensors {reference.shape.as_list()}.")
+    return weights
+
+
+def _check_same_shape(target: tf.Tensor, value: tf.Tensor, target_name: str, value_name: str) -> None:
+    if target.shape.is_fully_defined() and value.shape.is_fully_defined() and target.shape != value.shape:
+        raise ValueError(f"`{target_name}` {target.shape.as_list()} and `{value_name}` "
+                         f"{value.shape.as_list()} must have the same shape.")
+
+
+def _check_weight(value, name: str) -> float:
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
+    return float(value)
+
+
+class Loss(keras.layers.Layer):
+    """Base class: a Keras layer whose call returns a scalar loss."""
+
+    def __init__(self, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        # Keras 3 takes only tensors positionally: convert numbers and lists here, with errors
+        # naming the argument (dicts of tensors, e.g. for LossGroup, pass through).
+        names = _call_argument_names(type(self))
+        args = tuple(_as_tensor(arg, names[i] if i < len(names) else f"argument {i}")
+                     for i, arg in enumerate(args))
+        return super().__call__(*args, **kwargs)
+
+    def build(self, *args, **kwargs):
+        # No weights of its own; sub-layers (e.g. CREPE) build on their first call.
+        self.built = True
+
+    def get_losses_dict(self, *args, **kwargs) -> dict:
+        """Calls the loss; returns `{self.name: scalar}`."""
+        return {self.name: self(*args, **kwargs)}
+
+
+@register("losses")
+class SpectralLoss(Loss):
+    """Multi-scale spectrogram loss between target and generated audio.
+
+    For each FFT size (Hann window, 75% overlap, end padded) the STFT magnitude of both
+    signals is computed once and compared with `loss_type`, as selected by the weights:
+      mag_weight: magnitudes;
+      delta_time_weight: their differences between consecutive frames;
+      delta_freq_weight: their differences between consecutive frequency bins;
+      cumsum_freq_weight: their cumulative sums over frequency (an earth-mover-like term
+        that keeps growing as a partial moves further from its target);
+      logmag_weight: natural-log magnitudes (floored at 1e-5);
+    and, once for the whole signal, loudness_weight: A-weighted loudness in dB (2048-sample
+    frames of 16 kHz audio at 250 Hz). Terms whose weight is 0 are not computed. The loss is
+    the weighted sum over terms and scales.
+
+    Call: `loss(target_audio, audio, weights=None)` with audio `[batch, n_samples]` and
+    optional weights, a scalar or `[batch]` (per example). Returns a float32 scalar.
+    """
+
+    def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type: str = "L1",
+                 mag_weight: float = 1.0, delta_time_weight: float = 0.0, delta_freq_weight: float = 0.0,
+                 cumsum_freq_weight: float = 0.0, logmag_weight: float = 0.0, loudness_weight: float = 0.0,
+                 name: str = "spectral_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(fft_sizes, (int, str)) or not fft_sizes:
+            raise ValueError(f"`fft_sizes` must be a non-empty sequence of FFT sizes, got {fft_sizes!r}.")
+        self.fft_sizes = tuple(int(size) for size in fft_sizes)
+        for size in self.fft_sizes:
+            if size < 4 or size % 4:
+                raise ValueError(f"`fft_sizes` entries must be multiples of 4 (75% overlap), got {size}.")
+        self.loss_type = _check_loss_type(loss_type)
+        self.mag_weight = _check_weight(mag_weight, "mag_weight")
+        self.delta_time_weight = _check_weight(delta_time_weight, "delta_time_weight")
+        self.delta_freq_weight = _check_weight(delta_freq_weight, "delta_freq_weight")
+        self.cumsum_freq_weight = _check_weight(cumsum_freq_weight, "cumsum_freq_weight")
+        self.logmag_weight = _check_weight(logmag_weight, "logmag_weight")
+        self.loudness_weight = _check_weight(loudness_weight, "loudness_weight")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(fft_sizes=self.fft_sizes, loss_type=self.loss_type, mag_weight=self.mag_weight,
+                      delta_time_weight=self.delta_time_weight, delta_freq_weight=self.delta_freq_weight,
+                      cumsum_freq_weight=self.cumsum_freq_weight, logmag_weight=self.logmag_weight,
+                      loudness_weight=self.loudness_weight)
+        return config
+
+    def _spectral_terms(self):
+        """(weight, transform of a magnitude spectrogram, is the transform linear) per active term."""
+        terms = (
+            (self.mag_weight, lambda mag: mag, True),
+            (self.delta_time_weight, lambda mag: mag[:, 1:, :] - mag[:, :-1, :], True),
+            (self.delta_freq_weight, lambda mag: mag[:, :, 1:] - mag[:, :, :-1], True),
+            (self.cumsum_freq_weight, lambda mag: tf.cumsum(mag, axis=2), True),
+            (self.logmag_weight, safe_log, False),
+        )
+        return [term for term in terms if term[0] > 0.0]
+
+    def call(self, target_audio, audio, weights=None):
+        target_audio = spectral_ops.check_audio(target_audio, "target_audio")
+        audio = spectral_ops.check_audio(audio, "audio")
+        _check_same_shape(target_audio, audio, "target_audio", "audio")
+        weights = _check_weights(weights, audio)
+        loss = tf.constant(0.0)
+        terms = self._spectral_terms()
+        for size in self.fft_sizes if terms else ():
+            target_mag = spectral_ops.compute_mag(target_audio, size=size, overlap=SPECTRAL_OVERLAP, pad_end=True)
+            value_mag = spectral_ops.compute_mag(audio, size=size, overlap=SPECTRAL_OVERLAP, pad_end=True)
+            # L1/L2 of a linear transform T: T(target) - T(value) = T(target - value), one pass less.
+            any_linear = any(linear for _, _, linear in terms)
+            difference = target_mag - value_mag if self.loss_type != "COSINE" and any_linear else None
+            for weight, transform, linear in terms:
+                if linear and difference is not None:
+                    term = _mean_difference(transform(difference), None, self.loss_type, weights)
+                else:
+                    term = _mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
+                loss += weight * term
+        if self.loudness_weight > 0.0:
+            target = spectral_ops.compute_loudness(target_audio, **LOUDNESS_ARGS)
+            value = spectral_ops.compute_loudness(audio, **LOUDNESS_ARGS)
+            loss += self.loudness_weight * _mean_difference(target, value, self.loss_type, weights)
+        return loss
+
+
+@register("losses")
+class ParamLoss(Loss):
+    """Weighted difference between target and predicted parameters (any same shape).
+
+    Call: `loss(target, predicted, weights=None)`; weights a scalar or batch-first tensor
+    broadcastable to the parameters (e.g. `[batch]`, `[batch, n_frames]`). Returns
+    weight * mean difference under `loss_type`.
+    """
+
+    def __init__(self, weight: float = 1.0, loss_type: str = "L1", name: str = "param_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.weight = _check_weight(weight, "weight")
+        self.loss_type = _check_loss_type(loss_type)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(weight=self.weight, loss_type=self.loss_type)
+        return config
+
+    def call(self, target, predicted, weights=None):
+        target = tf_float32(target, "target")
+        predicted = tf_float32(predicted, "predicted")
+        _check_same_shape(target, predicted, "target", "predicted")
+        weights = _check_weights(weights, predicted)
+        return self.weight * _mean_difference(target, predicted, self.loss_type, weights)
+
+
+@register("losses")
+class PretrainedCREPEEmbeddingLoss(Loss):
+    """Difference between pretrained-CREPE embeddings of target and generated audio.
+
+    Both signals go through the frozen CREPE network (`ddsp_models.crepe.PretrainedCREPE`,
+    capacity `model_size`); the outputs of `activation_layer` ('classifier': the 360 pitch
+    activations, or e.g. 'conv5-maxpool') are compared with `loss_type`, times `weight`.
+    Differentiable w.r.t. the audio.
+
+    Call: `loss(target_audio, audio)` with audio `[batch, n_samples]` at `sample_rate`.
+    """
+
+    def __init__(self, weight: float = 1.0, loss_type: str = "L1", model_size: str = "tiny",
+                 activation_layer: str = "classifier", name: str = "pretrained_crepe_embedding_loss",
+                 sample_rate: int = 16000, frame_rate: int = 250, **kwargs):
+        super().__init__(name=name, **kwargs)
+        from ddsp_models.crepe import PretrainedCREPE  # loads weights; imported on use.
+
+        self.weight = _check_weight(weight, "weight")
+        self.loss_type = _check_loss_type(loss_type)
+        self.model_size = model_size
+        self.activation_layer = activation_layer
+        self.pretrained_model = PretrainedCREPE(capacity=model_size, activation_layer=activation_layer,
+                                                sample_rate=sample_rate, frame_rate=frame_rate)
+
+    def call(self, target_audio, audio):
+        target_audio = spectral_ops.check_audio(target_audio, "target_audio")
+        audio = spectral_ops.check_audio(audio, "audio")
+        _check_same_shape(target_audio, audio, "target_audio", "audio")
+        target = self.pretrained_model(target_audio)["embedding"]
+        value = self.pretrained_model(audio)["embedding"]
+        return self.weight * _mean_difference(target, value, self.loss_type)
+
+
+def _lookup(outputs: dict, key: str, loss_name: str):
+    """outputs[key], where 'a/b' may also address outputs['a']['b'] (nested dicts)."""
+    if key in outputs:
+        return outputs[key]
+    node = outputs
+    for part in key.split("/"):
+        if not isinstance(node, dict) or part not in node:
+            available = sorted(str(k) for k in outputs)
+            raise ValueError(f"LossGroup: loss '{loss_name}' needs input '{key}', which is not in the "
+                           f"outputs (top-level keys: {available}).")
+        node = node[part]
+    return node
+
+
+@register("losses")
+class LossGroup(Loss):
+    """A set of losses, each reading its inputs from a (nested) dict of tensors by key.
+
+    Args:
+      dag: list of `(loss, input_keys)`: `loss` a Loss layer (or the name of one passed as a
+        keyword argument), `input_keys` a key or list of keys into the outputs dict, passed
+        positionally to the loss. Keys may be nested paths 'a/b' (outputs['a']['b']).
+      **kwarg_losses: losses referenced by name in `dag` (for gin configs).
+
+    Call / get_losses_dict: `group(outputs)` -> `{loss.name: scalar}` for every loss.
+    """
+
+    def __init__(self, dag, name: str = "loss_group", **kwarg_losses):
+        super().__init__(name=name)
+        if isinstance(dag, (str, dict)) or not isinstance(dag, (list, tuple)):
+            raise ValueError(f"`dag` must be a list of (loss, [input_keys]) pairs, got {type(dag).__name__}.")
+        for key, value in kwarg_losses.items():
+            if not isinstance(value, keras.layers.Layer):
+                raise TypeError(f"LossGroup keyword `{key}` must be a Loss layer, got {type(value).__name__}.")
+        self.losses_and_keys = []
+        for index, node in enumerate(dag):
+            if not isinstance(node, (list, tuple)) or len(node) != 2:
+                raise ValueError(f"`dag` entry {index} must be a (loss, [input_keys]) pair, got {node!r}.")
+            loss, keys = node
+            if isinstance(loss, str):
+                if loss not in kwarg_losses:
+                    raise ValueError(f"`dag` entry {index} names loss '{loss}', which is not among the keyword "
+                                     f"losses {sorted(kwarg_losses)}.")
+                loss = kwarg_losses[loss]
+            if not isinstance(loss, keras.layers.Layer):
+                raise TypeError(f"`dag` entry {index} must hold a Loss layer, got {type(loss).__name__}.")
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            if not all(isinstance(k, str) for k in keys):
+                raise ValueError(f"`dag` entry {index} ({loss.name}): input keys must be strings, got {keys!r}.")
+            self.losses_and_keys.append((loss, keys))
+        names = [loss.name for loss, _ in self.losses_and_keys]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"LossGroup losses need distinct names; repeated: {duplicates}.")
+        # Attribute assignment lets Keras track the losses' weights (e.g. CREPE's).
+        self.loss_layers = [loss for loss, _ in self.losses_and_keys]
+
+    @property
+    def loss_names(self) -> list:
+        return [loss.name for loss in self.loss_layers]
+
+    def call(self, outputs):
+        if not isinstance(outputs, dict):
+            raise TypeError(f"LossGroup expects a dict of tensors, got {type(outputs).__name__}.")
+        return {loss.name: loss(*[_lookup(outputs, key, loss.name) for key in keys])
+                for loss, keys in self.losses_and_keys}
+
+    def get_losses_dict(self, outputs) -> dict:
+        """`{loss.name: scalar}` for every loss of the group."""
+        return self(outputs)

@@ -1,0 +1,15 @@
+"""Models: `Model` base, `Autoencoder`, and `get_model` (gin: ``get_model.model = @models.X()``)."""
+import gin
+
+from ddsp_models.gin_utils import register
+from ddsp_models.models.autoencoder import Autoencoder
+from ddsp_models.models.model import Model, parse_restore_keys, resolve_checkpoint
+
+
+@register("models")
+def get_model(model=gin.REQUIRED):
+    """The model gin configures: ``get_model.model = @models.Autoencoder()``."""
+    return model
+
+
+__all__ = ["Autoencoder", "Model", "get_model", "parse_restore_keys", "resolve_checkpoint"]

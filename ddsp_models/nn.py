@@ -1,0 +1,646 @@
+"""Network layers: fully connected stacks, RNNs (with a fast CPU GRU), dilated convolutions,
+normalisation, and the output-splitting base class of the decoders.
+
+Shapes: sequences are `[batch, time, channels]`, float32. Layers with several sub-layers keep
+each one as a named attribute (``stack_0``, ``stack_1``, ...), so Keras collects their weights
+and `tf.train.Checkpoint` saves them (Keras 3 does not checkpoint plain lists of layers).
+
+The GRU: `FastGRU` is `keras.layers.GRU` (same weights, config and maths: reset_after=True,
+gates z, r, h) whose time loop is rebuilt for the CPU. The input projection x @ W for all time
+steps is one large matmul outside the loop; the loop only computes h @ U and the gates; it has
+a hand-written gradient (a reverse-time loop with one matmul per step; dU is one large matmul
+after it); and each direction's loop is one XLA-compiled function (`recurrence='xla_loop'`,
+compiled once per input shape). See `benchmarks/rnn.py` for timings.
+"""
+import inspect
+import math
+
+import keras
+import tensorflow as tf
+
+from ddsp_models import core
+from ddsp_models.gin_utils import register
+
+NORM_TYPES = (None, "instance", "layer", "group")
+
+
+# ----------------------------------------------------------------------------- helpers
+def get_nonlinearity(nonlinearity):
+    """A callable activation from a name ('relu', 'leaky_relu', 'tanh', ...) or a callable.
+
+    Names are looked up in `tf.nn` first (so 'leaky_relu' has slope 0.2 below zero, as in
+    the original DDSP), then in `keras.activations`.
+    """
+    if callable(nonlinearity):
+        return nonlinearity
+    if not isinstance(nonlinearity, str):
+        raise TypeError(f"`nonlinearity` must be a name or a callable, got {nonlinearity!r}.")
+    function = getattr(tf.nn, nonlinearity, None)
+    if callable(function):
+        return function
+    try:
+        return keras.activations.get(nonlinearity)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"`nonlinearity`: unknown activation {nonlinearity!r}.") from error
+
+
+def split_to_dict(tensor, tensor_splits):
+    """Splits the last axis of `tensor` into a dict, in order.
+
+    Args:
+      tensor: `[..., n_channels]`.
+      tensor_splits: sequence of (key, size) pairs; the sizes must add up to n_channels.
+
+    Returns:
+      {key: tensor[..., start:start + size]}.
+
+    Raises:
+      ValueError: when the sizes do not add up to the last axis, or a pair is malformed.
+    """
+    splits = _check_splits(tensor_splits, "tensor_splits")
+    sizes = [size for _, size in splits]
+    n_channels = tensor.shape[-1]
+    if n_channels is not None and sum(sizes) != n_channels:
+        raise ValueError(
+            f"split_to_dict: `tensor_splits` {splits} add up to {sum(sizes)} channels, but the "
+            f"tensor's last axis has {n_channels} (shape {tensor.shape.as_list()}).")
+    pieces = tf.split(tensor, sizes, axis=-1)
+    return dict(zip([key for key, _ in splits], pieces))
+
+
+def _check_splits(splits, name: str):
+    """Validated list of (key, size) pairs."""
+    if isinstance(splits, dict):
+        splits = list(splits.items())
+    try:
+        pairs = [(key, size) for key, size in splits]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"`{name}` must be a sequence of (key, size) pairs, got {splits!r}.") from error
+    for key, size in pairs:
+        if not isinstance(key, str) or isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"`{name}`: each entry must be (str key, positive int size), got "
+                             f"({key!r}, {size!r}).")
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"`{name}` repeats a key: {keys}.")
+    return pairs
+
+
+def _as_key_list(keys, name: str):
+    """A list of keys from a tuple/list of strings or a single string ('z' -> ['z'])."""
+    if keys is None:
+        return None
+    if isinstance(keys, str):
+        return [keys]
+    keys = list(keys)
+    if not all(isinstance(key, str) for key in keys):
+        raise ValueError(f"`{name}` must be strings, got {keys!r}.")
+    return keys
+
+
+def get_features(features: dict, keys, owner: str):
+    """[features[key] for key in keys]; ValueError naming the missing key and those present."""
+    if not isinstance(features, dict):
+        raise TypeError(f"{owner}: expected a dict of features, got {type(features).__name__}.")
+    values = []
+    for key in keys:
+        if key not in features:
+            raise ValueError(f"{owner}: input key '{key}' is missing; the features hold "
+                             f"{sorted(features)}.")
+        values.append(features[key])
+    return values
+
+
+def _set_layers(owner: keras.layers.Layer, prefix: str, layers) -> list:
+    """Assigns layers as attributes `prefix_0`, `prefix_1`, ... and returns their names."""
+    names = []
+    for index, layer in enumerate(layers):
+        name = f"{prefix}_{index}"
+        setattr(owner, name, layer)
+        names.append(name)
+    return names
+
+
+def _get_layers(owner: keras.layers.Layer, names) -> list:
+    return [getattr(owner, name) for name in names]
+
+
+# --------------------------------------------------------------------- fully connected
+@register("nn")
+class Fc(keras.layers.Layer):
+    """Dense(ch) -> LayerNormalization (over channels) -> nonlinearity. `[..., in] -> [..., ch]`."""
+
+    def __init__(self, ch: int = 128, nonlinearity="leaky_relu", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.ch = int(ch)
+        self.dense = keras.layers.Dense(self.ch)
+        self.norm = keras.layers.LayerNormalization()
+        self.nonlinearity = get_nonlinearity(nonlinearity)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.norm.build(tuple(input_shape[:-1]) + (self.ch,))
+
+    def call(self, x):
+        return self.nonlinearity(self.norm(self.dense(x)))
+
+
+@register("nn")
+class FcStack(keras.layers.Layer):
+    """`layers` Fc layers of width `ch`. `[..., in] -> [..., ch]`."""
+
+    def __init__(self, ch: int = 256, layers: int = 2, nonlinearity="leaky_relu", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"FcStack `layers` must be a positive integer, got {layers!r}.")
+        self.ch = int(ch)
+        self._fc_names = _set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
+
+    @property
+    def fc_layers(self):
+        return _get_layers(self, self._fc_names)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.fc_layers:
+            layer.build(shape)
+            shape = shape[:-1] + (self.ch,)
+
+    def call(self, x):
+        for layer in self.fc_layers:
+            x = layer(x)
+        return x
+
+
+# --------------------------------------------------------------------------------- GRU
+def _gru_step(x_t, h, recurrent_kernel, recurrent_bias_h):
+    """One GRU step (Keras reset_after maths) from a precomputed input projection.
+
+    Args:
+      x_t: `[batch, 3 * units]` = x_t @ W + b_in, where the z and r parts of the recurrent
+        bias are already added.
+      h: `[batch, units]` previous state.
+      recurrent_kernel: `[units, 3 * units]` U (gate order z, r, h).
+      recurrent_bias_h: `[units]` recurrent bias of the candidate (inside the reset gate).
+
+    Returns:
+      (new state `[batch, units]`, saved `[batch, 5 * units]` = [h, z, r, U_h h + b_h, hh]).
+    """
+    units = h.shape[-1]
+    recurrent = tf.matmul(h, recurrent_kernel)
+    zr = tf.sigmoid(x_t[:, :2 * units] + recurrent[:, :2 * units])
+    recurrent_h = recurrent[:, 2 * units:] + recurrent_bias_h
+    candidate = tf.tanh(x_t[:, 2 * units:] + zr[:, units:] * recurrent_h)
+    new_h = candidate + zr[:, :units] * (h - candidate)  # z h + (1 - z) hh
+    return new_h, tf.concat([h, zr, recurrent_h, candidate], axis=-1)
+
+
+def _gru_step_grad(dh_out, dh_next, saved, recurrent_kernel_t):
+    """Backward of `_gru_step`.
+
+    Args:
+      dh_out: `[batch, units]` gradient of the loss w.r.t. this step's output.
+      dh_next: `[batch, units]` gradient flowing back from the next step's state.
+      saved: `[batch, 5 * units]` from `_gru_step`.
+      recurrent_kernel_t: `[3 * units, units]` U transposed.
+
+    Returns:
+      (gradient w.r.t. the previous state `[batch, units]`,
+       `[batch, 4 * units]` = [d(recurrent pre-activations) (3 units), d(candidate input)]).
+    """
+    units = dh_out.shape[-1]
+    h_prev = saved[:, :units]
+    zr = saved[:, units:3 * units]
+    z, r = zr[:, :units], zr[:, units:]
+    recurrent_h = saved[:, 3 * units:4 * units]
+    candidate = saved[:, 4 * units:]
+    dh = dh_out + dh_next
+    d_candidate = dh * (1.0 - z) * (1.0 - candidate * candidate)  # through tanh
+    d_zr = tf.concat([dh * (h_prev - candidate), d_candidate * recurrent_h], -1) * zr * (1.0 - zr)
+    d_recurrent = tf.concat([d_zr, d_candidate * r], axis=-1)
+    dh_prev = dh * z + tf.matmul(d_recurrent, recurrent_kernel_t)
+    return dh_prev, tf.concat([d_recurrent, d_candidate], axis=-1)
+
+
+_gru_step_xla = tf.function(_gru_step, jit_compile=True, autograph=False)
+_gru_step_grad_xla = tf.function(_gru_step_grad, jit_compile=True, autograph=False)
+GRU_RECURRENCES = ("xla_loop", "xla_step", "graph")
+
+
+def _n_steps(x):
+    return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
+
+def _gru_forward_loop(projected, h0, recurrent_kernel, recurrent_bias_h, step):
+    n_steps = _n_steps(projected)
+    inputs = tf.TensorArray(tf.float32, size=n_steps).unstack(projected)
+    saved = tf.TensorArray(tf.float32, size=n_steps)
+
+    def body(t, h, saved):
+        h, saved_t = step(inputs.read(t), h, recurrent_kernel, recurrent_bias_h)
+        return t + 1, h, saved.write(t, saved_t)
+
+    _, h_last, saved = tf.while_loop(lambda t, *_: t < n_steps, body, (0, h0, saved),
+                                     maximum_iterations=n_steps)
+    return h_last, saved.stack()
+
+
+def _gru_backward_loop(d_outputs, saved, recurrent_kernel, step_grad):
+    n_steps = _n_steps(d_outputs)
+    recurrent_kernel_t = tf.transpose(recurrent_kernel)
+    d_outputs_ta = tf.TensorArray(tf.float32, size=n_steps).unstack(d_outputs)
+    saved_ta = tf.TensorArray(tf.float32, size=n_steps).unstack(saved)
+    grads = tf.TensorArray(tf.float32, size=n_steps)
+
+    def body(t, dh_next, grads):
+        dh_prev, grads_t = step_grad(d_outputs_ta.read(t), dh_next, saved_ta.read(t), recurrent_kernel_t)
+        return t - 1, dh_prev, grads.write(t, grads_t)
+
+    _, dh0, grads = tf.while_loop(lambda t, *_: t >= 0, body, (n_steps - 1, tf.zeros_like(d_outputs[0]), grads),
+                                  maximum_iterations=n_steps)
+    return dh0, grads.stack()
+
+
+def _make_loops(recurrence: str):
+    """(forward, backward) tf.functions of the loops for a `recurrence` mode."""
+    if recurrence not in GRU_RECURRENCES:
+        raise ValueError(f"`recurrence` must be one of {GRU_RECURRENCES}, got {recurrence!r}.")
+    xla_step = recurrence == "xla_step"
+    step, step_grad = (_gru_step_xla, _gru_step_grad_xla) if xla_step else (_gru_step, _gru_step_grad)
+
+    def forward(projected, h0, recurrent_kernel, recurrent_bias_h):
+        return _gru_forward_loop(projected, h0, recurrent_kernel, recurrent_bias_h, step)
+
+    def backward(d_outputs, saved, recurrent_kernel):
+        return _gru_backward_loop(d_outputs, saved, recurrent_kernel, step_grad)
+
+    jit = recurrence == "xla_loop"
+    return (tf.function(forward, jit_compile=jit, autograph=False),
+            tf.function(backward, jit_compile=jit, autograph=False))
+
+
+_LOOPS = {}
+
+
+def gru_recurrence(projected, h0, recurrent_kernel, recurrent_bias_h, recurrence: str = "xla_loop"):
+    """The GRU's time loop over precomputed input projections, with a hand-written gradient.
+
+    Keras GRU maths (reset_after=True, gate order z, r, h):
+      z = sigmoid(xz + h U_z + bz), r = sigmoid(xr + h U_r + br),
+      hh = tanh(xh + r * (h U_h + b_h)), h' = z h + (1 - z) hh,
+    where [xz, xr, xh] = `projected` already holds x W + b_input + [bz, br, 0].
+
+    Args:
+      projected: `[time, batch, 3 * units]`, time major.
+      h0: `[batch, units]` initial state.
+      recurrent_kernel: `[units, 3 * units]` U.
+      recurrent_bias_h: `[units]` the candidate's recurrent bias.
+      recurrence: 'xla_loop' (each direction's whole loop XLA-compiled, the fastest here),
+        'xla_step' (each step XLA-compiled, the loop in the TF graph) or 'graph' (plain TF
+        ops, no XLA).
+
+    Returns:
+      States `[time, batch, units]`. Gradients flow to all four inputs; the backward pass is a
+      reverse-time loop with one `[batch, 3u] x [3u, u]` matmul per step, and dU is a single
+      `[u, time * batch] x [time * batch, 3u]` matmul after it.
+    """
+    if recurrence not in _LOOPS:
+        _LOOPS[recurrence] = _make_loops(recurrence)
+    forward_loop, backward_loop = _LOOPS[recurrence]
+
+    @tf.custom_gradient
+    def recurrence_fn(projected, h0, recurrent_kernel, recurrent_bias_h):
+        # The loop's own ops need no gradient tape: the gradient below replaces them.
+        args = [tf.stop_gradient(a) for a in (projected, h0, recurrent_kernel, recurrent_bias_h)]
+        h_last, saved = forward_loop(*args)
+        units = args[2].shape[0]
+        states = tf.concat([saved[1:, :, :units], h_last[tf.newaxis]], axis=0)
+
+        def grad(d_states):
+            dh0, grads = backward_loop(d_states, saved, args[2])
+            d_recurrent = grads[..., :3 * units]
+            d_projected = tf.concat([grads[..., :2 * units], grads[..., 3 * units:]], axis=-1)
+            previous_states = tf.reshape(saved[..., :units], [-1, units])
+            d_kernel = tf.matmul(previous_states, tf.reshape(d_recurrent, [-1, 3 * units]), transpose_a=True)
+            d_bias_h = tf.reduce_sum(d_recurrent[..., 2 * units:], axis=[0, 1])
+            return d_projected, dh0, d_kernel, d_bias_h
+
+        return states, grad
+
+    return recurrence_fn(projected, h0, recurrent_kernel, recurrent_bias_h)
+
+
+@keras.saving.register_keras_serializable(package="ddsp_models")
+class FastGRU(keras.layers.GRU):
+    """`keras.layers.GRU` with a faster CPU time loop (`gru_recurrence`).
+
+    Same constructor, weights (`cell.kernel` `[in, 3u]`, `cell.recurrent_kernel` `[u, 3u]`,
+    `cell.bias` `[2, 3u]`), checkpoint layout and outputs as the Keras GRU, so weights move
+    freely between the two. The fast loop is used for the standard configuration (tanh /
+    sigmoid, use_bias, reset_after, no mask, no recurrent dropout, float32, not unrolled) when
+    no GPU is visible; otherwise the Keras implementation runs (cuDNN on a GPU).
+
+    Args:
+      recurrence: see `gru_recurrence`.
+      **kwargs: `keras.layers.GRU` arguments.
+    """
+
+    def __init__(self, units, recurrence: str = "xla_loop", **kwargs):
+        if recurrence not in GRU_RECURRENCES:
+            raise ValueError(f"FastGRU `recurrence` must be one of {GRU_RECURRENCES}, got {recurrence!r}.")
+        super().__init__(units, **kwargs)
+        self.recurrence = recurrence
+
+    def get_config(self):
+        return {**super().get_config(), "recurrence": self.recurrence}
+
+    def _uses_fast_loop(self, mask) -> bool:
+        cell = self.cell
+        return (mask is None and not self.unroll and cell.use_bias and cell.reset_after
+                and cell.recurrent_dropout == 0
+                and cell.activation in (keras.activations.tanh, tf.tanh, keras.ops.tanh)
+                and cell.recurrent_activation in (keras.activations.sigmoid, tf.sigmoid, keras.ops.sigmoid)
+                and self.compute_dtype == "float32"
+                and not tf.config.list_logical_devices("GPU"))
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self._uses_fast_loop(mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        cell, units = self.cell, self.units
+        if training and 0.0 < cell.dropout < 1.0:
+            sequences = sequences * cell.get_dropout_mask(sequences[:, 0, :])[:, tf.newaxis, :]
+        if self.go_backwards:
+            sequences = tf.reverse(sequences, axis=[1])
+        bias = tf.convert_to_tensor(cell.bias)
+        # z and r recurrent biases sit outside the reset gate: fold them into the input bias.
+        input_bias = bias[0] + tf.concat([bias[1, :2 * units], tf.zeros([units])], axis=0)
+        time_major = tf.transpose(sequences, [1, 0, 2])
+        projected = tf.einsum("tbi,ij->tbj", time_major, tf.convert_to_tensor(cell.kernel)) + input_bias
+        states = gru_recurrence(projected, tf.convert_to_tensor(h0), tf.convert_to_tensor(cell.recurrent_kernel),
+                                bias[1, 2 * units:], self.recurrence)
+        last = states[-1]
+        outputs = tf.transpose(states, [1, 0, 2]) if self.return_sequences else last[:, tf.newaxis]
+        return last, outputs, [last]
+
+
+@register("nn")
+class Rnn(keras.layers.Layer):
+    """A GRU or LSTM over `[batch, time, channels]` -> `[batch, time, dims]` (or `[batch, dims]`).
+
+    Args:
+      dims: units (per direction).
+      rnn_type: 'gru' or 'lstm'.
+      return_sequences: every step's output (True) or only the last one.
+      bidir: run both directions and concatenate (`[..., 2 * dims]`).
+      fast_gru: for 'gru', use `FastGRU` (True) or the plain `keras.layers.GRU` (False); both
+        compute the same function with the same weights. LSTMs always use Keras.
+      recurrence: `FastGRU`'s loop implementation.
+    """
+
+    def __init__(self, dims: int, rnn_type: str = "gru", return_sequences: bool = True, bidir: bool = False,
+                 fast_gru: bool = True, recurrence: str = "xla_loop", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if rnn_type == "gru":
+            layer = (FastGRU(dims, recurrence=recurrence, return_sequences=return_sequences) if fast_gru
+                     else keras.layers.GRU(dims, return_sequences=return_sequences))
+        elif rnn_type == "lstm":
+            layer = keras.layers.LSTM(dims, return_sequences=return_sequences)
+        else:
+            raise ValueError(f"Rnn `rnn_type` must be 'gru' or 'lstm', got {rnn_type!r}.")
+        self.dims, self.rnn_type, self.bidir = int(dims), rnn_type, bool(bidir)
+        self.rnn = keras.layers.Bidirectional(layer) if bidir else layer
+
+    def build(self, input_shape):
+        self.rnn.build(tuple(input_shape))
+
+    def call(self, x, training=None):
+        return self.rnn(x, training=training)
+
+
+@register("nn")
+class RnnFc(keras.layers.Layer):
+    """Rnn(rnn_channels) -> FcStack(ch, layers). `[batch, time, in] -> [batch, time, ch]`."""
+
+    def __init__(self, ch: int = 512, rnn_channels: int = 512, rnn_type: str = "gru",
+                 nonlinearity="leaky_relu", layers: int = 1, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.rnn = Rnn(rnn_channels, rnn_type)
+        self.fc_stack = FcStack(ch, layers, nonlinearity)
+
+    def call(self, x, training=None):
+        return self.fc_stack(self.rnn(x, training=training))
+
+
+# ------------------------------------------------------------------------ normalisation
+def normalize_op(x, norm_type: str = "layer", n_groups: int = 32, eps: float = 1e-5):
+    """Zero mean, unit variance normalisation of `[batch, ..., channels]` (no learned terms).
+
+    Statistics are taken per example over every axis but the batch and channel axes, and:
+      'instance': per channel;  'layer': over all channels together;
+      'group': per group of channels (`n_groups` contiguous groups, fewer when the channel
+      count is not a multiple; at least one channel each).
+    """
+    if norm_type not in ("instance", "layer", "group"):
+        raise ValueError(f"`norm_type` must be 'instance', 'layer' or 'group', got {norm_type!r}.")
+    x = core.tf_float32(x, "x")
+    if x.shape.rank is None or x.shape.rank < 2:
+        raise ValueError(f"normalize_op needs `x` of rank >= 2 [batch, ..., channels], got {x.shape}.")
+    channels = x.shape[-1]
+    inner_axes = list(range(1, x.shape.rank - 1))
+    if norm_type == "instance":
+        mean, variance = tf.nn.moments(x, inner_axes, keepdims=True)
+        return (x - mean) * tf.math.rsqrt(variance + eps)
+    if norm_type == "layer":
+        mean, variance = tf.nn.moments(x, inner_axes + [x.shape.rank - 1], keepdims=True)
+        return (x - mean) * tf.math.rsqrt(variance + eps)
+    groups = math.gcd(int(channels), int(n_groups))
+    shape = tf.shape(x)
+    grouped = tf.reshape(x, tf.concat([shape[:-1], [groups, channels // groups]], axis=0))
+    mean, variance = tf.nn.moments(grouped, inner_axes + [x.shape.rank], keepdims=True)
+    grouped = (grouped - mean) * tf.math.rsqrt(variance + eps)
+    return tf.reshape(grouped, shape)
+
+
+@register("nn")
+class Normalize(keras.layers.Layer):
+    """`normalize_op` followed by a learned per-channel scale (init 1) and shift (init 0).
+
+    Args:
+      norm_type: 'instance', 'layer' or 'group' (see `normalize_op`).
+      n_groups: groups for 'group'.
+    """
+
+    def __init__(self, norm_type: str = "layer", n_groups: int = 32, eps: float = 1e-5, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if norm_type not in ("instance", "layer", "group"):
+            raise ValueError(f"Normalize `norm_type` must be 'instance', 'layer' or 'group', got {norm_type!r}.")
+        self.norm_type, self.n_groups, self.eps = norm_type, int(n_groups), float(eps)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
+        self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
+
+    def call(self, x):
+        return normalize_op(x, self.norm_type, self.n_groups, self.eps) * self.scale + self.shift
+
+
+# ----------------------------------------------------------------- dilated convolutions
+@register("nn")
+class DilatedConvStack(keras.layers.Layer):
+    """Residual stacks of 1-D dilated convolutions over time, `[batch, time, in] -> [batch, time', ch]`.
+
+    An input convolution maps to `ch` channels; then `stacks` stacks of `layers_per_stack`
+    residual layers x <- x + relu(FiLM(norm(conv_j(x)))), conv_j with dilation
+    `dilation ** j` and 'same' padding (non-causal). Without normalisation, output frame t
+    depends on input frames within t +- (kernel_size - 1) / 2 * (1 + stacks * sum_j dilation^j).
+
+    Args:
+      ch: channels.
+      layers_per_stack: convolutions per stack (`layer_per_stack` is accepted as an alias).
+      stacks: number of stacks.
+      kernel_size: taps of each convolution (odd for a centred receptive field).
+      dilation: dilation growth per layer within a stack.
+      norm_type: None, 'instance', 'layer' or 'group' (see `Normalize`).
+      resample_type: None, 'downsample' (strided convolution) or 'upsample' (transposed).
+      resample_stride: time factor of each resampling.
+      stacks_per_resample: resample after (or before) every this many stacks.
+      resample_after_convolve: resample after a stack's convolutions (else before).
+      conditional: the call takes (x, conditioning `[batch, time_c, n]`); each layer scales and
+        shifts its normalised activations by Dense(2 ch)(conditioning), with conditioning
+        linearly resampled to the current time length.
+      shift_only: conditioning only shifts (no scale).
+      spectral_norm: wrap every convolution in `keras.layers.SpectralNormalization` (the
+        kernel is rescaled to unit spectral norm at each training call).
+      ortho_init: orthogonal initial kernels (else Glorot uniform).
+    """
+
+    def __init__(self, ch: int = 256, layers_per_stack: int = 5, stacks: int = 2, kernel_size: int = 3,
+                 dilation: int = 2, norm_type=None, resample_type=None, resample_stride: int = 1,
+                 stacks_per_resample: int = 1, resample_after_convolve: bool = True, conditional: bool = False,
+                 shift_only: bool = False, spectral_norm: bool = False, ortho_init: bool = False,
+                 layer_per_stack=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if layer_per_stack is not None:
+            layers_per_stack = layer_per_stack
+        for arg, value in (("ch", ch), ("layers_per_stack", layers_per_stack), ("stacks", stacks),
+                           ("kernel_size", kernel_size), ("dilation", dilation),
+                           ("resample_stride", resample_stride), ("stacks_per_resample", stacks_per_resample)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"DilatedConvStack `{arg}` must be a positive integer, got {value!r}.")
+        if norm_type not in NORM_TYPES:
+            raise ValueError(f"DilatedConvStack `norm_type` must be one of {NORM_TYPES}, got {norm_type!r}.")
+        if resample_type not in (None, "downsample", "upsample"):
+            raise ValueError("DilatedConvStack `resample_type` must be None, 'downsample' or 'upsample', "
+                             f"got {resample_type!r}.")
+        self.ch, self.layers_per_stack, self.stacks = ch, layers_per_stack, stacks
+        self.kernel_size, self.dilation, self.norm_type = kernel_size, dilation, norm_type
+        self.resample_type = resample_type if resample_stride > 1 else None
+        self.resample_stride, self.stacks_per_resample = resample_stride, stacks_per_resample
+        self.resample_after_convolve = resample_after_convolve
+        self.conditional, self.shift_only = conditional, shift_only
+
+        initializer = "orthogonal" if ortho_init else "glorot_uniform"
+
+        def conv(layer_class, size, **conv_kwargs):
+            layer = layer_class(ch, size, padding="same", kernel_initializer=initializer, **conv_kwargs)
+            return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
+
+        self.conv_in = conv(keras.layers.Conv1D, kernel_size)
+        n_layers = stacks * layers_per_stack
+        self._conv_names = _set_layers(self, "conv", [
+            conv(keras.layers.Conv1D, kernel_size, dilation_rate=dilation ** (i % layers_per_stack))
+            for i in range(n_layers)])
+        self._norm_names = _set_layers(self, "norm", [Normalize(norm_type) for _ in range(n_layers)]) \
+            if norm_type else []
+        self._film_names = _set_layers(self, "film", [
+            keras.layers.Dense(ch if shift_only else 2 * ch) for _ in range(n_layers)]) if conditional else []
+        n_resample = -(-stacks // stacks_per_resample) if self.resample_type else 0
+        resample_class = keras.layers.Conv1D if self.resample_type == "downsample" else keras.layers.Conv1DTranspose
+        self._resample_names = _set_layers(self, "resample", [
+            conv(resample_class, resample_stride, strides=resample_stride) for _ in range(n_resample)])
+
+    def build(self, input_shape):
+        pass  # sub-layers build on their first call
+
+    def _film(self, y, conditioning, index):
+        if not self.conditional:
+            return y
+        if conditioning.shape[1] != y.shape[1]:
+            conditioning = core.resample(conditioning, y.shape[1])
+        film = getattr(self, self._film_names[index])(conditioning)
+        if self.shift_only:
+            return y + film
+        scale, shift = tf.split(film, 2, axis=-1)
+        return y * (1.0 + scale) + shift
+
+    def call(self, inputs, training=None):
+        if self.conditional:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise ValueError("DilatedConvStack(conditional=True) must be called with (x, conditioning).")
+            x, conditioning = (core.ensure_3d(v, name) for v, name in zip(inputs, ("x", "conditioning")))
+        else:
+            x, conditioning = core.ensure_3d(inputs, "x"), None
+        x = self.conv_in(x, training=training)
+        index = 0
+        for stack in range(self.stacks):
+            resample_now = self.resample_type and stack % self.stacks_per_resample == 0
+            resampler = getattr(self, self._resample_names[stack // self.stacks_per_resample]) if resample_now else None
+            if resampler is not None and not self.resample_after_convolve:
+                x = resampler(x, training=training)
+            for _ in range(self.layers_per_stack):
+                y = getattr(self, self._conv_names[index])(x, training=training)
+                if self.norm_type:
+                    y = getattr(self, self._norm_names[index])(y)
+                y = self._film(y, conditioning, index)
+                x = x + tf.nn.relu(y)
+                index += 1
+            if resampler is not None and self.resample_after_convolve:
+                x = resampler(x, training=training)
+        return x
+
+
+# ---------------------------------------------------------------------- output splits
+@register("nn")
+class OutputSplitsLayer(keras.layers.Layer):
+    """Base class: inputs -> `compute_output` -> Dense(sum of splits) -> dict of named splits.
+
+    Called with positional tensors, or with one dict of features from which `input_keys` are
+    taken (in order; a missing key raises ValueError naming it and the keys present).
+    Subclasses implement `compute_output(*inputs, training=None) -> [batch, time, channels]`
+    (the `training` argument may be left out).
+
+    Args:
+      input_keys: feature names to read from a dict input.
+      output_splits: (key, size) pairs; the output dict holds `[batch, time, size]` per key.
+    """
+
+    def __init__(self, input_keys=None, output_splits=(("amps", 1), ("harmonic_distribution", 40)), name=None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.input_keys = _as_key_list(input_keys, "input_keys")
+        self.output_splits = _check_splits(output_splits, "output_splits")
+        self.n_out = sum(size for _, size in self.output_splits)
+        self.dense_out = keras.layers.Dense(self.n_out)
+
+    def build(self, *args, **kwargs):
+        pass  # sub-layers build on their first call
+
+    def _inputs_from(self, inputs):
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            if self.input_keys is None:
+                raise ValueError(f"{self.name}: called with a dict but `input_keys` is None.")
+            return get_features(inputs[0], self.input_keys, self.name)
+        return list(inputs)
+
+    def call(self, *inputs, training=None):
+        inputs = [core.ensure_3d(x, f"input {i}") for i, x in enumerate(self._inputs_from(inputs))]
+        if "training" in inspect.signature(self.compute_output).parameters:
+            outputs = self.compute_output(*inputs, training=training)
+        else:  # original-style subclasses: compute_output(*inputs)
+            outputs = self.compute_output(*inputs)
+        return split_to_dict(self.dense_out(outputs), self.output_splits)
+
+    def compute_output(self, *inputs, training=None):
+        raise NotImplementedError("OutputSplitsLayer subclasses implement compute_output(*inputs, training=None).")

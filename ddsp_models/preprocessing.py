@@ -1,0 +1,161 @@
+"""Preprocessors: raw frame features -> network inputs scaled to about [0, 1].
+
+  f0_scaled = hz_to_midi(f0_hz) / 127          (440 Hz -> 69 / 127, 0 Hz -> 0)
+  ld_scaled = loudness_db / DB_RANGE + 1        (-80 dB -> 0, 0 dB -> 1; DB_RANGE = 80)
+
+The inverse functions (`inv_scale_f0_hz`, `inv_scale_db`, `invert_scaling`) turn network-side
+values back into Hz and dB (used e.g. when shifting pitch or loudness for timbre transfer).
+Features are resampled (linearly, end points aligned) to `time_steps` frames and returned as
+`[batch, time_steps, 1]`.
+"""
+import keras
+import tensorflow as tf
+
+from ddsp_models import core, spectral_ops
+from ddsp_models.gin_utils import register
+from ddsp_models.nn import get_features
+
+F0_RANGE = core.MIDI_MAX  # MIDI notes; f0_scaled = midi / F0_RANGE
+
+
+# ------------------------------------------------------------------------------ scaling
+def scale_db(db):
+    """dB -> [0, 1] for dB in [-DB_RANGE, 0]: db / DB_RANGE + 1."""
+    return core.tf_float32(db, "db") / core.DB_RANGE + 1.0
+
+
+def inv_scale_db(db_scaled):
+    """Inverse of `scale_db`: (db_scaled - 1) * DB_RANGE, in dB."""
+    return (core.tf_float32(db_scaled, "db_scaled") - 1.0) * core.DB_RANGE
+
+
+def scale_f0_hz(f0_hz):
+    """Hz -> MIDI / 127 (0 Hz -> 0)."""
+    return core.hz_to_midi(f0_hz) / F0_RANGE
+
+
+def inv_scale_f0_hz(f0_scaled):
+    """Inverse of `scale_f0_hz`: midi_to_hz(f0_scaled * 127), in Hz."""
+    return core.midi_to_hz(core.tf_float32(f0_scaled, "f0_scaled") * F0_RANGE)
+
+
+def invert_scaling(features: dict) -> dict:
+    """Hz / dB features from scaled ones: a copy of `features` where each of 'f0_scaled',
+    'ld_scaled', 'pw_scaled' present adds 'f0_hz', 'loudness_db', 'pw_db' respectively."""
+    features = dict(features)
+    for scaled, raw, inverse in (("f0_scaled", "f0_hz", inv_scale_f0_hz), ("ld_scaled", "loudness_db", inv_scale_db),
+                                 ("pw_scaled", "pw_db", inv_scale_db)):
+        if scaled in features:
+            features[raw] = inverse(features[scaled])
+    return features
+
+
+# ------------------------------------------------------------------------ preprocessors
+class _FramePreprocessor(keras.layers.Layer):
+    """Shared parts: dict / positional inputs, resampling to `time_steps`."""
+
+    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000, name=None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
+            raise ValueError(f"{type(self).__name__} `time_steps` must be a positive integer, got {time_steps!r}.")
+        self.time_steps, self.frame_rate, self.sample_rate = time_steps, frame_rate, sample_rate
+
+    def build(self, *args, **kwargs):
+        pass  # no weights
+
+    def resample(self, x, name: str):
+        """`[batch, n_frames(, 1)]` -> `[batch, time_steps, 1]`."""
+        x = core.ensure_3d(x, name)
+        if x.shape[1] is None:
+            raise ValueError(f"{type(self).__name__}: `{name}` needs a static number of frames, got {x.shape}.")
+        return x if x.shape[1] == self.time_steps else core.resample(x, self.time_steps)
+
+    def _features(self, inputs, positional_keys):
+        """A dict of features from one dict or positional tensors named `positional_keys`."""
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            return inputs[0]
+        if len(inputs) > len(positional_keys):
+            raise ValueError(f"{type(self).__name__} takes a features dict or up to {len(positional_keys)} "
+                             f"tensors {positional_keys}, got {len(inputs)}.")
+        return {key: value for key, value in zip(positional_keys, inputs) if value is not None}
+
+
+@register("preprocessing")
+class F0LoudnessPreprocessor(_FramePreprocessor):
+    """f0 and loudness -> `f0_hz`, `loudness_db`, `f0_scaled`, `ld_scaled`, each `[batch, time_steps, 1]`.
+
+    Call with a features dict (keys 'f0_hz', 'loudness_db', and 'audio' when loudness is
+    computed) or positionally as (loudness_db, f0_hz, audio=None). Returns a dict of the four
+    features only (merge it into the features).
+
+    Args:
+      time_steps: output frames.
+      frame_rate: frame rate (Hz) of the loudness computed from audio.
+      sample_rate: sample rate (Hz) of the audio.
+      compute_loudness: compute loudness from 'audio' with `spectral_ops.compute_loudness`
+        (also done when 'loudness_db' is missing).
+    """
+
+    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
+                 compute_loudness: bool = False, name=None, **kwargs):
+        super().__init__(time_steps, frame_rate, sample_rate, name=name, **kwargs)
+        self.compute_loudness = compute_loudness
+
+    def call(self, *inputs, training=None):
+        features = self._features(inputs, ("loudness_db", "f0_hz", "audio"))
+        owner = type(self).__name__
+        (f0_hz,) = get_features(features, ["f0_hz"], owner)
+        if self.compute_loudness or "loudness_db" not in features:
+            (audio,) = get_features(features, ["audio"], owner + " (to compute 'loudness_db')")
+            loudness_db = spectral_ops.compute_loudness(audio, sample_rate=self.sample_rate,
+                                                        frame_rate=self.frame_rate)
+        else:
+            loudness_db = features["loudness_db"]
+        f0_hz = self.resample(f0_hz, "f0_hz")
+        loudness_db = self.resample(loudness_db, "loudness_db")
+        return {"f0_hz": f0_hz, "loudness_db": loudness_db,
+                "f0_scaled": scale_f0_hz(f0_hz), "ld_scaled": scale_db(loudness_db)}
+
+    @staticmethod
+    def invert_scaling(f0_scaled, ld_scaled):
+        """(f0_hz, loudness_db) from (f0_scaled, ld_scaled)."""
+        return inv_scale_f0_hz(f0_scaled), inv_scale_db(ld_scaled)
+
+
+@register("preprocessing")
+class F0PowerPreprocessor(_FramePreprocessor):
+    """f0 and frame power -> `f0_hz`, `pw_db`, `f0_scaled`, `pw_scaled`, each `[batch, time_steps, 1]`.
+
+    Power comes from 'power_db' (or 'pw_db'), or from 'audio' with `spectral_ops.compute_power`
+    when `compute_power` is set or neither key is present. pw_scaled = pw_db / 80 + 1.
+    Positional call: (f0_hz, power_db=None, audio=None).
+
+    Args:
+      frame_size: samples per power frame when computing it from audio.
+    """
+
+    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
+                 frame_size: int = 1024, compute_power: bool = False, name=None, **kwargs):
+        super().__init__(time_steps, frame_rate, sample_rate, name=name, **kwargs)
+        self.frame_size, self.compute_power = frame_size, compute_power
+
+    def call(self, *inputs, training=None):
+        features = self._features(inputs, ("f0_hz", "power_db", "audio"))
+        owner = type(self).__name__
+        (f0_hz,) = get_features(features, ["f0_hz"], owner)
+        power_key = next((key for key in ("power_db", "pw_db") if key in features), None)
+        if self.compute_power or power_key is None:
+            (audio,) = get_features(features, ["audio"], owner + " (to compute 'power_db')")
+            power_db = spectral_ops.compute_power(audio, sample_rate=self.sample_rate, frame_rate=self.frame_rate,
+                                                  frame_size=self.frame_size)
+        else:
+            power_db = features[power_key]
+        f0_hz = self.resample(f0_hz, "f0_hz")
+        power_db = self.resample(power_db, "power_db")
+        return {"f0_hz": f0_hz, "pw_db": power_db, "f0_scaled": scale_f0_hz(f0_hz), "pw_scaled": scale_db(power_db)}
+
+    @staticmethod
+    def invert_scaling(f0_scaled, pw_scaled):
+        """(f0_hz, pw_db) from (f0_scaled, pw_scaled)."""
+        return inv_scale_f0_hz(f0_scaled), inv_scale_db(pw_scaled)

@@ -1,0 +1,225 @@
+"""The training loop: steps, TensorBoard summaries, a JSON-lines loss log, checkpoints.
+
+Files written in ``save_dir``:
+
+- ``ckpt-<step>.*`` checkpoints (model, optimizer, step) every ``steps_per_save`` steps
+  and at the end;
+- ``operative_config-<step>.gin``: the gin settings in force, next to each checkpoint;
+- ``losses.jsonl``: one JSON object per logged step, ``{"step", "losses": {name: mean over
+  the steps since the last line}, "steps_per_sec", "learning_rate", "wall_s"}``;
+- ``summaries/train/``: TensorBoard scalars (each loss, steps per second, learning rate).
+"""
+import json
+import logging
+import math
+import os
+import time
+
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from ddsp_models.gin_utils import register
+from ddsp_models.models.model import resolve_checkpoint
+from ddsp_models.training.config import write_operative_config
+
+logger = logging.getLogger(__name__)
+
+LOSS_LOG = "losses.jsonl"
+
+
+def _has_checkpoint(folder) -> bool:
+    if not folder or not tf.io.gfile.isdir(os.fspath(folder)):
+        return False
+    try:
+        resolve_checkpoint(folder)
+        return True
+    except ValueError:
+        return False
+
+
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def write_scalar(name: str, value, step: int) -> None:
+    """A TensorBoard scalar via TF's own summary op (the `tensorboard` package, which
+    `tf.summary.scalar` needs, is optional here)."""
+    tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
+                     metadata=_SCALAR_METADATA)
+
+
+class _LossWindow:
+    """Running sums of the losses since the last log line (read with one host sync)."""
+
+    def __init__(self):
+        self.sums, self.count = {}, 0
+
+    def add(self, losses: dict):
+        for key, value in losses.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.count += 1
+
+    def means(self) -> dict:
+        return {k: float(v) / self.count for k, v in self.sums.items()}
+
+
+@register("training")
+def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
+          steps_per_summary: int = 300, steps_per_save: int = 300, save_dir="/tmp/ddsp",
+          restore_dir="/tmp/ddsp", early_stop_loss_value=None,
+          report_loss_to_hpo: bool = False) -> dict:
+    """Trains until the trainer's step reaches `num_steps` (or the loss gets low enough).
+
+    Resumes from the newest checkpoint in `save_dir` (step, optimizer and model); if
+    there is none there, warm-starts from `restore_dir` (with the trainer's
+    ``restore_keys``, e.g. ``['synthcoder=decoder']``) when it holds a checkpoint.
+
+    Args:
+      data_provider: a `DataProvider` (``get_batch(batch_size, shuffle, repeats)``).
+      trainer: a `Trainer` whose model was made inside ``trainer.strategy.scope()``.
+      batch_size: global batch size (split across the strategy's replicas).
+      num_steps: stop when the global step reaches this.
+      steps_per_summary: log losses (TensorBoard, ``losses.jsonl``, logger) this often.
+      steps_per_save: checkpoint and write the operative config this often.
+      save_dir: folder for checkpoints, summaries and logs.
+      restore_dir: folder (or checkpoint prefix) to warm-start from.
+      early_stop_loss_value: stop once the mean ``total_loss`` of a logging window is
+        below this.
+      report_loss_to_hpo: write the final mean total loss to ``<save_dir>/hpo_metric.json``
+        (and to cloudml-hypertune when that package is installed).
+
+    Returns:
+      ``{'step': final step, 'losses': last logged mean losses}``.
+    """
+    if batch_size % trainer.num_replicas:
+        raise ValueError(f"batch_size {batch_size} must be divisible by the "
+                         f"{trainer.num_replicas} replicas")
+    if steps_per_summary < 1 or steps_per_save < 1:
+        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
+    save_dir = os.fspath(save_dir)
+    os.makedirs(save_dir, exist_ok=True)
+
+    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
+    trainer.build(next(iter(dataset)))
+    if _has_checkpoint(save_dir):
+        trainer.restore(save_dir, restore_keys=[])  # resume: everything
+    elif restore_dir and os.path.abspath(os.fspath(restore_dir)) != os.path.abspath(save_dir) \
+            and (_has_checkpoint(restore_dir)
+                 or tf.io.gfile.exists(os.fspath(restore_dir) + ".index")):
+        trainer.restore(restore_dir)  # warm start (the trainer's restore_keys)
+    iterator = iter(trainer.distribute_dataset(dataset))
+
+    writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
+    step = trainer.get_step()
+    first_step = step
+    logger.info("training from step %d to %d (batch %d, %d replica(s))", step, num_steps,
+                batch_size, trainer.num_replicas)
+    window = _LossWindow()
+    last = {}
+    t_window = t_start = time.perf_counter()
+    steps_in_window = 0
+    saved_at = None
+    with writer.as_default(), open(os.path.join(save_dir, LOSS_LOG), "a", encoding="utf-8") as log:
+        while step < num_steps:
+            losses = trainer.train_step(iterator)
+            window.add(losses)
+            step += 1
+            steps_in_window += 1
+            stop = False
+            if step % steps_per_summary == 0 or step >= num_steps:
+                now = time.perf_counter()
+                last = window.means()
+                rate = steps_in_window / max(now - t_window, 1e-9)
+                learning_rate = trainer.learning_rate()
+                for key, value in last.items():
+                    write_scalar(f"losses/{key}", value, step)
+                write_scalar("steps_per_sec", rate, step)
+                write_scalar("learning_rate", learning_rate, step)
+                writer.flush()
+                log.write(json.dumps({"step": step, "losses": last, "steps_per_sec": rate,
+                                      "learning_rate": learning_rate,
+                                      "wall_s": now - t_start}) + "\n")
+                log.flush()
+                eta = (num_steps - step) / rate if rate > 0 else math.inf
+                logger.info("step %d  total_loss %.4f  %.2f steps/s  ETA %s", step,
+                            last.get("total_loss", math.nan), rate, _format_seconds(eta))
+                window = _LossWindow()
+                t_window, steps_in_window = now, 0
+                if early_stop_loss_value is not None and \
+                        last.get("total_loss", math.inf) < early_stop_loss_value:
+                    logger.info("total_loss %.4f < %.4f: stopping early", last["total_loss"],
+                                early_stop_loss_value)
+                    stop = True
+            if step % steps_per_save == 0 or step >= num_steps or stop:
+                trainer.save(save_dir)
+                write_operative_config(save_dir, step)
+                saved_at = step
+            if stop:
+                break
+    if saved_at != step and step > first_step:
+        trainer.save(save_dir)
+        write_operative_config(save_dir, step)
+    if step == first_step and not _has_checkpoint(save_dir):
+        trainer.save(save_dir)
+        write_operative_config(save_dir, step)
+    if report_loss_to_hpo and last:
+        _report_to_hpo(save_dir, step, last.get("total_loss", math.nan))
+    return {"step": step, "losses": last}
+
+
+def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), strategy=None,
+              data_provider=None, restore_dir=None) -> dict:
+    """Parses configs and trains: the whole of a training run, as a pipeline stage calls it.
+
+    When `save_dir` already holds an ``operative_config-*.gin`` (an interrupted run), it is
+    parsed first, so the run resumes with its own settings; `gin_files` and
+    `gin_bindings` come after and win. The model is made inside ``strategy.scope()``.
+
+    Args:
+      save_dir: the run folder (checkpoints, logs, operative configs).
+      gin_files, gin_bindings, gin_search_paths: see `config.parse_gin`.
+      strategy: a `tf.distribute` strategy (default: `trainer.get_strategy()`).
+      data_provider: overrides the configured ``train.data_provider``.
+      restore_dir: checkpoint folder to warm-start from (default: `save_dir`).
+
+    Returns:
+      what `train` returns.
+    """
+    from ddsp_models import models
+    from ddsp_models.training.config import parse_gin
+    from ddsp_models.training.trainer import Trainer, get_strategy
+
+    save_dir = os.fspath(save_dir)
+    parse_gin(gin_files, gin_bindings, gin_search_paths,
+              operative_config_dir=save_dir if os.path.isdir(save_dir) else None)
+    strategy = strategy or get_strategy()
+    with strategy.scope():
+        model = models.get_model()
+        trainer = Trainer(model, strategy)
+    kwargs = {} if data_provider is None else {"data_provider": data_provider}
+    return train(trainer=trainer, save_dir=save_dir,
+                 restore_dir=save_dir if restore_dir is None else restore_dir, **kwargs)
+
+
+def _report_to_hpo(save_dir, step, value):
+    with open(os.path.join(save_dir, "hpo_metric.json"), "w", encoding="utf-8") as f:
+        json.dump({"step": step, "total_loss": value}, f)
+    try:
+        import hypertune  # cloudml-hypertune, optional
+    except ImportError:
+        return
+    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag="Loss", metric_value=value, global_step=step)
+
+
+def read_loss_log(save_dir) -> list[dict]:
+    """The records of ``<save_dir>/losses.jsonl`` in order."""
+    with open(os.path.join(os.fspath(save_dir), LOSS_LOG), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _format_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

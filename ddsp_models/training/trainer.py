@@ -1,0 +1,272 @@
+"""Trainer: optimizer, distributed train step, checkpoints (save / full or partial restore).
+
+The train step runs under a `tf.distribute` strategy. Each replica computes its losses
+(means over its share of the global batch) and the gradient of ``total_loss /
+num_replicas``; the gradients are summed across replicas, clipped by global norm and
+applied once, so the update equals a single-device step on the same global batch.
+"""
+import logging
+import os
+
+import tensorflow as tf
+import keras
+
+from ddsp_models.gin_utils import register
+from ddsp_models.models.model import parse_restore_keys, resolve_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
+    """A `tf.distribute` strategy for the available hardware.
+
+    Args:
+      tpu: address of a TPU ('' for none).
+      cluster_config: JSON ``TF_CONFIG`` for multi-worker training ('' for none); when set,
+        a `MultiWorkerMirroredStrategy` is returned.
+      devices: explicit devices for a `MirroredStrategy` (e.g. two logical CPUs).
+
+    Returns:
+      `TPUStrategy`, `MultiWorkerMirroredStrategy`, `MirroredStrategy` (several local
+      devices), or the default strategy (one device).
+    """
+    if tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if cluster_config:
+        os.environ["TF_CONFIG"] = cluster_config
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices:
+        return tf.distribute.MirroredStrategy(devices=list(devices))
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+@register("training")
+class Trainer:
+    """Trains a model: Adam with exponential learning-rate decay and global-norm clipping.
+
+    Args:
+      model: a `ddsp_models.models.Model` (built inside the strategy's scope by `build`).
+      strategy: a `tf.distribute.Strategy` (None: the default one-device strategy).
+      checkpoints_to_keep: checkpoints `save` keeps in a folder.
+      learning_rate: initial learning rate.
+      lr_decay_steps, lr_decay_rate: the rate is multiplied by ``lr_decay_rate`` every
+        ``lr_decay_steps`` steps (continuously).
+      grad_clip_norm: clip gradients to this global norm (None or <= 0: no clipping).
+      restore_keys: sub-modules `restore` loads by default (None: everything, resuming the
+        optimizer and step); see `Model.restore` for ``'target=source'`` keys.
+      jit_compile: XLA-compile the train step (measured slower on CPU; off by default).
+    """
+
+    def __init__(self, model, strategy=None, checkpoints_to_keep: int = 100,
+                 learning_rate: float = 0.001, lr_decay_steps: int = 10000,
+                 lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
+                 restore_keys=None, jit_compile: bool = False):
+        if model is None:
+            raise ValueError("Trainer: model is required")
+        if checkpoints_to_keep < 1:
+            raise ValueError(f"checkpoints_to_keep must be >= 1, got {checkpoints_to_keep}")
+        self.model = model
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoints_to_keep = int(checkpoints_to_keep)
+        self.grad_clip_norm = grad_clip_norm
+        self.restore_keys = restore_keys
+        self.jit_compile = bool(jit_compile)
+        with self.strategy.scope():
+            schedule = keras.optimizers.schedules.ExponentialDecay(
+                initial_learning_rate=learning_rate, decay_steps=lr_decay_steps,
+                decay_rate=lr_decay_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
+        self._managers = {}
+        # Python-side work per step is one dict check; all else runs in these graphs.
+        self._step_on_batch = tf.function(self._step_on_batch_fn, reduce_retracing=True)
+        self._step_on_iterator = tf.function(self._step_on_iterator_fn, reduce_retracing=True)
+        self._replica_step = (tf.function(self._replica_step_fn, jit_compile=True)
+                              if self.jit_compile else self._replica_step_fn)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def num_replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    @property
+    def step(self):
+        """The global step: the optimizer's iteration counter (a variable)."""
+        return self.optimizer.iterations
+
+    def get_step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def learning_rate(self) -> float:
+        """Current learning rate."""
+        return float(self.optimizer.learning_rate.numpy()
+                     if hasattr(self.optimizer.learning_rate, "numpy")
+                     else self.optimizer.learning_rate)
+
+    def distribute_dataset(self, dataset: tf.data.Dataset):
+        """Splits each global batch of `dataset` across the strategy's replicas."""
+        if self.num_replicas == 1:
+            return dataset
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def build(self, batch):
+        """Creates the model's and optimizer's variables inside the strategy's scope.
+
+        Args:
+          batch: a feature dict; only its first example is run through the model.
+        """
+        if not isinstance(batch, dict):
+            raise TypeError(f"Trainer.build: batch must be a dict of features, "
+                            f"got {type(batch).__name__}")
+        one = {k: v[:1] for k, v in batch.items()}
+        with self.strategy.scope():
+            if not self.model.built:
+                tf.function(lambda features: self.model(features, training=False))(one)
+            if self.num_replicas > 1:
+                local = [v.path for v in self.model.variables
+                         if not isinstance(getattr(v, "value", v), tf.distribute.DistributedValues)]
+                if local:
+                    raise ValueError(f"Trainer.build: variables {local[:3]} were not created by "
+                                     "the strategy: construct the model inside "
+                                     "`with strategy.scope():`")
+            if not self.optimizer.built:
+                self.optimizer.build(self.model.trainable_variables)
+        n_params = sum(int(tf.size(v)) for v in self.model.trainable_variables)
+        logger.info("built %s: %d trainable parameters", type(self.model).__name__, n_params)
+        return n_params
+
+    # ------------------------------------------------------------------ training
+    def _replica_step_fn(self, batch):
+        """One replica: losses and gradients (of total_loss / num_replicas)."""
+        with tf.GradientTape() as tape:
+            _, losses = self.model(batch, training=True, return_losses=True)
+            scaled_loss = losses["total_loss"] / self.num_replicas
+        variables = self.model.trainable_variables
+        grads = tape.gradient(scaled_loss, variables)
+        return losses, grads
+
+    def _apply_fn(self, batch):
+        """Replica function: gradients, cross-replica sum, global-norm clip, update."""
+        losses, grads = self._replica_step(batch)
+        variables = self.model.trainable_variables
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if not pairs:
+            raise ValueError("no gradients: the loss does not depend on any trainable variable")
+        grads = [g for g, _ in pairs]
+        variables = [v for _, v in pairs]
+        context = tf.distribute.get_replica_context()
+        if self.num_replicas > 1:
+            # Sum before clipping so every replica clips the global gradient alike.
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+        if self.num_replicas > 1:
+            # The Keras optimizer sums gradients across replicas again: pre-divide.
+            grads = [g / self.num_replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return losses
+
+    def _reduce(self, per_replica_losses):
+        if self.num_replicas == 1:
+            return per_replica_losses
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica_losses.items()}
+
+    def _step_on_batch_fn(self, batch):
+        return self._reduce(self.strategy.run(self._apply_fn, args=(batch,)))
+
+    def _step_on_iterator_fn(self, iterator):
+        return self._reduce(self.strategy.run(self._apply_fn, args=(next(iterator),)))
+
+    def train_step(self, inputs):
+        """One optimisation step on a global batch.
+
+        Args:
+          inputs: an iterator over (distributed) batches, e.g.
+            ``iter(trainer.distribute_dataset(dataset))``, or one batch dict (split across
+            replicas here when there are several).
+
+        Returns:
+          dict of scalar losses (means over the global batch), including ``total_loss``.
+        """
+        if isinstance(inputs, dict):
+            if self.num_replicas > 1 and not _is_distributed(inputs):
+                inputs = self._split_batch(inputs)
+            return self._step_on_batch(inputs)
+        return self._step_on_iterator(inputs)
+
+    def _split_batch(self, batch):
+        n = self.num_replicas
+        sizes = {int(v.shape[0]) for v in batch.values()}
+        if len(sizes) != 1 or next(iter(sizes)) % n:
+            raise ValueError(f"batch sizes {sorted(sizes)} must be equal and divisible by the "
+                             f"{n} replicas")
+        per = next(iter(sizes)) // n
+
+        def value_fn(ctx):
+            i = ctx.replica_id_in_sync_group
+            return {k: v[i * per:(i + 1) * per] for k, v in batch.items()}
+
+        return self.strategy.experimental_distribute_values_from_function(value_fn)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self):
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+
+    def save(self, save_dir) -> str:
+        """Writes ``<save_dir>/ckpt-<step>`` (model, optimizer, step); keeps the newest
+        ``checkpoints_to_keep``. Returns the checkpoint prefix."""
+        save_dir = os.fspath(save_dir)
+        manager = self._managers.get(save_dir)
+        if manager is None:
+            manager = tf.train.CheckpointManager(self._checkpoint(), directory=save_dir,
+                                                 max_to_keep=self.checkpoints_to_keep)
+            self._managers[save_dir] = manager
+        path = manager.save(checkpoint_number=self.get_step())
+        logger.info("saved checkpoint %s", path)
+        return path
+
+    def restore(self, checkpoint_path, restore_keys=None, verify: bool = True) -> str:
+        """Restores a checkpoint (a prefix or a folder's latest).
+
+        With no keys (argument or the trainer's ``restore_keys``): the whole model, the
+        optimizer state and the step, so training resumes where it stopped. With keys:
+        only those model sub-modules (``'decoder'``, ``'synthcoder=decoder'``), for warm
+        starts; optimizer and step stay as they are. Build the trainer first.
+
+        Returns:
+          the checkpoint prefix restored from.
+        """
+        keys = restore_keys if restore_keys is not None else self.restore_keys
+        if not self.model.built:
+            raise ValueError("Trainer.restore: call trainer.build(batch) before restoring")
+        path = resolve_checkpoint(checkpoint_path)
+        with self.strategy.scope():
+            if keys:
+                parse_restore_keys(keys)
+                self.model.restore(path, restore_keys=keys, verify=verify)
+            else:
+                if not self.optimizer.built:
+                    self.optimizer.build(self.model.trainable_variables)
+                status = self._checkpoint().restore(path)
+                status.expect_partial()
+                if verify:
+                    # The model part: every variable equals the checkpoint (names the first
+                    # mismatch); the optimizer and step: everything present was matched.
+                    self.model.verify_restore(path)
+                    try:
+                        status.assert_existing_objects_matched()
+                    except AssertionError as error:
+                        raise ValueError(f"Trainer.restore: checkpoint {path} does not match "
+                                         f"this model/optimizer: {error}") from None
+        logger.info("restored %s (keys=%s) at step %d", path, keys, self.get_step())
+        return path
+
+
+def _is_distributed(value) -> bool:
+    return any(isinstance(v, tf.distribute.DistributedValues) for v in tf.nest.flatten(value))

@@ -1,0 +1,70 @@
+"""DVC stage ``dataset``: builds the TFDS dataset ``ddsp_prepared`` from the features.
+
+The config is ``midi`` when every feature file carries the MIDI note features, else
+``audio``. The output folder is emptied first, then holds
+``ddsp_prepared/<config>/<version>/``; read it offline with
+``tfds.load('ddsp_prepared/<config>', data_dir=<out>, download=False)`` (after importing
+`pipelines.ddsp_tfds`), `tfds.builder_from_directory`, or
+`ddsp_models.training.data.PreparedTfdsProvider`.
+
+CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]``.
+"""
+import argparse
+import glob
+import logging
+import os
+import shutil
+import sys
+
+import numpy as np
+
+from pipelines.ddsp_tfds import DdspPrepared
+from pipelines.ddsp_tfds.ddsp_prepared import MIDI_FEATURES
+
+log = logging.getLogger("pipelines.dataset")
+
+
+def choose_config(features_dir: str) -> str:
+    """``'midi'`` if every ``<split>/*.npz`` holds the MIDI features, else ``'audio'``."""
+    files = glob.glob(os.path.join(features_dir, "*", "*.npz"))
+    if not files:
+        raise ValueError(f"features folder {features_dir!r} holds no <split>/*.npz files")
+    for path in files:
+        with np.load(path, allow_pickle=False) as npz:
+            if not set(MIDI_FEATURES) <= set(npz.files):
+                return "audio"
+    return "midi"
+
+
+def build_dataset(features_dir: str = "data/features", out_dir: str = "data/tfds",
+                  config: str | None = None):
+    """Builds ``ddsp_prepared/<config>`` into ``out_dir`` (emptied first); returns the
+    builder."""
+    import tensorflow_datasets as tfds
+
+    config = config or choose_config(features_dir)
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    builder = DdspPrepared(config=config, data_dir=out_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.abspath(features_dir)))
+    shutil.rmtree(os.path.join(out_dir, "downloads"), ignore_errors=True)
+    return builder
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--features", default="data/features")
+    parser.add_argument("--out", default="data/tfds")
+    parser.add_argument("--config", default=None, choices=("midi", "audio"),
+                        help="default: midi when every clip has MIDI features, else audio")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    builder = build_dataset(args.features, args.out, args.config)
+    splits = {name: split.num_examples for name, split in builder.info.splits.items()}
+    log.info("built %s in %s: %s", builder.info.full_name, args.out, splits)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

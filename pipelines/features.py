@@ -1,0 +1,398 @@
+"""DVC stage ``features``: f0, confidence, loudness, power (and MIDI features) per clip.
+
+For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
+``<out>/<split>/<id>.npz`` (compressed) holding, at ``frame_rate`` Hz over
+``n_frames = n_samples * frame_rate // sample_rate`` frames:
+
+- ``audio`` float32 ``[n_samples]`` (mono, ``sample_rate`` Hz),
+- ``f0_hz``, ``f0_confidence`` float32 ``[n_frames]`` (CREPE, Viterbi-decoded),
+- ``loudness_db`` (A-weighted), ``power_db`` float32 ``[n_frames]``,
+- ``instrument_id`` int64 scalar (General MIDI program, -1 when unknown), ``id`` (text),
+- for clips with note annotations (``<id>.notes.json``) the MIDI feature contract, each
+  float32 ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities``
+  (velocity / 127 where a note sounds), ``note_active_frame_indices`` (1 where a note
+  sounds), ``note_onsets`` (1 at a note's first frame), ``note_offsets`` (1 at its last
+  frame). Frame ``i`` is at ``i / frame_rate`` s and a note sounds on the frames with
+  ``start <= t < end``; cut boundaries (a note entering or leaving the clip) get no
+  onset / offset.
+- ``_fingerprint``: hash of the clip bytes, its notes and the feature params.
+
+The work fans out over a Prefect 3 flow (one task per batch of clips) whose task runner
+params choose: ``thread`` (ThreadPoolTaskRunner) or ``dask`` (prefect_dask
+DaskTaskRunner on ``dask_address``, or a temporary local cluster). It is resumable: each
+``.npz`` is written to a temporary file and renamed, and clips whose output already holds
+the current fingerprint are skipped. Unreadable, empty, non-audio or silent clips are
+listed by name in ``<out>/report.json`` and skipped; the others go on.
+
+CLI: ``python -m pipelines.features --params params.yaml [--clips data/clips]
+[--out data/features]``.
+"""
+import argparse
+import glob
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from pipelines import SPLITS, load_data_params  # (package import: Prefect env defaults)
+from pipelines.prepare import decode_audio, rms_db
+
+log = logging.getLogger("pipelines.features")
+
+N_PITCHES = 128
+FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
+MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
+                 "note_offsets")
+FEATURE_VERSION = 1  # bump when this module's maths changes: all clips are recomputed
+# Library modules whose source is part of every clip's fingerprint (edit one: recompute).
+FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core")
+
+
+def code_fingerprint() -> str:
+    """SHA-1 of the sources of `FINGERPRINT_MODULES` (found without importing them)."""
+    import importlib.util
+
+    digest = hashlib.sha1()
+    for name in FINGERPRINT_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise ValueError(f"module {name!r} not found")
+        with open(spec.origin, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Per-clip maths.
+# ---------------------------------------------------------------------------------------
+def n_frames_of(n_samples: int, sample_rate: int, frame_rate: int) -> int:
+    """Frames covering ``n_samples``: ``n_samples * frame_rate // sample_rate``."""
+    return int(n_samples) * int(frame_rate) // int(sample_rate)
+
+
+def fit_frames(x, n_frames: int, name: str) -> np.ndarray:
+    """A frame feature as float32 ``[n_frames]``: trims or edge-pads up to 2 frames of
+    difference (centred vs. uncentred framing); more is an error naming ``name``."""
+    x = np.asarray(x, np.float32).reshape(-1)
+    if abs(len(x) - n_frames) > 2:
+        raise ValueError(f"{name}: got {len(x)} frames, expected {n_frames}")
+    if len(x) >= n_frames:
+        return x[:n_frames]
+    return np.pad(x, (0, n_frames - len(x)), mode="edge")
+
+
+def _first_frame_at_or_after(t: float, frame_rate: int) -> int:
+    return int(np.ceil(t * frame_rate - 1e-6))
+
+
+def midi_frame_features(notes: list[dict], n_frames: int, frame_rate: int = 250) -> dict:
+    """The MIDI feature contract from clip-relative notes (see the module docstring).
+
+    Args:
+      notes: dicts with ``pitch`` (0..127), ``velocity`` (1..127), ``start``/``end`` (s,
+        relative to the clip) and optional ``onset``/``offset`` flags (False where the
+        clip boundary cut the note; default True).
+      n_frames: frames of the clip.
+      frame_rate: frames per second.
+
+    Returns:
+      dict of float32 ``[n_frames, 128]`` arrays named as `MIDI_FEATURES`.
+    """
+    velocities = np.zeros((n_frames, N_PITCHES), np.float32)
+    active = np.zeros((n_frames, N_PITCHES), np.float32)
+    onsets = np.zeros((n_frames, N_PITCHES), np.float32)
+    offsets = np.zeros((n_frames, N_PITCHES), np.float32)
+    for note in notes:
+        pitch = int(note["pitch"])
+        if not 0 <= pitch < N_PITCHES:
+            raise ValueError(f"note pitch must be in 0..127, got {pitch}")
+        first = max(_first_frame_at_or_after(float(note["start"]), frame_rate), 0)
+        stop = min(_first_frame_at_or_after(float(note["end"]), frame_rate), n_frames)
+        if stop <= first:
+            continue
+        velocities[first:stop, pitch] = np.maximum(velocities[first:stop, pitch],
+                                                   float(note["velocity"]) / 127.0)
+        active[first:stop, pitch] = 1.0
+        if note.get("onset", True):
+            onsets[first, pitch] = 1.0
+        if note.get("offset", True):
+            offsets[stop - 1, pitch] = 1.0
+    return dict(zip(MIDI_FEATURES, (velocities, active, onsets, offsets)))
+
+
+def compute_clip_features(audio: np.ndarray, sample_rate: int = 16000, frame_rate: int = 250,
+                          crepe_capacity: str = "tiny", crepe_viterbi: bool = True,
+                          notes: list[dict] | None = None, instrument_id: int = -1) -> dict:
+    """All features of one mono clip ``audio`` float32 ``[n_samples]`` (module docstring)."""
+    from ddsp_models import crepe, spectral_ops
+
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    n_frames = n_frames_of(len(audio), sample_rate, frame_rate)
+    if n_frames < 1:
+        raise ValueError(f"audio of {len(audio)} samples is shorter than one frame")
+    f0_hz, f0_confidence = crepe.compute_f0(audio, sample_rate=sample_rate, frame_rate=frame_rate,
+                                            viterbi=crepe_viterbi, capacity=crepe_capacity)
+    loudness = spectral_ops.compute_loudness(audio, sample_rate, frame_rate)
+    power = spectral_ops.compute_power(audio, sample_rate, frame_rate)
+    features = {
+        "audio": audio,
+        "f0_hz": fit_frames(f0_hz, n_frames, "f0_hz"),
+        "f0_confidence": fit_frames(f0_confidence, n_frames, "f0_confidence"),
+        "loudness_db": fit_frames(loudness, n_frames, "loudness_db"),
+        "power_db": fit_frames(power, n_frames, "power_db"),
+        "instrument_id": np.int64(instrument_id),
+    }
+    if notes is not None:
+        features.update(midi_frame_features(notes, n_frames, frame_rate))
+    return features
+
+
+# ---------------------------------------------------------------------------------------
+# Clip bookkeeping: listing, fingerprints, atomic writes.
+# ---------------------------------------------------------------------------------------
+def list_clips(clips_dir: str) -> list[dict]:
+    """Clip jobs (id, split, wav, notes, instrument_id) for every ``<split>/*.wav``; the
+    instrument comes from ``manifest.jsonl`` or the notes file, else -1."""
+    manifest = {}
+    manifest_path = os.path.join(clips_dir, "manifest.jsonl")
+    if os.path.isfile(manifest_path):
+        with open(manifest_path) as f:
+            manifest = {row["id"]: row for row in map(json.loads, filter(str.strip, f))}
+    jobs = []
+    for split in SPLITS:
+        for wav in sorted(glob.glob(os.path.join(clips_dir, split, "*.wav"))):
+            clip_id = os.path.basename(wav)[:-len(".wav")]
+            notes = os.path.join(clips_dir, split, f"{clip_id}.notes.json")
+            jobs.append({"id": clip_id, "split": split, "wav": wav,
+                         "notes": notes if os.path.isfile(notes) else None,
+                         "program": int(manifest.get(clip_id, {}).get("program", -1))})
+    return jobs
+
+
+def fingerprint(job: dict, settings: dict) -> str:
+    """Hash of the clip's bytes, its notes file and the settings the features depend on."""
+    digest = hashlib.sha1()
+    for path in (job["wav"], job["notes"]):
+        if path:
+            with open(path, "rb") as f:
+                digest.update(f.read())
+        digest.update(b"|")
+    keys = ("sample_rate", "frame_rate", "crepe_capacity", "crepe_viterbi")
+    digest.update(json.dumps([FEATURE_VERSION, settings.get("code", ""), job["program"]]
+                             + [settings[k] for k in keys]).encode())
+    return digest.hexdigest()
+
+
+def output_path(out_dir: str, job: dict) -> str:
+    return os.path.join(out_dir, job["split"], f"{job['id']}.npz")
+
+
+def stored_fingerprint(path: str) -> str | None:
+    """The ``_fingerprint`` of a finished output, None when absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return str(npz["_fingerprint"])
+    except Exception:  # noqa: BLE001 - missing, partial or foreign file: redo it
+        return None
+
+
+def write_npz_atomic(path: str, arrays: dict) -> None:
+    """Writes a compressed ``.npz`` to a temporary file beside ``path``, then renames it, so
+    a reader (or a resumed run) never sees half a file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        with open(tmp, "wb") as f:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
+    """Computes and writes one clip's features; returns ``{'id', 'status', 'error'}`` with
+    status ``done`` / ``bad`` / ``silent`` (never raises for a bad clip)."""
+    result = {"id": job["id"], "file": os.path.relpath(job["wav"], settings.get("clips_dir", "."))}
+    stale = output_path(out_dir, job)
+    if os.path.exists(stale):  # an output of an older version of this clip
+        os.remove(stale)
+    try:
+        audio = decode_audio(job["wav"], int(settings["sample_rate"]))
+        if np.max(np.abs(audio)) == 0.0 or rms_db(audio) < float(settings["silence_db"]):
+            return {**result, "status": "silent", "error": f"RMS {rms_db(audio):.1f} dBFS"}
+        notes, program = None, job["program"]
+        if job["notes"]:
+            with open(job["notes"]) as f:
+                annotation = json.load(f)
+            notes = annotation["notes"]
+            program = int(annotation.get("program", program))
+        features = compute_clip_features(
+            audio, int(settings["sample_rate"]), int(settings["frame_rate"]),
+            settings["crepe_capacity"], bool(settings["crepe_viterbi"]), notes, program)
+        features["id"] = np.array(job["id"])
+        features["_fingerprint"] = np.array(job["fingerprint"])
+        write_npz_atomic(output_path(out_dir, job), features)
+        return {**result, "status": "done", "error": None}
+    except Exception as error:  # noqa: BLE001 - report and go on
+        return {**result, "status": "bad", "error": f"{type(error).__name__}: {error}"}
+
+
+# ---------------------------------------------------------------------------------------
+# Prefect flow.
+# ---------------------------------------------------------------------------------------
+def make_task_runner(params: dict):
+    """The Prefect task runner params ask for: ``thread`` -> ThreadPoolTaskRunner
+    (``max_workers``); ``dask`` -> DaskTaskRunner on ``dask_address`` or, without an address,
+    on a temporary local cluster of ``max_workers`` single-threaded worker processes. Workers
+    of a remote cluster read the clips and write the outputs by path: they need the project
+    folder on a shared filesystem (same absolute path) and the same environment."""
+    kind = str(params["task_runner"]).lower()
+    if kind == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=int(params["max_workers"]))
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if params.get("dask_address"):
+            return DaskTaskRunner(address=str(params["dask_address"]))
+        return DaskTaskRunner(cluster_kwargs={"n_workers": int(params["max_workers"]),
+                                              "threads_per_worker": 1,
+                                              "host": "127.0.0.1", "dashboard_address": None})
+    raise ValueError(f"data.task_runner must be 'thread' or 'dask', got {params['task_runner']!r}")
+
+
+def _features_task():
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name="clip-features", cache_policy=NO_CACHE, persist_result=False)
+    def clip_features(jobs: list[dict], out_dir: str, settings: dict) -> list[dict]:
+        """Features of a batch of clips (one Prefect task run)."""
+        return [process_clip(job, out_dir, settings) for job in jobs]
+
+    return clip_features
+
+
+def _format_eta(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(seconds, 0)))
+
+
+def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: bool) -> list[dict]:
+    """Inside a flow: submits batches of clips as tasks, collects results as they finish,
+    shows a progress bar and logs progress every ``log_every_s`` seconds."""
+    from prefect import get_run_logger
+    from prefect.futures import as_completed
+    from tqdm import tqdm
+
+    logger = get_run_logger()
+    task = _features_task()
+    size = max(int(settings["batch_size"]), 1)
+    batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+    futures = {task.submit(batch, out_dir, settings): batch for batch in batches}
+    results, start, last_log = [], time.monotonic(), time.monotonic()
+    with tqdm(total=len(pending), desc="features", unit="clip", disable=not progress,
+              file=sys.stderr, dynamic_ncols=True) as bar:
+        for future in as_completed(list(futures)):
+            batch = futures[future]
+            try:
+                batch_results = future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker: report its clips
+                batch_results = [{"id": j["id"],
+                                  "file": os.path.relpath(j["wav"], settings["clips_dir"]),
+                                  "status": "bad", "error": f"task failed: {error}"}
+                                 for j in batch]
+            results += batch_results
+            bar.update(len(batch))
+            now = time.monotonic()
+            if now - last_log >= float(settings["log_every_s"]) or len(results) == len(pending):
+                rate = len(results) / max(now - start, 1e-9)
+                logger.info("features: %d/%d clips, %.2f clips/s, ETA %s", len(results),
+                            len(pending), rate, _format_eta((len(pending) - len(results)) / rate))
+                last_log = now
+    return results
+
+
+def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str = "data/features",
+                     progress: bool = True) -> dict:
+    """Runs the stage (a Prefect flow on the task runner params choose); returns the report,
+    also written to ``<out_dir>/report.json``."""
+    from prefect import flow
+
+    settings = {k: params[k] for k in ("sample_rate", "frame_rate", "crepe_capacity",
+                                       "crepe_viterbi", "silence_db", "batch_size",
+                                       "log_every_s")}
+    settings["clips_dir"] = os.path.abspath(clips_dir)
+    settings["code"] = code_fingerprint()
+    out_dir = os.path.abspath(out_dir)
+    jobs = list_clips(clips_dir)
+    for job in jobs:
+        job["wav"] = os.path.abspath(job["wav"])
+        job["notes"] = job["notes"] and os.path.abspath(job["notes"])
+        job["fingerprint"] = fingerprint(job, settings)
+
+    # Leftovers: outputs of clips that no longer exist, temporary files of killed runs.
+    wanted = {output_path(out_dir, j) for j in jobs}
+    for path in glob.glob(os.path.join(out_dir, "*", "*.npz*")):
+        if path not in wanted:
+            os.remove(path)
+    pending = [j for j in jobs if stored_fingerprint(output_path(out_dir, j)) != j["fingerprint"]]
+
+    @flow(name="features", task_runner=make_task_runner(params), log_prints=True)
+    def features_flow(pending: list[dict]) -> list[dict]:
+        from prefect import get_run_logger
+
+        get_run_logger().info("features: %d clips, %d already done, %d to compute",
+                              len(jobs), len(jobs) - len(pending), len(pending))
+        return run_batches(pending, out_dir, settings, progress) if pending else []
+
+    start = time.monotonic()
+    results = features_flow(pending)
+    report = {
+        "n_clips": len(jobs),
+        "skipped_done": len(jobs) - len(pending),
+        "computed": sum(r["status"] == "done" for r in results),
+        "bad_files": [{"file": r["file"], "error": r["error"]} for r in results
+                      if r["status"] == "bad"],
+        "silent_files": [{"file": r["file"], "error": r["error"]} for r in results
+                         if r["status"] == "silent"],
+        "seconds": round(time.monotonic() - start, 2),
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    meta = {k: params[k] for k in ("sample_rate", "frame_rate", "clip_seconds",
+                                   "crepe_capacity", "crepe_viterbi")}
+    with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--clips", default="data/clips")
+    parser.add_argument("--out", default="data/features")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    report = compute_features(load_data_params(args.params), args.clips, args.out)
+    log.info("features: %d clips, %d computed, %d already done, bad: %s, silent: %s",
+             report["n_clips"], report["computed"], report["skipped_done"],
+             [b["file"] for b in report["bad_files"]] or "none",
+             [s["file"] for s in report["silent_files"]] or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

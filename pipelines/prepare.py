@@ -1,0 +1,311 @@
+"""DVC stage ``prepare``: sources -> mono 16 kHz clips with splits, notes and a manifest.
+
+Sources (``data.source`` in params.yaml):
+
+- ``builtin``: `pipelines.midi_melodies` melodies (one MIDI file each, kept under
+  ``<out>/midi/``) rendered with FluidSynth; note annotations come from the MIDI.
+- a folder: every audio file below it (wav, flac, ogg, mp3, aiff, ...; any rate and channel
+  count), decoded, averaged to mono and resampled. A MIDI file beside a recording with the
+  same stem (``take1.wav`` + ``take1.mid``) is read as its (aligned) note annotations; the
+  first sub-folder of a file names its instrument.
+
+Each source is cut into ``clip_seconds`` clips every ``hop_seconds`` (a last partial clip of
+at least half a clip is zero-padded), clips quieter than ``silence_db`` (RMS, dBFS) are
+dropped, and every clip of a source lands in the same split, chosen by a hash of the
+source's name (`assign_splits`). Outputs under ``<out>`` (data/clips):
+``{train,valid,test}/<id>.wav`` (float32), ``<id>.notes.json`` beside MIDI-labelled clips,
+``manifest.jsonl`` (one clip per line) and ``report.json`` (counts, bad and silent files).
+
+CLI: ``python -m pipelines.prepare --params params.yaml [--out data/clips]``.
+"""
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from pipelines import SPLITS, load_data_params
+from pipelines import midi_melodies
+
+log = logging.getLogger("pipelines.prepare")
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+MIDI_EXTENSIONS = (".mid", ".midi")
+# Formats libsndfile reads itself; others go through librosa's audioread fallback.
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus")
+
+
+@dataclasses.dataclass
+class Source:
+    """One source recording: its name (relative path), mono audio and optional notes."""
+    name: str
+    audio: np.ndarray
+    instrument: str
+    program: int = -1
+    notes: list | None = None
+
+
+def decode_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
+    """Reads an audio file as float32 mono ``[n_samples]`` at ``sample_rate`` Hz.
+
+    soundfile (libsndfile: wav, flac, ogg, opus, mp3, aiff); librosa's audioread fallback
+    for other formats (m4a, ...). Channels are averaged. Raises ValueError naming the file when it cannot be
+    decoded, holds no samples, or holds non-finite values.
+    """
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa/audioread
+        if os.path.splitext(path)[1].lower() in SOUNDFILE_EXTENSIONS:
+            raise ValueError(f"{path}: cannot decode audio ({sf_error})") from sf_error
+        import librosa
+
+        try:
+            audio, rate = librosa.load(path, sr=None, mono=True)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot decode audio ({sf_error}; {error})") from error
+    if audio.size == 0:
+        raise ValueError(f"{path}: no audio samples")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError(f"{path}: non-finite samples")
+    if rate != sample_rate:
+        import soxr  # librosa's default high-quality resampler, without librosa's imports
+
+        audio = soxr.resample(audio, rate, sample_rate, quality="HQ")
+    return np.asarray(audio, np.float32)
+
+
+def source_hash(source_name: str) -> float:
+    """A stable number in [0, 1) from a source's name (SHA-1)."""
+    digest = hashlib.sha1(source_name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def split_counts(n_sources: int, fractions: dict) -> dict:
+    """Sources per split: ``n * fraction`` rounded by largest remainders, then every split
+    with a positive fraction gets at least one source when there are enough sources."""
+    wanted = {s: float(fractions.get(s, 0.0)) * n_sources for s in SPLITS}
+    counts = {s: int(np.floor(w)) for s, w in wanted.items()}
+    for s in sorted(SPLITS, key=lambda s: counts[s] - wanted[s])[:n_sources - sum(counts.values())]:
+        counts[s] += 1
+    for s in SPLITS:
+        if fractions.get(s, 0.0) > 0 and counts[s] == 0:
+            donor = max(SPLITS, key=lambda d: counts[d])
+            if counts[donor] > 1:
+                counts[donor] -= 1
+                counts[s] += 1
+    return counts
+
+
+def assign_splits(source_names, fractions: dict) -> dict:
+    """Source name -> split. Sources are ordered by `source_hash` of their name and cut
+    into train / valid / test runs of `split_counts` sizes: the same names always give the
+    same splits, all clips of a source share one split, and a new source moves at most
+    the sources next to a cut."""
+    names = sorted(set(source_names), key=lambda n: (source_hash(n), n))
+    counts = split_counts(len(names), fractions)
+    splits, start = {}, 0
+    for split in SPLITS:
+        for name in names[start:start + counts[split]]:
+            splits[name] = split
+        start += counts[split]
+    return splits
+
+
+def clip_starts(n_samples: int, clip: int, hop: int) -> list[int]:
+    """Start samples of clips of ``clip`` samples every ``hop``. Samples after the last full
+    clip get one more (zero-padded) clip when it would hold at least ``clip // 2`` samples;
+    a source shorter than a clip gives one padded clip."""
+    if n_samples <= 0:
+        return []
+    if n_samples < clip:
+        return [0]
+    starts = list(range(0, n_samples - clip + 1, hop))
+    uncovered = n_samples - (starts[-1] + clip)
+    tail = starts[-1] + hop
+    if uncovered > 0 and n_samples - tail >= clip // 2:
+        starts.append(tail)
+    return starts
+
+
+def rms_db(audio: np.ndarray) -> float:
+    """Root-mean-square level in dBFS (-inf-safe: floor at -200 dB)."""
+    return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
+
+
+def clip_notes(notes: list[dict], start: float, duration: float) -> list[dict]:
+    """Notes overlapping [start, start + duration), with times relative to the clip start and
+    cut to [0, duration]; ``onset``/``offset`` tell whether the note really starts/ends
+    inside the clip (False where the cut made the boundary)."""
+    out = []
+    for note in notes:
+        s, e = note["start"] - start, note["end"] - start
+        if e <= 0.0 or s >= duration:
+            continue
+        out.append({"pitch": note["pitch"], "velocity": note["velocity"],
+                    "start": round(max(s, 0.0), 6), "end": round(min(e, duration), 6),
+                    "onset": bool(s >= 0.0), "offset": bool(e <= duration),
+                    "program": note.get("program", -1)})
+    return out
+
+
+def _clip_id(source_name: str, index: int) -> str:
+    stem = os.path.splitext(source_name)[0].replace("/", "__")
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-{index:03d}"
+
+
+def _midi_notes(path: str) -> tuple[list[dict], int]:
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(path)
+    programs = [t.program for t in midi.instruments if not t.is_drum and t.notes]
+    return midi_melodies.note_list(midi), (programs[0] if programs else -1)
+
+
+def builtin_jobs(params: dict, out_dir: str):
+    """(name, loader) pairs for the built-in melodies; loaders render and save the MIDI."""
+    instruments = list(params["instruments"])
+    if not instruments:
+        raise ValueError("data.instruments must name at least one instrument")
+    for name in instruments:
+        midi_melodies.instrument_spec(name)  # fail early on unknown names
+    midi_dir = os.path.join(out_dir, "midi")
+
+    def loader(index: int, instrument: str, name: str):
+        midi = midi_melodies.generate_melody(
+            instrument, float(params["melody_seconds"]), seed=int(params["seed"]) * 100003 + index)
+        os.makedirs(midi_dir, exist_ok=True)
+        midi.write(os.path.join(midi_dir, name))
+        audio = midi_melodies.render_melody(
+            midi, int(params["sample_rate"]), params["soundfont"],
+            duration=float(params["melody_seconds"]), gain=float(params["render_gain"]))
+        return Source(name, audio, instrument, midi_melodies.INSTRUMENTS[instrument].program,
+                      midi_melodies.note_list(midi))
+
+    for i in range(int(params["n_melodies"])):
+        instrument = instruments[i % len(instruments)]
+        name = f"melody_{i:04d}_{instrument}.mid"
+        yield name, (lambda i=i, instrument=instrument, name=name: loader(i, instrument, name))
+
+
+def folder_jobs(params: dict, root: str):
+    """(name, loader) pairs for every audio file below ``root`` (sorted, recursive)."""
+    if not os.path.isdir(root):
+        raise ValueError(f"data.source {root!r} is neither 'builtin' nor a folder")
+    paths = []
+    for folder, _, files in os.walk(root):
+        paths += [os.path.join(folder, f) for f in files
+                  if f.lower().endswith(AUDIO_EXTENSIONS)]
+
+    def loader(path: str, name: str):
+        audio = decode_audio(path, int(params["sample_rate"]))
+        parts = name.split("/")
+        instrument = parts[0] if len(parts) > 1 else "unknown"
+        program = (midi_melodies.INSTRUMENTS[instrument].program
+                   if instrument in midi_melodies.INSTRUMENTS else -1)
+        notes = None
+        for ext in MIDI_EXTENSIONS:
+            midi_path = os.path.splitext(path)[0] + ext
+            if os.path.isfile(midi_path):
+                notes, midi_program = _midi_notes(midi_path)
+                program = midi_program if midi_program >= 0 else program
+                break
+        return Source(name, audio, instrument, program, notes)
+
+    for path in sorted(paths):
+        name = os.path.relpath(path, root).replace(os.sep, "/")
+        yield name, (lambda path=path, name=name: loader(path, name))
+
+
+def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) -> dict:
+    """Runs the stage: writes clips, notes, manifest and report under ``out_dir`` (which is
+    emptied first); returns the report dict."""
+    sample_rate = int(params["sample_rate"])
+    clip = int(round(float(params["clip_seconds"]) * sample_rate))
+    hop = int(round(float(params["hop_seconds"]) * sample_rate))
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    for split in SPLITS:
+        os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+
+    source = str(params["source"])
+    jobs = list(builtin_jobs(params, out_dir) if source == "builtin" else folder_jobs(params, source))
+    report = {"source": source, "n_sources": len(jobs), "n_clips": 0,
+              "clips_per_split": {s: 0 for s in SPLITS}, "sources_per_split": {s: 0 for s in SPLITS},
+              "dropped_silent_clips": 0, "bad_files": [], "silent_files": []}
+    split_of = assign_splits([name for name, _ in jobs], params["splits"])
+    manifest = []
+    bar = tqdm(jobs, desc="prepare", unit="file", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    for name, load in bar:
+        try:
+            src = load()
+        except Exception as error:  # noqa: BLE001 - a bad file must not stop the stage
+            log.warning("skipping %s: %s", name, error)
+            report["bad_files"].append({"file": name, "error": str(error)})
+            continue
+        split = split_of[name]
+        kept = 0
+        for k, start in enumerate(clip_starts(len(src.audio), clip, hop)):
+            audio = src.audio[start:start + clip]
+            audio = np.pad(audio, (0, clip - len(audio)))
+            level = rms_db(audio)
+            if level < float(params["silence_db"]):
+                report["dropped_silent_clips"] += 1
+                continue
+            clip_id = _clip_id(src.name, k)
+            rel_wav = f"{split}/{clip_id}.wav"
+            sf.write(os.path.join(out_dir, rel_wav), audio, sample_rate, subtype="FLOAT")
+            rel_notes = None
+            if src.notes is not None:
+                rel_notes = f"{split}/{clip_id}.notes.json"
+                notes = clip_notes(src.notes, start / sample_rate, clip / sample_rate)
+                with open(os.path.join(out_dir, rel_notes), "w") as f:
+                    json.dump({"id": clip_id, "instrument": src.instrument,
+                               "program": src.program, "notes": notes}, f, indent=1)
+            manifest.append({"id": clip_id, "split": split, "path": rel_wav, "notes": rel_notes,
+                             "source": src.name, "offset": start / sample_rate,
+                             "duration": clip / sample_rate, "instrument": src.instrument,
+                             "program": src.program, "rms_db": round(level, 2)})
+            report["clips_per_split"][split] += 1
+            kept += 1
+        if kept:
+            report["sources_per_split"][split] += 1
+        else:
+            report["silent_files"].append(src.name)
+    bar.close()
+    report["n_clips"] = len(manifest)
+    with open(os.path.join(out_dir, "manifest.jsonl"), "w") as f:
+        for row in manifest:
+            f.write(json.dumps(row) + "\n")
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    empty = [s for s in SPLITS if params["splits"].get(s, 0) > 0 and not report["clips_per_split"][s]]
+    if empty:
+        log.warning("splits %s got no clips (too few sources for the fractions?)", empty)
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (data: section)")
+    parser.add_argument("--out", default="data/clips", help="output folder (emptied first)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    report = prepare(load_data_params(args.params), args.out)
+    log.info("%d clips from %d sources %s; %d silent clips dropped; bad files: %s",
+             report["n_clips"], report["n_sources"], report["clips_per_split"],
+             report["dropped_silent_clips"], [b["file"] for b in report["bad_files"]] or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

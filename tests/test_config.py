@@ -1,0 +1,183 @@
+"""gin loading: this repo's configs, original-DDSP configs (``import ddsp``), operative configs."""
+import os
+
+import gin
+import pytest
+
+from ddsp_models import models
+from ddsp_models.training import config
+from ddsp_models.training.trainer import Trainer
+
+REPO_CONFIGS = [
+    "models/ae.gin",
+    "models/solo_instrument.gin",
+    "optimization/base.gin",
+    "papers/iclr2020/nsynth_ae.gin",
+    "papers/iclr2020/solo_instrument.gin",
+    "papers/iclr2020/tiny_instrument.gin",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def test_translate_line_strips_original_package_prefixes():
+    line = "get_model.model = @ddsp.training.models.Autoencoder()"
+    assert config.translate_line(line) == "get_model.model = @models.Autoencoder()"
+    assert config.translate_line("ddsp.synths.Harmonic.n_samples = 64000") == \
+        "synths.Harmonic.n_samples = 64000"
+    assert config.translate_line("ddsp.training.trainers.Trainer.learning_rate = 1e-3") == \
+        "training.Trainer.learning_rate = 1e-3"
+    assert config.translate_line("ddsp.training.train_util.train.num_steps = 5") == \
+        "training.train.num_steps = 5"
+    # Scoped bindings keep their scope.
+    assert config.translate_line("eval/ddsp.training.models.Autoencoder.encoder = None") == \
+        "eval/models.Autoencoder.encoder = None"
+
+
+def test_translate_line_leaves_strings_comments_and_other_names_alone():
+    line = "TFRecordProvider.file_pattern = '/data/ddsp.training.tfrecord'  # ddsp.x"
+    assert config.translate_line(line) == line
+    assert config.translate_line('X.name = "ddsp.synths"') == 'X.name = "ddsp.synths"'
+    assert config.translate_line("my_ddsp.synths.Harmonic.x = 1") == "my_ddsp.synths.Harmonic.x = 1"
+
+
+def test_translate_turns_ddsp_imports_into_this_package():
+    text = "import ddsp\nimport ddsp.training\nfrom ddsp.training import models\nX.y = 1\n"
+    out = config.translate(text).splitlines()
+    imports = [line for line in out if line.startswith("import ")]
+    assert "import ddsp_models" in imports
+    for module in ("ddsp_models.models", "ddsp_models.training.trainer",
+                   "ddsp_models.training.train_loop", "ddsp_models.losses"):
+        assert f"import {module}" in imports
+    assert not any(line.startswith(("import ddsp\n", "import ddsp.", "from ddsp"))
+                   for line in out)
+    assert out[-1] == "X.y = 1"
+    # Original lines survive only as comments, once each.
+    assert sum("was: import ddsp.training" in line for line in out) == 1
+
+
+def test_import_all_registers_model_and_training_configurables():
+    names = config.import_all()
+    assert "ddsp_models.models" in names and "ddsp_models.training.trainer" in names
+    gin.parse_config("Trainer.learning_rate = 0.5\ntrain.num_steps = 7\n"
+                     "get_model.model = @models.Autoencoder")
+    assert gin.query_parameter("Trainer.learning_rate") == 0.5
+    assert gin.query_parameter("ddsp_models.training.train.num_steps") == 7
+
+
+@pytest.mark.parametrize("name", REPO_CONFIGS)
+def test_repository_configs_parse(name):
+    text = config.parse_gin([name])
+    assert "include" not in "".join(l for l in text.splitlines() if not l.startswith("#"))
+    if name.startswith(("models/", "papers/")):
+        assert gin.query_parameter("get_model.model").selector.endswith("Autoencoder")
+        assert gin.query_parameter("Harmonic.scale_fn").selector.endswith("exp_sigmoid")
+
+
+def test_model_configs_hold_the_original_settings():
+    config.parse_gin(["models/ae.gin"])
+    assert gin.query_parameter("MfccTimeDistributedRnnEncoder.z_dims") == 16
+    assert gin.query_parameter("MfccTimeDistributedRnnEncoder.z_time_steps") == 125
+    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 512
+    assert gin.query_parameter("RnnFcDecoder.output_splits") == (
+        ("amps", 1), ("harmonic_distribution", 100), ("noise_magnitudes", 65))
+    assert gin.query_parameter("SpectralLoss.logmag_weight") == 1.0
+    gin.clear_config()
+    config.parse_gin(["papers/iclr2020/tiny_instrument.gin"])
+    assert gin.query_parameter("Autoencoder.encoder") is None
+    assert gin.query_parameter("RnnFcDecoder.input_keys") == ("ld_scaled", "f0_scaled")
+    assert dict(gin.query_parameter("RnnFcDecoder.output_splits"))["harmonic_distribution"] == 60
+    assert gin.query_parameter("Reverb.reverb_length") == 48000
+    assert gin.query_parameter("Reverb.trainable") is True
+    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 256
+    assert gin.query_parameter("RnnFcDecoder.layers_per_stack") == 0
+    assert gin.query_parameter("learning_rate/macro.value") == 3e-4  # macros of optimization/base.gin
+    assert gin.query_parameter("batch_size/macro.value") == 32
+    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98
+
+
+def test_original_style_config_binds(tmp_path):
+    """A config written for the original library, prefixes, imports and all, binds."""
+    (tmp_path / "orig.gin").write_text(
+        "import ddsp\n"
+        "import ddsp.training\n\n"
+        "get_model.model = @ddsp.training.models.Autoencoder()\n"
+        "ddsp.training.models.Autoencoder.preprocessor = "
+        "@ddsp.training.preprocessing.F0LoudnessPreprocessor()\n"
+        "F0LoudnessPreprocessor.time_steps = 250\n"
+        "Autoencoder.decoder = @ddsp.training.decoders.RnnFcDecoder()\n"
+        "RnnFcDecoder.rnn_channels = 8\n"
+        "RnnFcDecoder.ch = 8\n"
+        "RnnFcDecoder.layers_per_stack = 1\n"
+        "RnnFcDecoder.input_keys = ('ld_scaled', 'f0_scaled')\n"
+        "RnnFcDecoder.output_splits = (('amps', 1), ('harmonic_distribution', 10))\n"
+        "Autoencoder.losses = [@ddsp.losses.SpectralLoss()]\n"
+        "Autoencoder.processor_group = @ddsp.processors.ProcessorGroup()\n"
+        "ProcessorGroup.dag = [(@ddsp.synths.Harmonic(), "
+        "['amps', 'harmonic_distribution', 'f0_hz'])]\n"
+        "ddsp.synths.Harmonic.n_samples = 16000\n"
+        "Harmonic.scale_fn = @ddsp.core.exp_sigmoid\n"
+        "ddsp.training.trainers.Trainer.learning_rate = 0.01\n"
+        "ddsp.training.train_util.train.num_steps = 12\n")
+    config.parse_gin([str(tmp_path / "orig.gin")])
+    model = models.get_model()
+    assert isinstance(model, models.Autoencoder)
+    assert type(model.decoder).__name__ == "RnnFcDecoder"
+    assert type(model.preprocessor).__name__ == "F0LoudnessPreprocessor"
+    assert type(model.loss_objs[0]).__name__ == "SpectralLoss"
+    assert gin.query_parameter("Trainer.learning_rate") == 0.01
+    assert gin.query_parameter("train.num_steps") == 12
+    trainer = Trainer(model)
+    assert trainer.optimizer.learning_rate.numpy() == pytest.approx(0.01)
+
+
+def test_includes_prefer_user_search_paths_then_repository(tmp_path):
+    user = tmp_path / "user_gin"
+    (user / "models").mkdir(parents=True)
+    # A user's models/ae.gin shadows the repository's.
+    (user / "models" / "ae.gin").write_text("import ddsp\nTrainer.grad_clip_norm = 7.0\n")
+    (user / "mine.gin").write_text("include 'optimization/base.gin'\n"
+                                   "include 'models/ae.gin'\n")
+    config.parse_gin(["mine.gin"], gin_search_paths=[str(user)])
+    assert gin.query_parameter("Trainer.grad_clip_norm") == 7.0
+    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the repo's base.gin
+    with pytest.raises(ValueError):
+        gin.query_parameter("RnnFcDecoder.rnn_channels")  # the repo's ae.gin was not read
+
+
+def test_bindings_are_translated_and_applied_last():
+    config.parse_gin(["optimization/base.gin"],
+                     ["learning_rate = 0.123", "ddsp.training.trainers.Trainer.lr_decay_steps = 5"])
+    assert gin.query_parameter("Trainer.lr_decay_steps") == 5
+    trainer = Trainer(model=object())
+    assert trainer.optimizer.learning_rate.numpy() == pytest.approx(0.123)
+
+
+def test_missing_and_recursive_configs_raise_naming_the_file(tmp_path):
+    with pytest.raises(ValueError, match="no_such.gin"):
+        config.parse_gin(["no_such.gin"])
+    (tmp_path / "loop.gin").write_text("include 'loop.gin'\n")
+    with pytest.raises(ValueError, match="loop.gin"):
+        config.parse_gin([str(tmp_path / "loop.gin")], gin_search_paths=[str(tmp_path)])
+    (tmp_path / "bad.gin").write_text("include 'models/missing_model.gin'\n")
+    with pytest.raises(ValueError, match="missing_model.gin"):
+        config.parse_gin([str(tmp_path / "bad.gin")])
+
+
+def test_operative_config_is_written_and_read_back(tmp_path):
+    config.parse_gin(["optimization/base.gin"], ["Trainer.learning_rate = 0.25"])
+    Trainer(model=object())  # the operative config lists what was actually used
+    path = config.write_operative_config(tmp_path, 40)
+    assert os.path.basename(path) == "operative_config-40.gin"
+    config.write_operative_config(tmp_path, 7)
+    assert config.latest_operative_config(tmp_path) == path
+    text = open(path).read()
+    assert "Trainer.learning_rate = 0.25" in text
+    gin.clear_config()
+    config.parse_gin(operative_config_dir=tmp_path)
+    assert gin.query_parameter("Trainer.learning_rate") == 0.25

@@ -1,0 +1,258 @@
+"""Specification of the data providers and of the TFDS dataset `ddsp_prepared`."""
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from ddsp_models.training import data
+from pipelines import dataset as dataset_stage
+from pipelines.ddsp_tfds import ddsp_prepared
+
+
+def synthetic_examples(n=5, n_samples=160, n_frames=10, seed=0):
+    """Distinct, recognisable values per example: example i's f0 is 100 * (i + 1) Hz."""
+    rng = np.random.default_rng(seed)
+    return {
+        "audio": rng.uniform(-1, 1, (n, n_samples)).astype(np.float32),
+        "f0_hz": np.repeat(100.0 * np.arange(1, n + 1)[:, None], n_frames, 1).astype(np.float32),
+        "f0_confidence": rng.uniform(0, 1, (n, n_frames)).astype(np.float32),
+        "loudness_db": rng.uniform(-80, 0, (n, n_frames)).astype(np.float32),
+        "power_db": rng.uniform(-80, 0, (n, n_frames)).astype(np.float32),
+    }
+
+
+def collect(dataset):
+    batches = [{k: v.numpy() for k, v in b.items()} for b in dataset]
+    return batches, {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+# --------------------------------------------------------------------- in memory
+def test_in_memory_batches_in_order_and_values_match():
+    examples = synthetic_examples(5)
+    provider = data.InMemoryProvider(examples, sample_rate=16000, frame_rate=250)
+    assert (provider.sample_rate, provider.frame_rate) == (16000, 250)
+    batches, joined = collect(provider.get_batch(2, shuffle=False, repeats=1))
+    assert [b["audio"].shape for b in batches] == [(2, 160), (2, 160)]   # remainder dropped
+    for key, value in examples.items():
+        np.testing.assert_array_equal(joined[key], value[:4])
+    batches, _ = collect(provider.get_batch(2, shuffle=False, repeats=1, drop_remainder=False))
+    assert [b["f0_hz"].shape for b in batches] == [(2, 10), (2, 10), (1, 10)]
+
+
+def test_shuffled_epochs_cover_every_example_once_in_new_orders():
+    examples = synthetic_examples(8)
+    provider = data.InMemoryProvider(examples, seed=3)
+    _, joined = collect(provider.get_batch(4, shuffle=True, repeats=2))
+    first, second = joined["f0_hz"][:8, 0], joined["f0_hz"][8:, 0]
+    assert sorted(first) == sorted(second) == list(100.0 * np.arange(1, 9))
+    assert not np.array_equal(first, second)
+    # Rows stay whole: audio moves with its f0.
+    for row in range(16):
+        i = int(joined["f0_hz"][row, 0] / 100) - 1
+        np.testing.assert_array_equal(joined["audio"][row], examples["audio"][i])
+    repeat_forever = provider.get_batch(3)
+    assert [next(iter(repeat_forever))["audio"].shape] == [(3, 160)]
+
+
+def test_in_memory_rejects_ragged_examples():
+    with pytest.raises(ValueError, match="share the first"):
+        data.InMemoryProvider({"audio": np.zeros((3, 4)), "f0_hz": np.zeros((2, 1))})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        data.InMemoryProvider([np.zeros(3)])
+
+
+# --------------------------------------------------------------------------- npz
+def test_npz_provider_reads_one_example_per_file(tmp_path):
+    examples = synthetic_examples(4)
+    for i in range(4):
+        np.savez(tmp_path / f"clip{i}.npz", instrument_id=np.int64(40 + i), id=np.array(f"c{i}"),
+                 _fingerprint=np.array("x"), **{k: v[i] for k, v in examples.items()})
+    provider = data.NpzProvider(str(tmp_path / "*.npz"))
+    assert "_fingerprint" not in provider.keys
+    batches, joined = collect(provider.get_batch(2, shuffle=False, repeats=1))
+    assert len(batches) == 2
+    for key, value in examples.items():
+        np.testing.assert_array_equal(joined[key], value)
+    np.testing.assert_array_equal(joined["instrument_id"], [40, 41, 42, 43])
+    assert joined["id"].tolist() == [b"c0", b"c1", b"c2", b"c3"]
+    shuffled_provider = data.NpzProvider(str(tmp_path / "*.npz"), seed=1)
+    _, shuffled = collect(shuffled_provider.get_batch(4, repeats=1))
+    assert sorted(shuffled["instrument_id"][:4]) == [40, 41, 42, 43]
+    selected = data.NpzProvider(str(tmp_path / "*.npz"), keys=["audio", "f0_hz"])
+    assert set(selected.get_dataset().element_spec) == {"audio", "f0_hz"}
+
+
+def test_npz_provider_names_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="matches no files"):
+        data.NpzProvider(str(tmp_path / "*.npz"))
+    np.savez(tmp_path / "a.npz", audio=np.zeros(16, np.float32))
+    np.savez(tmp_path / "b.npz", audio=np.zeros(8, np.float32))
+    with pytest.raises(Exception, match=r"b\.npz: array 'audio' has shape \(8,\)"):
+        collect(data.NpzProvider(str(tmp_path / "*.npz")).get_batch(1, shuffle=False,
+                                                                    repeats=1))
+
+
+# ---------------------------------------------------------------------- tfrecord
+def test_tfrecord_round_trip_with_writer(tmp_path):
+    examples = synthetic_examples(6, n_samples=16000, n_frames=250)
+    rows = [{k: v[i] for k, v in examples.items()} for i in range(6)]
+    assert data.write_tfrecord(tmp_path / "a.tfrecord", rows[:3]) == 3
+    assert data.write_tfrecord(tmp_path / "b.tfrecord", rows[3:]) == 3
+    provider = data.TFRecordProvider(str(tmp_path / "*.tfrecord"), example_secs=1)
+    assert (provider.n_samples, provider.n_frames) == (16000, 250)
+    _, joined = collect(provider.get_batch(3, shuffle=False, repeats=1))
+    order = np.argsort(joined["f0_hz"][:, 0])
+    for key, value in examples.items():
+        np.testing.assert_array_equal(joined[key][order], value)
+    centered = data.TFRecordProvider(str(tmp_path / "*.tfrecord"), example_secs=1, centered=True)
+    assert centered.features_dict["f0_hz"].shape == [251]
+
+
+def test_providers_are_gin_configurable(tmp_path):
+    examples = synthetic_examples(2, n_samples=8000, n_frames=125)
+    data.write_tfrecord(tmp_path / "x.tfrecord", [{k: v[i] for k, v in examples.items()}
+                                                   for i in range(2)])
+    gin.parse_config([f"data.TFRecordProvider.file_pattern = '{tmp_path}/x.tfrecord'",
+                      "TFRecordProvider.example_secs = 0.5"])
+    try:
+        provider = data.TFRecordProvider()
+        batch = next(iter(provider.get_batch(2, shuffle=False)))
+        np.testing.assert_array_equal(batch["audio"].numpy(), examples["audio"])
+    finally:
+        gin.clear_config()
+
+
+# ---------------------------------------------------------- NSynth (fake builder)
+def write_fake_nsynth(data_dir, n=3):
+    """A 'nsynth/gansynth_subset.f0_and_loudness:2.3.3' with NSynth's exact features and
+    n tiny made-up examples per split, prepared into data_dir."""
+    real = tfds.builder("nsynth/gansynth_subset.f0_and_loudness:2.3.3", data_dir=str(data_dir))
+    real_features = real.info.features
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        rows.append({
+            "id": f"note_{i}", "audio": rng.uniform(-1, 1, 64000).astype(np.float32),
+            "pitch": 60 + i, "velocity": 100,
+            "instrument": {"family": 1, "label": 7 + i, "source": 0},
+            "qualities": {q: False for q in real_features["qualities"].keys()},
+            "f0": {"hz": np.full(1000, 261.6 * (i + 1), np.float32),
+                   "confidence": rng.uniform(0, 1, 1000).astype(np.float32),
+                   "midi": np.full(1000, 60.0 + i, np.float32)},
+            "loudness": {"db": rng.uniform(-60, 0, 1000).astype(np.float32)},
+        })
+
+    with tfds.core.registered.skip_registration():
+        class FakeNsynth(tfds.core.GeneratorBasedBuilder):
+            name = "nsynth"
+            VERSION = tfds.core.Version("2.3.3")
+            BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="gansynth_subset.f0_and_loudness")]
+
+            def _info(self):
+                return tfds.core.DatasetInfo(builder=self, features=real_features)
+
+            def _split_generators(self, dl_manager):
+                return {"train": self._generate_examples(), "valid": self._generate_examples()}
+
+            def _generate_examples(self):
+                for row in rows:
+                    yield row["id"], row
+
+    FakeNsynth(config="gansynth_subset.f0_and_loudness", data_dir=str(data_dir)) \
+        .download_and_prepare()
+    return rows
+
+
+def test_nsynth_tfds_maps_feature_names_offline(tmp_path):
+    rows = write_fake_nsynth(tmp_path)
+    provider = data.NSynthTfds(split="valid", data_dir=str(tmp_path))
+    _, joined = collect(provider.get_batch(3, shuffle=False, repeats=1))
+    assert {"audio", "f0_hz", "f0_confidence", "loudness_db"} <= set(joined)
+    order = np.argsort(joined["f0_hz"][:, 0])
+    for got, row in zip(order, rows):
+        np.testing.assert_array_equal(joined["audio"][got], row["audio"])
+        np.testing.assert_array_equal(joined["f0_hz"][got], row["f0"]["hz"])
+        np.testing.assert_array_equal(joined["f0_confidence"][got], row["f0"]["confidence"])
+        np.testing.assert_array_equal(joined["loudness_db"][got], row["loudness"]["db"])
+        assert joined["pitch"][got] == row["pitch"]
+        assert joined["instrument_id"][got] == row["instrument"]["label"]
+    with pytest.raises(Exception):  # never downloads
+        data.NSynthTfds(split="train", data_dir=str(tmp_path / "empty")).get_dataset()
+
+
+# ------------------------------------------------- TFDS ddsp_prepared round trip
+def write_features_dir(root, with_midi=True, n_per_split=(3, 2, 1)):
+    """Feature files as the `features` stage writes them, with made-up values."""
+    rng = np.random.default_rng(1)
+    written = {}
+    for split, n in zip(("train", "valid", "test"), n_per_split):
+        os.makedirs(root / split, exist_ok=True)
+        for i in range(n):
+            clip_id = f"{split}_clip{i}"
+            example = {"audio": rng.uniform(-1, 1, 8000).astype(np.float32),
+                       "instrument_id": np.int64(40 + i), "id": np.array(clip_id),
+                       "_fingerprint": np.array("abc")}
+            for key in ddsp_prepared.FRAME_FEATURES:
+                example[key] = rng.uniform(0, 1, 125).astype(np.float32)
+            if with_midi:
+                for key in ddsp_prepared.MIDI_FEATURES:
+                    example[key] = (rng.uniform(0, 1, (125, 128)) > 0.99).astype(np.float32)
+            np.savez_compressed(root / split / f"{clip_id}.npz", **example)
+            written[clip_id] = (split, example)
+    with open(root / "meta.json", "w") as f:
+        json.dump({"sample_rate": 16000, "frame_rate": 250, "clip_seconds": 0.5,
+                   "crepe_capacity": "tiny", "crepe_viterbi": True}, f)
+    return written
+
+
+def test_prepared_tfds_round_trip_equals_the_feature_files(tmp_path):
+    written = write_features_dir(tmp_path / "features")
+    assert dataset_stage.choose_config(str(tmp_path / "features")) == "midi"
+    builder = dataset_stage.build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
+    assert {k: v.num_examples for k, v in builder.info.splits.items()} == {
+        "train": 3, "valid": 2, "test": 1}
+
+    # Offline by name (the package registers the builder), in a fresh read.
+    seen = set()
+    for split in ("train", "valid", "test"):
+        ds = tfds.load("ddsp_prepared/midi", split=split, data_dir=str(tmp_path / "tfds"),
+                       download=False)
+        for ex in tfds.as_numpy(ds):
+            clip_id = ex["id"].decode()
+            expected_split, expected = written[clip_id]
+            assert expected_split == split
+            for key in ("audio", "instrument_id") + ddsp_prepared.FRAME_FEATURES \
+                    + ddsp_prepared.MIDI_FEATURES:
+                np.testing.assert_array_equal(ex[key], expected[key], err_msg=key)
+            seen.add(clip_id)
+    assert seen == set(written)
+
+    # The provider reads the folder without the builder code and gives static shapes.
+    provider = data.PreparedTfdsProvider(str(tmp_path / "tfds"), split="train")
+    assert (provider.sample_rate, provider.frame_rate, provider.config) == (16000, 250, "midi")
+    batch = next(iter(provider.get_batch(2, shuffle=False)))
+    assert batch["audio"].shape == (2, 8000) and batch["f0_hz"].shape == (2, 125)
+    assert batch["note_onsets"].shape == (2, 125, 128)
+    for row in range(2):
+        _, expected = written[batch["id"][row].numpy().decode()]
+        np.testing.assert_array_equal(batch["loudness_db"][row].numpy(), expected["loudness_db"])
+
+    @tf.function
+    def mean_f0(b):
+        return tf.reduce_mean(b["f0_hz"])
+    assert np.isfinite(mean_f0(batch).numpy())
+
+
+def test_audio_only_features_build_the_audio_config(tmp_path):
+    write_features_dir(tmp_path / "features", with_midi=False, n_per_split=(2, 1, 1))
+    dataset_stage.build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
+    provider = data.PreparedTfdsProvider(str(tmp_path / "tfds"), split="valid")
+    assert provider.config == "audio"
+    batch = next(iter(provider.get_batch(1, shuffle=False)))
+    assert "note_onsets" not in batch and batch["power_db"].shape == (1, 125)
+    with pytest.raises(ValueError, match="config 'midi' not prepared"):
+        data.PreparedTfdsProvider(str(tmp_path / "tfds"), config="midi")

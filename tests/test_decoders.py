@@ -1,0 +1,115 @@
+"""Specification of the decoders: output keys and sizes per output_splits, the full-size
+RnnFcDecoder's parameter count, gradients to every weight, conditioning and upsampling of the
+dilated-conv decoder, and checkpoints."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import decoders
+
+RNG = np.random.default_rng(7)
+SPLITS = (("amps", 1), ("harmonic_distribution", 6), ("noise_magnitudes", 5))
+
+
+def features(batch=2, time_steps=12, z_dims=3):
+    return {"ld_scaled": RNG.uniform(size=[batch, time_steps, 1]).astype(np.float32),
+            "f0_scaled": RNG.uniform(size=[batch, time_steps]).astype(np.float32),  # [batch, time] is fine
+            "z": RNG.normal(size=[batch, time_steps, z_dims]).astype(np.float32),
+            "audio": np.zeros([batch, 100], np.float32)}
+
+
+def assert_gradients_reach_every_weight(layer, inputs):
+    with tf.GradientTape() as tape:
+        outputs = layer(inputs)
+        loss = sum(tf.reduce_sum(tf.sin(v)) for v in outputs.values())
+    gradients = tape.gradient(loss, layer.trainable_weights)
+    missing = [w.path for w, g in zip(layer.trainable_weights, gradients)
+               if g is None or not np.abs(g.numpy()).max() > 0]
+    assert not missing
+
+
+def full_size_parameter_count(n_inputs, ch, layers, rnn, n_out):
+    """Dense + LayerNorm parameters of the FcStacks, the GRU (reset_after: two bias rows) and the
+    output Dense of an RnnFcDecoder on n_inputs one-channel inputs."""
+    def stack(n_in):
+        return (n_in * ch + ch + 2 * ch) + (layers - 1) * (ch * ch + ch + 2 * ch)
+    gru = 3 * (n_inputs * ch * rnn + rnn * rnn + 2 * rnn)
+    return n_inputs * stack(1) + gru + stack(n_inputs * ch + rnn) + (ch * n_out + n_out)
+
+
+def test_rnn_fc_decoder_outputs_one_tensor_per_split():
+    decoder = decoders.RnnFcDecoder(rnn_channels=8, ch=8, layers_per_stack=2, output_splits=SPLITS)
+    outputs = decoder(features())
+    assert list(outputs) == ["amps", "harmonic_distribution", "noise_magnitudes"]
+    assert [outputs[k].shape for k in outputs] == [(2, 12, 1), (2, 12, 6), (2, 12, 5)]
+    assert all(np.all(np.isfinite(v.numpy())) for v in outputs.values())
+    inputs = features()
+    positional = decoder(inputs["ld_scaled"], inputs["f0_scaled"], inputs["z"])  # input_keys order
+    np.testing.assert_allclose(positional["amps"], decoder(inputs)["amps"], atol=1e-6)
+    with pytest.raises(ValueError, match=r"'z' is missing.*\['f0_scaled', 'ld_scaled'\]"):
+        decoder({"ld_scaled": features()["ld_scaled"], "f0_scaled": features()["f0_scaled"]})
+
+
+def test_full_size_rnn_fc_decoder_has_4_8_million_parameters():
+    splits = (("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65))
+    decoder = decoders.RnnFcDecoder(rnn_channels=512, ch=512, layers_per_stack=3,
+                                    input_keys=("ld_scaled", "f0_scaled"), output_splits=splits)
+    decoder(features(batch=1, time_steps=2))
+    expected = full_size_parameter_count(n_inputs=2, ch=512, layers=3, rnn=512, n_out=126)
+    assert decoder.count_params() == expected
+    assert 4.75e6 < expected < 4.85e6
+
+
+def test_rnn_fc_decoder_gradients_and_time_dependence():
+    decoder = decoders.RnnFcDecoder(rnn_channels=8, ch=8, layers_per_stack=2, output_splits=SPLITS)
+    inputs = features()
+    assert_gradients_reach_every_weight(decoder, inputs)
+    # The GRU carries information forward in time only: step 3 does not see steps after it.
+    ld = tf.constant(inputs["ld_scaled"])
+    with tf.GradientTape() as tape:
+        tape.watch(ld)
+        amps = decoder(dict(inputs, ld_scaled=ld))["amps"][:, 3]
+    dependence = np.abs(tape.gradient(amps, ld).numpy()).sum(axis=(0, 2))
+    assert np.all(dependence[:4] > 0) and np.all(dependence[4:] == 0)
+
+
+def test_rnn_fc_decoder_with_lstm_and_keras_gru():
+    for rnn_type in ("lstm", "gru"):
+        decoder = decoders.RnnFcDecoder(rnn_channels=4, rnn_type=rnn_type, ch=4, layers_per_stack=1,
+                                        input_keys=("f0_scaled",), output_splits=(("amps", 1),))
+        assert decoder(features())["amps"].shape == (2, 12, 1)
+
+
+def test_dilated_conv_decoder_with_conditioning_and_upsampling():
+    decoder = decoders.DilatedConvDecoder(ch=8, layers_per_stack=2, stacks=2, resample_stride=2,
+                                          stacks_per_resample=1, output_splits=SPLITS, conditioning_keys=("z",))
+    inputs = features()
+    outputs = decoder(inputs)
+    assert [outputs[k].shape for k in outputs] == [(2, 48, 1), (2, 48, 6), (2, 48, 5)]  # 12 * 2 * 2 steps
+    assert_gradients_reach_every_weight(decoder, inputs)
+    changed = decoder(dict(inputs, z=inputs["z"] + 1.0))
+    assert np.abs(changed["amps"] - outputs["amps"]).max() > 1e-4
+    unconditioned = decoders.DilatedConvDecoder(ch=8, layers_per_stack=1, stacks=1, conditioning_keys=None,
+                                                output_splits=SPLITS)
+    assert unconditioned.input_keys == ["ld_scaled", "f0_scaled"]
+    assert unconditioned(inputs)["noise_magnitudes"].shape == (2, 12, 5)
+
+
+@pytest.mark.parametrize("kind", ["rnn_fc", "dilated_conv"])
+def test_decoders_restore_from_checkpoints(kind, tmp_path):
+    def make():
+        if kind == "rnn_fc":
+            return decoders.RnnFcDecoder(rnn_channels=6, ch=6, layers_per_stack=2, output_splits=SPLITS)
+        return decoders.DilatedConvDecoder(ch=6, layers_per_stack=2, stacks=1, output_splits=SPLITS)
+
+    inputs = features()
+    saved, restored = make(), make()
+    expected = saved(inputs)["harmonic_distribution"]
+    restored(inputs)  # build before restoring
+    path = tf.train.Checkpoint(decoder=saved).save(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(decoder=restored).restore(path).assert_consumed()
+    np.testing.assert_allclose(restored(inputs)["harmonic_distribution"], expected, atol=1e-6)

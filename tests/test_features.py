@@ -1,0 +1,160 @@
+"""Specification of the `features` stage: per-clip maths, the flow, resumption, Dask."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pipelines import features
+from tests.conftest import tone
+
+
+# ------------------------------------------------------------------------ clip maths
+def test_tone_features_have_its_pitch_power_and_6db_loudness_steps():
+    loud = features.compute_clip_features(tone(440.0, 0.5, 0.5), crepe_capacity="tiny")
+    soft = features.compute_clip_features(tone(440.0, 0.5, 0.25), crepe_capacity="tiny")
+    n_frames = 125  # 0.5 s at 250 Hz
+    for out in (loud, soft):
+        assert set(out) == {"audio", "f0_hz", "f0_confidence", "loudness_db", "power_db",
+                            "instrument_id"}
+        assert all(out[k].shape == (n_frames,) and out[k].dtype == np.float32
+                   for k in features.FRAME_KEYS)
+    inner = slice(10, -10)  # frames whose analysis windows lie inside the tone
+    assert np.median(loud["f0_hz"][inner]) == pytest.approx(440.0, rel=0.01)
+    assert np.min(loud["f0_confidence"][inner]) > 0.8
+    # Halving the amplitude lowers loudness and power by 20 log10(2) = 6.02 dB.
+    np.testing.assert_allclose(loud["loudness_db"][inner] - soft["loudness_db"][inner],
+                               6.02, atol=0.05)
+    np.testing.assert_allclose(loud["power_db"][inner] - soft["power_db"][inner], 6.02, atol=0.05)
+    # Power of a sine of amplitude A: 10 log10(A^2 / 2) = -9.03 dB for A = 0.5.
+    np.testing.assert_allclose(loud["power_db"][inner], -9.03, atol=0.1)
+    np.testing.assert_array_equal(loud["audio"], tone(440.0, 0.5, 0.5))
+
+
+def test_midi_frame_features_mark_active_onset_and_offset_frames():
+    notes = [{"pitch": 60, "velocity": 127, "start": 0.0, "end": 0.1, "onset": False},
+             {"pitch": 62, "velocity": 64, "start": 0.1, "end": 0.2},        # legato
+             {"pitch": 64, "velocity": 32, "start": 0.3, "end": 0.5, "offset": False}]
+    out = features.midi_frame_features(notes, n_frames=125, frame_rate=250)
+    assert set(out) == set(features.MIDI_FEATURES)
+    active, velocity = out["note_active_frame_indices"], out["note_active_velocities"]
+    assert all(v.shape == (125, 128) and v.dtype == np.float32 for v in out.values())
+    np.testing.assert_array_equal(np.nonzero(active[:, 60])[0], np.arange(0, 25))
+    np.testing.assert_array_equal(np.nonzero(active[:, 62])[0], np.arange(25, 50))
+    np.testing.assert_array_equal(np.nonzero(active[:, 64])[0], np.arange(75, 125))
+    assert active.sum() == 25 + 25 + 50  # nothing else, one pitch at a time
+    np.testing.assert_allclose(velocity[10, 60], 1.0)
+    np.testing.assert_allclose(velocity[30, 62], 64 / 127)
+    np.testing.assert_allclose(velocity[100, 64], 32 / 127)
+    assert np.all((velocity > 0) == (active > 0))
+    # Onsets: not for the note cut by the clip start; offsets: not for the one cut at the end.
+    assert np.argwhere(out["note_onsets"]).tolist() == [[25, 62], [75, 64]]
+    assert np.argwhere(out["note_offsets"]).tolist() == [[24, 60], [49, 62]]
+    with pytest.raises(ValueError, match="pitch"):
+        features.midi_frame_features([{"pitch": 128, "velocity": 1, "start": 0, "end": 1}], 10)
+
+
+def test_fit_frames_tolerates_centring_but_not_wrong_rates():
+    np.testing.assert_array_equal(features.fit_frames(np.arange(6), 5, "x"), np.arange(5))
+    np.testing.assert_array_equal(features.fit_frames(np.arange(4), 5, "x"), [0, 1, 2, 3, 3])
+    with pytest.raises(ValueError, match="loudness_db: got 10 frames, expected 5"):
+        features.fit_frames(np.arange(10), 5, "loudness_db")
+
+
+# ---------------------------------------------------------------------------- the flow
+def _clips(root, write_audio, bad_audio_files):
+    """Three good clips (one with notes) and the four kinds of bad input in train/."""
+    write_audio(root / "train" / "a440.wav", tone(440.0), subtype="FLOAT")
+    write_audio(root / "train" / "b330.wav", tone(330.0), subtype="FLOAT")
+    write_audio(root / "valid" / "c262.wav", tone(261.63), subtype="FLOAT")
+    with open(root / "train" / "b330.notes.json", "w") as f:
+        json.dump({"id": "b330", "program": 73, "notes": [
+            {"pitch": 64, "velocity": 100, "start": 0.0, "end": 0.5, "onset": True,
+             "offset": True}]}, f)
+    return bad_audio_files(root / "train")
+
+
+def test_flow_reports_bad_files_and_resumes_without_recomputing(
+        tmp_path, prefect_harness, write_audio, bad_audio_files, data_params):
+    clips, out = tmp_path / "clips", tmp_path / "features"
+    bad = _clips(clips, write_audio, bad_audio_files)
+    params = data_params()
+    report = features.compute_features(params, str(clips), str(out), progress=False)
+
+    with open(out / "report.json") as f:
+        assert json.load(f) == report
+    assert report["n_clips"] == 7 and report["computed"] == 3 and report["skipped_done"] == 0
+    assert sorted(b["file"] for b in report["bad_files"]) == sorted(
+        f"train/{bad[k]}" for k in ("corrupt", "empty", "text"))
+    assert [s["file"] for s in report["silent_files"]] == [f"train/{bad['silent']}"]
+    done = sorted(os.path.relpath(p, out) for p in glob.glob(str(out / "*" / "*.npz")))
+    assert done == ["train/a440.npz", "train/b330.npz", "valid/c262.npz"]
+    with np.load(out / "train" / "b330.npz") as npz:
+        assert str(npz["id"]) == "b330" and int(npz["instrument_id"]) == 73
+        assert np.median(npz["f0_hz"][10:-10]) == pytest.approx(330.0, rel=0.01)
+        np.testing.assert_array_equal(np.nonzero(npz["note_active_frame_indices"])[1], 64)
+        assert npz["note_active_frame_indices"].sum() == 125
+    with np.load(out / "train" / "a440.npz") as npz:
+        assert "note_onsets" not in npz.files and int(npz["instrument_id"]) == -1
+        assert np.median(npz["f0_hz"][10:-10]) == pytest.approx(440.0, rel=0.01)
+    with open(out / "meta.json") as f:
+        assert json.load(f)["frame_rate"] == 250
+
+    # An interrupted run: one clip never finished (a temporary file left behind), one
+    # output half-written by a crash. The rerun redoes exactly those two.
+    os.remove(out / "valid" / "c262.npz")
+    (out / "valid" / "c262.npz.tmp-123-456").write_bytes(b"partial")
+    (out / "train" / "b330.npz").write_bytes(b"PK\x03\x04 truncated")
+    kept_mtime = os.stat(out / "train" / "a440.npz").st_mtime_ns
+    report = features.compute_features(params, str(clips), str(out), progress=False)
+    assert report["computed"] == 2 and report["skipped_done"] == 1
+    assert os.stat(out / "train" / "a440.npz").st_mtime_ns == kept_mtime
+    assert not os.path.exists(out / "valid" / "c262.npz.tmp-123-456")
+    with np.load(out / "valid" / "c262.npz") as npz:
+        assert np.median(npz["f0_hz"][10:-10]) == pytest.approx(261.63, rel=0.01)
+
+    # A changed clip is recomputed; a removed clip's output goes away.
+    write_audio(clips / "train" / "a440.wav", tone(440.0, amplitude=0.25), subtype="FLOAT")
+    os.remove(clips / "valid" / "c262.wav")
+    report = features.compute_features(params, str(clips), str(out), progress=False)
+    assert report["computed"] == 1 and report["skipped_done"] == 1
+    assert not os.path.exists(out / "valid" / "c262.npz")
+    with np.load(out / "train" / "a440.npz") as npz:
+        np.testing.assert_allclose(np.max(npz["audio"]), 0.25, rtol=1e-3)
+
+
+def test_dask_task_runner_on_a_local_cluster(tmp_path, prefect_harness, write_audio,
+                                            data_params):
+    from distributed import LocalCluster
+
+    clips = tmp_path / "clips"
+    write_audio(clips / "train" / "d392.wav", tone(392.0), subtype="FLOAT")
+    write_audio(clips / "test" / "e494.wav", tone(493.88), subtype="FLOAT")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        params = data_params(task_runner="dask", dask_address=cluster.scheduler_address,
+                             batch_size=1)
+        transitions = cluster.scheduler.transition_counter
+        report = features.compute_features(params, str(clips), str(tmp_path / "out"),
+                                           progress=False)
+        # Two task runs (one per batch of one clip) went through the scheduler.
+        assert cluster.scheduler.transition_counter - transitions >= 2 * 3
+    assert report["computed"] == 2 and report["bad_files"] == []
+    for name, freq in (("train/d392", 392.0), ("test/e494", 493.88)):
+        with np.load(tmp_path / "out" / f"{name}.npz") as npz:
+            assert np.median(npz["f0_hz"][10:-10]) == pytest.approx(freq, rel=0.01)
+
+
+def test_task_runner_choice():
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    base = {"max_workers": 3, "dask_address": None}
+    assert isinstance(features.make_task_runner({**base, "task_runner": "thread"}),
+                      ThreadPoolTaskRunner)
+    runner = features.make_task_runner({**base, "task_runner": "dask",
+                                        "dask_address": "tcp://10.0.0.1:8786"})
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://10.0.0.1:8786"
+    with pytest.raises(ValueError, match="task_runner must be 'thread' or 'dask'"):
+        features.make_task_runner({**base, "task_runner": "ray"})

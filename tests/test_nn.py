@@ -1,0 +1,321 @@
+"""Specification of the network layers: the fast GRU computes exactly the Keras GRU (values and
+gradients, same weights), receptive fields of the FC and dilated-conv stacks, normalisation
+statistics, output splitting, and checkpointing of every layer."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import nn
+
+RNG = np.random.default_rng(3)
+
+
+def random(*shape):
+    return tf.constant(RNG.normal(size=shape).astype(np.float32))
+
+
+def gru_pair(units=6, go_backwards=False, return_sequences=True, recurrence="xla_step", input_dims=5):
+    """(keras.layers.GRU, nn.FastGRU) built on `input_dims` inputs and sharing random weights
+    (non-zero biases, so every bias term is exercised)."""
+    keras_gru = keras.layers.GRU(units, return_sequences=return_sequences, go_backwards=go_backwards)
+    fast_gru = nn.FastGRU(units, recurrence=recurrence, return_sequences=return_sequences,
+                          go_backwards=go_backwards)
+    x = random(1, 3, input_dims)
+    keras_gru(x), fast_gru(x)
+    weights = [RNG.normal(scale=0.5, size=w.shape).astype(np.float32) for w in keras_gru.get_weights()]
+    keras_gru.set_weights(weights)
+    fast_gru.set_weights(weights)
+    return keras_gru, fast_gru
+
+
+def outputs_and_gradients(layer, x, h0):
+    """Layer output and d(loss)/d(x, h0, weights) for a loss that weights every output."""
+    with tf.GradientTape() as tape:
+        tape.watch([x, h0])
+        y = layer(x, initial_state=h0)
+        loss = tf.reduce_sum(y * tf.sin(3.0 * y + 1.0))
+    return y, tape.gradient(loss, [x, h0] + layer.trainable_weights)
+
+
+# ------------------------------------------------------------------------------------- GRU
+@pytest.mark.parametrize("recurrence", nn.GRU_RECURRENCES)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fast_gru_equals_keras_gru_in_values_and_gradients(recurrence, go_backwards):
+    keras_gru, fast_gru = gru_pair(go_backwards=go_backwards, recurrence=recurrence)
+    x, h0 = random(3, 23, 5), random(3, 6)
+    y_keras, g_keras = outputs_and_gradients(keras_gru, x, h0)
+    y_fast, g_fast = outputs_and_gradients(fast_gru, x, h0)
+    np.testing.assert_allclose(y_fast, y_keras, atol=1e-5)
+    assert len(g_fast) == len(g_keras) == 5  # x, h0, kernel, recurrent_kernel, bias
+    for g_f, g_k in zip(g_fast, g_keras):
+        np.testing.assert_allclose(g_f, g_k, atol=1e-4, rtol=1e-4)
+        assert np.abs(g_k).max() > 1e-3  # every gradient is exercised
+
+
+def test_fast_gru_in_tf_function_and_last_state_only():
+    keras_gru, fast_gru = gru_pair(return_sequences=False)
+    x, h0 = random(2, 17, 5), random(2, 6)
+
+    @tf.function
+    def both(x, h0):
+        return outputs_and_gradients(keras_gru, x, h0), outputs_and_gradients(fast_gru, x, h0)
+
+    (y_keras, g_keras), (y_fast, g_fast) = both(x, h0)
+    assert y_fast.shape == (2, 6)
+    np.testing.assert_allclose(y_fast, y_keras, atol=1e-5)
+    for g_f, g_k in zip(g_fast, g_keras):
+        np.testing.assert_allclose(g_f, g_k, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("recurrence", nn.GRU_RECURRENCES)
+def test_fast_gru_with_unknown_batch_and_time_length(recurrence):
+    keras_gru, fast_gru = gru_pair(recurrence=recurrence)
+    run = tf.function(lambda x: fast_gru(x), input_signature=[tf.TensorSpec([None, None, 5])])
+    for batch, steps in ((2, 13), (3, 4)):
+        x = random(batch, steps, 5)
+        np.testing.assert_allclose(run(x), keras_gru(x), atol=1e-5)
+
+
+def test_fast_gru_restores_a_keras_gru_checkpoint(tmp_path):
+    keras_gru, _ = gru_pair()
+    path = tf.train.Checkpoint(gru=keras_gru).save(str(tmp_path / "ckpt"))
+    fast_gru = nn.FastGRU(6, return_sequences=True)
+    x = random(2, 9, 5)
+    fast_gru(x)  # build before restoring
+    tf.train.Checkpoint(gru=fast_gru).restore(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(fast_gru(x), keras_gru(x), atol=1e-5)
+
+
+def test_fast_gru_dropout_only_in_training_and_config_round_trip():
+    gru = nn.FastGRU(4, dropout=0.5, return_sequences=True, recurrence="graph")
+    x = random(2, 8, 3)
+    np.testing.assert_allclose(gru(x, training=False), gru(x, training=False))
+    assert np.abs(gru(x, training=True) - gru(x, training=False)).max() > 1e-4
+    clone = nn.FastGRU.from_config(gru.get_config())
+    assert clone.recurrence == "graph" and clone.units == 4
+    with pytest.raises(ValueError, match="recurrence"):
+        nn.FastGRU(4, recurrence="cudnn")
+
+
+@pytest.mark.parametrize("fast_gru", [True, False])
+def test_rnn_gru_switch_computes_the_same_function(fast_gru):
+    x = random(2, 11, 5)
+    reference = nn.Rnn(6, "gru", fast_gru=not fast_gru)
+    rnn = nn.Rnn(6, "gru", fast_gru=fast_gru)
+    reference(x), rnn(x)
+    rnn.set_weights(reference.get_weights())
+    assert isinstance(rnn.rnn, nn.FastGRU) == fast_gru
+    np.testing.assert_allclose(rnn(x), reference(x), atol=1e-5)
+
+
+def test_rnn_bidirectional_concatenates_forward_and_time_reversed_passes():
+    x = random(2, 10, 3)
+    rnn = nn.Rnn(4, "gru", bidir=True)
+    y = rnn(x)
+    assert y.shape == (2, 10, 8)
+    forward = nn.FastGRU(4, return_sequences=True)
+    backward = nn.FastGRU(4, return_sequences=True)
+    forward(x), backward(x)
+    forward.set_weights(rnn.rnn.forward_layer.get_weights())
+    backward.set_weights(rnn.rnn.backward_layer.get_weights())
+    np.testing.assert_allclose(y[..., :4], forward(x), atol=1e-5)
+    backward_on_reversed = tf.reverse(backward(tf.reverse(x, [1])), [1])
+    np.testing.assert_allclose(y[..., 4:], backward_on_reversed, atol=1e-5)
+
+
+def test_rnn_lstm_last_output_is_the_last_step_of_the_sequence():
+    x = random(2, 7, 3)
+    sequence = nn.Rnn(5, "lstm")
+    last = nn.Rnn(5, "lstm", return_sequences=False)
+    sequence(x), last(x)
+    last.set_weights(sequence.get_weights())
+    np.testing.assert_allclose(last(x), sequence(x)[:, -1], atol=1e-6)
+    with pytest.raises(ValueError, match="rnn_type"):
+        nn.Rnn(5, "transformer")
+
+
+# -------------------------------------------------------------------------------- FC stacks
+def test_fc_is_dense_then_layer_norm_then_nonlinearity():
+    x = random(2, 6, 3)
+    fc = nn.Fc(8, nonlinearity="linear")
+    y = fc(x).numpy()
+    kernel, bias = fc.dense.get_weights()
+    h = x.numpy() @ kernel + bias
+    # layer norm over channels (Keras epsilon), initial gain 1 and offset 0
+    normed = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + fc.norm.epsilon)
+    np.testing.assert_allclose(y, normed, atol=1e-5)
+    leaky = nn.Fc(8)
+    leaky(x)
+    leaky.set_weights(fc.get_weights())
+    np.testing.assert_allclose(leaky(x), np.where(y > 0, y, 0.2 * y), atol=1e-6)  # tf.nn.leaky_relu
+
+
+def test_fc_stack_acts_on_each_time_step_alone():
+    x = random(1, 9, 3)
+    stack = nn.FcStack(ch=8, layers=3)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = stack(x)[0, 4]
+    gradient = np.abs(tape.gradient(y, x).numpy()[0]).sum(-1)
+    assert y.shape == (8,) and len(stack.trainable_weights) == 3 * 4
+    assert gradient[4] > 0 and np.all(np.delete(gradient, 4) == 0.0)
+
+
+def test_get_nonlinearity_by_name_or_callable():
+    assert nn.get_nonlinearity("leaky_relu")(tf.constant(-1.0)).numpy() == pytest.approx(-0.2)
+    assert nn.get_nonlinearity("relu")(tf.constant(-1.0)).numpy() == 0.0
+    assert nn.get_nonlinearity(tf.tanh) is tf.tanh
+    with pytest.raises(ValueError, match="nonlinearity"):
+        nn.get_nonlinearity("no_such_activation")
+
+
+# ----------------------------------------------------------------------- dilated convolutions
+def input_gradient_span(layer, x, t0):
+    """Time steps of `x` on which output frame t0 depends (non-zero gradient)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(layer(x)[:, t0])
+    gradient = np.abs(tape.gradient(y, x).numpy()).sum(axis=(0, 2))
+    return np.flatnonzero(gradient > 0)
+
+
+def test_dilated_conv_stack_receptive_field_is_the_dilation_span():
+    # conv_in reaches +-1, each stack +-(1 + 2 + 4): +-15 in all.
+    stack = nn.DilatedConvStack(ch=16, layers_per_stack=3, stacks=2, kernel_size=3, dilation=2)
+    x, t0 = random(1, 64, 2), 30
+    span = input_gradient_span(stack, x, t0)
+    assert span.min() == t0 - 15 and span.max() == t0 + 15
+    assert stack(x).shape == (1, 64, 16)
+
+
+def test_dilated_conv_stack_alias_norms_and_resampling():
+    x = random(2, 16, 3)
+    alias = nn.DilatedConvStack(ch=4, layer_per_stack=2, stacks=1)
+    assert alias.layers_per_stack == 2
+    # Instance norm takes statistics over all of time: every input frame matters.
+    normed = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1, norm_type="instance")
+    assert len(input_gradient_span(normed, x, 0)) == 16
+    up = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=2, resample_type="upsample", resample_stride=2)
+    down = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=2, resample_type="downsample",
+                               resample_stride=2, stacks_per_resample=2)
+    assert up(x).shape == (2, 64, 4) and down(x).shape == (2, 8, 4)
+    with pytest.raises(ValueError, match="norm_type"):
+        nn.DilatedConvStack(norm_type="batch")
+
+
+def test_dilated_conv_stack_spectral_norm_and_orthogonal_init():
+    x = random(2, 16, 3)
+    stack = nn.DilatedConvStack(ch=8, layers_per_stack=2, stacks=1, spectral_norm=True)
+    for _ in range(20):  # one power-iteration step per training call
+        stack(x, training=True)
+    for wrapper in [stack.conv_in, stack.conv_0, stack.conv_1]:
+        kernel = wrapper.layer.kernel.numpy()
+        largest = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert largest == pytest.approx(1.0, abs=0.05)
+    ortho = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1, ortho_init=True)
+    ortho(x)
+    kernel = ortho.conv_0.kernel.numpy().reshape(-1, 4)  # [3 taps * 4 in, 4 out]
+    np.testing.assert_allclose(kernel.T @ kernel, np.eye(4), atol=1e-5)
+
+
+def test_dilated_conv_stack_conditioning_changes_the_output():
+    x, z = random(1, 12, 2), random(1, 3, 4)  # conditioning at a lower rate is resampled
+    stack = nn.DilatedConvStack(ch=8, layers_per_stack=2, stacks=1, conditional=True)
+    y = stack((x, z))
+    assert y.shape == (1, 12, 8)
+    assert np.abs(stack((x, z + 1.0)) - y).max() > 1e-3
+    with pytest.raises(ValueError, match="conditioning"):
+        stack(x)
+
+
+# ------------------------------------------------------------------------------- normalisation
+@pytest.mark.parametrize("rank", [3, 4])
+def test_normalize_statistics_over_the_right_axes(rank):
+    shape = (2, 10, 8) if rank == 3 else (2, 10, 3, 8)
+    x = random(*shape) * 3.0 + random(*((2,) + (1,) * (rank - 2) + (8,)))  # per-channel offsets
+    inner = tuple(range(1, rank - 1))
+    instance = nn.normalize_op(x, "instance").numpy()
+    np.testing.assert_allclose(instance.mean(inner), 0.0, atol=1e-5)
+    np.testing.assert_allclose(instance.var(inner), 1.0, atol=1e-3)
+    layer = nn.normalize_op(x, "layer").numpy()
+    np.testing.assert_allclose(layer.mean(inner + (rank - 1,)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(layer.var(inner + (rank - 1,)), 1.0, atol=1e-3)
+    assert np.abs(layer.mean(inner)).max() > 0.1  # not per channel
+    group = nn.normalize_op(x, "group", n_groups=4).numpy()  # 4 groups of 2 channels
+    grouped = group.reshape(shape[:-1] + (4, 2))
+    np.testing.assert_allclose(grouped.mean(inner + (rank,)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(grouped.var(inner + (rank,)), 1.0, atol=1e-3)
+
+
+def test_normalize_layer_applies_learned_scale_and_shift():
+    x = random(2, 10, 4)
+    norm = nn.Normalize("instance")
+    norm(x)
+    norm.scale.assign([1.0, 2.0, 3.0, 4.0])
+    norm.shift.assign([0.0, 1.0, 0.0, -1.0])
+    y = norm(x).numpy()
+    np.testing.assert_allclose(y.mean(1), np.tile([0.0, 1.0, 0.0, -1.0], (2, 1)), atol=1e-5)
+    np.testing.assert_allclose(y.std(1), np.tile([1.0, 2.0, 3.0, 4.0], (2, 1)), atol=1e-3)
+    with pytest.raises(ValueError, match="norm_type"):
+        nn.Normalize("batch")
+
+
+# ------------------------------------------------------------------------------ output splits
+def test_split_to_dict_splits_in_order_and_checks_sizes():
+    x = tf.reshape(tf.range(12, dtype=tf.float32), [1, 2, 6])
+    parts = nn.split_to_dict(x, (("amps", 1), ("harmonic_distribution", 3), ("noise", 2)))
+    assert list(parts) == ["amps", "harmonic_distribution", "noise"]
+    np.testing.assert_array_equal(parts["amps"][0, :, 0], [0, 6])
+    np.testing.assert_array_equal(parts["harmonic_distribution"][0, 1], [7, 8, 9])
+    np.testing.assert_array_equal(parts["noise"][0, 0], [4, 5])
+    with pytest.raises(ValueError, match="add up to 5"):
+        nn.split_to_dict(x, (("amps", 1), ("noise", 4)))
+
+
+class _Sum(nn.OutputSplitsLayer):
+    def compute_output(self, *inputs):
+        return tf.concat(inputs, axis=-1)
+
+
+def test_output_splits_layer_takes_dicts_or_positional_tensors():
+    layer = _Sum(input_keys=("a", "b"), output_splits=(("x", 2), ("y", 3)))
+    a, b = random(2, 5, 1), random(2, 5)  # [batch, time] is taken as [batch, time, 1]
+    outputs = layer({"a": a, "b": b, "unused": random(2, 5, 1)})
+    assert {k: v.shape for k, v in outputs.items()} == {"x": (2, 5, 2), "y": (2, 5, 3)}
+    positional = layer(a, b)
+    np.testing.assert_allclose(positional["y"], outputs["y"])
+    with pytest.raises(ValueError, match=r"'b' is missing.*\['a', 'c'\]"):
+        layer({"a": a, "c": b})
+
+
+# ------------------------------------------------------------------------------ checkpointing
+LAYERS = {
+    "Fc": (lambda: nn.Fc(4), (2, 5, 3)),
+    "FcStack": (lambda: nn.FcStack(4, 2), (2, 5, 3)),
+    "Rnn": (lambda: nn.Rnn(4), (2, 5, 3)),
+    "Rnn_bidir_lstm": (lambda: nn.Rnn(4, "lstm", bidir=True), (2, 5, 3)),
+    "RnnFc": (lambda: nn.RnnFc(4, 3), (2, 5, 3)),
+    "Normalize": (lambda: nn.Normalize("group", n_groups=2), (2, 5, 4)),
+    "DilatedConvStack": (lambda: nn.DilatedConvStack(4, 2, 2, norm_type="layer", resample_type="upsample",
+                                                     resample_stride=2), (2, 5, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_layer_restores_from_a_checkpoint(name, tmp_path):
+    make, shape = LAYERS[name]
+    x = random(*shape)
+    saved, restored = make(), make()
+    saved(x), restored(x)  # build (restoring into an unbuilt layer restores nothing)
+    for weight in saved.weights:
+        weight.assign(RNG.normal(scale=0.3, size=weight.shape).astype(np.float32))
+    expected = saved(x)
+    path = tf.train.Checkpoint(layer=saved).save(str(tmp_path / "ckpt"))
+    assert np.abs(restored(x) - expected).max() > 1e-4
+    tf.train.Checkpoint(layer=restored).restore(path).assert_consumed()
+    np.testing.assert_allclose(restored(x), expected, atol=1e-6)

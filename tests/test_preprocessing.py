@@ -1,0 +1,116 @@
+"""Specification of the preprocessors: f0 / loudness / power scaling to [0, 1] and back,
+resampling to the model's time steps, loudness and power computed from audio, and errors for
+missing features."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import core, preprocessing, spectral_ops
+
+SR, FRAME_RATE = 16000, 250
+
+
+def sine(freq_hz=440.0, seconds=1.0, amplitude=0.5):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def test_scaling_of_pitch_and_decibels():
+    f0_scaled = preprocessing.scale_f0_hz([440.0, 880.0, 0.0]).numpy()
+    np.testing.assert_allclose(f0_scaled, [69 / 127, 81 / 127, 0.0], atol=1e-6)
+    np.testing.assert_allclose(preprocessing.scale_db([-80.0, -40.0, 0.0]), [0.0, 0.5, 1.0], atol=1e-6)
+    assert core.DB_RANGE == 80.0
+
+
+def test_inverse_scaling_round_trips():
+    f0_hz = np.array([55.0, 261.63, 440.0, 1760.0], np.float32)
+    db = np.array([-80.0, -33.3, -6.0, 0.0], np.float32)
+    np.testing.assert_allclose(preprocessing.inv_scale_f0_hz(preprocessing.scale_f0_hz(f0_hz)), f0_hz, rtol=1e-5)
+    np.testing.assert_allclose(preprocessing.inv_scale_db(preprocessing.scale_db(db)), db, atol=1e-4)
+    inverted = preprocessing.invert_scaling({"f0_scaled": preprocessing.scale_f0_hz(f0_hz),
+                                             "ld_scaled": preprocessing.scale_db(db), "z": 1.0})
+    np.testing.assert_allclose(inverted["f0_hz"], f0_hz, rtol=1e-5)
+    np.testing.assert_allclose(inverted["loudness_db"], db, atol=1e-4)
+    assert inverted["z"] == 1.0
+    f0_back, db_back = preprocessing.F0LoudnessPreprocessor.invert_scaling(69 / 127, 0.5)
+    assert float(f0_back) == pytest.approx(440.0, rel=1e-5) and float(db_back) == pytest.approx(-40.0)
+
+
+def test_f0_loudness_preprocessor_values_and_shapes():
+    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=250)
+    features = {"f0_hz": np.full([2, 250], 440.0, np.float32),
+                "loudness_db": np.tile(np.array([[-80.0], [0.0]], np.float32), [1, 250])}
+    outputs = preprocessor(features)
+    assert sorted(outputs) == ["f0_hz", "f0_scaled", "ld_scaled", "loudness_db"]
+    for value in outputs.values():
+        assert value.shape == (2, 250, 1)
+    np.testing.assert_allclose(outputs["f0_scaled"], 69 / 127, atol=1e-6)
+    np.testing.assert_allclose(outputs["ld_scaled"][0], 0.0, atol=1e-6)  # -80 dB
+    np.testing.assert_allclose(outputs["ld_scaled"][1], 1.0, atol=1e-6)  # 0 dB
+    np.testing.assert_allclose(outputs["loudness_db"][:, :, 0], features["loudness_db"])
+
+
+def test_features_are_resampled_linearly_to_time_steps():
+    ramp = np.linspace(100.0, 200.0, 250, dtype=np.float32)[np.newaxis]  # [1, 250]
+    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=1000)
+    outputs = preprocessor(np.full([1, 250], -20.0, np.float32), ramp)  # positional: (loudness, f0)
+    f0 = outputs["f0_hz"].numpy()[0, :, 0]
+    assert f0.shape == (1000,)
+    np.testing.assert_allclose(f0, np.linspace(100.0, 200.0, 1000), atol=1e-3)  # end points kept
+    np.testing.assert_allclose(outputs["loudness_db"], -20.0)
+
+
+def test_loudness_is_computed_from_audio_when_asked_or_missing():
+    audio = np.stack([sine(amplitude=0.5), sine(amplitude=0.05)])
+    expected = spectral_ops.compute_loudness(audio, sample_rate=SR, frame_rate=FRAME_RATE).numpy()
+    f0 = np.full([2, 250], 220.0, np.float32)
+    missing = preprocessing.F0LoudnessPreprocessor(time_steps=250)({"f0_hz": f0, "audio": audio})
+    np.testing.assert_allclose(missing["loudness_db"][:, :, 0], expected, atol=1e-4)
+    # 10x quieter is 20 dB lower, a quarter of the 80 dB scaling range.
+    ld_drop = missing["ld_scaled"][0, 125, 0] - missing["ld_scaled"][1, 125, 0]
+    assert float(ld_drop) == pytest.approx(20.0 / 80.0, abs=1e-3)
+    forced = preprocessing.F0LoudnessPreprocessor(time_steps=250, compute_loudness=True)(
+        {"f0_hz": f0, "audio": audio, "loudness_db": np.zeros([2, 250], np.float32)})
+    np.testing.assert_allclose(forced["loudness_db"], missing["loudness_db"])
+
+
+def test_missing_features_raise_errors_naming_them():
+    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=250)
+    with pytest.raises(ValueError, match=r"'f0_hz' is missing.*\['audio', 'loudness_db'\]"):
+        preprocessor({"loudness_db": np.zeros([1, 250], np.float32), "audio": np.zeros([1, 16000], np.float32)})
+    with pytest.raises(ValueError, match=r"loudness_db.*'audio' is missing.*\['f0_hz'\]"):
+        preprocessor({"f0_hz": np.zeros([1, 250], np.float32)})
+    with pytest.raises(ValueError, match="time_steps"):
+        preprocessing.F0LoudnessPreprocessor(time_steps=0)
+
+
+def test_f0_power_preprocessor_scales_and_computes_power():
+    audio = sine(amplitude=1.0)[np.newaxis]  # full-scale sine: -3 dB
+    f0 = np.full([1, 250], 440.0, np.float32)
+    computed = preprocessing.F0PowerPreprocessor(time_steps=500)({"f0_hz": f0, "audio": audio})
+    assert sorted(computed) == ["f0_hz", "f0_scaled", "pw_db", "pw_scaled"]
+    assert computed["pw_db"].shape == (1, 500, 1)
+    assert float(computed["pw_db"][0, 250, 0]) == pytest.approx(-3.01, abs=0.05)
+    np.testing.assert_allclose(computed["pw_scaled"], computed["pw_db"] / 80.0 + 1.0, atol=1e-6)
+    given = preprocessing.F0PowerPreprocessor(time_steps=250)({"f0_hz": f0, "power_db": np.full([1, 250], -40.0)})
+    np.testing.assert_allclose(given["pw_scaled"], 0.5, atol=1e-6)
+    np.testing.assert_allclose(given["f0_scaled"], 69 / 127, atol=1e-6)
+    with pytest.raises(ValueError, match="'audio' is missing"):
+        preprocessing.F0PowerPreprocessor()({"f0_hz": f0})
+
+
+def test_preprocessor_works_in_tf_function():
+    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=100, compute_loudness=True)
+
+    @tf.function
+    def run(f0_hz, audio):
+        return preprocessor({"f0_hz": f0_hz, "audio": audio})
+
+    outputs = run(tf.fill([1, 250], 440.0), tf.constant(sine()[np.newaxis]))
+    assert outputs["ld_scaled"].shape == (1, 100, 1)
+    eager = preprocessor({"f0_hz": np.full([1, 250], 440.0, np.float32), "audio": sine()[np.newaxis]})
+    np.testing.assert_allclose(outputs["ld_scaled"], eager["ld_scaled"], atol=1e-5)
