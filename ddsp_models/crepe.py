@@ -58,6 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ddsp_models import core
 from ddsp_models.gin_utils import register
 
 # --------------------------------------------------------------------------------------
@@ -647,19 +648,6 @@ def _resample_tf(audio, sample_rate: float):
 # --------------------------------------------------------------------------------------
 # Inference.
 # --------------------------------------------------------------------------------------
-def _fft_size(n: int) -> int:
-    """Smallest 2^a * 3^b >= n (fast sizes for TF's FFT)."""
-    best = 1 << max(n - 1, 0).bit_length()
-    power3 = 1
-    while power3 < best:
-        size = power3
-        while size < n:
-            size *= 2
-        best = min(best, size)
-        power3 *= 3
-    return best
-
-
 class FrozenCrepeNetwork(tf.Module):
     """Inference-only CREPE forward pass with constant, pre-transformed weights.
 
@@ -696,7 +684,7 @@ class FrozenCrepeNetwork(tf.Module):
                          bias=tf.constant(bias), scale=tf.constant(scale),
                          shift=tf.constant(beta - mean * scale), fft=f"conv{i}" in self.fft_layers)
             if layer["fft"]:
-                size = _fft_size(rows)
+                size = core.next_fast_fft_length(rows)
                 padded = np.zeros((size,) + kernel.shape[1:], np.float32)
                 padded[: kernel.shape[0]] = kernel
                 # correlation = convolution with the conjugate spectrum: [freq, in, out]
@@ -743,7 +731,8 @@ class FrozenCrepeNetwork(tf.Module):
 # Layers computed by FFT in compute_f0, per capacity. CPU ms/frame measured on the 2-core
 # dev machine (process CPU time, 256 frames, batch 128; direct / FFT conv2 / FFT conv2-6):
 # tiny 0.57/0.54/0.61, small 1.6/1.3/1.3, medium 5.9/3.6/3.6, large 12.5/6.4/5.9,
-# full 25/10.1/8.8. With few channels the FFTs and transposes cost what they save.
+# full 25/10.1/8.8 (small/medium/large timed with random weights: no checkpoint here).
+# With few channels the FFTs and transposes cost what they save.
 _ALL_FFT = ("conv2", "conv3", "conv4", "conv5", "conv6")
 FFT_LAYERS = {"tiny": (), "small": ("conv2",), "medium": ("conv2",), "large": _ALL_FFT,
               "full": _ALL_FFT}

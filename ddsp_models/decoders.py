@@ -9,7 +9,7 @@ import logging
 
 import tensorflow as tf
 
-from ddsp_models import nn
+from ddsp_models import core, nn
 from ddsp_models.gin_utils import register
 
 
@@ -102,3 +102,52 @@ class DilatedConvDecoder(nn.OutputSplitsLayer):
         if self.precondition_stack is not None:
             conditioning = self.precondition_stack(conditioning)
         return self.dilated_conv_stack((x, conditioning), training=training)
+
+
+@register("decoders")
+class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
+    """MIDI (pitch, velocity, optional z) -> synthesizer controls and f0.
+
+    pitch (MIDI) and velocity (0-127) are scaled by 1/127; with z (`[batch, time, n]`; a
+    single frame `[batch, 1, n]` is tiled over time) they go through FcStack -> Rnn -> FcStack -> Dense -> splits. The
+    output dict holds `output_splits` (raw, pre-scale_fn) plus
+      f0_midi = pitch + f0_residual_range * tanh(f0 residual)   (MIDI, `[batch, time, 1]`),
+      f0_hz = midi_to_hz(f0_midi).
+
+    Args:
+      rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
+      f0_residual_range: largest deviation of f0 from the note's pitch, semitones.
+      input_keys: ('pitch', 'velocity'[, 'z']).
+      output_splits: (key, size) pairs of the controls.
+    """
+
+    def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
+                 f0_residual_range: float = 2.0, input_keys=("pitch", "velocity"),
+                 output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), name=None,
+                 **kwargs):
+        splits = nn._check_splits(output_splits, "output_splits")
+        if any(key in ("f0_residual", "f0_midi", "f0_hz") for key, _ in splits):
+            raise ValueError("MidiToHarmonicDecoder `output_splits` may not use the reserved keys "
+                             "'f0_residual', 'f0_midi', 'f0_hz'.")
+        super().__init__(input_keys=input_keys, output_splits=splits + [("f0_residual", 1)], name=name, **kwargs)
+        if len(self.input_keys) < 2:
+            raise ValueError(f"MidiToHarmonicDecoder `input_keys` must start with (pitch, velocity), got "
+                             f"{self.input_keys}.")
+        self.f0_residual_range = float(f0_residual_range)
+        self.in_stack = nn.FcStack(ch, layers_per_stack)
+        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        self.out_stack = nn.FcStack(ch, layers_per_stack)
+
+    def call(self, *inputs, training=None):
+        inputs = [core.ensure_3d(x, f"input {i}") for i, x in enumerate(self._inputs_from(inputs))]
+        time_steps = inputs[0].shape[1]
+        inputs = [x if x.shape[1] == time_steps else tf.tile(x[:, :1], [1, time_steps, 1]) for x in inputs]
+        outputs = super().call(*inputs, training=training)
+        f0_midi = inputs[0] + self.f0_residual_range * tf.tanh(outputs.pop("f0_residual"))
+        outputs.update(f0_midi=f0_midi, f0_hz=core.midi_to_hz(f0_midi))
+        return outputs
+
+    def compute_output(self, pitch, velocity, *z, training=None):
+        x = tf.concat([pitch / core.MIDI_MAX, velocity / core.MIDI_MAX] + list(z), axis=-1)
+        x = self.in_stack(x)
+        return self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))

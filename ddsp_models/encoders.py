@@ -128,3 +128,119 @@ class MfccRnnEncoder(_MfccEncoder):
         if self.pooling == "mean":
             z = tf.reduce_mean(z, axis=1)
         return self.dense_out(z)
+
+
+# ------------------------------------------------------------------------ MIDI encoders
+def _concat_inputs(layer, inputs, input_keys):
+    """Tensors `[batch, time, c_i]` from a features dict (by key) or positional inputs."""
+    if len(inputs) == 1 and isinstance(inputs[0], dict):
+        inputs = nn.get_features(inputs[0], input_keys, layer.name)
+    if len(inputs) != len(input_keys):
+        raise ValueError(f"{layer.name}: expected {len(input_keys)} inputs {list(input_keys)}, got {len(inputs)}.")
+    return [core.ensure_3d(x, key) for x, key in zip(inputs, input_keys)]
+
+
+@register("encoders")
+class HarmonicToMidiEncoder(keras.layers.Layer):
+    """Synthesizer controls -> per-frame MIDI: a continuous pitch, its straight-through
+    quantisation and a quantised velocity.
+
+    Inputs (by `input_keys`, each `[batch, time, c]`): f0 in MIDI (first key, scaled by 1/127
+    for the network), then log-scaled amplitude, harmonic distribution and log-scaled noise
+    magnitudes (or any other controls). Network: FcStack -> Rnn -> FcStack -> Dense(2).
+
+    Outputs (dict, `[batch, time, 1]` each):
+      z_pitch: f0_midi + pitch_range * tanh(residual), continuous MIDI pitch;
+      q_pitch: round(z_pitch), straight-through (identity gradient);
+      velocity: 127 * sigmoid(logit), continuous MIDI velocity;
+      q_vel: round(velocity), straight-through.
+
+    Args:
+      rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
+      pitch_range: largest pitch offset from f0, semitones.
+      input_keys: features read from a dict call; the first is f0 in MIDI.
+    """
+
+    def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
+                 pitch_range: float = 2.0, input_keys=("f0_midi", "amps", "hd", "noise"), name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.input_keys = nn._as_key_list(input_keys, "input_keys")
+        if not self.input_keys:
+            raise ValueError("HarmonicToMidiEncoder `input_keys` must name at least the f0 (MIDI) feature.")
+        self.pitch_range = float(pitch_range)
+        self.in_stack = nn.FcStack(ch, layers_per_stack)
+        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        self.out_stack = nn.FcStack(ch, layers_per_stack)
+        self.dense_out = keras.layers.Dense(2)
+
+    def build(self, *args, **kwargs):
+        pass  # sub-layers build on their first call
+
+    def call(self, *inputs, training=None):
+        from ddsp_models import midi
+
+        inputs = _concat_inputs(self, inputs, self.input_keys)
+        f0_midi = inputs[0]
+        x = tf.concat([f0_midi / core.MIDI_MAX] + inputs[1:], axis=-1)
+        x = self.in_stack(x)
+        x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+        residual, velocity_logit = tf.split(self.dense_out(x), 2, axis=-1)
+        z_pitch = f0_midi + self.pitch_range * tf.tanh(residual)
+        velocity = core.MIDI_MAX * tf.sigmoid(velocity_logit)
+        return {"z_pitch": z_pitch, "q_pitch": midi.straight_through_round(z_pitch),
+                "velocity": velocity, "q_vel": midi.straight_through_round(velocity)}
+
+
+@register("encoders")
+class ExpressionEncoder(keras.layers.Layer):
+    """Frame-wise expression latent from performance features (e.g. loudness and f0):
+    concatenated inputs -> FcStack -> Rnn -> Dense(z_dims). Returns `[batch, time, z_dims]`.
+
+    Args:
+      input_keys: features `[batch, time, c]` read from a dict call.
+      z_dims: output channels (e.g. 2 x latent size for a Gaussian mean and log-variance).
+    """
+
+    def __init__(self, rnn_channels: int = 128, rnn_type: str = "gru", ch: int = 128, layers_per_stack: int = 1,
+                 z_dims: int = 16, input_keys=("ld_scaled", "f0_scaled"), name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.input_keys = nn._as_key_list(input_keys, "input_keys")
+        self.z_dims = int(z_dims)
+        self.stack = nn.FcStack(ch, layers_per_stack)
+        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        self.dense_out = keras.layers.Dense(self.z_dims)
+
+    def build(self, *args, **kwargs):
+        pass
+
+    def call(self, *inputs, training=None):
+        x = self.stack(tf.concat(_concat_inputs(self, inputs, self.input_keys), axis=-1))
+        return self.dense_out(self.rnn(x, training=training))
+
+
+@register("encoders")
+class OneHotEncoder(keras.layers.Layer):
+    """A learned embedding of an integer label (e.g. `instrument_id` `[batch]`):
+    one_hot(label, n_classes) @ W -> `[batch, z_dims]`.
+
+    Args:
+      n_classes: number of labels (ValueError-free: labels outside give a zero vector).
+      z_dims: embedding size.
+      input_key: feature read from a dict call.
+    """
+
+    def __init__(self, n_classes: int = 16, z_dims: int = 16, input_key: str = "instrument_id", name=None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.n_classes, self.z_dims, self.input_key = int(n_classes), int(z_dims), input_key
+        self.embedding = keras.layers.Dense(self.z_dims, use_bias=False)
+
+    def build(self, *args, **kwargs):
+        pass
+
+    def call(self, inputs, training=None):
+        if isinstance(inputs, dict):
+            (inputs,) = nn.get_features(inputs, [self.input_key], self.name)
+        labels = tf.convert_to_tensor(inputs)
+        labels = tf.reshape(tf.cast(labels, tf.int32), [tf.shape(labels)[0], -1])[:, 0]
+        return self.embedding(tf.one_hot(labels, self.n_classes))

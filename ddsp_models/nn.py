@@ -644,3 +644,29 @@ class OutputSplitsLayer(keras.layers.Layer):
 
     def compute_output(self, *inputs, training=None):
         raise NotImplementedError("OutputSplitsLayer subclasses implement compute_output(*inputs, training=None).")
+
+
+@register("nn")
+class FcStackOut(keras.layers.Layer):
+    """FcStack(ch, layers) -> Dense(n_out): `[..., in] -> [..., n_out]` (a linear output).
+
+    Args:
+      ch: width of the Fc layers.
+      layers: number of Fc layers.
+      n_out: output channels.
+    """
+
+    def __init__(self, ch: int = 256, layers: int = 2, n_out: int = 32, nonlinearity="leaky_relu", name=None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
+            raise ValueError(f"FcStackOut `n_out` must be a positive integer, got {n_out!r}.")
+        self.n_out = n_out
+        self.stack = FcStack(ch, layers, nonlinearity)
+        self.dense_out = keras.layers.Dense(n_out)
+
+    def build(self, input_shape):
+        pass  # sub-layers build on their first call
+
+    def call(self, x):
+        return self.dense_out(self.stack(x))

@@ -1,5 +1,4 @@
 """Specification of ddsp_models.crepe: weights, framing, decoding, accuracy, the layer."""
-import io
 import os
 import pickle
 import zipfile

@@ -13,3 +13,7 @@ def get_model(model=gin.REQUIRED):
 
 
 __all__ = ["Autoencoder", "Model", "get_model", "parse_restore_keys", "resolve_checkpoint"]
+
+from ddsp_models.models.midi_autoencoder import MidiAutoencoder, ZMidiAutoencoder  # noqa: E402
+
+__all__ += ["MidiAutoencoder", "ZMidiAutoencoder"]

@@ -1,0 +1,149 @@
+"""MIDI helpers: straight-through quantisers, pianorolls, and note-level statistics.
+
+Conventions:
+  pitch     `[batch, n_frames, 1]` MIDI note number (0 = no note / silence);
+  velocity  `[batch, n_frames, 1]` MIDI velocity, 0-127 (0 = silence);
+  pianoroll `[batch, n_frames, 128]` holding the velocity of the sounding note at its pitch
+            (0 elsewhere); a monophonic roll has at most one non-zero entry per frame;
+  note mask `[batch, n_frames, max_notes]`: entry (t, n) is 1 when frame t belongs to note n.
+A note is a maximal run of frames of equal (quantised) pitch with pitch > 0; a change of
+pitch, or silence, ends it. Notes are numbered in time order; those after `max_notes` are
+dropped (their frames belong to no note).
+"""
+import tensorflow as tf
+
+from ddsp_models import core
+
+N_MIDI = 128
+
+
+# ------------------------------------------------------------------- straight through
+def straight_through_round(x):
+    """round(x) in the forward pass; gradient of the identity (d out / d x = 1)."""
+    x = core.tf_float32(x, "x")
+    return x + tf.stop_gradient(tf.round(x) - x)
+
+
+def straight_through_softmax(logits, axis: int = -1):
+    """One-hot of argmax(logits) forward; the softmax's gradient backward.
+
+    Args:
+      logits: `[..., n_classes]`.
+
+    Returns:
+      `[..., n_classes]`, exactly one-hot in value.
+    """
+    logits = core.tf_float32(logits, "logits")
+    probs = tf.nn.softmax(logits, axis=axis)
+    hard = tf.one_hot(tf.argmax(logits, axis=axis), depth=logits.shape[axis], axis=axis)
+    return probs + tf.stop_gradient(hard - probs)
+
+
+# ----------------------------------------------------------------------- pianorolls
+def pianoroll_to_midi(pianoroll):
+    """Monophonic pianoroll `[batch, n_frames, 128]` -> (pitch, velocity), each `[batch, n_frames, 1]`.
+
+    pitch: index of the loudest note (0 where the frame is silent); velocity: its value.
+    """
+    pianoroll = core.tf_float32(pianoroll, "pianoroll")
+    if pianoroll.shape.rank != 3 or pianoroll.shape[-1] != N_MIDI:
+        raise ValueError(f"pianoroll must be [batch, n_frames, {N_MIDI}], got {pianoroll.shape}.")
+    velocity = tf.reduce_max(pianoroll, axis=-1, keepdims=True)
+    pitch = tf.cast(tf.argmax(pianoroll, axis=-1), tf.float32)[..., tf.newaxis]
+    pitch = tf.where(velocity > 0.0, pitch, 0.0)
+    return pitch, velocity
+
+
+def midi_to_pianoroll(pitch, velocity):
+    """(pitch, velocity) `[batch, n_frames(, 1)]` -> pianoroll `[batch, n_frames, 128]`.
+
+    The roll holds `velocity` at round(pitch) (clipped to 0-127) and 0 elsewhere; the
+    gradient flows to velocity (the pitch index is discrete).
+    """
+    pitch = core.ensure_3d(core.tf_float32(pitch, "pitch"), "pitch")
+    velocity = core.ensure_3d(core.tf_float32(velocity, "velocity"), "velocity")
+    index = tf.cast(tf.clip_by_value(tf.round(pitch[..., 0]), 0.0, N_MIDI - 1.0), tf.int32)
+    return tf.one_hot(index, N_MIDI) * velocity
+
+
+# ------------------------------------------------------------------------ note masks
+def get_note_mask(pitch, max_notes: int = 64):
+    """Note membership `[batch, n_frames, max_notes]` from a quantised pitch track.
+
+    Args:
+      pitch: `[batch, n_frames(, 1)]` quantised MIDI pitch (0 = silence).
+      max_notes: notes kept per example.
+    """
+    pitch = core.ensure_3d(core.tf_float32(pitch, "pitch"), "pitch")[..., 0]
+    pitch = tf.round(pitch)
+    voiced = pitch > 0.0
+    previous = tf.concat([tf.zeros_like(pitch[:, :1]) - 1.0, pitch[:, :-1]], axis=1)
+    onsets = tf.logical_and(voiced, tf.not_equal(pitch, previous))
+    index = tf.cumsum(tf.cast(onsets, tf.int32), axis=1) - 1
+    index = tf.where(voiced, index, -1)  # one_hot of -1 is all zeros
+    return tf.one_hot(index, max_notes)
+
+
+def get_note_lengths(note_mask):
+    """Frames per note `[batch, max_notes]` of a note mask."""
+    return tf.reduce_sum(core.tf_float32(note_mask, "note_mask"), axis=1)
+
+
+def get_note_moments(x, note_mask, return_std: bool = True):
+    """Mean and variance (or std) of a frame feature over each note.
+
+    Args:
+      x: `[batch, n_frames, channels]`.
+      note_mask: `[batch, n_frames, max_notes]`.
+
+    Returns:
+      (mean, var or std), each `[batch, max_notes, channels]` (0 for empty notes).
+    """
+    x = core.ensure_3d(core.tf_float32(x, "x"), "x")
+    note_mask = core.tf_float32(note_mask, "note_mask")
+    lengths = get_note_lengths(note_mask)[..., tf.newaxis]  # [batch, notes, 1]
+    mean = core.safe_divide(tf.einsum("btn,btc->bnc", note_mask, x), lengths)
+    second = core.safe_divide(tf.einsum("btn,btc->bnc", note_mask, x * x), lengths)
+    var = tf.maximum(second - mean * mean, 0.0)
+    return mean, (tf.sqrt(var + 1e-8) if return_std else var)
+
+
+def pool_over_notes(x, note_mask, return_std: bool = False):
+    """Each frame gets its note's mean of `x` (frames outside notes get 0).
+
+    Args:
+      x: `[batch, n_frames, channels]`; note_mask: `[batch, n_frames, max_notes]`.
+      return_std: also append the note's standard deviation (channels doubled).
+
+    Returns:
+      `[batch, n_frames, channels]` (or `2 * channels`).
+    """
+    note_mask = core.tf_float32(note_mask, "note_mask")
+    mean, std = get_note_moments(x, note_mask, return_std=True)
+    pooled = tf.einsum("btn,bnc->btc", note_mask, mean)
+    if return_std:
+        pooled = tf.concat([pooled, tf.einsum("btn,bnc->btc", note_mask, std)], axis=-1)
+    return pooled
+
+
+def get_short_note_loss_mask(note_mask, min_length: int = 8):
+    """`[batch, n_frames, 1]`: 1 on frames of notes shorter than `min_length` frames."""
+    note_mask = core.tf_float32(note_mask, "note_mask")
+    lengths = get_note_lengths(note_mask)
+    short = tf.cast(tf.logical_and(lengths > 0.0, lengths < float(min_length)), tf.float32)
+    return tf.einsum("btn,bn->bt", note_mask, short)[..., tf.newaxis]
+
+
+# ---------------------------------------------------------------------- Gaussian prior
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, 1)) per element: 0.5 (mean^2 + var - 1 - log_var)."""
+    mean = core.tf_float32(mean, "mean")
+    log_var = core.tf_float32(log_var, "log_var")
+    return 0.5 * (tf.square(mean) + tf.exp(log_var) - 1.0 - log_var)
+
+
+def gaussian_sample(mean, log_var, training: bool = True):
+    """Reparameterised sample mean + exp(log_var / 2) * eps (training), else the mean."""
+    if not training:
+        return mean
+    return mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))

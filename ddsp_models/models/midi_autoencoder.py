@@ -1,0 +1,363 @@
+"""MidiAutoencoder and ZMidiAutoencoder: two stacked autoencoders with a MIDI latent layer.
+
+Inner (synthcoder) branch: f0 and loudness (or power) [+ z] -> `synthcoder` -> synthesizer
+controls -> Harmonic + FilteredNoise (+ FilteredNoiseReverb) -> `synth_audio`.
+
+Outer (MIDI) branch: the synthcoder's controls (log-scaled amplitude and noise, harmonic
+distribution, f0 in MIDI) -> `midi_encoder` -> per-frame MIDI (`z_pitch` continuous,
+`q_pitch`, `q_vel` straight-through quantised); or, without a midi_encoder, the ground-truth
+MIDI of the note features -> `midi_decoder` -> controls and f0 -> the same synthesizer ->
+`midi_audio`.
+
+Frame tensors are `[batch, n_frames, channels]`; audio `[batch, n_samples]`; pitch in MIDI
+note numbers, velocity in MIDI units (0-127); "log-scaled" amplitudes are
+20 log10(max(a, 1e-4)) / 80 + 1 (so -80 dB -> 0, 0 dB -> 1).
+"""
+import tensorflow as tf
+
+from ddsp_models import core, effects, midi, processors, synths
+from ddsp_models.gin_utils import register
+from ddsp_models.models.model import Model
+from ddsp_models.preprocessing import scale_db
+
+AMP_FLOOR = 1e-4  # -80 dB
+
+
+def log_scale(amplitude):
+    """Linear amplitude -> 20 log10(max(a, 1e-4)) / 80 + 1 (about [0, 1])."""
+    return scale_db(core.amplitude_to_db(amplitude, amin=AMP_FLOOR))
+
+
+def build_processor_group(reverb: bool = False) -> processors.ProcessorGroup:
+    """Harmonic + FilteredNoise -> Add (-> trainable FilteredNoiseReverb when `reverb`).
+
+    Inputs: 'amps' `[batch, n_frames, 1]`, 'harmonic_distribution', 'noise_magnitudes' (raw
+    network outputs) and 'f0_hz' `[batch, n_frames, 1]`. Sizes come from gin bindings of the
+    synths (`Harmonic.n_samples`, ...).
+    """
+    dag = [(synths.Harmonic(name="harmonic"), ["amps", "harmonic_distribution", "f0_hz"]),
+           (synths.FilteredNoise(name="filtered_noise"), ["noise_magnitudes"]),
+           (processors.Add(name="add"), ["filtered_noise/signal", "harmonic/signal"])]
+    if reverb:
+        dag.append((effects.FilteredNoiseReverb(trainable=True, name="reverb"), ["add/signal"]))
+    return processors.ProcessorGroup(dag=dag, name="processor_group")
+
+
+def _margin_loss(x, target, margin: float):
+    """mean(relu(|x - target| - margin))."""
+    return tf.reduce_mean(tf.nn.relu(tf.abs(x - target) - margin))
+
+
+@register("models")
+class MidiAutoencoder(Model):
+    """Audio features -> synth controls -> MIDI -> synth controls -> audio.
+
+    Args:
+      preprocessor: features -> {'f0_hz', 'f0_scaled', 'ld_scaled' | 'pw_scaled', ...}.
+      encoder: optional layer adding 'z' (synthcoder input) from the features.
+      synthcoder: decoder (e.g. `RnnFcDecoder`) -> {'amps', 'harmonic_distribution',
+        'noise_magnitudes'} (raw, pre-scale_fn).
+      midi_decoder: `MidiToHarmonicDecoder`-like layer, {'pitch', 'velocity'[, 'z']} -> the
+        same controls plus 'f0_midi' and 'f0_hz'.
+      midi_encoder: `HarmonicToMidiEncoder`-like layer ({'f0_midi', 'amps', 'hd', 'noise'}
+        -> {'z_pitch', 'q_pitch', 'q_vel'}); None: use the ground-truth MIDI of the note
+        features `note_active_velocities` * `note_active_frame_indices` `[batch, n_frames, 128]`.
+      reverb: add a trainable FilteredNoiseReverb after the synths.
+      processor_group: overrides the built-in synthesizer (same input keys).
+      losses: loss objects called with the outputs dict (e.g. a `LossGroup`).
+      stop_gradient: the MIDI branch sees (and is compared with) the synthcoder's controls
+        through a stop-gradient, so its losses do not train the synthcoder.
+      f0_mask_semitones: f0 loss weight 0 where |f0_midi - pitch| >= this.
+      pitch_weight, pitch_margin: weight of mean(relu(|z_pitch - f0_midi| - margin)).
+      pitch_qt_weight, pitch_qt_margin: the same for q_pitch.
+      pitch_q_weight: weight of mean|z_pitch - stop_gradient(q_pitch)|.
+      slowness_weight, min_note_length, max_notes: weight of the mean |z_pitch(t) -
+        z_pitch(t-1)| on frames of notes shorter than min_length frames (at most max_notes
+        notes per example).
+    The four pitch losses apply only with a midi_encoder.
+    """
+
+    def __init__(self, preprocessor=None, encoder=None, synthcoder=None, midi_decoder=None, midi_encoder=None,
+                 reverb: bool = False, processor_group=None, losses=None, stop_gradient: bool = True,
+                 f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0, pitch_margin: float = 0.5,
+                 pitch_qt_weight: float = 1.0, pitch_qt_margin: float = 1.0, pitch_q_weight: float = 0.1,
+                 slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        if synthcoder is None:
+            raise ValueError(f"{type(self).__name__}: synthcoder is required")
+        if midi_decoder is None:
+            raise ValueError(f"{type(self).__name__}: midi_decoder is required")
+        self.preprocessor = preprocessor
+        self.encoder = encoder
+        self.synthcoder = synthcoder
+        self.midi_decoder = midi_decoder
+        self.midi_encoder = midi_encoder
+        self.reverb = bool(reverb)
+        self.processor_group = processor_group if processor_group is not None else build_processor_group(reverb)
+        if losses is not None and not isinstance(losses, (list, tuple)):
+            losses = [losses]
+        self.loss_objs = list(losses or [])
+        self.stop_gradient = bool(stop_gradient)
+        self.f0_mask_semitones = float(f0_mask_semitones)
+        self.pitch_weight, self.pitch_margin = float(pitch_weight), float(pitch_margin)
+        self.pitch_qt_weight, self.pitch_qt_margin = float(pitch_qt_weight), float(pitch_qt_margin)
+        self.pitch_q_weight, self.slowness_weight = float(pitch_q_weight), float(slowness_weight)
+        self.min_note_length, self.max_notes = int(min_note_length), int(max_notes)
+
+    # ------------------------------------------------------------------ MIDI <-> rolls
+    @staticmethod
+    def pianoroll_to_midi(pianoroll):
+        """`[batch, n_frames, 128]` -> (pitch, velocity) `[batch, n_frames, 1]` (see `midi`)."""
+        return midi.pianoroll_to_midi(pianoroll)
+
+    @staticmethod
+    def midi_to_pianoroll(pitch, velocity):
+        """(pitch, velocity) `[batch, n_frames, 1]` -> `[batch, n_frames, 128]` (see `midi`)."""
+        return midi.midi_to_pianoroll(pitch, velocity)
+
+    def ground_truth_pianoroll(self, features, n_frames: int):
+        """note_active_velocities * (note_active_frame_indices > 0), `[batch, n_frames, 128]`."""
+        for key in ("note_active_velocities", "note_active_frame_indices"):
+            if key not in features:
+                raise ValueError(f"{type(self).__name__}: without a midi_encoder the features need '{key}' "
+                                 f"[batch, n_frames, 128] (have {sorted(features)})")
+        velocities = core.tf_float32(features["note_active_velocities"], "note_active_velocities")
+        active = core.tf_float32(features["note_active_frame_indices"], "note_active_frame_indices")
+        roll = velocities * tf.cast(active > 0.0, tf.float32)
+        if roll.shape.rank != 3 or roll.shape[-1] != midi.N_MIDI:
+            raise ValueError(f"note features must be [batch, n_frames, {midi.N_MIDI}], got {roll.shape}")
+        if roll.shape[1] != n_frames:
+            roll = core.resample(roll, n_frames, method="nearest")
+        return roll
+
+    # ------------------------------------------------------------------ branches
+    def encode(self, features, training=True):
+        """Preprocessor features (and the encoder's 'z') added to a copy of `features`."""
+        features = dict(features)
+        if self.preprocessor is not None:
+            features.update(self.preprocessor(features, training=training))
+        if self.encoder is not None:
+            encoded = self.encoder(features, training=training)
+            features.update(encoded if isinstance(encoded, dict) else {"z": encoded})
+        if "f0_hz" not in features:
+            raise ValueError(f"{type(self).__name__}: the features (after preprocessing) need 'f0_hz'")
+        features["f0_hz"] = core.ensure_3d(features["f0_hz"], "f0_hz")
+        return features
+
+    def synthesize(self, params, f0_hz):
+        """(audio `[batch, n_samples]`, processor outputs dict) from raw controls and f0 (Hz)."""
+        dag_inputs = {"amps": params["amps"], "harmonic_distribution": params["harmonic_distribution"],
+                      "noise_magnitudes": params["noise_magnitudes"], "f0_hz": f0_hz}
+        processor_outputs = self.processor_group(dag_inputs, return_outputs_dict=True)
+        return processor_outputs["out/signal"], processor_outputs
+
+    @staticmethod
+    def scaled_controls(processor_outputs):
+        """(log-scaled amplitude, harmonic distribution, log-scaled noise) of a synth pass."""
+        return (log_scale(processor_outputs["harmonic/controls/amplitudes"]),
+                processor_outputs["harmonic/controls/harmonic_distribution"],
+                log_scale(processor_outputs["filtered_noise/controls/magnitudes"]))
+
+    def midi_z(self, outputs, pitch, velocity, training=False):
+        """Latent for the midi_decoder (`[batch, n_frames, n]`) or None. Subclasses add one."""
+        return None
+
+    def call(self, features, training=False):
+        outputs = self.encode(features, training=training)
+        f0_hz = outputs["f0_hz"]
+        n_frames = f0_hz.shape[1]
+
+        # Inner branch.
+        synth_params = self.synthcoder(outputs, training=training)
+        for key, value in synth_params.items():
+            outputs[f"synthcoder/{key}"] = value
+        synth_audio, synth_processed = self.synthesize(synth_params, f0_hz)
+        f0_midi = core.hz_to_midi(f0_hz)
+        amps, hd, noise = self.scaled_controls(synth_processed)
+        if self.stop_gradient:
+            amps, hd, noise = (tf.stop_gradient(x) for x in (amps, hd, noise))
+        outputs.update(synth_audio=synth_audio, f0_midi=f0_midi, amps=amps, hd=hd, noise=noise)
+
+        # MIDI.
+        if self.midi_encoder is not None:
+            encoded = self.midi_encoder({"f0_midi": tf.stop_gradient(f0_midi), "amps": amps, "hd": hd,
+                                         "noise": noise}, training=training)
+            z_pitch, pitch, velocity = encoded["z_pitch"], encoded["q_pitch"], encoded["q_vel"]
+            pianoroll = midi.midi_to_pianoroll(pitch, velocity)
+        else:
+            pianoroll = self.ground_truth_pianoroll(features, n_frames)
+            pitch, velocity = midi.pianoroll_to_midi(pianoroll)
+            z_pitch = pitch
+        outputs.update(z_pitch=z_pitch, q_pitch=pitch, q_vel=velocity, pianoroll=pianoroll)
+
+        # Outer branch.
+        midi_inputs = {"pitch": pitch, "velocity": velocity}
+        z = self.midi_z(outputs, pitch, velocity, training=training)
+        if z is not None:
+            midi_inputs["z"] = z
+        midi_params = self.midi_decoder(midi_inputs, training=training)
+        for key, value in midi_params.items():
+            outputs[f"midi_decoder/{key}"] = value
+        midi_audio, midi_processed = self.synthesize(midi_params, midi_params["f0_hz"])
+        amps_pred, hd_pred, noise_pred = self.scaled_controls(midi_processed)
+        f0_loss_weights = tf.cast(tf.abs(f0_midi - pitch) < self.f0_mask_semitones, tf.float32)
+        outputs.update(midi_audio=midi_audio, f0_midi_pred=midi_params["f0_midi"], f0_hz_pred=midi_params["f0_hz"],
+                       amps_pred=amps_pred, hd_pred=hd_pred, noise_pred=noise_pred,
+                       f0_loss_weights=tf.stop_gradient(f0_loss_weights))
+        for key, value in midi_processed.items():
+            outputs[f"midi/{key}"] = value
+        for key, value in synth_processed.items():
+            if key not in outputs:
+                outputs[key] = value
+
+        if self.compute_losses:
+            if "audio" not in outputs and self.loss_objs:
+                raise ValueError(f"{type(self).__name__}: losses need features['audio'] (the target audio)")
+            self._update_losses_dict(self.loss_objs, outputs)
+            if self.midi_encoder is not None:
+                self._add_pitch_losses(outputs)
+        return outputs
+
+    def _add_loss(self, name, weight, value):
+        if weight > 0.0:
+            if name in self._losses_dict:
+                raise ValueError(f"{type(self).__name__}: loss {name!r} computed twice")
+            self._losses_dict[name] = weight * value
+
+    def _add_pitch_losses(self, outputs):
+        f0_midi = tf.stop_gradient(outputs["f0_midi"])
+        z_pitch, q_pitch, q_vel = outputs["z_pitch"], outputs["q_pitch"], outputs["q_vel"]
+        self._add_loss("pitch_loss", self.pitch_weight, _margin_loss(z_pitch, f0_midi, self.pitch_margin))
+        self._add_loss("pitch_qt_loss", self.pitch_qt_weight, _margin_loss(q_pitch, f0_midi, self.pitch_qt_margin))
+        self._add_loss("pitch_q_loss", self.pitch_q_weight,
+                       tf.reduce_mean(tf.abs(z_pitch - tf.stop_gradient(q_pitch))))
+        if self.slowness_weight > 0.0:
+            note_pitch = tf.stop_gradient(q_pitch * tf.cast(q_vel > 0.0, tf.float32))
+            note_mask = midi.get_note_mask(note_pitch, self.max_notes)
+            short = midi.get_short_note_loss_mask(note_mask, self.min_note_length)
+            change = tf.abs(z_pitch[:, 1:] - z_pitch[:, :-1]) * short[:, 1:]
+            self._add_loss("slowness_loss", self.slowness_weight, tf.reduce_mean(change))
+
+    def get_audio_from_outputs(self, outputs):
+        """`outputs['midi_audio']` `[batch, n_samples]` (the audio resynthesised from MIDI)."""
+        return outputs["midi_audio"]
+
+
+@register("models")
+class ZMidiAutoencoder(MidiAutoencoder):
+    """MidiAutoencoder with latents at three levels.
+
+    Args (besides MidiAutoencoder's):
+      z_synth_encoders: layers (features -> `[batch, n_frames, n]` or `[batch, n]`, or a
+        dict with 'z'), concatenated into the synthcoder's 'z'.
+      z_global_encoders: layers whose outputs (time-averaged to `[batch, n]`) are
+        concatenated into the global latent's parameters.
+      z_note_encoder: layer -> `[batch, n_frames, n]`, averaged over each note of the MIDI
+        (`midi.get_note_moments`) into the note latent's parameters.
+      z_preconditioning_stack: layer applied to concat(global, note latents) per frame
+        (e.g. `nn.FcStackOut`); its output is the midi_decoder's 'z'.
+      global_prior, note_prior: treat the parameters as [mean, log-variance] halves of a
+        Gaussian: sample it (reparameterised; the mean when not training) and add the KL to
+        N(0, 1) (summed over latent channels, averaged over examples / notes) times
+        `kl_weight` as 'kl_global_loss' / 'kl_note_loss'.
+    """
+
+    def __init__(self, z_synth_encoders=None, z_global_encoders=None, z_note_encoder=None,
+                 z_preconditioning_stack=None, global_prior: bool = True, note_prior: bool = True,
+                 kl_weight: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self._z_synth_names = self._set_list("z_synth_encoder", z_synth_encoders)
+        self._z_global_names = self._set_list("z_global_encoder", z_global_encoders)
+        self.z_note_encoder = z_note_encoder
+        self.z_preconditioning_stack = z_preconditioning_stack
+        self.global_prior, self.note_prior = bool(global_prior), bool(note_prior)
+        self.kl_weight = float(kl_weight)
+
+    def _set_list(self, prefix, layers):
+        if layers is None:
+            return []
+        layers = layers if isinstance(layers, (list, tuple)) else [layers]
+        names = []
+        for index, layer in enumerate(layers):
+            setattr(self, f"{prefix}_{index}", layer)
+            names.append(f"{prefix}_{index}")
+        return names
+
+    @property
+    def z_synth_encoders(self):
+        return [getattr(self, name) for name in self._z_synth_names]
+
+    @property
+    def z_global_encoders(self):
+        return [getattr(self, name) for name in self._z_global_names]
+
+    @staticmethod
+    def _as_z(value):
+        return value["z"] if isinstance(value, dict) else value
+
+    def encode(self, features, training=True):
+        features = super().encode(features, training=training)
+        if self.z_synth_encoders:
+            n_frames = features["f0_hz"].shape[1]
+            zs = []
+            for encoder in self.z_synth_encoders:
+                z = core.tf_float32(self._as_z(encoder(features, training=training)), "z_synth")
+                if z.shape.rank == 2:
+                    z = tf.tile(z[:, tf.newaxis, :], [1, n_frames, 1])
+                elif z.shape[1] != n_frames:
+                    z = core.resample(z, n_frames)
+                zs.append(z)
+            features["z"] = tf.concat(zs, axis=-1)
+        return features
+
+    @staticmethod
+    def split_prior(params):
+        """`[..., 2n]` -> (mean, log_var) `[..., n]` each."""
+        if params.shape[-1] % 2:
+            raise ValueError(f"a Gaussian prior needs an even number of latent parameters, got {params.shape}")
+        return tf.split(params, 2, axis=-1)
+
+    def midi_z(self, outputs, pitch, velocity, training=False):
+        n_frames = pitch.shape[1]
+        parts = []
+        if self.z_global_encoders:
+            params = []
+            for encoder in self.z_global_encoders:
+                z = core.tf_float32(self._as_z(encoder(outputs, training=training)), "z_global")
+                params.append(tf.reduce_mean(z, axis=1) if z.shape.rank == 3 else z)
+            z_global = tf.concat(params, axis=-1)
+            if self.global_prior:
+                mean, log_var = self.split_prior(z_global)
+                z_global = midi.gaussian_sample(mean, log_var, training)
+                kl = tf.reduce_mean(tf.reduce_sum(midi.gaussian_kl(mean, log_var), axis=-1))
+                self._add_kl("kl_global_loss", kl)
+            outputs["z_global"] = z_global
+            parts.append(tf.tile(z_global[:, tf.newaxis, :], [1, n_frames, 1]))
+        if self.z_note_encoder is not None:
+            note_pitch = tf.stop_gradient(pitch * tf.cast(velocity > 0.0, tf.float32))
+            note_mask = midi.get_note_mask(note_pitch, self.max_notes)
+            frame_params = core.tf_float32(self._as_z(self.z_note_encoder(outputs, training=training)), "z_note")
+            note_params, _ = midi.get_note_moments(frame_params, note_mask)  # [batch, notes, n]
+            if self.note_prior:
+                mean, log_var = self.split_prior(note_params)
+                note_z = midi.gaussian_sample(mean, log_var, training)
+                present = tf.cast(midi.get_note_lengths(note_mask) > 0.0, tf.float32)
+                kl = tf.reduce_sum(midi.gaussian_kl(mean, log_var), axis=-1)
+                self._add_kl("kl_note_loss", core.safe_divide(tf.reduce_sum(kl * present),
+                                                              tf.reduce_sum(present)))
+            else:
+                note_z = note_params
+            z_note = tf.einsum("btn,bnc->btc", note_mask, note_z)
+            outputs.update(z_note=z_note, note_mask=note_mask)
+            parts.append(z_note)
+        if not parts:
+            return None
+        z = tf.concat(parts, axis=-1)
+        if self.z_preconditioning_stack is not None:
+            z = self.z_preconditioning_stack(z)
+        outputs["z_midi"] = z
+        return z
+
+    def _add_kl(self, name, value):
+        if self.compute_losses:
+            self._add_loss(name, self.kl_weight, value)

@@ -1,0 +1,92 @@
+"""MIDI helpers: straight-through quantisers, pianorolls, note masks and statistics, priors."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import midi
+from midi_fixtures import midi_notes
+
+
+def test_straight_through_round_rounds_forward_and_passes_the_gradient():
+    x = tf.constant([[0.2, 1.7, -2.4, 59.5001]])
+    weights = tf.constant([[1.0, -2.0, 3.0, 0.5]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = midi.straight_through_round(x)
+        loss = tf.reduce_sum(weights * y)
+    np.testing.assert_array_equal(y.numpy(), [[0.0, 2.0, -2.0, 60.0]])
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), weights.numpy())  # identity gradient
+
+
+def test_straight_through_softmax_is_one_hot_with_the_softmax_gradient():
+    logits = tf.constant([[0.1, 2.0, -1.0], [3.0, 0.0, 2.9]])
+    upstream = tf.constant([[1.0, -1.0, 0.5], [0.3, 2.0, -0.7]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        hard = midi.straight_through_softmax(logits)
+        loss = tf.reduce_sum(upstream * hard)
+        soft_loss = tf.reduce_sum(upstream * tf.nn.softmax(logits))
+    np.testing.assert_array_equal(hard.numpy(), [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_allclose(tape.gradient(loss, logits).numpy(), tape.gradient(soft_loss, logits).numpy(),
+                               atol=1e-6)
+    assert np.abs(tape.gradient(loss, logits).numpy()).sum() > 0.0
+
+
+def test_pianoroll_round_trip_and_note_values():
+    notes = midi_notes(n_examples=2, seconds=0.256, seed=3)
+    roll = notes["note_active_velocities"] * notes["note_active_frame_indices"]
+    pitch, velocity = midi.pianoroll_to_midi(roll)
+    assert pitch.shape == velocity.shape == (2, 64, 1)
+    np.testing.assert_array_equal(midi.midi_to_pianoroll(pitch, velocity).numpy(), roll)
+    # The first frame of each example sounds its first note; gaps are silent (pitch 0).
+    np.testing.assert_array_equal(pitch.numpy()[:, 0, 0], notes["pitches"][:, 0])
+    np.testing.assert_array_equal(velocity.numpy()[:, 0, 0], notes["velocities"][:, 0])
+    silent = roll.max(axis=-1) == 0
+    assert silent.any() and np.all(pitch.numpy()[..., 0][silent] == 0)
+    with pytest.raises(ValueError, match="pianoroll"):
+        midi.pianoroll_to_midi(np.zeros([1, 4, 12], np.float32))
+
+
+def test_note_mask_splits_runs_of_equal_pitch():
+    pitch = tf.constant([[0, 60, 60, 62, 62, 62, 0, 62, 61, 61]], tf.float32)
+    mask = midi.get_note_mask(pitch, max_notes=5).numpy()[0]
+    assert mask.shape == (10, 5)
+    np.testing.assert_array_equal(mask.argmax(-1)[mask.sum(-1) > 0], [0, 0, 1, 1, 1, 2, 3, 3])
+    np.testing.assert_array_equal(mask.sum(-1), [0, 1, 1, 1, 1, 1, 0, 1, 1, 1])  # silence: no note
+    np.testing.assert_array_equal(midi.get_note_lengths(mask[None]).numpy()[0], [2, 3, 1, 2, 0])
+    # Notes beyond max_notes belong to no note.
+    truncated = midi.get_note_mask(pitch, max_notes=2).numpy()[0]
+    np.testing.assert_array_equal(truncated.sum(-1), [0, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+
+
+def test_note_moments_pool_and_short_note_mask():
+    pitch = tf.constant([[60, 60, 60, 0, 64, 64]], tf.float32)
+    mask = midi.get_note_mask(pitch, max_notes=3)
+    x = tf.constant([[[1.0], [2.0], [3.0], [100.0], [5.0], [7.0]]])
+    mean, var = midi.get_note_moments(x, mask, return_std=False)
+    np.testing.assert_allclose(mean.numpy()[0, :, 0], [2.0, 6.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(var.numpy()[0, :, 0], [2.0 / 3.0, 1.0, 0.0], atol=1e-4)
+    pooled = midi.pool_over_notes(x, mask, return_std=True).numpy()[0]
+    np.testing.assert_allclose(pooled[:, 0], [2, 2, 2, 0, 6, 6], atol=1e-5)
+    np.testing.assert_allclose(pooled[:, 1], [np.sqrt(2 / 3)] * 3 + [0] + [1, 1], atol=1e-3)
+    short = midi.get_short_note_loss_mask(mask, min_length=3).numpy()[0, :, 0]
+    np.testing.assert_array_equal(short, [0, 0, 0, 0, 1, 1])
+
+
+def test_gaussian_kl_is_zero_only_for_the_standard_normal():
+    zeros = tf.zeros([2, 4])
+    np.testing.assert_array_equal(midi.gaussian_kl(zeros, zeros).numpy(), np.zeros([2, 4]))
+    assert float(tf.reduce_min(midi.gaussian_kl(zeros + 0.5, zeros))) == pytest.approx(0.125)
+    assert float(tf.reduce_min(midi.gaussian_kl(zeros, zeros + 1.0))) == pytest.approx(0.5 * (np.e - 2.0))
+
+
+def test_gaussian_sample_is_reparameterised():
+    mean, log_var = tf.fill([20000, 1], 1.5), tf.fill([20000, 1], np.log(0.25).astype(np.float32))
+    tf.random.set_seed(0)
+    with tf.GradientTape() as tape:
+        tape.watch(mean)
+        sample = midi.gaussian_sample(mean, log_var, training=True)
+    assert float(tf.reduce_mean(sample)) == pytest.approx(1.5, abs=0.02)
+    assert float(tf.math.reduce_std(sample)) == pytest.approx(0.5, abs=0.02)
+    np.testing.assert_allclose(tape.gradient(sample, mean).numpy(), 1.0)
+    np.testing.assert_array_equal(midi.gaussian_sample(mean, log_var, training=False).numpy(), mean.numpy())

@@ -1,0 +1,168 @@
+"""MidiAutoencoder / ZMidiAutoencoder: configs build, MIDI branches, learning, quantiser
+gradients, priors, and warm start from a solo_instrument Autoencoder."""
+import gin
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import models
+from ddsp_models.training.trainer import Trainer
+from midi_fixtures import MIDI_ENCODER_MIXIN, make_midi_model, midi_notes, midi_shrink_bindings
+from model_fixtures import make_model, shrink_bindings
+
+SECONDS = 0.256  # 64 frames, 4096 samples
+MIDIAE = "models/midiae/midiae.gin"
+Z_MIDIAE = "models/midiae/z_midiae.gin"
+WARM_START = "models/midiae/warm_start_from_solo_instrument.gin"
+
+
+def build(files, seed=0, extra=()):
+    keras.utils.set_random_seed(seed)
+    return make_midi_model(files, midi_shrink_bindings(SECONDS) + list(extra))
+
+
+@pytest.fixture(scope="module")
+def notes():
+    return midi_notes(n_examples=2, seconds=SECONDS, seed=1)
+
+
+@pytest.mark.parametrize("files, model_class", [
+    ([MIDIAE], models.MidiAutoencoder),
+    ([MIDIAE, MIDI_ENCODER_MIXIN], models.MidiAutoencoder),
+    ([Z_MIDIAE], models.ZMidiAutoencoder),
+    ([Z_MIDIAE, MIDI_ENCODER_MIXIN], models.ZMidiAutoencoder),
+])
+def test_configs_build_and_return_audio_of_the_input_shape(files, model_class, notes):
+    model = build(files)
+    assert type(model) is model_class
+    outputs, losses = model(notes, return_losses=True)
+    audio = model.get_audio_from_outputs(outputs)
+    assert audio.shape == notes["audio"].shape
+    np.testing.assert_array_equal(audio.numpy(), outputs["midi_audio"].numpy())
+    for key in ("synth_audio", "midi_audio"):
+        assert np.all(np.isfinite(outputs[key].numpy())) and float(tf.reduce_max(tf.abs(outputs[key]))) > 0.0
+    assert "reverb/signal" in outputs  # the configs add the trainable reverb
+    for key in ("q_pitch", "q_vel", "z_pitch", "f0_midi_pred", "f0_hz_pred", "amps", "amps_pred",
+                "f0_loss_weights"):
+        assert outputs[key].shape == (2, 64, 1), key
+    assert outputs["hd"].shape == outputs["hd_pred"].shape == (2, 64, 60)
+    assert outputs["noise"].shape == outputs["noise_pred"].shape == (2, 64, 65)
+    assert outputs["pianoroll"].shape == (2, 64, 128)
+    # f0_hz_pred is f0_midi_pred in Hz, within the residual range (2 semitones) of the pitch.
+    np.testing.assert_allclose(outputs["f0_hz_pred"].numpy(),
+                               440.0 * 2 ** ((outputs["f0_midi_pred"].numpy() - 69) / 12), rtol=1e-4)
+    assert np.all(np.abs(outputs["f0_midi_pred"].numpy() - outputs["q_pitch"].numpy()) <= 2.0 + 1e-4)
+    # MIDI is integer; the roll holds the velocity at the pitch.
+    q_pitch, q_vel = outputs["q_pitch"].numpy(), outputs["q_vel"].numpy()
+    np.testing.assert_array_equal(q_pitch, np.round(q_pitch))
+    np.testing.assert_array_equal(q_vel, np.round(q_vel))
+    np.testing.assert_array_equal(outputs["pianoroll"].numpy(),
+                                  model.midi_to_pianoroll(q_pitch, q_vel).numpy())
+    expected = {"spectral_loss", "midi_spectral_loss", "f0_loss", "amps_loss", "hd_loss", "noise_loss",
+                "total_loss"}
+    if MIDI_ENCODER_MIXIN in files:
+        expected |= {"pitch_loss", "pitch_qt_loss", "pitch_q_loss", "slowness_loss"}
+    if model_class is models.ZMidiAutoencoder:
+        expected |= {"kl_global_loss", "kl_note_loss"}
+        assert outputs["z_midi"].shape == (2, 64, 8)
+    assert set(losses) == expected
+    assert float(losses["total_loss"]) == pytest.approx(sum(float(v) for k, v in losses.items()
+                                                            if k != "total_loss"), rel=1e-5)
+
+
+def test_ground_truth_midi_comes_from_the_note_features(notes):
+    model = build([MIDIAE])
+    outputs = model(notes)
+    roll = notes["note_active_velocities"] * notes["note_active_frame_indices"]
+    np.testing.assert_array_equal(outputs["pianoroll"].numpy(), roll)
+    pitch, velocity = model.pianoroll_to_midi(roll)
+    np.testing.assert_array_equal(outputs["q_pitch"].numpy(), pitch.numpy())
+    np.testing.assert_array_equal(model.midi_to_pianoroll(pitch, velocity).numpy(), roll)
+    np.testing.assert_array_equal(outputs["q_pitch"].numpy()[:, 0, 0], notes["pitches"][:, 0])
+    # f0 loss mask: on inside notes (f0 = pitch), off in the gaps (pitch 0, f0 held).
+    sounding = roll.max(-1) > 0
+    weights = outputs["f0_loss_weights"].numpy()[..., 0]
+    assert np.all(weights[sounding] == 1.0) and np.all(weights[~sounding] == 0.0)
+    without = {k: v for k, v in notes.items() if k != "note_active_velocities"}
+    with pytest.raises(ValueError, match="note_active_velocities"):
+        model(without)
+
+
+def test_encoded_midi_tracks_f0_and_the_quantiser_passes_gradients(notes):
+    model = build([MIDIAE, MIDI_ENCODER_MIXIN])
+    with tf.GradientTape() as tape:
+        outputs, losses = model(notes, training=True, return_losses=True)
+        # midi_audio reaches the midi_encoder only through q_pitch / q_vel (straight through).
+        loss = losses["midi_spectral_loss"]
+    z_pitch, f0_midi = outputs["z_pitch"].numpy(), outputs["f0_midi"].numpy()
+    assert np.all(np.abs(z_pitch - f0_midi) <= 2.0 + 1e-4)
+    np.testing.assert_array_equal(outputs["q_pitch"].numpy(), np.round(z_pitch))
+    grads = tape.gradient(loss, model.midi_encoder.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0.0
+
+
+def _train(model, batch, steps, learning_rate=3e-3):
+    trainer = Trainer(model, learning_rate=learning_rate, lr_decay_steps=10000, grad_clip_norm=3.0)
+    trainer.build(batch)
+    return [float(trainer.train_step(batch)["total_loss"]) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("files", [[MIDIAE], [Z_MIDIAE, MIDI_ENCODER_MIXIN]],
+                         ids=["ground_truth_midi", "encoded_midi_z"])
+def test_training_steps_lower_the_total_loss(files, notes):
+    model = build(files, extra=["MidiAutoencoder.reverb = False", "ZMidiAutoencoder.reverb = False"])
+    losses = _train(model, notes, steps=12, learning_rate=3e-2)
+    assert np.all(np.isfinite(losses))
+    first, last = np.mean(losses[:2]), np.mean(losses[-2:])
+    assert last < 0.8 * first, f"total loss {first:.3f} -> {last:.3f}"
+
+
+def test_global_prior_kl_is_zero_for_a_standard_normal_posterior(notes):
+    model = build([Z_MIDIAE])
+    model(notes)  # build
+    embedding = model.z_global_encoder_0.embedding.kernel
+    embedding.assign(tf.zeros_like(embedding))  # mean 0, log-variance 0 for every instrument
+    outputs, losses = model(notes, training=False, return_losses=True)
+    assert float(losses["kl_global_loss"]) == 0.0
+    np.testing.assert_array_equal(outputs["z_global"].numpy(), np.zeros([2, 2]))  # the mean
+    embedding.assign(tf.ones_like(embedding))
+    _, losses = model(notes, training=False, return_losses=True)
+    # Mean 1, log-variance 1 in each of 2 dims: KL = 2 * 0.5 (1 + e - 1 - 1) = e - 1, times kl_weight.
+    assert float(losses["kl_global_loss"]) == pytest.approx(1e-3 * (np.e - 1.0), rel=1e-4)
+    assert float(losses["kl_note_loss"]) > 0.0
+
+
+def test_warm_start_synthcoder_reproduces_the_solo_instrument_decoder(notes, tmp_path):
+    keras.utils.set_random_seed(0)
+    autoencoder = make_model("models/solo_instrument.gin", shrink_bindings(seconds=SECONDS, width=8))
+    autoencoder(notes)
+    for variable in autoencoder.trainable_variables:  # a "trained" checkpoint, away from init
+        variable.assign(variable + 0.05 * tf.random.normal(variable.shape, seed=3))
+    tf.train.Checkpoint(model=autoencoder).save(str(tmp_path / "ckpt"))
+    expected = autoencoder(notes)
+
+    model = build([WARM_START], seed=1)
+    assert gin.query_parameter("Trainer.restore_keys") == ["synthcoder=decoder"]
+    trainer = Trainer(model)  # restore_keys from the config
+    trainer.build(notes)
+    before = model(notes)
+    assert not np.allclose(before["synthcoder/amps"].numpy(), expected["amps"].numpy())
+    trainer.restore(tmp_path)
+    outputs = model(notes)
+    for key in ("amps", "harmonic_distribution", "noise_magnitudes"):
+        np.testing.assert_array_equal(outputs[f"synthcoder/{key}"].numpy(), expected[key].numpy())
+    for mine, theirs in zip(model.synthcoder.weights, autoencoder.decoder.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    # The harmonic part of the synth audio is the autoencoder's (before its reverb).
+    np.testing.assert_allclose(outputs["harmonic/signal"].numpy(), expected["harmonic/signal"].numpy(),
+                               atol=1e-6)
+
+
+def test_required_parts_raise(notes):
+    model = build([MIDIAE])
+    with pytest.raises(ValueError, match="synthcoder"):
+        models.MidiAutoencoder(synthcoder=None, midi_decoder=model.midi_decoder)
+    with pytest.raises(ValueError, match="midi_decoder"):
+        models.MidiAutoencoder(synthcoder=model.synthcoder, midi_decoder=None)
