@@ -53,13 +53,16 @@ def synthetic_batch(batch_size: int, seed: int = 0) -> dict:
             "loudness_db": loudness[:, :n_frames]}
 
 
+EXTRA_BINDINGS = []  # --gin_param values, e.g. "Rnn.fast_gru = False" (the Keras GRU)
+
+
 def build_model(bindings=()):
     import gin
     from ddsp_models import models
     from ddsp_models.training.config import parse_gin
 
     gin.clear_config()
-    parse_gin(["models/solo_instrument.gin"], list(bindings))
+    parse_gin(["models/solo_instrument.gin"], list(bindings) + EXTRA_BINDINGS)
     return models.get_model()
 
 
@@ -230,8 +233,11 @@ def main():
     parser.add_argument("--batch", type=int, default=4, help="batch size for --profile")
     parser.add_argument("--sizes", default=",".join(f"{m}:{b}" for m, b in SIZES),
                         help="comma-separated mode:batch, e.g. train:4,resynth:16")
+    parser.add_argument("--gin_param", action="append", default=[],
+                        help='extra binding, e.g. "Rnn.fast_gru = False" for the Keras GRU')
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    EXTRA_BINDINGS.extend(args.gin_param)
 
     if args.child:
         if args.child == "profile":
@@ -282,6 +288,8 @@ def _spawn(child: str, args):
                "--repeats", str(args.repeats), "--batch", str(args.batch)]
     if args.jit:
         command.append("--jit")
+    for binding in args.gin_param:
+        command += ["--gin_param", binding]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

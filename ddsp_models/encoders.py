@@ -131,6 +131,7 @@ class MfccRnnEncoder(_MfccEncoder):
 
 
 # ------------------------------------------------------------------------ MIDI encoders
+N_PITCHES = 128  # MIDI note numbers 0-127
 def _concat_inputs(layer, inputs, input_keys):
     """Tensors `[batch, time, c_i]` from a features dict (by key) or positional inputs."""
     if len(inputs) == 1 and isinstance(inputs[0], dict):
@@ -150,28 +151,36 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
     magnitudes (or any other controls). Network: FcStack -> Rnn -> FcStack -> Dense(2).
 
     Outputs (dict, `[batch, time, 1]` each):
-      z_pitch: f0_midi + pitch_range * tanh(residual), continuous MIDI pitch;
-      q_pitch: round(z_pitch), straight-through (identity gradient);
+      z_pitch: continuous MIDI pitch; with pitch_mode 'residual',
+        f0_midi + pitch_range * tanh(residual); with 'logits', the softmax expectation of
+        the 128 pitch logits (also returned, as 'pitch_logits' `[batch, time, 128]`);
+      q_pitch: integer pitch, straight-through: round(z_pitch) with the identity gradient
+        ('residual'), or the argmax of the logits with the softmax gradient ('logits');
       velocity: 127 * sigmoid(logit), continuous MIDI velocity;
       q_vel: round(velocity), straight-through.
 
     Args:
       rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
-      pitch_range: largest pitch offset from f0, semitones.
+      pitch_range: largest pitch offset from f0, semitones ('residual' mode).
+      pitch_mode: 'residual' (a pitch offset from f0) or 'logits' (a 128-way classifier).
       input_keys: features read from a dict call; the first is f0 in MIDI.
     """
 
     def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
-                 pitch_range: float = 2.0, input_keys=("f0_midi", "amps", "hd", "noise"), name=None, **kwargs):
+                 pitch_range: float = 2.0, pitch_mode: str = "residual", input_keys=("f0_midi", "amps", "hd", "noise"),
+                 name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.input_keys = nn._as_key_list(input_keys, "input_keys")
         if not self.input_keys:
             raise ValueError("HarmonicToMidiEncoder `input_keys` must name at least the f0 (MIDI) feature.")
-        self.pitch_range = float(pitch_range)
+        if pitch_mode not in ("residual", "logits"):
+            raise ValueError(f"HarmonicToMidiEncoder `pitch_mode` must be 'residual' or 'logits', got {pitch_mode!r}.")
+        self.pitch_range, self.pitch_mode = float(pitch_range), pitch_mode
         self.in_stack = nn.FcStack(ch, layers_per_stack)
         self.rnn = nn.Rnn(rnn_channels, rnn_type)
         self.out_stack = nn.FcStack(ch, layers_per_stack)
-        self.dense_out = keras.layers.Dense(2)
+        self.dense_pitch = keras.layers.Dense(1 if pitch_mode == "residual" else N_PITCHES)
+        self.dense_velocity = keras.layers.Dense(1)
 
     def build(self, *args, **kwargs):
         pass  # sub-layers build on their first call
@@ -184,11 +193,18 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
         x = tf.concat([f0_midi / core.MIDI_MAX] + inputs[1:], axis=-1)
         x = self.in_stack(x)
         x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
-        residual, velocity_logit = tf.split(self.dense_out(x), 2, axis=-1)
-        z_pitch = f0_midi + self.pitch_range * tf.tanh(residual)
-        velocity = core.MIDI_MAX * tf.sigmoid(velocity_logit)
-        return {"z_pitch": z_pitch, "q_pitch": midi.straight_through_round(z_pitch),
-                "velocity": velocity, "q_vel": midi.straight_through_round(velocity)}
+        velocity = core.MIDI_MAX * tf.sigmoid(self.dense_velocity(x))
+        outputs = {"velocity": velocity, "q_vel": midi.straight_through_round(velocity)}
+        if self.pitch_mode == "residual":
+            z_pitch = f0_midi + self.pitch_range * tf.tanh(self.dense_pitch(x))
+            outputs.update(z_pitch=z_pitch, q_pitch=midi.straight_through_round(z_pitch))
+        else:
+            logits = self.dense_pitch(x)
+            pitches = tf.range(N_PITCHES, dtype=tf.float32)
+            z_pitch = tf.reduce_sum(tf.nn.softmax(logits) * pitches, axis=-1, keepdims=True)
+            q_pitch = tf.reduce_sum(midi.straight_through_softmax(logits) * pitches, axis=-1, keepdims=True)
+            outputs.update(pitch_logits=logits, z_pitch=z_pitch, q_pitch=q_pitch)
+        return outputs
 
 
 @register("encoders")

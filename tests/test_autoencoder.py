@@ -34,7 +34,7 @@ def test_the_list_covers_every_autoencoder_config_in_gin():
             model = gin.query_parameter("get_model.model")
         except ValueError:
             continue
-        if model.selector.endswith("Autoencoder"):
+        if model.selector.split(".")[-1] == "Autoencoder":
             found.append(os.path.relpath(path, GIN_DIR))
     gin.clear_config()
     assert sorted(found) == sorted(AUTOENCODER_CONFIGS)

@@ -4,7 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,14 +11,6 @@ import tensorflow as tf
 from ddsp_models import core
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def no_gin_bindings():
-    """Other test modules leave gin bindings (e.g. `Reverb.trainable = True`) behind; these
-    specifications are about the code defaults."""
-    gin.clear_config()
-    yield
 
 
 def overlap_add_reference(frames: np.ndarray, n_timesteps: int, add_endpoint: bool) -> np.ndarray:

@@ -109,8 +109,8 @@ def _train(model, batch, steps, learning_rate=3e-3):
     return [float(trainer.train_step(batch)["total_loss"]) for _ in range(steps)]
 
 
-@pytest.mark.parametrize("files", [[MIDIAE], [Z_MIDIAE, MIDI_ENCODER_MIXIN]],
-                         ids=["ground_truth_midi", "encoded_midi_z"])
+@pytest.mark.parametrize("files", [[MIDIAE], [MIDIAE, MIDI_ENCODER_MIXIN], [Z_MIDIAE, MIDI_ENCODER_MIXIN]],
+                         ids=["ground_truth_midi", "encoded_midi", "encoded_midi_z"])
 def test_training_steps_lower_the_total_loss(files, notes):
     model = build(files, extra=["MidiAutoencoder.reverb = False", "ZMidiAutoencoder.reverb = False"])
     losses = _train(model, notes, steps=12, learning_rate=3e-2)
@@ -166,3 +166,34 @@ def test_required_parts_raise(notes):
         models.MidiAutoencoder(synthcoder=None, midi_decoder=model.midi_decoder)
     with pytest.raises(ValueError, match="midi_decoder"):
         models.MidiAutoencoder(synthcoder=model.synthcoder, midi_decoder=None)
+
+
+@pytest.mark.parametrize("pitch_mode", ["residual", "logits"])
+def test_midi_encoder_quantises_pitch_with_straight_through_gradients(pitch_mode):
+    from ddsp_models.encoders import HarmonicToMidiEncoder
+
+    keras.utils.set_random_seed(0)
+    encoder = HarmonicToMidiEncoder(rnn_channels=4, ch=4, layers_per_stack=1, pitch_mode=pitch_mode)
+    rng = np.random.default_rng(0)
+    features = {"f0_midi": tf.constant(rng.uniform(50, 70, [2, 16, 1]), tf.float32),
+                "amps": tf.constant(rng.uniform(0, 1, [2, 16, 1]), tf.float32),
+                "hd": tf.constant(rng.uniform(0, 1, [2, 16, 6]), tf.float32),
+                "noise": tf.constant(rng.uniform(0, 1, [2, 16, 5]), tf.float32)}
+    weights = tf.constant(rng.normal(size=[2, 16, 1]), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(features["amps"])
+        outputs = encoder(features)
+        loss = tf.reduce_sum(weights * outputs["q_pitch"])
+    q_pitch = outputs["q_pitch"].numpy()
+    np.testing.assert_array_equal(q_pitch, np.round(q_pitch))
+    np.testing.assert_array_equal(outputs["q_vel"].numpy(), np.round(outputs["q_vel"].numpy()))
+    if pitch_mode == "residual":
+        np.testing.assert_array_equal(q_pitch, np.round(outputs["z_pitch"].numpy()))
+        assert np.all(np.abs(outputs["z_pitch"].numpy() - features["f0_midi"].numpy()) <= 2.0 + 1e-4)
+    else:
+        assert outputs["pitch_logits"].shape == (2, 16, 128)
+        np.testing.assert_array_equal(q_pitch[..., 0], np.argmax(outputs["pitch_logits"].numpy(), -1))
+    # The gradient passes the quantiser to its input and to the weights before it.
+    assert float(tf.reduce_sum(tf.abs(tape.gradient(loss, features["amps"])))) > 0.0
+    grads = tape.gradient(loss, encoder.trainable_variables)
+    assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads if g is not None) > 0.0

@@ -3,7 +3,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,14 +11,6 @@ from ddsp_models import effects, processors, synths
 
 RNG = np.random.default_rng(3)
 N_FRAMES, N_SAMPLES = 20, 1600
-
-
-@pytest.fixture(autouse=True)
-def no_gin_bindings():
-    """Other test modules leave gin bindings (e.g. `Reverb.trainable = True`) behind; these
-    specifications are about the code defaults."""
-    gin.clear_config()
-    yield
 
 
 def solo_instrument(reverb_trainable=False):

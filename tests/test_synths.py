@@ -15,14 +15,6 @@ SR = 16000
 RNG = np.random.default_rng(1)
 
 
-@pytest.fixture(autouse=True)
-def no_gin_bindings():
-    """Other test modules leave gin bindings (e.g. `Reverb.trainable = True`) behind; these
-    specifications are about the code defaults."""
-    gin.clear_config()
-    yield
-
-
 def frames(values, n_frames, batch=1):
     """Constant frame controls `[batch, n_frames, len(values)]`."""
     values = np.asarray(values, np.float32).reshape(1, 1, -1)

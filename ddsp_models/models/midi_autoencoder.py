@@ -11,7 +11,7 @@ MIDI of the note features -> `midi_decoder` -> controls and f0 -> the same synth
 
 Frame tensors are `[batch, n_frames, channels]`; audio `[batch, n_samples]`; pitch in MIDI
 note numbers, velocity in MIDI units (0-127); "log-scaled" amplitudes are
-20 log10(max(a, 1e-4)) / 80 + 1 (so -80 dB -> 0, 0 dB -> 1).
+20 log10(a + 1e-4) / 80 + 1 (so about -80 dB -> 0, 0 dB -> 1).
 """
 import tensorflow as tf
 
@@ -24,8 +24,9 @@ AMP_FLOOR = 1e-4  # -80 dB
 
 
 def log_scale(amplitude):
-    """Linear amplitude -> 20 log10(max(a, 1e-4)) / 80 + 1 (about [0, 1])."""
-    return scale_db(core.amplitude_to_db(amplitude, amin=AMP_FLOOR))
+    """Linear amplitude -> 20 log10(a + 1e-4) / 80 + 1 (about [0, 1]; smooth, so its gradient
+    does not vanish for quiet controls)."""
+    return scale_db(20.0 * core.log10(core.tf_float32(amplitude, "amplitude") + AMP_FLOOR))
 
 
 def build_processor_group(reverb: bool = False) -> processors.ProcessorGroup:
