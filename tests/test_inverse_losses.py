@@ -1,0 +1,184 @@
+"""Specification of ddsp_models.inverse_losses: KDE/harmonic/noise consistency, TWM, harmonic prior."""
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import inverse_losses
+
+F0 = 220.0
+N_HARMONICS = 10
+K = np.arange(1, N_HARMONICS + 1, dtype=np.float32)
+
+
+def harmonic_sinusoids(f0=F0, detune=0.0, n_frames=3):
+    """Sinusoids of a harmonic tone (amplitudes 1/k), partial k detuned by a factor 1 + detune * k."""
+    freqs = np.tile(f0 * K * (1.0 + detune * K), (1, n_frames, 1)).astype(np.float32)
+    amps = np.tile(1.0 / K, (1, n_frames, 1)).astype(np.float32)
+    return amps, freqs
+
+
+# ------------------------------------------------------------------------------ TWM
+def test_twm_error_is_lowest_at_true_f0_among_octave_and_fifth_candidates():
+    amps, freqs = harmonic_sinusoids()
+    candidates = np.array([F0 / 2, F0, 2 * F0, 1.5 * F0], np.float32)[np.newaxis, np.newaxis]
+    candidates = np.tile(candidates, (1, 3, 1))
+    errors = inverse_losses.TWMLoss().get_errors(candidates, freqs, amps).numpy()
+    assert errors.shape == (1, 3, 4)
+    assert np.all(np.argmin(errors, axis=-1) == 1)
+    assert np.all(errors[..., 1] < errors[..., [0, 2, 3]].min(axis=-1) - 0.5)
+
+
+def test_twm_ignores_silent_sinusoids():
+    amps, freqs = harmonic_sinusoids()
+    extra_freqs = np.concatenate([freqs, np.full((1, 3, 1), 1234.0, np.float32)], axis=-1)
+    extra_amps = np.concatenate([amps, np.zeros((1, 3, 1), np.float32)], axis=-1)  # silent stray
+    candidates = np.tile(np.array([F0 / 2, F0, 2 * F0, 1.5 * F0], np.float32), (1, 3, 1))
+    errors = inverse_losses.twm_errors(candidates, extra_freqs, extra_amps).numpy()
+    assert np.all(np.argmin(errors, axis=-1) == 1)
+    np.testing.assert_allclose(errors, inverse_losses.twm_errors(candidates, freqs, amps).numpy(), rtol=1e-5)
+
+
+def test_twm_loss_gradient_is_finite_and_points_f0_towards_the_truth():
+    amps, freqs = harmonic_sinusoids(n_frames=1)
+    loss = inverse_losses.TWMLoss(weight=2.0)
+    f0 = tf.Variable([[[F0 * 1.02]]])
+    with tf.GradientTape() as tape:
+        value = loss(f0, freqs, amps)
+    gradient = tape.gradient(value, f0).numpy()
+    assert np.isfinite(value.numpy()) and np.all(np.isfinite(gradient))
+    assert gradient[0, 0, 0] > 0.0  # descending lowers f0 back towards 220 Hz
+    np.testing.assert_allclose(value.numpy(), 2.0 * np.mean(loss.get_errors(f0, freqs, amps).numpy()), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ KDE
+def test_kde_consistency_is_zero_for_identical_sets_and_grows_with_detuning():
+    loss = inverse_losses.KDEConsistencyLoss()
+    amps, freqs = harmonic_sinusoids()
+    assert abs(float(loss(amps, freqs, amps, freqs))) < 1e-5
+    values = [float(loss(amps, freqs, *harmonic_sinusoids(detune=d))) for d in (0.002, 0.01, 0.03)]
+    assert 0.0 < values[0] < values[1] < values[2]
+    # Without the self-likelihood it is the plain NLL: -log(weight) of lone, separated components.
+    raw = inverse_losses.KDEConsistencyLoss(weight_b_a=0.0, relative=False)
+    weights = amps[0, 0] / amps[0, 0].sum()
+    np.testing.assert_allclose(float(raw(amps, freqs, amps, freqs)), -np.sum(weights * np.log(weights)), rtol=1e-3)
+
+
+def test_kde_consistency_compares_harmonic_controls_with_sinusoids_of_other_size():
+    """Harmonics (10) against sinusoids (12, two quiet strays): small, larger when strays are loud."""
+    loss = inverse_losses.KDEConsistencyLoss(weight_b_a=0.0)
+    amps, freqs = harmonic_sinusoids()
+    stray_freqs = np.concatenate([freqs, np.full((1, 3, 2), [[[3000.0, 3500.0]]], np.float32)], axis=-1)
+    quiet = np.concatenate([amps, np.full((1, 3, 2), 1e-3, np.float32)], axis=-1)
+    loud = np.concatenate([amps, np.full((1, 3, 2), 1.0, np.float32)], axis=-1)
+    # a->b: harmonics scored under the sinusoids' density; loud strays dilute it.
+    small, large = float(loss(amps, freqs, quiet, stray_freqs)), float(loss(amps, freqs, loud, stray_freqs))
+    assert 0.0 <= small < 0.01 < large
+    assert np.isclose(large, np.log((amps.sum(-1) + 2.0) / amps.sum(-1))[0, 0], rtol=1e-3)
+
+
+def test_kde_consistency_gradients_are_finite_and_pull_frequencies_together():
+    loss = inverse_losses.KDEConsistencyLoss()
+    amps, freqs = harmonic_sinusoids(n_frames=1)
+    _, detuned = harmonic_sinusoids(detune=0.002, n_frames=1)
+    variable = tf.Variable(detuned)
+    with tf.GradientTape() as tape:
+        value = loss(amps, freqs, amps, variable)
+    gradient = tape.gradient(value, variable).numpy()
+    assert np.all(np.isfinite(gradient))
+    assert np.all(gradient > 0.0)  # detuned sharp: descending lowers them
+
+
+def test_kde_consistency_rejects_mismatched_amplitudes_and_frequencies():
+    amps, freqs = harmonic_sinusoids()
+    with pytest.raises(ValueError, match="amps_b"):
+        inverse_losses.KDEConsistencyLoss()(amps, freqs, amps[..., :4], freqs)
+
+
+# ------------------------------------------------------------------------------ harmonic, noise
+def test_harmonic_consistency_is_zero_for_identical_controls_and_grows_with_f0_mismatch():
+    loss = inverse_losses.HarmonicConsistencyLoss()
+    amp = np.full((1, 3, 1), 0.3, np.float32)
+    dist = np.tile(K / K.sum(), (1, 3, 1)).astype(np.float32)
+    f0 = np.full((1, 3, 1), F0, np.float32)
+    assert float(loss(amp, amp, dist, dist, f0, f0)) == 0.0
+    one_semitone = float(loss(amp, amp, dist, dist, f0 * 2 ** (1 / 12), f0))
+    two_semitones = float(loss(amp, amp, dist, dist, f0 * 2 ** (2 / 12), f0))
+    np.testing.assert_allclose([one_semitone, two_semitones], [1.0, 2.0], rtol=1e-4)  # L1 in MIDI
+    halved = float(loss(amp / 2, amp, dist, dist, f0, f0))
+    np.testing.assert_allclose(halved, np.log(2.0), rtol=1e-4)  # L1 of log amplitude
+
+
+def test_harmonic_consistency_gradients_are_finite():
+    loss = inverse_losses.HarmonicConsistencyLoss(loss_type="L2")
+    amp = tf.Variable(np.full((1, 3, 1), 0.2, np.float32))
+    dist = tf.Variable(np.tile(K / K.sum(), (1, 3, 1)).astype(np.float32))
+    f0 = tf.Variable(np.full((1, 3, 1), 230.0, np.float32))
+    target_dist = np.tile(1.0 / K / (1.0 / K).sum(), (1, 3, 1)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        value = loss(amp, np.full((1, 3, 1), 0.3, np.float32), dist, target_dist, f0,
+                     np.full((1, 3, 1), F0, np.float32))
+    gradients = tape.gradient(value, [amp, dist, f0])
+    assert all(np.all(np.isfinite(g.numpy())) for g in gradients)
+    assert np.all(gradients[0].numpy() < 0.0) and np.all(gradients[2].numpy() > 0.0)
+
+
+def test_filtered_noise_consistency_is_zero_for_identical_and_grows_with_gain_mismatch():
+    loss = inverse_losses.FilteredNoiseConsistencyLoss()
+    mags = np.random.default_rng(0).uniform(0.01, 0.1, (2, 4, 9)).astype(np.float32)
+    assert float(loss(mags, mags)) == 0.0
+    values = [float(loss(mags * g, mags)) for g in (1.5, 3.0, 9.0)]
+    np.testing.assert_allclose(values, np.log([1.5, 3.0, 9.0]), rtol=1e-4)
+    variable = tf.Variable(mags * 2.0)
+    with tf.GradientTape() as tape:
+        value = loss(variable, mags)
+    gradient = tape.gradient(value, variable).numpy()
+    assert np.all(np.isfinite(gradient)) and np.all(gradient > 0.0)
+
+
+# ------------------------------------------------------------------------------ prior
+def test_harmonic_distribution_prior_penalises_upper_harmonics():
+    prior = inverse_losses.HarmonicDistributionPrior()
+    fundamental = np.zeros((1, 2, N_HARMONICS), np.float32)
+    fundamental[..., 0] = 1.0
+    top = np.zeros((1, 2, N_HARMONICS), np.float32)
+    top[..., -1] = 5.0  # unnormalised: the prior normalises
+    decaying = np.tile(1.0 / K ** 2, (1, 2, 1)).astype(np.float32)
+    flat = np.ones((1, 2, N_HARMONICS), np.float32)
+    values = [float(prior(x)) for x in (fundamental, decaying, flat, top)]
+    np.testing.assert_allclose([values[0], values[2], values[3]], [0.0, 0.5, 1.0], atol=1e-6)
+    assert 0.0 < values[1] < values[2]
+    variable = tf.Variable(flat)
+    with tf.GradientTape() as tape:
+        value = prior(variable)
+    gradient = tape.gradient(value, variable).numpy()
+    assert np.all(np.isfinite(gradient)) and np.all(np.diff(gradient[0, 0]) > 0.0)
+
+
+def test_losses_work_in_tf_function_and_are_gin_configurable():
+    amps, freqs = harmonic_sinusoids()
+    candidates = np.full((1, 3, 1), F0, np.float32)
+
+    @tf.function
+    def both(a, f, c):
+        return (inverse_losses.KDEConsistencyLoss()(a, f, a, f * 1.01),
+                inverse_losses.TWMLoss()(c, f, a))
+
+    kde, twm = both(tf.constant(amps), tf.constant(freqs), tf.constant(candidates))
+    assert float(kde) > 0.0 and np.isfinite(float(twm))
+    with gin.unlock_config():
+        gin.parse_config("KDEConsistencyLoss.kernel_width_midi = 0.25\nTWMLoss.rho = 0.5")
+    try:
+        assert inverse_losses.KDEConsistencyLoss().kernel_width_midi == 0.25
+        assert inverse_losses.TWMLoss().rho == 0.5
+    finally:
+        gin.clear_config()
+
+
+def test_bad_arguments_raise_named_errors():
+    with pytest.raises(ValueError, match="kernel_width_midi"):
+        inverse_losses.KDEConsistencyLoss(kernel_width_midi=0.0)
+    with pytest.raises(ValueError, match="n_harmonics"):
+        inverse_losses.TWMLoss(n_harmonics=0)
+    with pytest.raises(ValueError, match="harm_dist"):
+        inverse_losses.HarmonicDistributionPrior()(np.ones((1, 2, 1), np.float32))
