@@ -159,3 +159,39 @@ class F0PowerPreprocessor(_FramePreprocessor):
     def invert_scaling(f0_scaled, pw_scaled):
         """(f0_hz, pw_db) from (f0_scaled, pw_scaled)."""
         return inv_scale_f0_hz(f0_scaled), inv_scale_db(pw_scaled)
+
+
+@register("preprocessing")
+class OnlineF0PowerPreprocessor(F0PowerPreprocessor):
+    """Audio only -> f0 from a pretrained CREPE run inside the model, and frame power.
+
+    For datasets without precomputed f0 (or to track pitch on the fly). Returns
+    `f0_hz`, `f0_confidence`, `pw_db`, `f0_scaled`, `pw_scaled`, each `[batch, time_steps, 1]`.
+    The pitch tracker's weights are frozen and no gradient flows through its f0 (as for a
+    dataset feature); it runs inside `tf.function`.
+
+    Args:
+      crepe_capacity: 'tiny' or 'full' (the capacities whose weights ship offline).
+      compute_power: compute power from audio (default True: the input holds only audio).
+      Others as in `F0PowerPreprocessor`.
+    """
+
+    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
+                 frame_size: int = 1024, compute_power: bool = True, crepe_capacity: str = "tiny",
+                 name=None, **kwargs):
+        super().__init__(time_steps, frame_rate, sample_rate, frame_size=frame_size,
+                         compute_power=compute_power, name=name, **kwargs)
+        from ddsp_models.crepe import PretrainedCREPE
+
+        self.crepe_capacity = crepe_capacity
+        self.crepe = PretrainedCREPE(capacity=crepe_capacity, sample_rate=sample_rate,
+                                     frame_rate=frame_rate, name="pretrained_crepe")
+
+    def call(self, *inputs, training=None):
+        features = self._features(inputs, ("audio",))
+        (audio,) = get_features(features, ["audio"], type(self).__name__)
+        pitch = self.crepe(audio)
+        tracked = dict(features, f0_hz=tf.stop_gradient(pitch["f0_hz"]))
+        outputs = super().call(tracked, training=training)
+        outputs["f0_confidence"] = self.resample(tf.stop_gradient(pitch["f0_confidence"]), "f0_confidence")
+        return outputs

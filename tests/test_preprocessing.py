@@ -114,3 +114,32 @@ def test_preprocessor_works_in_tf_function():
     assert outputs["ld_scaled"].shape == (1, 100, 1)
     eager = preprocessor({"f0_hz": np.full([1, 250], 440.0, np.float32), "audio": sine()[np.newaxis]})
     np.testing.assert_allclose(outputs["ld_scaled"], eager["ld_scaled"], atol=1e-5)
+
+
+def test_online_f0_power_preprocessor_tracks_pitch_from_audio_alone():
+    """Only audio in: CREPE (tiny) inside the layer finds the pitch, power comes from audio."""
+    sample_rate, seconds, f0 = 16000, 0.5, 330.0
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
+    tone = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6)).astype(np.float32)
+    audio = np.stack([tone, 0.5 * tone])
+    layer = preprocessing.OnlineF0PowerPreprocessor(time_steps=125, frame_rate=250,
+                                                    sample_rate=sample_rate)
+    outputs = layer({"audio": audio})
+    assert set(outputs) == {"f0_hz", "f0_confidence", "pw_db", "f0_scaled", "pw_scaled"}
+    for value in outputs.values():
+        assert value.shape == (2, 125, 1)
+    # Away from the padded edges, the tracked pitch is the tone's, within 10 cents.
+    f0_hz = outputs["f0_hz"].numpy()[:, 10:-10, 0]
+    cents = 1200 * np.abs(np.log2(f0_hz / f0))
+    assert np.median(cents) < 10.0
+    assert outputs["f0_confidence"].numpy()[:, 10:-10].min() > 0.5
+    # Half the amplitude is 6 dB less power; power matches spectral_ops on the same audio.
+    pw_db = outputs["pw_db"].numpy()[:, 10:-10, 0]
+    assert np.median(pw_db[0] - pw_db[1]) == pytest.approx(6.02, abs=0.3)
+    expected = spectral_ops.compute_power(audio, sample_rate=sample_rate, frame_rate=250)
+    np.testing.assert_allclose(outputs["pw_db"].numpy()[..., 0], np.asarray(expected)[:, :125],
+                               atol=1e-3)
+    # The same inside tf.function; the pitch tracker's weights stay frozen.
+    graph_outputs = tf.function(lambda x: layer({"audio": x}))(audio)
+    np.testing.assert_allclose(graph_outputs["f0_hz"].numpy(), outputs["f0_hz"].numpy(), rtol=1e-4)
+    assert not layer.trainable_weights

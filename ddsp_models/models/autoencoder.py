@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import Model
+from ddsp_models.models.model import Model, preprocess_and_encode
 
 SIGNAL_KEYS = ("out/signal", "signal")
 
@@ -43,13 +43,7 @@ class Autoencoder(Model):
 
     def encode(self, features, training=True):
         """Adds the preprocessor's features and the encoder's ``z`` to a copy of `features`."""
-        features = dict(features)
-        if self.preprocessor is not None:
-            features.update(self.preprocessor(features, training=training))
-        if self.encoder is not None:
-            encoded = self.encoder(features, training=training)
-            features.update(encoded if isinstance(encoded, dict) else {"z": encoded})
-        return features
+        return preprocess_and_encode(self.preprocessor, self.encoder, features, training)
 
     def decode(self, features, training=True):
         """Decoder controls -> synthesized audio ``[batch, n_samples]``."""

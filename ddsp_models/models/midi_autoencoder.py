@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from ddsp_models import core, effects, midi, processors, synths
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import Model
+from ddsp_models.models.model import Model, preprocess_and_encode
 from ddsp_models.preprocessing import scale_db
 
 AMP_FLOOR = 1e-4  # -80 dB
@@ -134,12 +134,7 @@ class MidiAutoencoder(Model):
     # ------------------------------------------------------------------ branches
     def encode(self, features, training=True):
         """Preprocessor features (and the encoder's 'z') added to a copy of `features`."""
-        features = dict(features)
-        if self.preprocessor is not None:
-            features.update(self.preprocessor(features, training=training))
-        if self.encoder is not None:
-            encoded = self.encoder(features, training=training)
-            features.update(encoded if isinstance(encoded, dict) else {"z": encoded})
+        features = preprocess_and_encode(self.preprocessor, self.encoder, features, training)
         if "f0_hz" not in features:
             raise ValueError(f"{type(self).__name__}: the features (after preprocessing) need 'f0_hz'")
         features["f0_hz"] = core.ensure_3d(features["f0_hz"], "f0_hz")

@@ -66,6 +66,20 @@ def parse_restore_keys(restore_keys) -> list[tuple[str, str]]:
     return pairs
 
 
+def preprocess_and_encode(preprocessor, encoder, features: dict, training: bool = True) -> dict:
+    """A copy of `features` updated with the preprocessor's outputs and the encoder's ``z``.
+
+    Either layer may be None. An encoder may return a dict (merged) or a tensor (``z``).
+    """
+    features = dict(features)
+    if preprocessor is not None:
+        features.update(preprocessor(features, training=training))
+    if encoder is not None:
+        encoded = encoder(features, training=training)
+        features.update(encoded if isinstance(encoded, dict) else {"z": encoded})
+    return features
+
+
 class _CheckpointGraph:
     """The object graph of a checkpoint: find objects by path and read their values."""
 
