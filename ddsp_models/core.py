@@ -63,6 +63,10 @@ def ensure_audio(audio, name: str = "audio") -> tf.Tensor:
     A trailing channel axis of size 1 (`[batch, n_samples, 1]`) is squeezed.
     """
     audio = tf_float32(audio, name)
+    if audio.shape.rank == 3 and audio.shape[-1] not in (1, None):
+        raise ValueError(
+            f"`{name}` must be mono audio [batch, n_samples] (or [batch, n_samples, 1]); got shape "
+            f"{audio.shape.as_list()} with {audio.shape[-1]} channels. Mix down or split channels first.")
     if audio.shape.rank == 3 and audio.shape[-1] == 1:
         audio = audio[..., 0]
     ensure_rank(audio, (1, 2), name)

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from ddsp_models import core
 from ddsp_models.gin_utils import register
-from ddsp_models.losses import Loss, _check_loss_type, _check_same_shape, _check_weight, _mean_difference
+from ddsp_models.losses import (Loss, ParamLoss, check_loss_type, check_same_shape, check_weight,
+                                 mean_difference)
 
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
 
@@ -92,8 +93,8 @@ class KDEConsistencyLoss(Loss):
     def __init__(self, weight_a_b: float = 1.0, weight_b_a: float = 1.0, kernel_width_midi: float = 0.5,
                  relative: bool = True, name: str = "kde_consistency_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight_a_b = _check_weight(weight_a_b, "weight_a_b")
-        self.weight_b_a = _check_weight(weight_b_a, "weight_b_a")
+        self.weight_a_b = check_weight(weight_a_b, "weight_a_b")
+        self.weight_b_a = check_weight(weight_b_a, "weight_b_a")
         self.kernel_width_midi = _check_positive(kernel_width_midi, "kernel_width_midi")
         self.relative = bool(relative)
 
@@ -112,8 +113,8 @@ class KDEConsistencyLoss(Loss):
     def call(self, amps_a, freqs_a, amps_b, freqs_b):
         amps_a, freqs_a = _frames(amps_a, "amps_a"), _frames(freqs_a, "freqs_a")
         amps_b, freqs_b = _frames(amps_b, "amps_b"), _frames(freqs_b, "freqs_b")
-        _check_same_shape(amps_a, freqs_a, "amps_a", "freqs_a")
-        _check_same_shape(amps_b, freqs_b, "amps_b", "freqs_b")
+        check_same_shape(amps_a, freqs_a, "amps_a", "freqs_a")
+        check_same_shape(amps_b, freqs_b, "amps_b", "freqs_b")
         loss = tf.constant(0.0)
         if self.weight_a_b > 0.0:
             loss += self.weight_a_b * self._direction(amps_a, freqs_a, amps_b, freqs_b)
@@ -137,10 +138,10 @@ class HarmonicConsistencyLoss(Loss):
     def __init__(self, amp_weight: float = 1.0, dist_weight: float = 1.0, f0_weight: float = 1.0,
                  loss_type: str = "L1", name: str = "harmonic_consistency_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.amp_weight = _check_weight(amp_weight, "amp_weight")
-        self.dist_weight = _check_weight(dist_weight, "dist_weight")
-        self.f0_weight = _check_weight(f0_weight, "f0_weight")
-        self.loss_type = _check_loss_type(loss_type)
+        self.amp_weight = check_weight(amp_weight, "amp_weight")
+        self.dist_weight = check_weight(dist_weight, "dist_weight")
+        self.f0_weight = check_weight(f0_weight, "f0_weight")
+        self.loss_type = check_loss_type(loss_type)
 
     def get_config(self):
         config = super().get_config()
@@ -158,36 +159,29 @@ class HarmonicConsistencyLoss(Loss):
         for name, value, target, channels, transform, weight in terms:
             value = _frames(value, name, channels)
             target = _frames(target, f"{name}_target", channels)
-            _check_same_shape(target, value, f"{name}_target", name)
+            check_same_shape(target, value, f"{name}_target", name)
             if weight > 0.0:
-                loss += weight * _mean_difference(transform(target), transform(value), self.loss_type)
+                loss += weight * mean_difference(transform(target), transform(value), self.loss_type)
         return loss
 
 
 @register("losses")
-class FilteredNoiseConsistencyLoss(Loss):
+class FilteredNoiseConsistencyLoss(ParamLoss):
     """Agreement of two filtered-noise band-gain sets, compared as natural logs (floored 1e-5).
 
     Call: `loss(noise_magnitudes, noise_magnitudes_target)`, both `[batch, n_frames, n_bands]`
-    linear gains. Returns weight * mean difference under `loss_type`.
+    linear gains. Returns weight * mean difference under `loss_type` (a `ParamLoss` on logs).
     """
 
     def __init__(self, weight: float = 1.0, loss_type: str = "L1", name: str = "filtered_noise_consistency_loss",
                  **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.weight = _check_weight(weight, "weight")
-        self.loss_type = _check_loss_type(loss_type)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(weight=self.weight, loss_type=self.loss_type)
-        return config
+        super().__init__(weight=weight, loss_type=loss_type, name=name, **kwargs)
 
     def call(self, noise_magnitudes, noise_magnitudes_target):
         value = _frames(noise_magnitudes, "noise_magnitudes")
         target = _frames(noise_magnitudes_target, "noise_magnitudes_target")
-        _check_same_shape(target, value, "noise_magnitudes_target", "noise_magnitudes")
-        return self.weight * _mean_difference(core.safe_log(target), core.safe_log(value), self.loss_type)
+        check_same_shape(target, value, "noise_magnitudes_target", "noise_magnitudes")
+        return super().call(core.safe_log(target), core.safe_log(value))
 
 
 def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: float = 0.5, q: float = 1.4,
@@ -216,7 +210,7 @@ def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: flo
     f0 = tf.maximum(_frames(f0_candidates, "f0_candidates"), 1e-3)
     freqs = tf.maximum(_frames(sin_freqs, "sin_freqs"), 1e-3)
     amps = tf.maximum(_frames(sin_amps, "sin_amps"), 0.0)
-    _check_same_shape(amps, freqs, "sin_amps", "sin_freqs")
+    check_same_shape(amps, freqs, "sin_amps", "sin_freqs")
     big = 1e9
     rel_amps = core.safe_divide(amps, tf.reduce_max(amps, axis=-1, keepdims=True))  # [b, t, k]
     peak = rel_amps >= min_relative_amplitude  # [b, t, k]
@@ -268,15 +262,15 @@ class TWMLoss(Loss):
                  r: float = 0.5, rho: float = 0.33, min_relative_amplitude: float = 1e-3,
                  stop_gradient_sinusoids: bool = True, name: str = "twm_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = _check_weight(weight, "weight")
+        self.weight = check_weight(weight, "weight")
         if isinstance(n_harmonics, bool) or not isinstance(n_harmonics, int) or n_harmonics < 1:
             raise ValueError(f"`n_harmonics` must be a positive integer, got {n_harmonics!r}.")
         self.n_harmonics = n_harmonics
         self.p = _check_positive(p, "p")
-        self.q = _check_weight(q, "q")
-        self.r = _check_weight(r, "r")
-        self.rho = _check_weight(rho, "rho")
-        self.min_relative_amplitude = _check_weight(min_relative_amplitude, "min_relative_amplitude")
+        self.q = check_weight(q, "q")
+        self.r = check_weight(r, "r")
+        self.rho = check_weight(rho, "rho")
+        self.min_relative_amplitude = check_weight(min_relative_amplitude, "min_relative_amplitude")
         self.stop_gradient_sinusoids = bool(stop_gradient_sinusoids)
 
     def get_config(self):
@@ -313,7 +307,7 @@ class HarmonicDistributionPrior(Loss):
     def __init__(self, weight: float = 1.0, exponent: float = 1.0, name: str = "harmonic_distribution_prior",
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = _check_weight(weight, "weight")
+        self.weight = check_weight(weight, "weight")
         self.exponent = _check_positive(exponent, "exponent")
 
     def get_config(self):

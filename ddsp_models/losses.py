@@ -25,7 +25,7 @@ LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, n_fft=2048, range_db=LD_
                      use_tf=True, padding="center")
 
 
-def _check_loss_type(loss_type) -> str:
+def check_loss_type(loss_type) -> str:
     upper = loss_type.upper() if isinstance(loss_type, str) else None
     if upper not in LOSS_TYPES:
         raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {loss_type!r}.")
@@ -39,7 +39,7 @@ def _expand_weights(weights: tf.Tensor, rank: int) -> tf.Tensor:
     return weights
 
 
-def _mean_difference(target: tf.Tensor, value, loss_type: str, weights=None) -> tf.Tensor:
+def mean_difference(target: tf.Tensor, value, loss_type: str, weights=None) -> tf.Tensor:
     """Mean difference of two same-shape tensors under `loss_type` (already validated).
 
     Args:
@@ -88,13 +88,13 @@ def _check_weights(weights, reference: tf.Tensor):
     return weights
 
 
-def _check_same_shape(target: tf.Tensor, value: tf.Tensor, target_name: str, value_name: str) -> None:
+def check_same_shape(target: tf.Tensor, value: tf.Tensor, target_name: str, value_name: str) -> None:
     if target.shape.is_fully_defined() and value.shape.is_fully_defined() and target.shape != value.shape:
         raise ValueError(f"`{target_name}` {target.shape.as_list()} and `{value_name}` "
                          f"{value.shape.as_list()} must have the same shape.")
 
 
-def _check_weight(value, name: str) -> float:
+def check_weight(value, name: str) -> float:
     if isinstance(value, (bool, str)) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
     return float(value)
@@ -154,13 +154,13 @@ class SpectralLoss(Loss):
         for size in self.fft_sizes:
             if size < 4 or size % 4:
                 raise ValueError(f"`fft_sizes` entries must be multiples of 4 (75% overlap), got {size}.")
-        self.loss_type = _check_loss_type(loss_type)
-        self.mag_weight = _check_weight(mag_weight, "mag_weight")
-        self.delta_time_weight = _check_weight(delta_time_weight, "delta_time_weight")
-        self.delta_freq_weight = _check_weight(delta_freq_weight, "delta_freq_weight")
-        self.cumsum_freq_weight = _check_weight(cumsum_freq_weight, "cumsum_freq_weight")
-        self.logmag_weight = _check_weight(logmag_weight, "logmag_weight")
-        self.loudness_weight = _check_weight(loudness_weight, "loudness_weight")
+        self.loss_type = check_loss_type(loss_type)
+        self.mag_weight = check_weight(mag_weight, "mag_weight")
+        self.delta_time_weight = check_weight(delta_time_weight, "delta_time_weight")
+        self.delta_freq_weight = check_weight(delta_freq_weight, "delta_freq_weight")
+        self.cumsum_freq_weight = check_weight(cumsum_freq_weight, "cumsum_freq_weight")
+        self.logmag_weight = check_weight(logmag_weight, "logmag_weight")
+        self.loudness_weight = check_weight(loudness_weight, "loudness_weight")
 
     def get_config(self):
         config = super().get_config()
@@ -184,7 +184,7 @@ class SpectralLoss(Loss):
     def call(self, target_audio, audio, weights=None):
         target_audio = spectral_ops.check_audio(target_audio, "target_audio")
         audio = spectral_ops.check_audio(audio, "audio")
-        _check_same_shape(target_audio, audio, "target_audio", "audio")
+        check_same_shape(target_audio, audio, "target_audio", "audio")
         weights = _check_weights(weights, audio)
         loss = tf.constant(0.0)
         terms = self._spectral_terms()
@@ -196,14 +196,14 @@ class SpectralLoss(Loss):
             difference = target_mag - value_mag if self.loss_type != "COSINE" and any_linear else None
             for weight, transform, linear in terms:
                 if linear and difference is not None:
-                    term = _mean_difference(transform(difference), None, self.loss_type, weights)
+                    term = mean_difference(transform(difference), None, self.loss_type, weights)
                 else:
-                    term = _mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
+                    term = mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
                 loss += weight * term
         if self.loudness_weight > 0.0:
             target = spectral_ops.compute_loudness(target_audio, **LOUDNESS_ARGS)
             value = spectral_ops.compute_loudness(audio, **LOUDNESS_ARGS)
-            loss += self.loudness_weight * _mean_difference(target, value, self.loss_type, weights)
+            loss += self.loudness_weight * mean_difference(target, value, self.loss_type, weights)
         return loss
 
 
@@ -218,8 +218,8 @@ class ParamLoss(Loss):
 
     def __init__(self, weight: float = 1.0, loss_type: str = "L1", name: str = "param_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = _check_weight(weight, "weight")
-        self.loss_type = _check_loss_type(loss_type)
+        self.weight = check_weight(weight, "weight")
+        self.loss_type = check_loss_type(loss_type)
 
     def get_config(self):
         config = super().get_config()
@@ -229,9 +229,9 @@ class ParamLoss(Loss):
     def call(self, target, predicted, weights=None):
         target = tf_float32(target, "target")
         predicted = tf_float32(predicted, "predicted")
-        _check_same_shape(target, predicted, "target", "predicted")
+        check_same_shape(target, predicted, "target", "predicted")
         weights = _check_weights(weights, predicted)
-        return self.weight * _mean_difference(target, predicted, self.loss_type, weights)
+        return self.weight * mean_difference(target, predicted, self.loss_type, weights)
 
 
 @register("losses")
@@ -252,8 +252,8 @@ class PretrainedCREPEEmbeddingLoss(Loss):
         super().__init__(name=name, **kwargs)
         from ddsp_models.crepe import PretrainedCREPE  # loads weights; imported on use.
 
-        self.weight = _check_weight(weight, "weight")
-        self.loss_type = _check_loss_type(loss_type)
+        self.weight = check_weight(weight, "weight")
+        self.loss_type = check_loss_type(loss_type)
         self.model_size = model_size
         self.activation_layer = activation_layer
         self.pretrained_model = PretrainedCREPE(capacity=model_size, activation_layer=activation_layer,
@@ -262,10 +262,10 @@ class PretrainedCREPEEmbeddingLoss(Loss):
     def call(self, target_audio, audio):
         target_audio = spectral_ops.check_audio(target_audio, "target_audio")
         audio = spectral_ops.check_audio(audio, "audio")
-        _check_same_shape(target_audio, audio, "target_audio", "audio")
+        check_same_shape(target_audio, audio, "target_audio", "audio")
         target = self.pretrained_model(target_audio)["embedding"]
         value = self.pretrained_model(audio)["embedding"]
-        return self.weight * _mean_difference(target, value, self.loss_type)
+        return self.weight * mean_difference(target, value, self.loss_type)
 
 
 def _lookup(outputs: dict, key: str, loss_name: str):

@@ -43,11 +43,6 @@ def check_audio(audio, name: str = "audio") -> tf.Tensor:
     """
     if isinstance(audio, (str, bytes)):
         raise TypeError(f"`{name}` must be float audio [batch, n_samples], got {type(audio).__name__}.")
-    audio = tf_float32(audio, name)
-    if audio.shape.rank == 3 and audio.shape[-1] not in (1, None):
-        raise ValueError(
-            f"`{name}` must be mono audio [batch, n_samples] (or [batch, n_samples, 1]); got shape "
-            f"{audio.shape.as_list()} with {audio.shape[-1]} channels. Mix down or split channels first.")
     audio = ensure_audio(audio, name)
     if audio.shape[-1] == 0:
         raise ValueError(f"`{name}` is empty (shape {audio.shape.as_list()}).")
