@@ -260,3 +260,177 @@ class OneHotEncoder(keras.layers.Layer):
         labels = tf.convert_to_tensor(inputs)
         labels = tf.reshape(tf.cast(labels, tf.int32), [tf.shape(labels)[0], -1])[:, 0]
         return self.embedding(tf.one_hot(labels, self.n_classes))
+
+
+# ------------------------------------------------------------ inverse synthesis (DDSP-inv)
+def _audio_from(inputs, owner: str) -> tf.Tensor:
+    """`[batch, n_samples]` audio from a tensor or a features dict holding 'audio'."""
+    if isinstance(inputs, dict):
+        (inputs,) = nn.get_features(inputs, ["audio"], owner)
+    return core.ensure_audio(inputs, "audio")
+
+
+def _positive_int(value, name: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner} `{name}` must be a positive integer, got {value!r}.")
+    return value
+
+
+def _midi_range(value, name: str, owner: str) -> tuple:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner} `{name}` must be a (min, max) pair, got {value!r}.") from None
+    if not 0.0 <= lo < hi:
+        raise ValueError(f"{owner} `{name}` must satisfy 0 <= min < max, got {value!r}.")
+    return lo, hi
+
+
+def scale_amplitudes(amplitudes) -> tf.Tensor:
+    """Linear amplitude -> network scale: (20 log10(a + 1e-4)) / 80 + 1 (about [0, 1])."""
+    from ddsp_models.preprocessing import scale_db
+
+    return scale_db(core.amplitude_to_db(core.tf_float32(amplitudes, "amplitudes") + 1e-4))
+
+
+@register("encoders")
+class ResnetSinusoidalEncoder(keras.layers.Layer):
+    """Audio -> sinusoids and filtered-noise magnitudes (the DDSP-inv sinusoidal encoder).
+
+    Log-mel frames `[batch, n_mel_frames, mel_bins]` (spectral_ops.compute_logmel) are read as
+    a one-channel image by a 2-D `nn.ResNet2D` (no striding in time); per frame the features
+    go through a Dense layer to
+      sin_amps = exp_sigmoid(logits + amp_bias)                  [batch, t, n_sinusoids];
+      sin_freqs = core.frequencies_softmax over n_freq_bins bins log-spaced from hz_min to
+        hz_max (the softmax-weighted mean bin, per sinusoid)     [batch, t, n_sinusoids], Hz;
+      noise_magnitudes = exp_sigmoid(logits + noise_bias)        [batch, t, n_noise_bands],
+        linear gains from 0 Hz to Nyquist (for synths.FilteredNoise with scale_fn=None);
+    then linearly resampled to n_frames = n_samples * frame_rate / sample_rate frames.
+
+    Args:
+      size: ResNet size, 'tiny' | 'small' | 'large' (nn.RESNET_SIZES).
+      n_sinusoids: sinusoids per frame.
+      n_freq_bins: softmax bins per sinusoid frequency.
+      n_noise_bands: noise filter bands.
+      sample_rate, frame_rate: Hz; the output frame rate.
+      fft_size, overlap, mel_bins: log-mel analysis (hop = fft_size * (1 - overlap)).
+      hz_min, hz_max: sinusoid frequency range, Hz.
+      amp_bias, noise_bias: added to the logits before exp_sigmoid (start quiet).
+
+    Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict with sin_amps, sin_freqs,
+    noise_magnitudes.
+    """
+
+    def __init__(self, size: str = "small", n_sinusoids: int = 32, n_freq_bins: int = 64, n_noise_bands: int = 65,
+                 sample_rate: int = 16000, frame_rate: int = 250, fft_size: int = 1024, overlap: float = 0.875,
+                 mel_bins: int = 64, hz_min: float = 20.0, hz_max: float = 8000.0, amp_bias: float = -2.0,
+                 noise_bias: float = -5.0, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        owner = "ResnetSinusoidalEncoder"
+        self.n_sinusoids = _positive_int(n_sinusoids, "n_sinusoids", owner)
+        self.n_freq_bins = _positive_int(n_freq_bins, "n_freq_bins", owner)
+        self.n_noise_bands = _positive_int(n_noise_bands, "n_noise_bands", owner)
+        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
+        self.frame_rate = _positive_int(frame_rate, "frame_rate", owner)
+        self.fft_size = _positive_int(fft_size, "fft_size", owner)
+        self.mel_bins = _positive_int(mel_bins, "mel_bins", owner)
+        if self.n_freq_bins < 2:
+            raise ValueError(f"{owner} `n_freq_bins` must be at least 2, got {n_freq_bins!r}.")
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"{owner} `overlap` must be in [0, 1), got {overlap!r}.")
+        if not 0.0 < hz_min < hz_max <= sample_rate / 2:
+            raise ValueError(f"{owner} needs 0 < hz_min < hz_max <= sample_rate / 2, got {hz_min!r}, {hz_max!r}.")
+        self.overlap, self.hz_min, self.hz_max = float(overlap), float(hz_min), float(hz_max)
+        self.amp_bias, self.noise_bias = float(amp_bias), float(noise_bias)
+        self.resnet = nn.ResNet2D(size)
+        self.dense_out = keras.layers.Dense(self.n_sinusoids * (1 + self.n_freq_bins) + self.n_noise_bands)
+
+    def build(self, *args, **kwargs):
+        pass  # sub-layers build on their first call
+
+    def n_frames(self, n_samples: int) -> int:
+        """Output frames of `n_samples` audio; ValueError unless a whole number of hops."""
+        n_frames, remainder = divmod(int(n_samples) * self.frame_rate, self.sample_rate)
+        if remainder or n_frames < 1 or int(n_samples) % n_frames:
+            raise ValueError(f"ResnetSinusoidalEncoder: audio of {n_samples} samples is not a whole number of "
+                             f"frames at frame_rate {self.frame_rate} and sample_rate {self.sample_rate}.")
+        return n_frames
+
+    def logmel(self, audio) -> tf.Tensor:
+        """`[batch, n_mel_frames, mel_bins]` natural-log mel magnitudes."""
+        return spectral_ops.compute_logmel(audio, lo_hz=self.hz_min, hi_hz=self.hz_max, bins=self.mel_bins,
+                                           fft_size=self.fft_size, overlap=self.overlap, pad_end=True,
+                                           sample_rate=self.sample_rate)
+
+    def call(self, inputs, training=None):
+        audio = _audio_from(inputs, "ResnetSinusoidalEncoder")
+        n_frames = self.n_frames(audio.shape[1])
+        x = self.resnet(self.logmel(audio)[..., tf.newaxis])  # [b, t, f, c]
+        x = tf.reshape(x, [-1, x.shape[1], x.shape[2] * x.shape[3]])
+        x = self.dense_out(x)
+        n_sin = self.n_sinusoids
+        amps_logits = x[..., :n_sin]
+        freq_logits = tf.reshape(x[..., n_sin:n_sin * (1 + self.n_freq_bins)],
+                                 [-1, x.shape[1], n_sin, self.n_freq_bins])
+        noise_logits = x[..., n_sin * (1 + self.n_freq_bins):]
+        outputs = {
+            "sin_amps": core.exp_sigmoid(amps_logits + self.amp_bias),
+            "sin_freqs": core.frequencies_softmax(freq_logits, hz_min=self.hz_min, hz_max=self.hz_max),
+            "noise_magnitudes": core.exp_sigmoid(noise_logits + self.noise_bias),
+        }
+        return {key: core.resample(value, n_frames, method="linear") for key, value in outputs.items()}
+
+
+@register("encoders")
+class SinusoidalToHarmonicEncoder(keras.layers.Layer):
+    """Sinusoids -> harmonic-synth controls, by an "RnnSandwich": FcStack -> Rnn -> FcStack.
+
+    Inputs per frame: scaled log amplitudes (`scale_amplitudes`, about [0, 1]) and
+    frequencies as units linear in MIDI between hz_min and hz_max (core.hz_to_unit), of
+    `[batch, t, n_sinusoids]` each. Outputs (dict):
+      harm_amp  = exp_sigmoid(logit)                                     [batch, t, 1];
+      harm_dist = core.normalize_harmonics(exp_sigmoid(logits), f0_hz, sample_rate): sums
+        to 1 over the harmonics below Nyquist                            [batch, t, n_harmonics];
+      f0_hz     = midi_to_hz(midi_min + (midi_max - midi_min) sigmoid(logit)), Hz  [batch, t, 1].
+
+    Args:
+      n_harmonics: harmonics of the distribution.
+      rnn_channels, rnn_type: recurrent layer ('gru' uses nn.FastGRU).
+      ch, layers_per_stack: width and depth of the two Fc stacks.
+      f0_midi_range: (min, max) of f0, MIDI.
+      sample_rate: Hz (Nyquist for harm_dist).
+      hz_min, hz_max: frequency range of the input scaling, Hz.
+
+    Call: `encoder({'sin_amps': ..., 'sin_freqs': ...})` or `encoder(sin_amps, sin_freqs)`.
+    """
+
+    def __init__(self, n_harmonics: int = 64, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 128,
+                 layers_per_stack: int = 2, f0_midi_range=(24.0, 96.0), sample_rate: int = 16000,
+                 hz_min: float = 20.0, hz_max: float = 8000.0, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        owner = "SinusoidalToHarmonicEncoder"
+        self.n_harmonics = _positive_int(n_harmonics, "n_harmonics", owner)
+        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
+        self.f0_midi_range = _midi_range(f0_midi_range, "f0_midi_range", owner)
+        if not 0.0 < hz_min < hz_max:
+            raise ValueError(f"{owner} needs 0 < hz_min < hz_max, got {hz_min!r}, {hz_max!r}.")
+        self.hz_min, self.hz_max = float(hz_min), float(hz_max)
+        self.in_stack = nn.FcStack(_positive_int(ch, "ch", owner), _positive_int(layers_per_stack, "layers_per_stack", owner))
+        self.rnn = nn.Rnn(_positive_int(rnn_channels, "rnn_channels", owner), rnn_type)
+        self.out_stack = nn.FcStack(ch, layers_per_stack)
+        self.dense_out = keras.layers.Dense(2 + self.n_harmonics)
+
+    def build(self, *args, **kwargs):
+        pass  # sub-layers build on their first call
+
+    def call(self, *inputs, training=None):
+        sin_amps, sin_freqs = _concat_inputs(self, inputs, ("sin_amps", "sin_freqs"))
+        x = tf.concat([scale_amplitudes(sin_amps),
+                       core.hz_to_unit(sin_freqs, hz_min=self.hz_min, hz_max=self.hz_max)], axis=-1)
+        x = self.in_stack(x)
+        x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+        x = self.dense_out(x)
+        midi_min, midi_max = self.f0_midi_range
+        f0_hz = core.midi_to_hz(midi_min + (midi_max - midi_min) * tf.sigmoid(x[..., 1:2]))
+        harm_dist = core.normalize_harmonics(core.exp_sigmoid(x[..., 2:]), f0_hz, self.sample_rate)
+        return {"harm_amp": core.exp_sigmoid(x[..., :1]), "harm_dist": harm_dist, "f0_hz": f0_hz}

@@ -18,6 +18,9 @@ os.environ.setdefault("PREFECT_HOME", os.path.join(_PROJECT_ROOT, ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# The library's log lines (training progress: step, loss, steps/s, ETA) go to the Prefect
+# run's logs (UI) as well as the terminal.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ddsp_models")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SPLITS = ("train", "valid", "test")

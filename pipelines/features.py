@@ -347,6 +347,10 @@ def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str =
         if path not in wanted:
             os.remove(path)
     pending = [j for j in jobs if stored_fingerprint(output_path(out_dir, j)) != j["fingerprint"]]
+    if pending:  # a set-up problem (missing CREPE weights) fails here, not as N bad clips
+        from ddsp_models import crepe
+
+        crepe.load_crepe_weights(params["crepe_capacity"])
 
     @flow(name="features", task_runner=make_task_runner(params), log_prints=True)
     def features_flow(pending: list[dict]) -> list[dict]:

@@ -17,6 +17,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ddsp_models")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -106,3 +107,25 @@ def data_params():
         return load_data_params(None, tiny)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tone_dataset(tmp_path_factory):
+    """A prepared TFDS dataset (``midi`` config) of 0.5 s harmonic tones with known pitch
+    (tests/pipeline_fixtures.py); returns its folder."""
+    from pipeline_fixtures import write_tone_dataset
+
+    return write_tone_dataset(tmp_path_factory.mktemp("tone-dataset"), with_midi=True)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_runs(tmp_path_factory, tone_dataset, prefect_harness):
+    """Tiny ``ae`` then ``midiae`` (warm-started from it) trained once by the ``train``
+    flow on `tone_dataset`; returns ``{'root', 'overrides', 'results': {run: summary}}``."""
+    from pipeline_fixtures import tiny_overrides
+    from pipelines.train import train_run
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    overrides = tiny_overrides(root, tone_dataset)
+    results = {run: train_run(None, run, overrides) for run in ("ae", "midiae")}
+    return {"root": str(root), "overrides": overrides, "results": results}

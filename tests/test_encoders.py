@@ -84,3 +84,67 @@ def test_encoder_errors_and_positional_call():
         encoders.MfccTimeDistributedRnnEncoder(z_dims=0)
     with pytest.raises(ValueError, match="pooling"):
         encoders.MfccRnnEncoder(pooling="max")
+
+
+# ------------------------------------------------------------ inverse synthesis encoders
+def _tone(freq_hz, seconds=0.5, amplitude=0.3):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def test_resnet_sinusoidal_encoder_outputs_scaled_controls_at_the_frame_rate():
+    encoder = encoders.ResnetSinusoidalEncoder(size="tiny", n_sinusoids=6, n_freq_bins=16, n_noise_bands=9,
+                                               frame_rate=100, fft_size=512, overlap=0.75, mel_bins=32,
+                                               hz_min=40.0, hz_max=6000.0)
+    audio = tf.constant(np.stack([_tone(220.0), _tone(880.0)]))
+    outputs = encoder({"audio": audio})
+    assert outputs["sin_amps"].shape == outputs["sin_freqs"].shape == (2, 50, 6)
+    assert outputs["noise_magnitudes"].shape == (2, 50, 9)
+    freqs = outputs["sin_freqs"].numpy()
+    assert freqs.min() >= 40.0 * 0.999 and freqs.max() <= 6000.0 * 1.001
+    assert outputs["sin_amps"].numpy().min() > 0.0 and outputs["noise_magnitudes"].numpy().min() > 0.0
+    # The controls follow the audio: the two tones give different sinusoids.
+    assert np.abs(freqs[0] - freqs[1]).max() > 1e-3
+    with tf.GradientTape() as tape:
+        outputs = encoder(audio)
+        loss = tf.reduce_sum(outputs["sin_freqs"]) + tf.reduce_sum(outputs["sin_amps"])
+    gradients = tape.gradient(loss, encoder.trainable_weights)
+    assert gradients and all(g is not None for g in gradients)
+    assert sum(float(tf.norm(g)) for g in gradients) > 0.0
+
+
+def test_resnet_sizes_grow_and_bad_arguments_raise():
+    counts = {}
+    for size in ("tiny", "small"):
+        encoder = encoders.ResnetSinusoidalEncoder(size=size, n_sinusoids=4, mel_bins=32, frame_rate=100)
+        encoder(tf.zeros([1, 1600]))
+        counts[size] = sum(int(tf.size(w)) for w in encoder.resnet.trainable_weights)
+    assert counts["tiny"] < counts["small"]
+    with pytest.raises(ValueError, match="size"):
+        encoders.ResnetSinusoidalEncoder(size="huge")
+    with pytest.raises(ValueError, match="n_freq_bins"):
+        encoders.ResnetSinusoidalEncoder(n_freq_bins=1)
+    with pytest.raises(ValueError, match="whole number of frames"):
+        encoders.ResnetSinusoidalEncoder(size="tiny", frame_rate=250)(tf.zeros([1, 1000]))
+
+
+def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_range():
+    encoder = encoders.SinusoidalToHarmonicEncoder(n_harmonics=12, rnn_channels=8, ch=8, layers_per_stack=1,
+                                                   f0_midi_range=(40.0, 100.0), sample_rate=SR)
+    rng = np.random.default_rng(0)
+    sin_amps = tf.constant(rng.uniform(0, 0.2, (2, 20, 5)), tf.float32)
+    sin_freqs = tf.constant(rng.uniform(100, 4000, (2, 20, 5)), tf.float32)
+    outputs = encoder({"sin_amps": sin_amps, "sin_freqs": sin_freqs})
+    assert outputs["harm_amp"].shape == outputs["f0_hz"].shape == (2, 20, 1)
+    midi = 69 + 12 * np.log2(outputs["f0_hz"].numpy() / 440.0)
+    assert midi.min() >= 40.0 - 1e-3 and midi.max() <= 100.0 + 1e-3
+    dist = outputs["harm_dist"].numpy()
+    np.testing.assert_allclose(dist.sum(-1), 1.0, rtol=1e-5)
+    above_nyquist = outputs["f0_hz"].numpy() * np.arange(1, 13) >= SR / 2
+    assert np.all(dist[above_nyquist] == 0.0)
+    positional = encoder(sin_amps, sin_freqs)
+    np.testing.assert_allclose(positional["f0_hz"], outputs["f0_hz"], rtol=1e-6)
+    with pytest.raises(ValueError, match="f0_midi_range"):
+        encoders.SinusoidalToHarmonicEncoder(f0_midi_range=(60.0, 50.0))
+    with pytest.raises(ValueError, match="'sin_freqs' is missing"):
+        encoder({"sin_amps": sin_amps})

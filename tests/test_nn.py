@@ -319,3 +319,24 @@ def test_every_layer_restores_from_a_checkpoint(name, tmp_path):
     assert np.abs(restored(x) - expected).max() > 1e-4
     tf.train.Checkpoint(layer=restored).restore(path).assert_consumed()
     np.testing.assert_allclose(restored(x), expected, atol=1e-6)
+
+
+def test_residual_block_2d_keeps_time_halves_frequency_and_is_per_example():
+    from ddsp_models.nn import ResidualBlock2D, ResNet2D
+
+    x = tf.random.normal([2, 7, 16, 8], seed=1)
+    same = ResidualBlock2D(ch=2)  # 4 * ch == 8 channels: identity shortcut
+    y = same(x)
+    assert y.shape == (2, 7, 16, 8) and same.shortcut is None
+    # With the last conv zeroed the block is exactly its shortcut (the identity).
+    same.conv_out.kernel.assign(tf.zeros_like(same.conv_out.kernel))
+    np.testing.assert_allclose(same(x), x, atol=1e-6)
+    strided = ResidualBlock2D(ch=4, freq_stride=2)
+    assert strided(x).shape == (2, 7, 8, 16) and strided.shortcut is not None
+    net = ResNet2D("tiny")
+    out = net(x[..., :1])
+    assert out.shape == (2, 7, 4, 32)  # stride 2 in the stem and in the second stage
+    # Per-example normalisation: an example's output does not depend on the others.
+    np.testing.assert_allclose(net(x[:1, ..., :1]), out[:1], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="size"):
+        ResNet2D("huge")

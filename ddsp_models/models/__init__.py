@@ -17,3 +17,7 @@ __all__ = ["Autoencoder", "Model", "get_model", "parse_restore_keys", "resolve_c
 from ddsp_models.models.midi_autoencoder import MidiAutoencoder, ZMidiAutoencoder  # noqa: E402
 
 __all__ += ["MidiAutoencoder", "ZMidiAutoencoder"]
+
+from ddsp_models.models.inverse_synthesis import InverseSynthesis  # noqa: E402
+
+__all__ += ["InverseSynthesis"]

@@ -392,3 +392,131 @@ class PreparedTfdsProvider(TfdsProvider):
             if key != "audio" and value.shape.rank and value.shape[0] is None:
                 out[key] = tf.ensure_shape(value, [self.n_frames] + value.shape[1:].as_list())
         return out
+
+
+@register("data")
+class SyntheticNotesProvider(DataProvider):
+    """Random synthetic notes with their true controls (`training.synthetic_notes`).
+
+    Examples (unbatched): ``audio`` ``[n_samples]``, ``f0_hz`` and ``harm_amp``
+    ``[n_frames, 1]``, ``harm_dist`` and ``sin_amps`` / ``sin_freqs`` ``[n_frames,
+    n_harmonics]``, ``noise_magnitudes`` ``[n_frames, n_noise_bands]`` (see
+    `generate_synthetic_notes`, whose other ranges, e.g. ``midi_range``, take their gin
+    bindings of ``data.generate_synthetic_notes``).
+
+    Args:
+      n_seconds: note length (n_seconds * frame_rate frames).
+      sample_rate, frame_rate: Hz.
+      n_harmonics, n_noise_bands: control sizes.
+      n_examples: examples per pass (None: endless).
+      chunk_size: notes rendered per call of the generator.
+      seed: the first chunk's seed; later chunks (and passes) use the following seeds, so a
+        repeated dataset keeps drawing new notes.
+    """
+
+    def __init__(self, n_seconds: float = 4.0, sample_rate: int = 16000, frame_rate: int = 250,
+                 n_harmonics: int = 20, n_noise_bands: int = 33, n_examples: int | None = None,
+                 chunk_size: int = 16, seed: int = 0):
+        super().__init__(sample_rate, frame_rate)
+        if n_examples is not None and (isinstance(n_examples, bool) or int(n_examples) < 1):
+            raise ValueError(f"SyntheticNotesProvider `n_examples` must be None or >= 1, got {n_examples!r}")
+        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+            raise ValueError(f"SyntheticNotesProvider `chunk_size` must be >= 1, got {chunk_size!r}")
+        self.n_seconds = float(n_seconds)
+        self.n_harmonics, self.n_noise_bands = int(n_harmonics), int(n_noise_bands)
+        self.n_examples = None if n_examples is None else int(n_examples)
+        self.chunk_size = int(chunk_size)
+        self.n_frames = int(round(self.n_seconds * self.frame_rate))
+        if self.n_frames < 2 or self.sample_rate % self.frame_rate:
+            raise ValueError(f"SyntheticNotesProvider: `n_seconds` ({n_seconds!r}) must give at least 2 frames "
+                             f"and `sample_rate` ({sample_rate}) be a multiple of `frame_rate` ({frame_rate})")
+        self.n_samples = self.n_frames * (self.sample_rate // self.frame_rate)
+        self._next_seed = int(seed)
+
+    @property
+    def output_signature(self) -> dict:
+        t, h = self.n_frames, self.n_harmonics
+        shapes = {"audio": [self.n_samples], "f0_hz": [t, 1], "harm_amp": [t, 1], "harm_dist": [t, h],
+                  "sin_amps": [t, h], "sin_freqs": [t, h], "noise_magnitudes": [t, self.n_noise_bands]}
+        return {k: tf.TensorSpec(shape=s, dtype=tf.float32) for k, s in shapes.items()}
+
+    def _generate(self):
+        from ddsp_models.training.synthetic_notes import generate_synthetic_notes
+
+        produced = 0
+        while self.n_examples is None or produced < self.n_examples:
+            seed, self._next_seed = self._next_seed, self._next_seed + 1
+            notes = generate_synthetic_notes(
+                batch_size=self.chunk_size, n_seconds=self.n_seconds, sample_rate=self.sample_rate,
+                frame_rate=self.frame_rate, n_harmonics=self.n_harmonics, n_noise_bands=self.n_noise_bands,
+                seed=seed)
+            notes = {k: np.asarray(v, np.float32) for k, v in notes.items()}
+            for index in range(self.chunk_size):
+                if self.n_examples is not None and produced >= self.n_examples:
+                    return
+                yield {k: v[index] for k, v in notes.items()}
+                produced += 1
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        del shuffle  # every note is already random
+        return tf.data.Dataset.from_generator(self._generate, output_signature=self.output_signature)
+
+
+def _audio_length(provider: DataProvider):
+    """Static audio length (samples) of a provider's examples, or None when unknown."""
+    spec = provider.get_dataset(shuffle=False).element_spec
+    audio = spec.get("audio") if isinstance(spec, dict) else None
+    if audio is None:
+        raise ValueError(f"{type(provider).__name__} yields no 'audio' feature (has "
+                         f"{sorted(spec) if isinstance(spec, dict) else spec})")
+    return audio.shape[0] if audio.shape.rank else None
+
+
+@register("data")
+class ZippedProvider(DataProvider):
+    """Pairs the examples of several providers, flattened as ``'<name>/<feature>'``.
+
+    An example is ``{'synthetic/audio': ..., 'synthetic/f0_hz': ..., 'real/audio': ...,
+    ...}``; `get_batch(batch_size)` batches each part with `batch_size` examples (the
+    `models.InverseSynthesis` zipped mode runs them as one batch of n_parts * batch_size).
+    A pass ends with the shortest provider.
+
+    Args:
+      providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
+      names: one name per provider (no '/'), default ``('synthetic', 'real')``.
+
+    Raises:
+      ValueError: names do not match the providers, or the audio lengths or sample rates
+        differ (naming each provider and its value). Frame rates may differ (the parts'
+        frame features are used separately).
+    """
+
+    def __init__(self, providers=(), names=("synthetic", "real")):
+        providers, names = list(providers), [str(n) for n in names]
+        if len(providers) < 2 or len(providers) != len(names):
+            raise ValueError(f"ZippedProvider needs at least 2 `providers` and one of `names` each, got "
+                             f"{len(providers)} providers and names {names}")
+        if len(set(names)) != len(names) or any("/" in n or not n for n in names):
+            raise ValueError(f"ZippedProvider `names` must be distinct, non-empty and without '/', got {names}")
+        rates = {p.sample_rate for p in providers}
+        super().__init__(providers[0].sample_rate, providers[0].frame_rate)
+        lengths = {name: _audio_length(p) for name, p in zip(names, providers)}
+        known = {n: length for n, length in lengths.items() if length is not None}
+        if len(set(known.values())) > 1:
+            described = ", ".join(f"{n} ({type(p).__name__}): {lengths[n]} samples"
+                                  for n, p in zip(names, providers))
+            raise ValueError(f"ZippedProvider: audio lengths differ: {described}")
+        if len(rates) > 1:
+            raise ValueError(f"ZippedProvider: providers disagree on sample_rate: "
+                             f"{dict(zip(names, [p.sample_rate for p in providers]))}")
+        self.providers, self.names = providers, names
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        datasets = tuple(p.get_dataset(shuffle=shuffle) for p in self.providers)
+        names = self.names
+
+        def flatten(*examples):
+            return {f"{name}/{key}": value for name, example in zip(names, examples)
+                    for key, value in example.items()}
+
+        return tf.data.Dataset.zip(datasets).map(flatten)

@@ -1,0 +1,279 @@
+"""InverseSynthesis (DDSP-inv): audio -> sinusoids -> harmonic controls, each resynthesised.
+
+    audio --sinusoidal_encoder--> sin_amps, sin_freqs, noise_magnitudes
+          --synth (Sinusoidal + FilteredNoise [+ trainable FilteredNoiseReverb])--> sin_audio
+    sinusoids [stop_gradient] --harmonic_encoder--> harm_amp, harm_dist, f0_hz
+          --harmonic frequencies k * f0, amplitudes harm_amp * harm_dist--> the same synth
+          (with the sinusoidal branch's noise) --> harm_audio
+
+Frame tensors are `[batch, n_frames, channels]` at the encoder's frame rate, frequencies in
+Hz, amplitudes and noise gains linear; audio `[batch, n_samples]`.
+
+Training modes, chosen by the features passed in:
+  normal: `{'audio': ...}` (other keys, e.g. a dataset's `f0_hz`, are ignored).
+  self-supervised: the features also carry the true controls of
+    `training.synthetic_notes.generate_synthetic_notes` (`sin_amps`, `sin_freqs`,
+    `noise_magnitudes`, `harm_amp`, `harm_dist`, `f0_hz`); the supervised losses are added.
+  zipped: every key is `<part>/<feature>` (e.g. `synthetic/audio`, `synthetic/f0_hz`, ...,
+    `real/audio`), as `training.data.ZippedProvider` yields them. The parts' audio is
+    concatenated on the batch axis (parts in sorted name order) for one forward pass; the
+    outputs come back whole (unprefixed) and split per part (`<part>/<output>`), and each
+    part's losses are computed on its own examples and named `<part>/<loss>`. A part with
+    true controls gets the supervised losses.
+
+Loss names (each loss object's `name`, prefixed by its branch):
+  sin_<audio loss>, harm_<audio loss>        audio_losses on sin_audio / harm_audio;
+  harm_<consistency loss>                    KDE consistency, predicted harmonics vs sinusoids;
+  harm_<prior loss>                          prior on harm_dist;
+  harm_<twm loss>                            TWM of the predicted f0 against the sinusoids;
+  sin_<loss> (sinusoid_supervision_losses, noise_supervision_losses) and
+  harm_<loss> (harmonic_supervision_losses)  against the true controls (self-supervised).
+"""
+import tensorflow as tf
+
+from ddsp_models import core, effects, inverse_losses, losses, processors, synths
+from ddsp_models.gin_utils import register
+from ddsp_models.models.model import Model
+
+TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
+OUTPUT_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "sin_audio", "harm_amp", "harm_dist", "f0_hz",
+               "harm_sin_amps", "harm_sin_freqs", "harm_audio")
+
+
+def build_sinusoidal_processor_group(n_samples: int, sample_rate: int, noise_window_size: int = 0,
+                                     reverb: bool = False) -> processors.ProcessorGroup:
+    """Sinusoidal + FilteredNoise -> Add (-> trainable FilteredNoiseReverb when `reverb`).
+
+    Inputs: 'sin_amps' (linear), 'sin_freqs' (Hz) `[batch, n_frames, n_sinusoids]` and
+    'noise_magnitudes' (linear gains) `[batch, n_frames, n_bands]`: the synths use them as
+    given (no scale functions). Reverb sizes come from `FilteredNoiseReverb` gin bindings.
+    """
+    dag = [(synths.Sinusoidal(n_samples=n_samples, sample_rate=sample_rate, amp_scale_fn=None,
+                              freq_scale_fn=None, name="sinusoidal"), ["sin_amps", "sin_freqs"]),
+           (synths.FilteredNoise(n_samples=n_samples, window_size=noise_window_size, scale_fn=None,
+                                 name="filtered_noise"), ["noise_magnitudes"]),
+           (processors.Add(name="add"), ["filtered_noise/signal", "sinusoidal/signal"])]
+    if reverb:
+        dag.append((effects.FilteredNoiseReverb(trainable=True, name="reverb"), ["add/signal"]))
+    return processors.ProcessorGroup(dag=dag, name="processor_group")
+
+
+def _loss_list(value, default, name: str) -> list:
+    """None -> `default()`; a loss -> [loss]; a list/tuple -> list. TypeError otherwise."""
+    if value is None:
+        return list(default())
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    for loss in value:
+        if not callable(loss):
+            raise TypeError(f"InverseSynthesis `{name}` must hold loss objects, got {type(loss).__name__}.")
+    return list(value)
+
+
+def split_parts(features: dict):
+    """Zipped features `{'<part>/<key>': ...}` -> `{part: {key: ...}}`; None for plain features.
+
+    Raises:
+      ValueError: some keys have a part prefix and others not, or a part lacks 'audio'.
+    """
+    prefixed = [key for key in features if "/" in key]
+    if not prefixed:
+        return None
+    if len(prefixed) != len(features):
+        plain = sorted(key for key in features if "/" not in key)
+        raise ValueError(f"InverseSynthesis: zipped features must all be '<part>/<key>', but {plain} are not.")
+    parts = {}
+    for key, value in features.items():
+        part, _, name = key.partition("/")
+        parts.setdefault(part, {})[name] = value
+    for part, part_features in parts.items():
+        if "audio" not in part_features:
+            raise ValueError(f"InverseSynthesis: zipped part {part!r} has no '{part}/audio' "
+                             f"(has {sorted(part_features)}).")
+    return {part: parts[part] for part in sorted(parts)}
+
+
+@register("models")
+class InverseSynthesis(Model):
+    """DDSP inverse synthesis (Engel et al., ICML 2020 SAS workshop, "DDSP-inv").
+
+    Args:
+      sinusoidal_encoder: audio -> {'sin_amps', 'sin_freqs' (Hz), 'noise_magnitudes'}
+        (e.g. `encoders.ResnetSinusoidalEncoder`); required.
+      harmonic_encoder: {'sin_amps', 'sin_freqs'} -> {'harm_amp', 'harm_dist', 'f0_hz'} (e.g.
+        `encoders.SinusoidalToHarmonicEncoder`), or None (sinusoidal branch only).
+      n_samples, sample_rate: synthesized audio length (samples) and rate (Hz).
+      noise_window_size: FIR length of the noise filters (0: 2 * (n_bands - 1)).
+      reverb: add a trainable FilteredNoiseReverb after the synths (both branches).
+      stop_gradient: the harmonic branch sees (and its losses compare with) the sinusoids
+        and noise through a stop-gradient, so harmonic losses do not train the sinusoidal
+        encoder.
+      f0_audio_gradient: let the audio losses on harm_audio train f0 (off by default: the
+        gradient of a spectral loss with respect to frequency is unreliable and, measured
+        here, drove f0 to the edge of its range; f0 then learns from the consistency, TWM
+        and supervised losses, the amplitudes from everything).
+      audio_losses: called (target_audio, audio) on both branches (default: SpectralLoss
+        with linear and log magnitudes).
+      consistency_losses: called (harm_sin_amps, harm_sin_freqs, sin_amps, sin_freqs)
+        (default: KDEConsistencyLoss).
+      prior_losses: called (harm_dist) (default: HarmonicDistributionPrior(weight=0.1)).
+      twm_losses: called (f0_hz, sin_freqs, sin_amps) (default: TWMLoss(weight=0.1)).
+      sinusoid_supervision_losses: self-supervised, called (sin_amps, sin_freqs, true
+        sin_amps, true sin_freqs) (default: KDEConsistencyLoss).
+      noise_supervision_losses: self-supervised, called (noise_magnitudes, true ones)
+        (default: FilteredNoiseConsistencyLoss).
+      harmonic_supervision_losses: self-supervised, called (harm_amp, true, harm_dist, true,
+        f0_hz, true) (default: HarmonicConsistencyLoss).
+      Each loss list: None for the default, [] for none.
+    """
+
+    def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, n_samples: int = 64000,
+                 sample_rate: int = 16000, noise_window_size: int = 0, reverb: bool = False,
+                 stop_gradient: bool = True, f0_audio_gradient: bool = False, audio_losses=None,
+                 consistency_losses=None, prior_losses=None, twm_losses=None, sinusoid_supervision_losses=None,
+                 noise_supervision_losses=None, harmonic_supervision_losses=None, **kwargs):
+        super().__init__(**kwargs)
+        if sinusoidal_encoder is None:
+            raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
+        for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"InverseSynthesis `{arg}` must be a positive integer, got {value!r}.")
+        self.sinusoidal_encoder = sinusoidal_encoder
+        self.harmonic_encoder = harmonic_encoder
+        self.n_samples, self.sample_rate = n_samples, sample_rate
+        self.reverb, self.stop_gradient = bool(reverb), bool(stop_gradient)
+        self.f0_audio_gradient = bool(f0_audio_gradient)
+        self.processor_group = build_sinusoidal_processor_group(n_samples, sample_rate, int(noise_window_size),
+                                                                self.reverb)
+        self.audio_losses = _loss_list(
+            audio_losses, lambda: [losses.SpectralLoss(logmag_weight=1.0)], "audio_losses")
+        self.consistency_losses = _loss_list(
+            consistency_losses, lambda: [inverse_losses.KDEConsistencyLoss()], "consistency_losses")
+        self.prior_losses = _loss_list(
+            prior_losses, lambda: [inverse_losses.HarmonicDistributionPrior(weight=0.1)], "prior_losses")
+        self.twm_losses = _loss_list(twm_losses, lambda: [inverse_losses.TWMLoss(weight=0.1)], "twm_losses")
+        self.sinusoid_supervision_losses = _loss_list(
+            sinusoid_supervision_losses, lambda: [inverse_losses.KDEConsistencyLoss()],
+            "sinusoid_supervision_losses")
+        self.noise_supervision_losses = _loss_list(
+            noise_supervision_losses, lambda: [inverse_losses.FilteredNoiseConsistencyLoss()],
+            "noise_supervision_losses")
+        self.harmonic_supervision_losses = _loss_list(
+            harmonic_supervision_losses, lambda: [inverse_losses.HarmonicConsistencyLoss()],
+            "harmonic_supervision_losses")
+
+    # ------------------------------------------------------------------ forward
+    def synthesize(self, sin_amps, sin_freqs, noise_magnitudes) -> tf.Tensor:
+        """Audio `[batch, n_samples]` of sinusoids (linear amps, Hz) plus filtered noise."""
+        outputs = self.processor_group({"sin_amps": sin_amps, "sin_freqs": sin_freqs,
+                                        "noise_magnitudes": noise_magnitudes}, return_outputs_dict=True)
+        return outputs["out/signal"]
+
+    def forward(self, audio, training=False) -> dict:
+        """Both branches on `[batch, n_samples]` audio -> dict of OUTPUT_KEYS (batch first)."""
+        audio = core.ensure_audio(audio, "audio")
+        if audio.shape[1] is not None and audio.shape[1] != self.n_samples:
+            raise ValueError(f"InverseSynthesis: features['audio'] has {audio.shape[1]} samples, but the "
+                             f"model synthesizes n_samples={self.n_samples}.")
+        outputs = dict(self.sinusoidal_encoder(audio, training=training))
+        missing = [k for k in ("sin_amps", "sin_freqs", "noise_magnitudes") if k not in outputs]
+        if missing:
+            raise ValueError(f"InverseSynthesis: the sinusoidal_encoder returned no {missing}.")
+        outputs["sin_audio"] = self.synthesize(outputs["sin_amps"], outputs["sin_freqs"],
+                                               outputs["noise_magnitudes"])
+        if self.harmonic_encoder is None:
+            return outputs
+        sin_amps, sin_freqs, noise = self._harmonic_branch_inputs(outputs)
+        harmonic = self.harmonic_encoder({"sin_amps": sin_amps, "sin_freqs": sin_freqs}, training=training)
+        outputs.update(harm_amp=harmonic["harm_amp"], harm_dist=harmonic["harm_dist"], f0_hz=harmonic["f0_hz"])
+        n_harmonics = harmonic["harm_dist"].shape[-1]
+        outputs["harm_sin_freqs"] = core.get_harmonic_frequencies(harmonic["f0_hz"], n_harmonics)
+        outputs["harm_sin_amps"] = harmonic["harm_amp"] * harmonic["harm_dist"]
+        synth_freqs = outputs["harm_sin_freqs"] if self.f0_audio_gradient else tf.stop_gradient(
+            outputs["harm_sin_freqs"])
+        outputs["harm_audio"] = self.synthesize(outputs["harm_sin_amps"], synth_freqs, noise)
+        return outputs
+
+    def _harmonic_branch_inputs(self, outputs):
+        """(sin_amps, sin_freqs, noise_magnitudes), stop-gradient'ed when `stop_gradient`."""
+        values = (outputs["sin_amps"], outputs["sin_freqs"], outputs["noise_magnitudes"])
+        return tuple(tf.stop_gradient(v) for v in values) if self.stop_gradient else values
+
+    def call(self, features, training=False):
+        """Outputs (see module doc); with `compute_losses`, the losses of each mode."""
+        parts = split_parts(features)
+        if parts is None:
+            if "audio" not in features:
+                raise ValueError(f"InverseSynthesis: features need 'audio' [batch, n_samples] "
+                                 f"(have {sorted(features)}).")
+            outputs = self.forward(features["audio"], training=training)
+            if self.compute_losses:
+                self._add_losses(features, outputs, prefix="")
+            return outputs
+        audios = [core.ensure_audio(part["audio"], f"{name}/audio") for name, part in parts.items()]
+        outputs = self.forward(tf.concat(audios, axis=0), training=training)
+        start = 0
+        for (name, part), audio in zip(parts.items(), audios):
+            size = audio.shape[0] if audio.shape[0] is not None else tf.shape(audio)[0]
+            part_outputs = {key: value[start:start + size] for key, value in outputs.items()}
+            start += size
+            if self.compute_losses:
+                self._add_losses(part, part_outputs, prefix=f"{name}/")
+            outputs.update({f"{name}/{key}": value for key, value in part_outputs.items()})
+        return outputs
+
+    # ------------------------------------------------------------------ losses
+    def _add(self, name: str, loss_objs, *args):
+        for loss_obj in loss_objs:
+            for key, value in loss_obj.get_losses_dict(*args).items():
+                full = f"{name}{key}"
+                if full in self._losses_dict:
+                    raise ValueError(f"InverseSynthesis: loss {full!r} is computed twice; give the loss "
+                                     "objects distinct names.")
+                self._losses_dict[full] = value
+
+    def _add_losses(self, features, outputs, prefix: str):
+        """Adds one batch's (or zipped part's) losses, names prefixed by `prefix`."""
+        target = core.ensure_audio(features["audio"], f"{prefix}audio")
+        harmonic = self.harmonic_encoder is not None
+        self._add(f"{prefix}sin_", self.audio_losses, target, outputs["sin_audio"])
+        if harmonic:
+            sin_amps, sin_freqs, _ = self._harmonic_branch_inputs(outputs)
+            self._add(f"{prefix}harm_", self.audio_losses, target, outputs["harm_audio"])
+            self._add(f"{prefix}harm_", self.consistency_losses, outputs["harm_sin_amps"],
+                      outputs["harm_sin_freqs"], sin_amps, sin_freqs)
+            self._add(f"{prefix}harm_", self.prior_losses, outputs["harm_dist"])
+            self._add(f"{prefix}harm_", self.twm_losses, outputs["f0_hz"], sin_freqs, sin_amps)
+        if "sin_amps" not in features:
+            return
+        true = self.true_controls(features, outputs["sin_amps"].shape[1], prefix)
+        self._add(f"{prefix}sin_", self.sinusoid_supervision_losses, outputs["sin_amps"], outputs["sin_freqs"],
+                  true["sin_amps"], true["sin_freqs"])
+        self._add(f"{prefix}sin_", self.noise_supervision_losses, outputs["noise_magnitudes"],
+                  true["noise_magnitudes"])
+        if harmonic:
+            self._add(f"{prefix}harm_", self.harmonic_supervision_losses, outputs["harm_amp"], true["harm_amp"],
+                      outputs["harm_dist"], true["harm_dist"], outputs["f0_hz"], true["f0_hz"])
+
+    @staticmethod
+    def true_controls(features, n_frames: int, prefix: str = "") -> dict:
+        """The self-supervised targets `[batch, n_frames, c]`, resampled to n_frames if needed.
+
+        Raises:
+          ValueError: naming the missing keys (all of TRUE_CONTROL_KEYS are needed).
+        """
+        missing = [key for key in TRUE_CONTROL_KEYS if key not in features]
+        if missing:
+            raise ValueError(f"InverseSynthesis: self-supervised features need {list(TRUE_CONTROL_KEYS)}; "
+                             f"missing {[prefix + k for k in missing]}.")
+        true = {}
+        for key in TRUE_CONTROL_KEYS:
+            value = core.ensure_3d(features[key], prefix + key)
+            if value.shape[1] != n_frames:
+                value = core.resample(value, n_frames, method="linear")
+            true[key] = value
+        return true
+
+    def get_audio_from_outputs(self, outputs):
+        """`harm_audio` with a harmonic encoder, else `sin_audio` (`[batch, n_samples]`)."""
+        return outputs["harm_audio" if self.harmonic_encoder is not None else "sin_audio"]

@@ -1,0 +1,139 @@
+"""DVC stage ``evaluate``: the Prefect flow ``evaluate`` over trained runs.
+
+For each run of ``evaluate.runs`` (tasks ``load-<run>`` and ``evaluate-<run>``): the model
+is rebuilt from the run's operative config and newest checkpoint, resynthesises every
+clip of ``evaluate.split``, and is scored with `ddsp_models.evaluation.evaluate_model`:
+multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
+resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
+for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
+Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the means at the top level, full
+statistics under ``details``), the log and a markdown artifact.
+
+CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
+"""
+import argparse
+import json
+import os
+import sys
+
+from pipelines import flow_utils
+from pipelines import runs as run_config
+from pipelines.params import RUNS, load_params
+
+HEADLINE = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
+            "note_onset_f1", "note_f1", "frame_f1")
+
+
+def test_batches(data_dir: str, split: str, batch_size: int):
+    """Unshuffled batches of a split, once (numpy dicts)."""
+    from ddsp_models.training.data import PreparedTfdsProvider
+
+    provider = PreparedTfdsProvider(data_dir=data_dir, split=split)
+    return provider.get_batch(batch_size, shuffle=False, repeats=1, drop_remainder=False)
+
+
+def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: int) -> dict:
+    """The JSON written for DVC: headline means (plain floats or null) and details."""
+    record = {"run": run, "step": step, "split": split, "n_examples": n_examples}
+    for name, stats in summary.items():
+        mean = stats.get("mean")
+        record[name] = None if mean is None or mean != mean else float(mean)
+    record["details"] = summary
+    return record
+
+
+def evaluate_one(params: dict, run: str, info) -> dict:
+    """Scores one trained run; writes and returns its metrics record."""
+    from ddsp_models import evaluation
+    from ddsp_models.models.model import resolve_checkpoint
+
+    settings = params["evaluate"]
+    folder = run_config.run_dir(params, run)
+    batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
+    model = run_config.load_trained_model(folder, next(iter(batches)))
+    step = int(resolve_checkpoint(folder).rsplit("-", 1)[-1])
+    # Note metrics need annotations, and a transcribing model: without a midi_encoder the
+    # MIDI models read the ground-truth notes, which would score a trivial 1.0.
+    midi = (run in run_config.MIDI_RUNS and info.has_notes
+            and getattr(model, "midi_encoder", None) is not None)
+    summary = evaluation.evaluate_model(
+        model, batches, sample_rate=info.sample_rate, frame_rate=info.frame_rate,
+        crepe_capacity=settings["crepe_capacity"], midi=midi,
+        min_f0_confidence=settings["min_f0_confidence"],
+        outlier_semitones=settings["outlier_semitones"])
+    n_examples = max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
+    record = metrics_record(run, step, summary, settings["split"], n_examples)
+    os.makedirs(settings["metrics_dir"], exist_ok=True)
+    path = os.path.join(settings["metrics_dir"], f"{run}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    record["path"] = path
+    return record
+
+
+def make_evaluate_flow():
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name="evaluate-run", cache_policy=NO_CACHE, persist_result=False)
+    def evaluate_task(params: dict, run: str, info) -> dict:
+        record = evaluate_one(params, run, info)
+        logger = flow_utils.get_logger(__name__)
+        logger.info("%s (step %d, %d %s clips): %s", run, record["step"], record["n_examples"],
+                    record["split"], {k: record[k] for k in HEADLINE if record.get(k) is not None})
+        return record
+
+    @flow(name="evaluate", log_prints=True)
+    def evaluate_flow(params_path: str | None = "params.yaml", runs: list | None = None,
+                      overrides: dict | None = None) -> dict:
+        """Scores trained runs on the held-out split; one metrics file per run."""
+        with flow_utils.untagged_tasks():
+            params = load_params(params_path, overrides)
+            info = run_config.dataset_info(params["train"]["data_dir"])
+            records = {}
+            for run in runs or params["evaluate"]["runs"]:
+                run_config.check_run(run)
+                records[run] = evaluate_task.with_options(task_run_name=f"evaluate-{run}")(
+                    params, run, info)
+            rows = [{"run": run, "step": r["step"],
+                     **{k: r[k] for k in HEADLINE if any(x.get(k) is not None
+                                                         for x in records.values())}}
+                    for run, r in records.items()]
+            flow_utils.publish_markdown(
+                "evaluation", "# Evaluation\n\n" + flow_utils.markdown_table(rows)
+                + "\n" + flow_utils.file_links([r["path"] for r in records.values()], "metrics"),
+                "metrics per run")
+            return records
+
+    return evaluate_flow
+
+
+def evaluate_runs(params_path: str = "params.yaml", runs: list | None = None,
+                  overrides: dict | None = None) -> dict:
+    """Runs the ``evaluate`` flow with a name and tags saying which runs and params."""
+    from prefect import tags
+
+    params = load_params(params_path, overrides)
+    runs = list(runs or params["evaluate"]["runs"])
+    digest = flow_utils.params_digest(params)
+    flow = make_evaluate_flow().with_options(
+        flow_run_name=f"evaluate-{'-'.join(runs)}-{digest}")
+    with tags(*flow_utils.run_tags("evaluate", "+".join(runs), params)):
+        return flow(params_path=params_path, runs=runs, overrides=overrides)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--run", action="append", choices=RUNS,
+                        help="run to evaluate (repeatable; default: evaluate.runs)")
+    args = parser.parse_args(argv)
+    flow_utils.configure_cli_logging()
+    records = evaluate_runs(args.params, args.run)
+    for run, record in records.items():
+        print(run, json.dumps({k: record[k] for k in HEADLINE if record.get(k) is not None}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Shared Prefect plumbing of the train / evaluate / sample flows: run names and tags,
+artifacts, a logger that works inside and outside a flow run.
+
+Flows run against ``PREFECT_API_URL`` when it is set (e.g. a ``prefect server start`` on
+127.0.0.1, see README), otherwise against a temporary local API that Prefect starts for
+the process.
+"""
+import hashlib
+import json
+import logging
+import os
+import re
+
+
+NOISY_LOGGERS = ("httpx", "absl", "docket", "urllib3")
+
+
+def params_digest(params: dict) -> str:
+    """8 hex digits identifying a params dict (its canonical JSON)."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def run_tags(kind: str, run: str, params: dict, **extra) -> list[str]:
+    """Tags of a flow run: its kind, run, params digest and given ``key=value`` pairs."""
+    tags = [kind, f"run:{run}", f"params:{params_digest(params)}"]
+    tags += [f"{key}:{value}" for key, value in extra.items()]
+    return tags
+
+
+def get_logger(name: str) -> logging.Logger:
+    """Prefect's run logger inside a flow or task run (shown in the UI), else a module
+    logger."""
+    try:
+        from prefect import get_run_logger
+        from prefect.exceptions import MissingContextError
+
+        try:
+            return get_run_logger()
+        except MissingContextError:
+            pass
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        pass
+    return logging.getLogger(name)
+
+
+def artifact_key(*parts: str) -> str:
+    """A valid Prefect artifact key (lowercase letters, digits, dashes)."""
+    key = "-".join(parts).lower()
+    return re.sub(r"[^a-z0-9-]+", "-", key).strip("-")
+
+
+def publish_markdown(key: str, markdown: str, description: str = "") -> None:
+    """A markdown artifact on the current flow run (skipped outside a run)."""
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return
+    create_markdown_artifact(markdown=markdown, key=artifact_key(key), description=description)
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """A GitHub-style table; floats with 4 significant digits."""
+    if not rows:
+        return "_(no rows)_\n"
+    columns = columns or list(rows[0])
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def file_links(paths: list[str], title: str) -> str:
+    """A markdown list of local files (absolute paths, openable from the UI's machine)."""
+    lines = [f"**{title}**", ""]
+    lines += [f"- [{os.path.basename(p)}](file://{os.path.abspath(p)})" for p in paths]
+    return "\n".join(lines) + "\n"
+
+
+def format_seconds(seconds: float) -> str:
+    """``h:mm:ss``; ``?`` when not finite."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def configure_cli_logging() -> None:
+    """Log lines with time and logger name on stderr for the stage CLIs."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def library_logs_at_info() -> None:
+    """Lets the library's INFO lines (training progress) through to the handlers Prefect
+    attaches (``PREFECT_LOGGING_EXTRA_LOGGERS=ddsp_models``, set by `pipelines`), even
+    when the root logger is at WARNING."""
+    logger = logging.getLogger("ddsp_models")
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
+def untagged_tasks():
+    """A context in which task runs carry no tags: the flow run keeps its tags, but each
+    tagged task run would first ask the API for tag concurrency slots (a round trip the
+    busy temporary server sometimes answers 503, costing a retry of about 2 s)."""
+    from prefect.context import TagsContext
+
+    return TagsContext(current_tags=set())

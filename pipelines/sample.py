@@ -1,0 +1,288 @@
+"""DVC stage ``sample``: the Prefect flow ``sample``: resynthesis and timbre transfer.
+
+For each run of ``sample.runs``, under ``<samples_dir>/<run>/``:
+
+- ``resynth/<clip>_original.wav``, ``<clip>_resynth.wav`` and ``<clip>.png`` (spectrograms
+  of both, one colour scale) for the first ``sample.n_clips`` clips of ``sample.split``;
+- timbre transfer: the f0 and loudness of another instrument drive the model:
+  ``transfer/source.wav`` (a built-in melody played by ``sample.transfer_instrument``, or
+  the first clip of ``sample.transfer_audio``), ``transfer/transfer.wav`` and
+  ``transfer/transfer.png``. The source's pitch is moved by ``sample.octave_shift`` octaves
+  and its loudness by ``sample.loudness_shift_db`` dB (``auto``: to the training data's
+  mean pitch and loudness). MIDI models get the source's notes (built-in melody) shifted
+  with it, or transcribe them (encoded variant); InverseSynthesis resynthesises audio
+  and has no transfer.
+- ``samples.json``: every file written and the shifts applied.
+
+CLI: ``python -m pipelines.sample --params params.yaml [--run ae ...]``.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from pipelines import flow_utils
+from pipelines import runs as run_config
+from pipelines.params import RUNS, load_params
+
+NOTE_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
+                 "note_offsets")
+AUDIO_ONLY_RUNS = ("inverse",)
+
+
+def shift_notes(features: dict, octaves: int) -> dict:
+    """Moves the MIDI note features ``[..., n_frames, 128]`` by ``12 * octaves`` pitches
+    (notes pushed off the keyboard are dropped)."""
+    shifted = dict(features)
+    semitones = 12 * int(octaves)
+    for key in NOTE_FEATURES:
+        if key not in features or semitones == 0:
+            continue
+        roll = np.asarray(features[key])
+        out = np.zeros_like(roll)
+        if semitones > 0:
+            out[..., semitones:] = roll[..., :-semitones]
+        else:
+            out[..., :semitones] = roll[..., -semitones:]
+        shifted[key] = out
+    return shifted
+
+
+def transfer_source(params: dict, info) -> tuple[dict, str]:
+    """Features of the timbre-transfer source clip (clip length of the dataset) and a name.
+
+    Built-in: a melody of ``sample.transfer_instrument`` rendered with FluidSynth, with its
+    note features. Otherwise the first clip of ``sample.transfer_audio`` (any format
+    `pipelines.prepare.decode_audio` reads; zero-padded when shorter).
+    """
+    from pipelines.features import compute_clip_features
+    from pipelines.midi_melodies import (INSTRUMENTS, generate_melody, instrument_spec,
+                                         note_list, render_melody)
+    from pipelines.prepare import clip_notes, decode_audio
+
+    settings, data = params["sample"], params["data"]
+    seconds = info.n_samples / info.sample_rate
+    notes, instrument_id = None, -1
+    if settings["transfer_audio"]:
+        path = settings["transfer_audio"]
+        if not os.path.isfile(path):
+            raise ValueError(f"sample.transfer_audio {path!r} is not a file")
+        audio = decode_audio(path, info.sample_rate)[:info.n_samples]
+        audio = np.pad(audio, (0, info.n_samples - len(audio)))
+        name = os.path.splitext(os.path.basename(path))[0]
+    else:
+        instrument = settings["transfer_instrument"]
+        if instrument not in INSTRUMENTS:
+            raise ValueError(f"sample.transfer_instrument {instrument!r} unknown; known: "
+                             f"{sorted(INSTRUMENTS)}")
+        # Melodies are drawn over >= 2 s; the clip is their start.
+        midi = generate_melody(instrument, max(seconds, 2.0),
+                               seed=int(settings["transfer_seed"]))
+        audio = render_melody(midi, info.sample_rate, data["soundfont"], duration=seconds,
+                              gain=data["render_gain"])
+        notes = clip_notes(note_list(midi), 0.0, seconds)
+        instrument_id = instrument_spec(instrument).program
+        name = instrument
+    features = compute_clip_features(audio, info.sample_rate, info.frame_rate,
+                                     data["crepe_capacity"], data["crepe_viterbi"],
+                                     notes=notes, instrument_id=instrument_id)
+    return features, name
+
+
+def training_statistics(params: dict, info) -> dict:
+    """Mean pitch and loudness of the training split (`compute_dataset_statistics`) and
+    its most common instrument id."""
+    from ddsp_models.evaluation import compute_dataset_statistics
+    from ddsp_models.training.data import PreparedTfdsProvider
+
+    provider = PreparedTfdsProvider(data_dir=info.data_dir, split="train")
+    batches = [{k: v.numpy() for k, v in b.items() if k != "id"} for b in
+               provider.get_batch(16, shuffle=False, repeats=1, drop_remainder=False)]
+    stats = compute_dataset_statistics(batches)
+    ids = np.concatenate([np.asarray(b["instrument_id"]).reshape(-1) for b in batches])
+    values, counts = np.unique(ids, return_counts=True)
+    stats["instrument_id"] = int(values[np.argmax(counts)])
+    return stats
+
+
+def _batched(features: dict) -> dict:
+    """One example -> a batch of one (float32 arrays, int64 ids)."""
+    batch = {}
+    for key, value in features.items():
+        if key == "id":
+            continue
+        array = np.asarray(value)
+        batch[key] = array[np.newaxis].astype(
+            np.int64 if np.issubdtype(array.dtype, np.integer) else np.float32)
+    return batch
+
+
+def _audio(model, outputs) -> np.ndarray:
+    return np.asarray(model.get_audio_from_outputs(outputs))
+
+
+def resynthesize(model, run: str, batch: dict, out_dir: str, info) -> list[dict]:
+    """Writes original / resynthesis wavs and a spectrogram PNG per clip of `batch`."""
+    from ddsp_models.audio_io import write_wav
+    from ddsp_models.plotting import plot_spectrograms
+
+    features = {k: v for k, v in batch.items() if k != "id"}
+    audio_gen = _audio(model, model(features, training=False))
+    ids = [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(batch["id"])]
+    written = []
+    for i, clip_id in enumerate(ids):
+        original = np.asarray(features["audio"][i])
+        stem = os.path.join(out_dir, "resynth", clip_id.replace("/", "_"))
+        paths = {"original": write_wav(f"{stem}_original.wav", original, info.sample_rate),
+                 "resynth": write_wav(f"{stem}_resynth.wav", audio_gen[i], info.sample_rate)}
+        paths["spectrogram"] = plot_spectrograms(
+            {"original": original, f"{run} resynthesis": audio_gen[i]}, f"{stem}.png",
+            sample_rate=info.sample_rate, title=f"{run}: {clip_id}")
+        written.append({"clip": clip_id, **paths})
+    return written
+
+
+def timbre_transfer(model, run: str, source: dict, name: str, stats: dict, params: dict,
+                    out_dir: str, info) -> dict:
+    """Drives `model` with the shifted source features; writes wavs and a PNG."""
+    from ddsp_models.audio_io import write_wav
+    from ddsp_models.evaluation import adjust_for_timbre_transfer
+    from ddsp_models.plotting import plot_spectrograms
+
+    settings = params["sample"]
+    octave = settings["octave_shift"]
+    loudness = settings["loudness_shift_db"]
+    adjusted, shifts = adjust_for_timbre_transfer(
+        source, octave_shift=0 if octave == "auto" else int(octave),
+        loudness_shift_db=0.0 if loudness == "auto" else float(loudness),
+        auto_adjust=True, dataset_stats=_auto_parts(stats, octave, loudness))
+    adjusted = shift_notes(adjusted, shifts["octave_shift"])
+    adjusted["instrument_id"] = np.int64(stats["instrument_id"])
+    audio_gen = _audio(model, model(_batched(adjusted), training=False))[0]
+    folder = os.path.join(out_dir, "transfer")
+    paths = {"source": write_wav(os.path.join(folder, f"source_{name}.wav"), source["audio"],
+                                 info.sample_rate),
+             "transfer": write_wav(os.path.join(folder, f"transfer_from_{name}.wav"),
+                                   audio_gen, info.sample_rate)}
+    paths["spectrogram"] = plot_spectrograms(
+        {f"source ({name})": source["audio"], f"{run} driven by it": audio_gen},
+        os.path.join(folder, f"transfer_from_{name}.png"), sample_rate=info.sample_rate,
+        title=f"{run}: timbre transfer, {shifts['octave_shift']:+d} octaves, "
+              f"{shifts['loudness_shift_db']:+.1f} dB")
+    return {**paths, **shifts}
+
+
+def _auto_parts(stats: dict, octave, loudness) -> dict:
+    """Dataset statistics restricted to the quantities set to ``auto``."""
+    parts = dict(stats)
+    if octave != "auto":
+        parts["mean_pitch"] = None
+    if loudness != "auto":
+        parts["mean_loudness_db"] = None
+    return parts
+
+
+def sample_one(params: dict, run: str, info, source, name: str, stats: dict) -> dict:
+    """Resynthesis and timbre transfer of one run; writes ``samples.json``."""
+    from pipelines.evaluate import test_batches
+
+    settings = params["sample"]
+    out_dir = os.path.join(settings["samples_dir"], run)
+    batches = test_batches(info.data_dir, settings["split"], settings["n_clips"])
+    batch = {k: v.numpy() for k, v in next(iter(batches)).items()}
+    model = run_config.load_trained_model(run_config.run_dir(params, run),
+                                          {k: v for k, v in batch.items() if k != "id"})
+    record = {"run": run, "resynthesis": resynthesize(model, run, batch, out_dir, info)}
+    if run in AUDIO_ONLY_RUNS:
+        record["transfer"] = None
+        record["transfer_skipped"] = f"{run} resynthesises audio; it has no controls to drive"
+    else:
+        record["transfer"] = timbre_transfer(model, run, source, name, stats, params,
+                                             out_dir, info)
+    with open(os.path.join(out_dir, "samples.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def make_sample_flow():
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    options = dict(cache_policy=NO_CACHE, persist_result=False)
+
+    @task(name="transfer-source", **options)
+    def source_task(params: dict, info):
+        return transfer_source(params, info)
+
+    @task(name="training-statistics", **options)
+    def stats_task(params: dict, info):
+        stats = training_statistics(params, info)
+        flow_utils.get_logger(__name__).info(
+            "training data: mean pitch %.1f MIDI, mean loudness %.1f dB",
+            stats["mean_pitch"] or float("nan"), stats["mean_loudness_db"] or float("nan"))
+        return stats
+
+    @task(name="sample-run", **options)
+    def sample_task(params: dict, run: str, info, source, name: str, stats: dict):
+        record = sample_one(params, run, info, source, name, stats)
+        files = [p for r in record["resynthesis"] for p in (r["resynth"], r["spectrogram"])]
+        if record["transfer"]:
+            t = record["transfer"]
+            files += [t["source"], t["transfer"], t["spectrogram"]]
+            flow_utils.get_logger(__name__).info(
+                "%s: timbre transfer from %s, %+d octaves, %+.1f dB", run, name,
+                t["octave_shift"], t["loudness_shift_db"])
+        flow_utils.publish_markdown(f"{run}-samples", f"# {run}: samples\n\n"
+                                    + flow_utils.file_links(files, "files"), f"{run} samples")
+        return record
+
+    @flow(name="sample", log_prints=True)
+    def sample_flow(params_path: str | None = "params.yaml", runs: list | None = None,
+                    overrides: dict | None = None) -> dict:
+        """Resynthesis and timbre-transfer samples of trained runs."""
+        with flow_utils.untagged_tasks():
+            params = load_params(params_path, overrides)
+            info = run_config.dataset_info(params["train"]["data_dir"])
+            source, name = source_task(params, info)
+            stats = stats_task(params, info)
+            records = {}
+            for run in runs or params["sample"]["runs"]:
+                run_config.check_run(run)
+                records[run] = sample_task.with_options(task_run_name=f"sample-{run}")(
+                    params, run, info, source, name, stats)
+            return records
+
+    return sample_flow
+
+
+def sample_runs(params_path: str = "params.yaml", runs: list | None = None,
+                overrides: dict | None = None) -> dict:
+    """Runs the ``sample`` flow with a name and tags saying which runs and params."""
+    from prefect import tags
+
+    params = load_params(params_path, overrides)
+    runs = list(runs or params["sample"]["runs"])
+    flow = make_sample_flow().with_options(
+        flow_run_name=f"sample-{'-'.join(runs)}-{flow_utils.params_digest(params)}")
+    with tags(*flow_utils.run_tags("sample", "+".join(runs), params)):
+        return flow(params_path=params_path, runs=runs, overrides=overrides)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--run", action="append", choices=RUNS,
+                        help="run to sample (repeatable; default: sample.runs)")
+    args = parser.parse_args(argv)
+    flow_utils.configure_cli_logging()
+    records = sample_runs(args.params, args.run)
+    for run, record in records.items():
+        print(run, len(record["resynthesis"]), "clips resynthesised;",
+              "transfer:", (record["transfer"] or {}).get("transfer"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""DVC stages ``train_<run>``: the Prefect flow ``train`` for one run of `pipelines.params`.
+
+Tasks (each a task run in the Prefect UI): ``dataset-info`` (what the prepared dataset
+holds: rates, clip length, note annotations) -> ``resolve-config`` (gin files + params ->
+bindings; the text is kept as ``<run>/resolved_config.gin``) -> ``load-dataset`` ->
+``build-model`` (model + optimizer variables) -> ``warm-start`` (partial restore with key
+mapping, e.g. the ``ae`` run's ``decoder`` into the MIDI model's ``synthcoder``) ->
+``train-chunk-<i>`` (``train.chunk_steps`` steps each, ending with a checkpoint; Prefect
+retries a failed chunk ``train.retries`` times and the retry resumes from the newest
+checkpoint) -> ``report-training`` (``<plots_dir>/<run>/losses.csv`` and ``losses.png``,
+a markdown artifact with the final losses).
+
+Rerunning the stage after an interruption resumes from the newest checkpoint in the run
+folder. Progress (step, loss, steps/s, ETA) goes to the terminal and the Prefect logs.
+
+CLI: ``python -m pipelines.train --params params.yaml --run ae``.
+"""
+import argparse
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+
+from pipelines import flow_utils
+from pipelines.params import RUNS, load_params
+from pipelines import runs as run_config
+
+RESOLVED_CONFIG = "resolved_config.gin"
+CONFIG_DIGEST = "config_digest.txt"
+SUMMARY_FILE = "train_summary.json"
+
+
+class TrainingSession:
+    """The in-process state the chunk tasks share (a plain object: Prefect passes it to
+    the tasks as it is; they run in the flow's process)."""
+
+    def __init__(self, run: str, save_dir: str, provider, trainer, batch_size: int,
+                 total_steps: int, steps_per_summary: int):
+        self.run, self.save_dir = run, save_dir
+        self.provider, self.trainer = provider, trainer
+        self.batch_size, self.total_steps = batch_size, total_steps
+        self.steps_per_summary = steps_per_summary
+        self.attempts = {}  # chunk index -> attempts so far
+
+
+def chunk_ends(start_step: int, total_steps: int, chunk_steps: int) -> list[int]:
+    """Steps at which the chunks after `start_step` end: multiples of `chunk_steps`, then
+    `total_steps` (``chunk_ends(0, 250, 100) == [100, 200, 250]``)."""
+    if chunk_steps < 1:
+        raise ValueError(f"chunk_steps must be >= 1, got {chunk_steps}")
+    ends = list(range((start_step // chunk_steps + 1) * chunk_steps, total_steps, chunk_steps))
+    if start_step < total_steps:
+        ends.append(total_steps)
+    return ends
+
+
+def run_chunk_steps(session: TrainingSession, until_step: int) -> dict:
+    """Trains from the newest checkpoint in the run folder up to `until_step` and saves.
+
+    Everything (weights, optimizer state, step) is first restored from the newest
+    checkpoint, so a retried chunk never keeps the half-done work of the failed attempt.
+    """
+    from ddsp_models.training.train_loop import train
+
+    trainer = session.trainer
+    trainer.restore(session.save_dir, restore_keys=[])
+    start = trainer.get_step()
+    t0 = time.perf_counter()
+    result = train(data_provider=session.provider, trainer=trainer,
+                   batch_size=session.batch_size, num_steps=until_step,
+                   steps_per_summary=session.steps_per_summary, steps_per_save=until_step,
+                   save_dir=session.save_dir, restore_dir=None)
+    seconds = time.perf_counter() - t0
+    return {"start_step": start, "end_step": int(result["step"]), "seconds": seconds,
+            "losses": result["losses"]}
+
+
+def _tasks():
+    """The flow's tasks (built lazily: importing this module does not import Prefect)."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    options = dict(cache_policy=NO_CACHE, persist_result=False)
+
+    @task(name="dataset-info", **options)
+    def dataset_info_task(data_dir: str):
+        info = run_config.dataset_info(data_dir)
+        flow_utils.get_logger(__name__).info(
+            "dataset %s: config %s, %d Hz, %d frames/s, %d samples per clip, splits %s",
+            data_dir, info.config, info.sample_rate, info.frame_rate, info.n_samples,
+            info.splits)
+        return info
+
+    @task(name="resolve-config", **options)
+    def resolve_config_task(params: dict, run: str, info, save_dir: str) -> dict:
+        import gin
+
+        from ddsp_models.training.config import parse_gin
+
+        files, bindings = run_config.gin_config(params, run, info)
+        gin.clear_config()
+        text = parse_gin(files, bindings)
+        source, keys = run_config.warm_start_source(params, run)
+        restart_if_config_changed(save_dir, config_digest(text, source, keys))
+        with open(os.path.join(save_dir, RESOLVED_CONFIG), "w", encoding="utf-8") as f:
+            f.write(text)
+        logger = flow_utils.get_logger(__name__)
+        logger.info("gin files %s", files)
+        logger.info("bindings:\n  %s", "\n  ".join(bindings))
+        return {"gin_files": files, "gin_bindings": bindings}
+
+    @task(name="load-dataset", **options)
+    def load_dataset_task():
+        import gin
+
+        provider = gin.query_parameter("train.data_provider").scoped_configurable_fn()
+        flow_utils.get_logger(__name__).info("training data: %s", type(provider).__name__)
+        return provider
+
+    @task(name="build-model", **options)
+    def build_model_task(provider, batch_size: int):
+        from ddsp_models import models
+        from ddsp_models.training.trainer import Trainer, get_strategy
+
+        strategy = get_strategy()
+        with strategy.scope():
+            model = models.get_model()
+            trainer = Trainer(model, strategy)
+        batch = next(iter(provider.get_batch(batch_size, shuffle=False, repeats=1)))
+        trainer.build(batch)
+        n_params = sum(int(w.numpy().size) for w in model.trainable_weights)
+        flow_utils.get_logger(__name__).info("%s: %d trainable parameters",
+                                             type(model).__name__, n_params)
+        return trainer
+
+    @task(name="warm-start", **options)
+    def warm_start_task(trainer, save_dir: str, source: str | None, keys: list) -> dict:
+        """Partial restore from another run, then a step-0 checkpoint here (so a retried
+        first chunk starts from the warm-started weights)."""
+        from ddsp_models.models.model import resolve_checkpoint
+
+        logger = flow_utils.get_logger(__name__)
+        try:
+            resolve_checkpoint(save_dir)
+            logger.info("%s already has checkpoints: resuming", save_dir)
+            return {"warm_started": False, "resumed": True}
+        except ValueError:
+            pass
+        restored = None
+        if source is not None:
+            prefix = resolve_checkpoint(source)  # ValueError names the folder when missing
+            restored = trainer.restore(prefix, restore_keys=keys)
+            logger.info("warm start: %s from %s", keys, restored)
+        trainer.save(save_dir)
+        from ddsp_models.training.config import write_operative_config
+
+        write_operative_config(save_dir, trainer.get_step())
+        return {"warm_started": restored is not None, "resumed": False, "from": restored,
+                "keys": keys}
+
+    @task(name="train-chunk", **options)
+    def train_chunk_task(session: TrainingSession, index: int, until_step: int) -> dict:
+        session.attempts[index] = session.attempts.get(index, 0) + 1
+        result = run_chunk_steps(session, until_step)
+        result["attempt"] = session.attempts[index]
+        return result
+
+    @task(name="report-training", **options)
+    def report_task(run: str, save_dir: str, plots_dir: str, chunks: list, params: dict):
+        return report_training(run, save_dir, plots_dir, chunks, params)
+
+    return (dataset_info_task, resolve_config_task, load_dataset_task, build_model_task,
+            warm_start_task, train_chunk_task, report_task)
+
+
+def config_digest(config_text: str, warm_start_dir: str | None, keys: list) -> str:
+    """SHA-1 of a run's parsed configuration and, for a warm start, the source run's
+    newest checkpoint (its index file's bytes)."""
+    digest = hashlib.sha1(config_text.encode())
+    if warm_start_dir is not None:
+        from ddsp_models.models.model import resolve_checkpoint
+
+        digest.update(repr(keys).encode())
+        with open(resolve_checkpoint(warm_start_dir) + ".index", "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def restart_if_config_changed(save_dir: str, digest: str) -> bool:
+    """Empties a run folder whose checkpoints came from another configuration (other
+    sizes, rates, data, or a retrained warm-start source); the number of steps is not
+    part of it, so raising ``steps`` continues a finished run. Returns True on a restart."""
+    path = os.path.join(save_dir, CONFIG_DIGEST)
+    restarted = False
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            if f.read().strip() != digest:
+                flow_utils.get_logger(__name__).warning(
+                    "%s was trained with another configuration: starting it afresh", save_dir)
+                shutil.rmtree(save_dir)
+                restarted = True
+    elif os.path.isdir(save_dir) and os.listdir(save_dir):
+        flow_utils.get_logger(__name__).warning(
+            "%s holds files of an unknown configuration: starting it afresh", save_dir)
+        shutil.rmtree(save_dir)
+        restarted = True
+    os.makedirs(save_dir, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(digest + "\n")
+    return restarted
+
+
+def report_training(run: str, save_dir: str, plots_dir: str, chunks: list,
+                    params: dict) -> dict:
+    """Loss table (CSV, for `dvc plots`), loss-curve PNG, markdown artifact, summary."""
+    from ddsp_models.plotting import plot_loss_curve
+    from ddsp_models.training.train_loop import read_loss_log
+
+    records = read_loss_log(save_dir)
+    out = os.path.join(plots_dir, run)
+    os.makedirs(out, exist_ok=True)
+    names = sorted({name for r in records for name in r["losses"]})
+    csv_path = os.path.join(out, "losses.csv")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", *names])
+        for record in records:
+            writer.writerow([record["step"], *(record["losses"].get(n, "") for n in names)])
+    png_path = plot_loss_curve(records, os.path.join(out, "losses.png"),
+                               title=f"{run}: training losses")
+    last = records[-1] if records else {"step": 0, "losses": {}}
+    train_seconds = sum(c["seconds"] for c in chunks)
+    steps_trained = sum(c["end_step"] - c["start_step"] for c in chunks)
+    summary = {"run": run, "step": last["step"], "losses": last["losses"],
+               "steps_trained_now": steps_trained, "train_seconds_now": train_seconds,
+               "steps_per_sec": steps_trained / train_seconds if train_seconds else None,
+               "chunks": chunks, "loss_csv": csv_path, "loss_png": png_path}
+    with open(os.path.join(save_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+    rows = [{"loss": k, "value": float(v)} for k, v in sorted(last["losses"].items())]
+    markdown = (f"# {run}: step {last['step']}\n\n" + flow_utils.markdown_table(rows)
+                + f"\n{steps_trained} steps in {train_seconds:.0f} s this run\n\n"
+                + flow_utils.file_links([png_path, csv_path], "plots"))
+    flow_utils.publish_markdown(f"{run}-training", markdown, f"{run} training losses")
+    return summary
+
+
+def make_train_flow():
+    """The ``train`` flow (a function so Prefect is imported only when it runs)."""
+    from prefect import flow
+
+    (dataset_info_task, resolve_config_task, load_dataset_task, build_model_task,
+     warm_start_task, train_chunk_task, report_task) = _tasks()
+
+    @flow(name="train", log_prints=True)
+    def train_flow(params_path: str | None = "params.yaml", run: str = "ae",
+                   overrides: dict | None = None) -> dict:
+        """Trains one run of the params file in checkpointed chunks."""
+        flow_utils.library_logs_at_info()
+        with flow_utils.untagged_tasks():
+            params = load_params(params_path, overrides)
+            run_config.check_run(run)
+            train = params["train"]
+            save_dir = run_config.run_dir(params, run)
+            logger = flow_utils.get_logger(__name__)
+            info = dataset_info_task(train["data_dir"])
+            resolve_config_task(params, run, info, save_dir)
+            provider = load_dataset_task()
+            trainer = build_model_task(provider, train["batch_size"])
+            source, keys = run_config.warm_start_source(params, run)
+            warm_start_task(trainer, save_dir, source, keys)
+            trainer.restore(save_dir, restore_keys=[])
+            total = train[run]["steps"]
+            session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
+                                      total, train["steps_per_summary"])
+            ends = chunk_ends(trainer.get_step(), total, train["chunk_steps"])
+            chunk_task = train_chunk_task.with_options(retries=train["retries"],
+                                                       retry_delay_seconds=0)
+            chunks, t0, done = [], time.perf_counter(), 0
+            for index, until in enumerate(ends):
+                result = chunk_task.with_options(task_run_name=f"train-chunk-{index}-to-{until}")(
+                    session, index, until)
+                chunks.append(result)
+                done += result["end_step"] - result["start_step"]
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                logger.info("%s: chunk %d/%d done, step %d/%d, total_loss %.4f, %.2f steps/s, "
+                            "ETA %s", run, index + 1, len(ends), result["end_step"], total,
+                            result["losses"].get("total_loss", float("nan")), rate,
+                            flow_utils.format_seconds((total - result["end_step"]) / rate))
+            return report_task(run, save_dir, os.path.join(train["plots_dir"]), chunks, params)
+
+    return train_flow
+
+
+def train_run(params_path: str = "params.yaml", run: str = "ae",
+              overrides: dict | None = None) -> dict:
+    """Runs the ``train`` flow with a name and tags saying which run and params."""
+    from prefect import tags
+
+    params = load_params(params_path, overrides)
+    steps = params["train"][run]["steps"]
+    batch = params["train"]["batch_size"]
+    name = f"train-{run}-{steps}steps-b{batch}-{flow_utils.params_digest(params['train'])}"
+    flow = make_train_flow().with_options(flow_run_name=name)
+    with tags(*flow_utils.run_tags("train", run, params["train"], steps=steps, batch=batch)):
+        return flow(params_path=params_path, run=run, overrides=overrides)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--run", required=True, choices=RUNS)
+    parser.add_argument("--fresh", action="store_true",
+                        help="delete the run folder first instead of resuming")
+    args = parser.parse_args(argv)
+    flow_utils.configure_cli_logging()
+    if args.fresh:
+        shutil.rmtree(run_config.run_dir(load_params(args.params), args.run),
+                      ignore_errors=True)
+    summary = train_run(args.params, args.run)
+    print(json.dumps({k: summary[k] for k in ("run", "step", "losses", "steps_per_sec")},
+                     indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

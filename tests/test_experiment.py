@@ -1,0 +1,27 @@
+"""The ``experiment`` flow (pipelines/experiment.py): train -> evaluate -> sample."""
+import os
+
+import pytest
+
+from pipelines.experiment import run_experiment, training_order
+from pipelines.params import load_params
+
+
+def test_warm_start_sources_are_trained_first():
+    params = load_params(None)
+    assert training_order(params, ["midiae"]) == ["ae", "midiae"]
+    assert training_order(params, ["zmidiae", "midiae", "ae"]) == ["zmidiae", "ae", "midiae"]
+    no_warm = load_params(None, {"train": {"midiae": {"warm_start": None}}})
+    assert training_order(no_warm, ["midiae"]) == ["midiae"]
+    with pytest.raises(ValueError, match="unknown run"):
+        training_order(params, ["gan"])
+
+
+def test_experiment_flow_resumes_training_then_evaluates_and_samples(trained_tiny_runs):
+    overrides = trained_tiny_runs["overrides"]
+    result = run_experiment(None, ["ae"], overrides)
+    # Already trained to its steps: the train subflow resumes and has nothing to do.
+    assert result["train"]["ae"]["step"] == 6 and result["train"]["ae"]["chunks"] == []
+    assert result["evaluate"]["ae"]["step"] == 6
+    assert os.path.isfile(os.path.join(overrides["evaluate"]["metrics_dir"], "ae.json"))
+    assert os.path.isfile(result["sample"]["ae"]["transfer"]["transfer"])

@@ -1,0 +1,235 @@
+"""Specification of models.InverseSynthesis (DDSP-inv), its training modes and its configs."""
+import time
+
+import gin
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import models
+from ddsp_models.training import data
+from ddsp_models.training.config import parse_gin
+from ddsp_models.training.trainer import Trainer
+from inverse_fixtures import (FRAME_RATE, N_HARMONICS, N_NOISE_BANDS, N_SAMPLES, SECONDS, f0_error_semitones,
+                              synthetic_notes, tiny_model, write_prepared_tfds)
+
+HARMONIC_LOSSES = ("harm_spectral_loss", "harm_kde_consistency_loss", "harm_harmonic_distribution_prior",
+                   "harm_twm_loss", "harm_harmonic_consistency_loss")
+SUPERVISED_LOSSES = ("sin_kde_consistency_loss", "sin_filtered_noise_consistency_loss",
+                     "harm_harmonic_consistency_loss")
+
+
+@pytest.fixture(scope="module")
+def notes():
+    return synthetic_notes(batch_size=2, seed=0)
+
+
+def test_outputs_and_losses_of_both_branches(notes):
+    tf.random.set_seed(0)
+    model = tiny_model()
+    outputs, losses = model(notes, return_losses=True)
+    assert outputs["sin_audio"].shape == outputs["harm_audio"].shape == (2, N_SAMPLES)
+    assert set(losses) == {"sin_spectral_loss", "total_loss"} | set(HARMONIC_LOSSES) | set(SUPERVISED_LOSSES)
+    np.testing.assert_allclose(losses["total_loss"], sum(v for k, v in losses.items() if k != "total_loss"),
+                               rtol=1e-5)
+    # Harmonic sinusoids: k * f0 with amplitudes harm_amp * harm_dist (harm_dist sums to 1).
+    f0 = outputs["f0_hz"].numpy()
+    np.testing.assert_allclose(outputs["harm_sin_freqs"], f0 * np.arange(1, N_HARMONICS + 1), rtol=1e-6)
+    np.testing.assert_allclose(outputs["harm_dist"].numpy().sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(outputs["harm_sin_amps"].numpy().sum(-1, keepdims=True), outputs["harm_amp"],
+                               rtol=1e-5)
+    # Sinusoids lie within the encoder's range; noise gains start quiet.
+    assert 20.0 <= outputs["sin_freqs"].numpy().min() and outputs["sin_freqs"].numpy().max() <= 8000.0
+    assert outputs["noise_magnitudes"].numpy().max() < 0.05
+    # Without true controls only the unsupervised losses are computed.
+    _, plain = model({"audio": notes["audio"]}, return_losses=True)
+    assert set(plain) == set(losses) - set(SUPERVISED_LOSSES)
+
+
+def test_get_audio_from_outputs_is_harm_audio_with_a_harmonic_encoder_else_sin_audio(notes):
+    both = tiny_model()
+    outputs = both(notes)
+    np.testing.assert_array_equal(both.get_audio_from_outputs(outputs), outputs["harm_audio"])
+    sinusoidal_only = tiny_model(harmonic=False)
+    outputs, losses = sinusoidal_only(notes, return_losses=True)
+    assert "harm_audio" not in outputs
+    np.testing.assert_array_equal(sinusoidal_only.get_audio_from_outputs(outputs), outputs["sin_audio"])
+    assert set(losses) == {"sin_spectral_loss", "sin_kde_consistency_loss",
+                           "sin_filtered_noise_consistency_loss", "total_loss"}
+
+
+def _gradient_norms(model, features, loss_filter):
+    with tf.GradientTape() as tape:
+        _, losses = model(features, training=True, return_losses=True)
+        loss = tf.add_n([v for k, v in losses.items() if k != "total_loss" and loss_filter(k)])
+    encoders = {"sinusoidal": model.sinusoidal_encoder, "harmonic": model.harmonic_encoder}
+    grads = tape.gradient(loss, [v for e in encoders.values() for v in e.trainable_variables])
+    norms, start = {}, 0
+    for name, encoder in encoders.items():
+        n = len(encoder.trainable_variables)
+        norms[name] = sum(0.0 if g is None else float(tf.norm(g)) for g in grads[start:start + n])
+        start += n
+    return norms
+
+
+def test_gradients_reach_both_encoders_and_stop_gradient_blocks_harmonic_losses(notes):
+    model = tiny_model(stop_gradient=True)
+    total = _gradient_norms(model, notes, lambda name: True)
+    assert total["sinusoidal"] > 0.0 and total["harmonic"] > 0.0
+    harmonic_only = _gradient_norms(model, notes, lambda name: name.startswith("harm_"))
+    assert harmonic_only["harmonic"] > 0.0 and harmonic_only["sinusoidal"] == 0.0
+    open_model = tiny_model(stop_gradient=False)
+    harmonic_only = _gradient_norms(open_model, notes, lambda name: name.startswith("harm_"))
+    assert harmonic_only["harmonic"] > 0.0 and harmonic_only["sinusoidal"] > 0.0
+
+
+def test_self_supervised_training_lowers_the_harmonic_f0_error():
+    # The pretraining loss set (papers/icml2020/pretrain_model.gin): audio, prior and
+    # supervised losses; no consistency with the (untrained) predicted sinusoids.
+    keras.utils.set_random_seed(1)
+    model = tiny_model(consistency_losses=[], twm_losses=[])
+    eval_notes = synthetic_notes(batch_size=8, seed=1000)
+    before = f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"])
+    trainer = Trainer(model, learning_rate=1e-3)
+    trainer.build(eval_notes)
+    start = time.perf_counter()
+    for step in range(100):
+        trainer.train_step(synthetic_notes(batch_size=4, seed=step))
+    seconds = time.perf_counter() - start
+    after = f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"])
+    print(f"\nf0 error (semitones) before {before:.2f}, after 100 steps {after:.2f} "
+          f"({100 * (1 - after / before):.0f}% lower); {seconds / 100 * 1000:.0f} ms/step incl. data")
+    assert after < 0.8 * before
+
+
+def _zipped(synthetic, real):
+    features = {f"synthetic/{k}": v for k, v in synthetic.items()}
+    features.update({f"real/{k}": v for k, v in real.items()})
+    return features
+
+
+def test_zipped_mode_splits_outputs_and_losses_by_part(notes):
+    tf.random.set_seed(0)
+    model = tiny_model()
+    real = {"audio": synthetic_notes(batch_size=3, seed=7)["audio"],
+            "f0_hz": tf.zeros([3, 5])}  # real frame features of another rate are ignored
+    outputs, losses = model(_zipped(notes, real), return_losses=True)
+    alone_synthetic, synthetic_losses = model(notes, return_losses=True)
+    alone_real, real_losses = model(real, return_losses=True)
+    assert outputs["sin_amps"].shape[0] == 5
+    for key in ("sin_amps", "sin_freqs", "f0_hz", "harm_dist"):
+        np.testing.assert_allclose(outputs[f"synthetic/{key}"], alone_synthetic[key], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(outputs[f"real/{key}"], alone_real[key], rtol=1e-4, atol=1e-6)
+        # Parts are concatenated in sorted name order: real (3 examples), then synthetic.
+        np.testing.assert_array_equal(outputs[key][3:], outputs[f"synthetic/{key}"])
+        np.testing.assert_array_equal(outputs[key][:3], outputs[f"real/{key}"])
+    expected = {f"synthetic/{k}" for k in synthetic_losses if k != "total_loss"}
+    expected |= {f"real/{k}" for k in real_losses if k != "total_loss"}
+    assert set(losses) == expected | {"total_loss"}
+    assert "real/sin_kde_consistency_loss" not in losses  # the real part is unsupervised
+    # Losses of the noise-free controls match closely; audio losses up to the random noise.
+    for part, part_losses in (("synthetic", synthetic_losses), ("real", real_losses)):
+        for name, value in part_losses.items():
+            rtol = 1e-2 if "spectral" in name or name == "total_loss" else 1e-4
+            np.testing.assert_allclose(losses[f"{part}/{name}"] if name != "total_loss" else
+                                       sum(v for k, v in losses.items() if k.startswith(f"{part}/")),
+                                       value, rtol=rtol, err_msg=f"{part}/{name}")
+    np.testing.assert_allclose(losses["total_loss"], synthetic_losses["total_loss"] + real_losses["total_loss"],
+                               rtol=1e-2)
+
+
+def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
+    synthetic = data.SyntheticNotesProvider(n_seconds=SECONDS, frame_rate=FRAME_RATE, n_harmonics=N_HARMONICS,
+                                            n_noise_bands=N_NOISE_BANDS, chunk_size=2)
+    real = data.InMemoryProvider({"audio": synthetic_notes(batch_size=4, seed=3)["audio"].numpy()})
+    dataset = data.ZippedProvider([synthetic, real]).get_batch(2)
+    model = tiny_model()
+    trainer = Trainer(model, learning_rate=1e-3)
+    iterator = iter(dataset)
+    trainer.build(next(iterator))
+    before = [v.numpy() for v in model.sinusoidal_encoder.trainable_variables]
+    for _ in range(2):
+        losses = trainer.train_step(next(iterator))
+    assert trainer.get_step() == 2 and np.isfinite(float(losses["total_loss"]))
+    assert "synthetic/harm_harmonic_consistency_loss" in losses and "real/harm_twm_loss" in losses
+    changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.sinusoidal_encoder.trainable_variables)]
+    assert any(changed)
+    # Save / restore: a new model restores every weight (checked by value).
+    path = trainer.save(tmp_path / "ckpt")
+    restored = tiny_model()
+    restored.restore(path, build_inputs=synthetic_notes(batch_size=1))
+    assert len(restored.trainable_variables) == len(model.trainable_variables) > 0
+    for a, b in zip(restored.trainable_variables, model.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    eval_notes = synthetic_notes(batch_size=1, seed=9)
+    np.testing.assert_allclose(restored(eval_notes)["f0_hz"], model(eval_notes)["f0_hz"], rtol=1e-6)
+
+
+def test_bad_inputs_raise_named_errors(notes):
+    with pytest.raises(ValueError, match="sinusoidal_encoder"):
+        models.InverseSynthesis(None)
+    model = tiny_model()
+    with pytest.raises(ValueError, match="n_samples=8000"):
+        model({"audio": tf.zeros([1, 4000])})
+    with pytest.raises(ValueError, match="'audio'"):
+        model({"f0_hz": tf.zeros([1, 50])})
+    with pytest.raises(ValueError, match=r"\['audio'\] are not"):
+        model({"synthetic/audio": notes["audio"], "audio": notes["audio"]})
+    partial = {"audio": notes["audio"], "sin_amps": notes["sin_amps"]}
+    with pytest.raises(ValueError, match="missing.*'harm_dist'"):
+        model(partial, return_losses=True)
+
+
+def _tiny_bindings(n_samples, frame_rate):
+    return [f"InverseSynthesis.n_samples = {n_samples}",
+            "ResnetSinusoidalEncoder.size = 'tiny'",
+            "ResnetSinusoidalEncoder.n_sinusoids = 8",
+            "ResnetSinusoidalEncoder.n_freq_bins = 16",
+            f"ResnetSinusoidalEncoder.frame_rate = {frame_rate}",
+            "ResnetSinusoidalEncoder.fft_size = 512",
+            "ResnetSinusoidalEncoder.overlap = 0.75",
+            "ResnetSinusoidalEncoder.mel_bins = 32",
+            "SinusoidalToHarmonicEncoder.rnn_channels = 16",
+            "SinusoidalToHarmonicEncoder.ch = 16",
+            "SinusoidalToHarmonicEncoder.layers_per_stack = 1",
+            "SpectralLoss.fft_sizes = (512, 128)",
+            f"SyntheticNotesProvider.n_seconds = {SECONDS}",
+            f"SyntheticNotesProvider.frame_rate = {frame_rate}",
+            "SyntheticNotesProvider.chunk_size = 2",
+            "FilteredNoiseReverb.reverb_length = 2000",
+            "FilteredNoiseReverb.n_frames = 50"]
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_icml2020_configs_build_the_model_and_provider(stage, tmp_path):
+    bindings = _tiny_bindings(N_SAMPLES, 250)
+    if stage == "finetune":
+        bindings.append(f"data.PreparedTfdsProvider.data_dir = '{write_prepared_tfds(str(tmp_path))}'")
+    gin.clear_config()
+    parse_gin([f"papers/icml2020/{stage}_model.gin", f"papers/icml2020/{stage}_dataset.gin"], bindings)
+    model = models.get_model()
+    provider = gin.query_parameter("train.data_provider").scoped_configurable_fn()
+    assert isinstance(model, models.InverseSynthesis) and model.reverb == (stage == "finetune")
+    batch = next(iter(provider.get_batch(2)))
+    outputs, losses = model(batch, return_losses=True)
+    assert np.isfinite(float(losses["total_loss"]))
+    if stage == "pretrain":
+        assert isinstance(provider, data.SyntheticNotesProvider)
+        assert "harm_harmonic_consistency_loss" in losses and outputs["harm_dist"].shape[-1] == 32
+    else:
+        assert isinstance(provider, data.ZippedProvider)
+        assert isinstance(provider.providers[1], data.PreparedTfdsProvider)
+        assert "synthetic/sin_kde_consistency_loss" in losses and "real/sin_spectral_loss" in losses
+        assert "real/sin_kde_consistency_loss" not in losses
+        assert outputs["real/harm_audio"].shape == (2, N_SAMPLES)
+
+
+def test_default_model_config_parses_with_plain_size_bindings():
+    parse_gin(["models/inverse_synthesis.gin"], ["ResnetSinusoidalEncoder.size = 'tiny'",
+                                                 "SinusoidalToHarmonicEncoder.rnn_channels = 8",
+                                                 "SinusoidalToHarmonicEncoder.n_harmonics = 5"])
+    model = models.get_model()
+    assert model.sinusoidal_encoder.resnet.size == "tiny" and model.sinusoidal_encoder.n_sinusoids == 32
+    assert model.harmonic_encoder.n_harmonics == 5 and model.harmonic_encoder.rnn.dims == 8
+    assert model.n_samples == 64000 and model.stop_gradient
