@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup test repro bench clean
+.PHONY: setup test repro bench clean prefect-server experiment
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,15 @@ test: setup
 
 repro: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro $(DVC_ARGS)
+
+# The Prefect UI on http://127.0.0.1:4200 ; in another shell:
+#   export PREFECT_API_URL=http://127.0.0.1:4200/api && make repro
+prefect-server: setup
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+# All runs in one Prefect flow run (train -> evaluate -> sample), outside DVC.
+experiment: setup
+	$(VENV)/bin/python -m pipelines.experiment --params params.yaml
 
 bench: setup
 	$(VENV)/bin/python benchmarks/dsp.py --compare

@@ -32,6 +32,19 @@ def test_batches(data_dir: str, split: str, batch_size: int):
     return provider.get_batch(batch_size, shuffle=False, repeats=1, drop_remainder=False)
 
 
+def spectral_metric():
+    """The models' reconstruction loss: multi-scale (2048..64) L1 on magnitudes plus L1 on
+    log magnitudes, the same for every run. (Magnitudes alone would score a near-silent
+    output well.)"""
+    from ddsp_models.losses import SpectralLoss
+
+    # Every argument explicit: the run's gin config (parsed to rebuild its model) may bind
+    # SpectralLoss differently, and the metric must be the same for every run.
+    return SpectralLoss(fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type="L1",
+                        mag_weight=1.0, logmag_weight=1.0, delta_time_weight=0.0,
+                        delta_freq_weight=0.0, cumsum_freq_weight=0.0, loudness_weight=0.0)
+
+
 def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: int) -> dict:
     """The JSON written for DVC: headline means (plain floats or null) and details."""
     record = {"run": run, "step": step, "split": split, "n_examples": n_examples}
@@ -60,7 +73,7 @@ def evaluate_one(params: dict, run: str, info) -> dict:
         model, batches, sample_rate=info.sample_rate, frame_rate=info.frame_rate,
         crepe_capacity=settings["crepe_capacity"], midi=midi,
         min_f0_confidence=settings["min_f0_confidence"],
-        outlier_semitones=settings["outlier_semitones"])
+        outlier_semitones=settings["outlier_semitones"], spectral_loss=spectral_metric())
     n_examples = max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
     record = metrics_record(run, step, summary, settings["split"], n_examples)
     os.makedirs(settings["metrics_dir"], exist_ok=True)

@@ -284,9 +284,6 @@ def _features_task():
     return clip_features
 
 
-def _format_eta(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(max(seconds, 0)))
-
 
 def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: bool) -> list[dict]:
     """Inside a flow: submits batches of clips as tasks, collects results as they finish,
@@ -294,6 +291,8 @@ def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: boo
     from prefect import get_run_logger
     from prefect.futures import as_completed
     from tqdm import tqdm
+
+    from ddsp_models.training.train_loop import format_seconds
 
     logger = get_run_logger()
     task = _features_task()
@@ -318,7 +317,7 @@ def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: boo
             if now - last_log >= float(settings["log_every_s"]) or len(results) == len(pending):
                 rate = len(results) / max(now - start, 1e-9)
                 logger.info("features: %d/%d clips, %.2f clips/s, ETA %s", len(results),
-                            len(pending), rate, _format_eta((len(pending) - len(results)) / rate))
+                            len(pending), rate, format_seconds((len(pending) - len(results)) / rate))
                 last_log = now
     return results
 

@@ -83,14 +83,6 @@ def file_links(paths: list[str], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_seconds(seconds: float) -> str:
-    """``h:mm:ss``; ``?`` when not finite."""
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def configure_cli_logging() -> None:
     """Log lines with time and logger name on stderr for the stage CLIs."""
     logging.basicConfig(level=logging.INFO,

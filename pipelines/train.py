@@ -259,6 +259,8 @@ def make_train_flow():
     def train_flow(params_path: str | None = "params.yaml", run: str = "ae",
                    overrides: dict | None = None) -> dict:
         """Trains one run of the params file in checkpointed chunks."""
+        from ddsp_models.training.train_loop import format_seconds
+
         flow_utils.library_logs_at_info()
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
@@ -289,7 +291,7 @@ def make_train_flow():
                 logger.info("%s: chunk %d/%d done, step %d/%d, total_loss %.4f, %.2f steps/s, "
                             "ETA %s", run, index + 1, len(ends), result["end_step"], total,
                             result["losses"].get("total_loss", float("nan")), rate,
-                            flow_utils.format_seconds((total - result["end_step"]) / rate))
+                            format_seconds((total - result["end_step"]) / rate))
             return report_task(run, save_dir, os.path.join(train["plots_dir"]), chunks, params)
 
     return train_flow

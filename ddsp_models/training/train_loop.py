@@ -142,7 +142,7 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                 log.flush()
                 eta = (num_steps - step) / rate if rate > 0 else math.inf
                 logger.info("step %d  total_loss %.4f  %.2f steps/s  ETA %s", step,
-                            last.get("total_loss", math.nan), rate, _format_seconds(eta))
+                            last.get("total_loss", math.nan), rate, format_seconds(eta))
                 window = _LossWindow()
                 t_window, steps_in_window = now, 0
                 if early_stop_loss_value is not None and \
@@ -218,7 +218,8 @@ def read_loss_log(save_dir) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
+    """``h:mm:ss`` for an ETA or a duration; ``?`` when not finite."""
     if not math.isfinite(seconds):
         return "?"
     seconds = int(seconds)
