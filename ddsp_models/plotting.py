@@ -20,11 +20,13 @@ def _pyplot():
     return plt
 
 
-def _prepare_path(path) -> str:
+def _save_png(fig, path, dpi: int) -> str:
+    """Writes `fig` as a PNG (parent folders created); returns the path."""
     path = os.fspath(path)
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
     return path
 
 
@@ -72,8 +74,7 @@ def plot_loss_curve(records, path, title: str | None = None, figsize=(8.0, 4.5),
         ax.legend(loc="best", fontsize="small")
         if title:
             ax.set_title(title)
-        path = _prepare_path(path)
-        fig.savefig(path, dpi=dpi, format="png")
+        path = _save_png(fig, path, dpi)
     finally:
         plt.close(fig)
     return path
@@ -141,8 +142,7 @@ def plot_spectrograms(audios: dict, path, sample_rate: int = 16000, title: str |
         fig.colorbar(image, ax=list(axes[:, 0]), label="dB")
         if title:
             fig.suptitle(title)
-        path = _prepare_path(path)
-        fig.savefig(path, dpi=dpi, format="png")
+        path = _save_png(fig, path, dpi)
     finally:
         plt.close(fig)
     return path

@@ -21,6 +21,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # The library's log lines (training progress: step, loss, steps/s, ETA) go to the Prefect
 # run's logs (UI) as well as the terminal.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ddsp_models")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # library use outside flows
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SPLITS = ("train", "valid", "test")

@@ -124,15 +124,11 @@ def make_evaluate_flow():
 def evaluate_runs(params_path: str = "params.yaml", runs: list | None = None,
                   overrides: dict | None = None) -> dict:
     """Runs the ``evaluate`` flow with a name and tags saying which runs and params."""
-    from prefect import tags
-
     params = load_params(params_path, overrides)
     runs = list(runs or params["evaluate"]["runs"])
-    digest = flow_utils.params_digest(params)
-    flow = make_evaluate_flow().with_options(
-        flow_run_name=f"evaluate-{'-'.join(runs)}-{digest}")
-    with tags(*flow_utils.run_tags("evaluate", "+".join(runs), params)):
-        return flow(params_path=params_path, runs=runs, overrides=overrides)
+    return flow_utils.run_tagged(make_evaluate_flow(), "evaluate", "-".join(runs), params,
+                                 {"params_path": params_path, "runs": runs,
+                                  "overrides": overrides})
 
 
 def main(argv=None) -> int:

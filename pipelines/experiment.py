@@ -59,14 +59,11 @@ def make_experiment_flow():
 def run_experiment(params_path: str = "params.yaml", runs: list | None = None,
                    overrides: dict | None = None) -> dict:
     """Runs the ``experiment`` flow, named and tagged with its runs and params digest."""
-    from prefect import tags
-
     params = load_params(params_path, overrides)
     runs = list(runs or RUNS)
-    flow = make_experiment_flow().with_options(
-        flow_run_name=f"experiment-{'-'.join(runs)}-{flow_utils.params_digest(params)}")
-    with tags(*flow_utils.run_tags("experiment", "+".join(runs), params)):
-        return flow(params_path=params_path, runs=runs, overrides=overrides)
+    return flow_utils.run_tagged(make_experiment_flow(), "experiment", "-".join(runs), params,
+                                 {"params_path": params_path, "runs": runs,
+                                  "overrides": overrides})
 
 
 def main(argv=None) -> int:

@@ -28,6 +28,18 @@ def run_tags(kind: str, run: str, params: dict, **extra) -> list[str]:
     return tags
 
 
+def run_tagged(flow, kind: str, label: str, params: dict, parameters: dict,
+               name_detail: str = "", extra_tags: dict | None = None):
+    """Runs ``flow(**parameters)`` as a flow run named
+    ``<kind>-<label><name_detail>-<params digest>`` and tagged with `run_tags` (`label`
+    says which runs, e.g. ``ae`` or ``ae-midiae``)."""
+    from prefect import tags
+
+    name = f"{kind}-{label}{name_detail}-{params_digest(params)}"
+    with tags(*run_tags(kind, label, params, **(extra_tags or {}))):
+        return flow.with_options(flow_run_name=name)(**parameters)
+
+
 def get_logger(name: str) -> logging.Logger:
     """Prefect's run logger inside a flow or task run (shown in the UI), else a module
     logger."""

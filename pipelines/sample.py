@@ -260,14 +260,11 @@ def make_sample_flow():
 def sample_runs(params_path: str = "params.yaml", runs: list | None = None,
                 overrides: dict | None = None) -> dict:
     """Runs the ``sample`` flow with a name and tags saying which runs and params."""
-    from prefect import tags
-
     params = load_params(params_path, overrides)
     runs = list(runs or params["sample"]["runs"])
-    flow = make_sample_flow().with_options(
-        flow_run_name=f"sample-{'-'.join(runs)}-{flow_utils.params_digest(params)}")
-    with tags(*flow_utils.run_tags("sample", "+".join(runs), params)):
-        return flow(params_path=params_path, runs=runs, overrides=overrides)
+    return flow_utils.run_tagged(make_sample_flow(), "sample", "-".join(runs), params,
+                                 {"params_path": params_path, "runs": runs,
+                                  "overrides": overrides})
 
 
 def main(argv=None) -> int:

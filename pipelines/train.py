@@ -297,18 +297,18 @@ def make_train_flow():
     return train_flow
 
 
-def train_run(params_path: str = "params.yaml", run: str = "ae",
+def train_run(params_path: str | None = "params.yaml", run: str = "ae",
               overrides: dict | None = None) -> dict:
-    """Runs the ``train`` flow with a name and tags saying which run and params."""
-    from prefect import tags
-
+    """Runs the ``train`` flow with a name and tags saying which run, steps, batch size and
+    params (``train-ae-800steps-b4-<digest>``)."""
     params = load_params(params_path, overrides)
     steps = params["train"][run]["steps"]
     batch = params["train"]["batch_size"]
-    name = f"train-{run}-{steps}steps-b{batch}-{flow_utils.params_digest(params['train'])}"
-    flow = make_train_flow().with_options(flow_run_name=name)
-    with tags(*flow_utils.run_tags("train", run, params["train"], steps=steps, batch=batch)):
-        return flow(params_path=params_path, run=run, overrides=overrides)
+    return flow_utils.run_tagged(make_train_flow(), "train", run, params["train"],
+                                 {"params_path": params_path, "run": run,
+                                  "overrides": overrides},
+                                 name_detail=f"-{steps}steps-b{batch}",
+                                 extra_tags={"steps": steps, "batch": batch})
 
 
 def main(argv=None) -> int:
