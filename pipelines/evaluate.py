@@ -6,8 +6,9 @@ clip of ``evaluate.split``, and is scored with `ddsp_models.evaluation.evaluate_
 multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
 resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
-Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the means at the top level, full
-statistics under ``details``), the log and a markdown artifact.
+Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the mean of each metric),
+``<metrics_dir>/details/<run>.json`` (mean, median, std and counts), the log and a markdown
+artifact.
 
 CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
 """
@@ -46,12 +47,11 @@ def spectral_metric():
 
 
 def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: int) -> dict:
-    """The JSON written for DVC: headline means (plain floats or null) and details."""
+    """The JSON written for DVC: the mean of every metric (plain floats or null)."""
     record = {"run": run, "step": step, "split": split, "n_examples": n_examples}
     for name, stats in summary.items():
         mean = stats.get("mean")
         record[name] = None if mean is None or mean != mean else float(mean)
-    record["details"] = summary
     return record
 
 
@@ -76,12 +76,14 @@ def evaluate_one(params: dict, run: str, info) -> dict:
         outlier_semitones=settings["outlier_semitones"], spectral_loss=spectral_metric())
     n_examples = max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
     record = metrics_record(run, step, summary, settings["split"], n_examples)
-    os.makedirs(settings["metrics_dir"], exist_ok=True)
     path = os.path.join(settings["metrics_dir"], f"{run}.json")
+    details_path = os.path.join(settings["metrics_dir"], "details", f"{run}.json")
+    os.makedirs(os.path.dirname(details_path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1)
-    record["path"] = path
-    return record
+    with open(details_path, "w", encoding="utf-8") as f:
+        json.dump({**record, "details": summary}, f, indent=1)
+    return {**record, "details": summary, "path": path, "details_path": details_path}
 
 
 def make_evaluate_flow():

@@ -14,6 +14,8 @@ def test_evaluate_flow_writes_one_metrics_file_per_run(trained_tiny_runs):
     for run, step in (("ae", 6), ("midiae", 3)):
         with open(os.path.join(metrics_dir, f"{run}.json")) as f:
             stored = json.load(f)
+        with open(os.path.join(metrics_dir, "details", f"{run}.json")) as f:
+            stored["details"] = json.load(f)["details"]
         assert stored["run"] == run and stored["step"] == step
         assert stored["split"] == "test" and stored["n_examples"] == 2
         for name in ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio"):
