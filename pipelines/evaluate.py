@@ -12,14 +12,13 @@ artifact.
 
 CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
 """
-import argparse
 import json
 import os
 import sys
 
 from pipelines import flow_utils
 from pipelines import runs as run_config
-from pipelines.params import RUNS, load_params
+from pipelines.params import load_params
 
 HEADLINE = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
             "note_onset_f1", "note_f1", "frame_f1")
@@ -123,23 +122,14 @@ def make_evaluate_flow():
     return evaluate_flow
 
 
-def evaluate_runs(params_path: str = "params.yaml", runs: list | None = None,
+def evaluate_runs(params_path: str | None = "params.yaml", runs: list | None = None,
                   overrides: dict | None = None) -> dict:
-    """Runs the ``evaluate`` flow with a name and tags saying which runs and params."""
-    params = load_params(params_path, overrides)
-    runs = list(runs or params["evaluate"]["runs"])
-    return flow_utils.run_tagged(make_evaluate_flow(), "evaluate", "-".join(runs), params,
-                                 {"params_path": params_path, "runs": runs,
-                                  "overrides": overrides})
+    """Runs the ``evaluate`` flow, named and tagged with its runs and params digest."""
+    return flow_utils.run_flow_over_runs(make_evaluate_flow, "evaluate", params_path, runs, overrides)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--run", action="append", choices=RUNS,
-                        help="run to evaluate (repeatable; default: evaluate.runs)")
-    args = parser.parse_args(argv)
-    flow_utils.configure_cli_logging()
+    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "evaluate")
     records = evaluate_runs(args.params, args.run)
     for run, record in records.items():
         print(run, json.dumps({k: record[k] for k in HEADLINE if record.get(k) is not None}))

@@ -7,7 +7,6 @@ warm-starts from it) and each resumes from its checkpoints like the stages do.
 
 CLI: ``python -m pipelines.experiment --params params.yaml [--run ae --run midiae]``.
 """
-import argparse
 import json
 import sys
 
@@ -56,23 +55,15 @@ def make_experiment_flow():
     return experiment_flow
 
 
-def run_experiment(params_path: str = "params.yaml", runs: list | None = None,
+def run_experiment(params_path: str | None = "params.yaml", runs: list | None = None,
                    overrides: dict | None = None) -> dict:
     """Runs the ``experiment`` flow, named and tagged with its runs and params digest."""
-    params = load_params(params_path, overrides)
-    runs = list(runs or RUNS)
-    return flow_utils.run_tagged(make_experiment_flow(), "experiment", "-".join(runs), params,
-                                 {"params_path": params_path, "runs": runs,
-                                  "overrides": overrides})
+    return flow_utils.run_flow_over_runs(make_experiment_flow, "experiment", params_path,
+                                         runs, overrides)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--run", action="append", choices=RUNS,
-                        help="run to include (repeatable; default: all)")
-    args = parser.parse_args(argv)
-    flow_utils.configure_cli_logging()
+    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "experiment")
     result = run_experiment(args.params, args.run)
     print(json.dumps({run: {k: r.get(k) for k in ("step", "losses")}
                       for run, r in result["train"].items()}, indent=1))

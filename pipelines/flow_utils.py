@@ -40,6 +40,35 @@ def run_tagged(flow, kind: str, label: str, params: dict, parameters: dict,
         return flow.with_options(flow_run_name=name)(**parameters)
 
 
+def run_flow_over_runs(make_flow, kind: str, params_path: str | None, runs: list | None,
+                       overrides: dict | None) -> dict:
+    """Runs a flow taking ``(params_path, runs, overrides)`` (evaluate, sample, experiment)
+    over `runs` (default: the params section ``<kind>.runs``, else every run), named and
+    tagged by `run_tagged`."""
+    from pipelines.params import RUNS, load_params
+
+    params = load_params(params_path, overrides)
+    runs = list(runs or params.get(kind, {}).get("runs") or RUNS)
+    return run_tagged(make_flow(), kind, "-".join(runs), params,
+                      {"params_path": params_path, "runs": runs, "overrides": overrides})
+
+
+def parse_runs_cli(argv, description: str, kind: str):
+    """``--params`` and repeatable ``--run`` of the evaluate / sample / experiment CLIs;
+    also sets up the log format."""
+    import argparse
+
+    from pipelines.params import RUNS
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--run", action="append", choices=RUNS,
+                        help=f"run to {kind} (repeatable; default: {kind}.runs, else all)")
+    args = parser.parse_args(argv)
+    configure_cli_logging()
+    return args
+
+
 def get_logger(name: str) -> logging.Logger:
     """Prefect's run logger inside a flow or task run (shown in the UI), else a module
     logger."""

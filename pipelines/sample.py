@@ -16,7 +16,6 @@ For each run of ``sample.runs``, under ``<samples_dir>/<run>/``:
 
 CLI: ``python -m pipelines.sample --params params.yaml [--run ae ...]``.
 """
-import argparse
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 from pipelines import flow_utils
 from pipelines import runs as run_config
-from pipelines.params import RUNS, load_params
+from pipelines.params import load_params
 
 NOTE_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
                  "note_offsets")
@@ -257,23 +256,14 @@ def make_sample_flow():
     return sample_flow
 
 
-def sample_runs(params_path: str = "params.yaml", runs: list | None = None,
+def sample_runs(params_path: str | None = "params.yaml", runs: list | None = None,
                 overrides: dict | None = None) -> dict:
-    """Runs the ``sample`` flow with a name and tags saying which runs and params."""
-    params = load_params(params_path, overrides)
-    runs = list(runs or params["sample"]["runs"])
-    return flow_utils.run_tagged(make_sample_flow(), "sample", "-".join(runs), params,
-                                 {"params_path": params_path, "runs": runs,
-                                  "overrides": overrides})
+    """Runs the ``sample`` flow, named and tagged with its runs and params digest."""
+    return flow_utils.run_flow_over_runs(make_sample_flow, "sample", params_path, runs, overrides)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--run", action="append", choices=RUNS,
-                        help="run to sample (repeatable; default: sample.runs)")
-    args = parser.parse_args(argv)
-    flow_utils.configure_cli_logging()
+    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "sample")
     records = sample_runs(args.params, args.run)
     for run, record in records.items():
         print(run, len(record["resynthesis"]), "clips resynthesised;",
