@@ -38,6 +38,8 @@ import time
 
 import numpy as np
 
+from ddsp_models import core
+
 log = logging.getLogger(__name__)
 
 N_PITCHES = 128
@@ -89,11 +91,14 @@ def _fit(x: np.ndarray, n_frames: int) -> np.ndarray:
     return np.pad(x, [(0, 0), (0, n_frames - x.shape[1])], mode="edge")
 
 
-def _hz_to_midi_np(f0_hz: np.ndarray) -> np.ndarray:
-    """Hz -> MIDI note number (numpy; same formula as core.hz_to_midi, 0 Hz -> 0)."""
-    f0_hz = np.asarray(f0_hz, np.float64)
-    midi = 12.0 * np.log2(np.maximum(f0_hz, 1e-5) / 440.0) + 69.0
-    return np.where(f0_hz <= 0.0, 0.0, midi)
+def _hz_to_midi_np(f0_hz) -> np.ndarray:
+    """`core.hz_to_midi` as numpy (0 Hz -> 0)."""
+    return core.hz_to_midi(np.asarray(f0_hz, np.float32)).numpy()
+
+
+def _midi_to_hz_np(pitches) -> np.ndarray:
+    """`core.midi_to_hz` as numpy."""
+    return core.midi_to_hz(np.asarray(pitches, np.float32)).numpy()
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -243,13 +248,9 @@ def _match_count(ref, est, offset_ratio, onset_tolerance, pitch_tolerance_cents)
     if len(ref[0]) == 0 or len(est[0]) == 0:
         return 0
     matches = mir_eval.transcription.match_notes(
-        ref[0], _midi_to_hz(ref[1]), est[0], _midi_to_hz(est[1]), onset_tolerance=onset_tolerance,
+        ref[0], _midi_to_hz_np(ref[1]), est[0], _midi_to_hz_np(est[1]), onset_tolerance=onset_tolerance,
         pitch_tolerance=pitch_tolerance_cents, offset_ratio=offset_ratio, offset_min_tolerance=0.05)
     return len(matches)
-
-
-def _midi_to_hz(pitches) -> np.ndarray:
-    return 440.0 * 2.0 ** ((np.asarray(pitches, np.float64) - 69.0) / 12.0)
 
 
 def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int = 1,

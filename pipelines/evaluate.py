@@ -57,13 +57,13 @@ def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: i
 def evaluate_one(params: dict, run: str, info) -> dict:
     """Scores one trained run; writes and returns its metrics record."""
     from ddsp_models import evaluation
-    from ddsp_models.models.model import resolve_checkpoint
+    from ddsp_models.models.model import checkpoint_step
 
     settings = params["evaluate"]
     folder = run_config.run_dir(params, run)
     batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
     model = run_config.load_trained_model(folder, next(iter(batches)))
-    step = int(resolve_checkpoint(folder).rsplit("-", 1)[-1])
+    step = checkpoint_step(folder)
     # Note metrics need annotations, and a transcribing model: without a midi_encoder the
     # MIDI models read the ground-truth notes, which would score a trivial 1.0.
     midi = (run in run_config.MIDI_RUNS and info.has_notes

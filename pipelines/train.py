@@ -141,23 +141,18 @@ def _tasks():
         """Partial restore from another run, then a step-0 checkpoint here (so a retried
         first chunk starts from the warm-started weights)."""
         from ddsp_models.models.model import resolve_checkpoint
+        from ddsp_models.training.train_loop import has_checkpoint, save_checkpoint
 
         logger = flow_utils.get_logger(__name__)
-        try:
-            resolve_checkpoint(save_dir)
+        if has_checkpoint(save_dir):
             logger.info("%s already has checkpoints: resuming", save_dir)
             return {"warm_started": False, "resumed": True}
-        except ValueError:
-            pass
         restored = None
         if source is not None:
             prefix = resolve_checkpoint(source)  # ValueError names the folder when missing
             restored = trainer.restore(prefix, restore_keys=keys)
             logger.info("warm start: %s from %s", keys, restored)
-        trainer.save(save_dir)
-        from ddsp_models.training.config import write_operative_config
-
-        write_operative_config(save_dir, trainer.get_step())
+        save_checkpoint(trainer, save_dir)
         return {"warm_started": restored is not None, "resumed": False, "from": restored,
                 "keys": keys}
 
@@ -259,6 +254,7 @@ def make_train_flow():
     def train_flow(params_path: str | None = "params.yaml", run: str = "ae",
                    overrides: dict | None = None) -> dict:
         """Trains one run of the params file in checkpointed chunks."""
+        from ddsp_models.models.model import checkpoint_step
         from ddsp_models.training.train_loop import format_seconds
 
         flow_utils.library_logs_at_info()
@@ -274,11 +270,11 @@ def make_train_flow():
             trainer = build_model_task(provider, train["batch_size"])
             source, keys = run_config.warm_start_source(params, run)
             warm_start_task(trainer, save_dir, source, keys)
-            trainer.restore(save_dir, restore_keys=[])
             total = train[run]["steps"]
             session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
                                       total, train["steps_per_summary"])
-            ends = chunk_ends(trainer.get_step(), total, train["chunk_steps"])
+            # Each chunk restores the newest checkpoint itself; here only its step counts.
+            ends = chunk_ends(checkpoint_step(save_dir), total, train["chunk_steps"])
             chunk_task = train_chunk_task.with_options(retries=train["retries"],
                                                        retry_delay_seconds=0)
             chunks, t0, done = [], time.perf_counter(), 0

@@ -46,6 +46,19 @@ def resolve_checkpoint(checkpoint_path) -> str:
                      f"('{path}.index' is missing) nor a folder holding checkpoints")
 
 
+def checkpoint_step(checkpoint_path) -> int:
+    """The step of a checkpoint (``.../ckpt-<step>``, or a folder's latest one).
+
+    Raises:
+      ValueError: no checkpoint there, or its name does not end in ``-<step>``.
+    """
+    prefix = resolve_checkpoint(checkpoint_path)
+    match = re.search(r"-(\d+)$", prefix)
+    if match is None:
+        raise ValueError(f"checkpoint {prefix!r}: name does not end in '-<step>'")
+    return int(match.group(1))
+
+
 def parse_restore_keys(restore_keys) -> list[tuple[str, str]]:
     """``['decoder', 'synthcoder=decoder']`` -> ``[('decoder', 'decoder'), ('synthcoder', 'decoder')]``.
 

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 LOSS_LOG = "losses.jsonl"
 
 
-def _has_checkpoint(folder) -> bool:
+def has_checkpoint(folder) -> bool:
+    """True when `folder` is a directory holding at least one checkpoint."""
     if not folder or not tf.io.gfile.isdir(os.fspath(folder)):
         return False
     try:
@@ -35,6 +36,14 @@ def _has_checkpoint(folder) -> bool:
         return True
     except ValueError:
         return False
+
+
+def save_checkpoint(trainer, save_dir) -> str:
+    """A checkpoint of `trainer` (model, optimizer, step) plus the gin operative config of
+    the same step in `save_dir`; returns the checkpoint prefix."""
+    path = trainer.save(save_dir)
+    write_operative_config(save_dir, trainer.get_step())
+    return path
 
 
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
@@ -101,10 +110,10 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
 
     dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
     trainer.build(next(iter(dataset)))
-    if _has_checkpoint(save_dir):
+    if has_checkpoint(save_dir):
         trainer.restore(save_dir, restore_keys=[])  # resume: everything
     elif restore_dir and os.path.abspath(os.fspath(restore_dir)) != os.path.abspath(save_dir) \
-            and (_has_checkpoint(restore_dir)
+            and (has_checkpoint(restore_dir)
                  or tf.io.gfile.exists(os.fspath(restore_dir) + ".index")):
         trainer.restore(restore_dir)  # warm start (the trainer's restore_keys)
     iterator = iter(trainer.distribute_dataset(dataset))
@@ -151,17 +160,14 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                                 early_stop_loss_value)
                     stop = True
             if step % steps_per_save == 0 or step >= num_steps or stop:
-                trainer.save(save_dir)
-                write_operative_config(save_dir, step)
+                save_checkpoint(trainer, save_dir)
                 saved_at = step
             if stop:
                 break
     if saved_at != step and step > first_step:
-        trainer.save(save_dir)
-        write_operative_config(save_dir, step)
-    if step == first_step and not _has_checkpoint(save_dir):
-        trainer.save(save_dir)
-        write_operative_config(save_dir, step)
+        save_checkpoint(trainer, save_dir)
+    if step == first_step and not has_checkpoint(save_dir):
+        save_checkpoint(trainer, save_dir)
     if report_loss_to_hpo and last:
         _report_to_hpo(save_dir, step, last.get("total_loss", math.nan))
     return {"step": step, "losses": last}
