@@ -91,6 +91,13 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", key).strip("-")
 
 
+def current_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in (None outside a run)."""
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id) if flow_run.id else None
+
+
 def publish_markdown(key: str, markdown: str, description: str = "") -> None:
     """A markdown artifact on the current flow run (skipped outside a run)."""
     from prefect.artifacts import create_markdown_artifact

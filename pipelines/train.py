@@ -232,7 +232,8 @@ def report_training(run: str, save_dir: str, plots_dir: str, chunks: list,
     summary = {"run": run, "step": last["step"], "losses": last["losses"],
                "steps_trained_now": steps_trained, "train_seconds_now": train_seconds,
                "steps_per_sec": steps_trained / train_seconds if train_seconds else None,
-               "chunks": chunks, "loss_csv": csv_path, "loss_png": png_path}
+               "chunks": chunks, "loss_csv": csv_path, "loss_png": png_path,
+               "flow_run_id": flow_utils.current_flow_run_id()}
     with open(os.path.join(save_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     rows = [{"loss": k, "value": float(v)} for k, v in sorted(last["losses"].items())]

@@ -1,5 +1,6 @@
-"""dvc.yaml end to end: `dvc repro` of a tiny params file in a temporary DVC repository runs
-every stage (prepare -> ... -> evaluate, sample); a second `dvc repro` does nothing."""
+"""dvc.yaml end to end: `dvc repro` of a tiny params file in a temporary git + DVC
+repository runs every stage (prepare -> ... -> evaluate, sample); a second `dvc repro` does
+nothing; `dvc exp run -S train.ae.steps=...` continues the persisted ae run."""
 import json
 import os
 import shutil
@@ -47,7 +48,8 @@ def _run(args, cwd, env):
     return result.stdout + result.stderr
 
 
-def test_dvc_repro_runs_every_stage_then_nothing(tmp_path, prefect_harness):
+def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
+        tmp_path, prefect_harness):
     from prefect.settings import PREFECT_API_URL
 
     repo = tmp_path / "repo"
@@ -67,7 +69,10 @@ def test_dvc_repro_runs_every_stage_then_nothing(tmp_path, prefect_harness):
     env["DDSP_CREPE_WEIGHTS_DIR"] = os.path.join(ROOT, ".cache", "crepe")
     env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the test server: no server per stage
     dvc = [sys.executable, "-m", "dvc"]
-    _run(dvc + ["init", "--no-scm", "-q"], repo, env)
+    _run(["git", "init", "-q"], repo, env)
+    _run(["git", "config", "user.name", "ddsp test"], repo, env)
+    _run(["git", "config", "user.email", "ddsp-test@localhost"], repo, env)
+    _run(dvc + ["init", "-q"], repo, env)
     _run(dvc + ["config", "core.analytics", "false"], repo, env)
 
     first = _run(dvc + ["repro"], repo, env)
@@ -90,3 +95,15 @@ def test_dvc_repro_runs_every_stage_then_nothing(tmp_path, prefect_harness):
     assert "Running stage" not in second
     status = _run(dvc + ["status"], repo, env)
     assert "up to date" in status
+
+    # An experiment with more ae steps continues the persisted run from its checkpoint.
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-q", "-m", "tiny pipeline"], repo, env)
+    experiment = _run(dvc + ["exp", "run", "-S", "train.ae.steps=3", "train_ae"], repo, env)
+    assert "Running stage 'train_ae'" in experiment
+    with open(repo / "runs" / "ae" / "train_summary.json") as f:
+        summary = json.load(f)
+    assert summary["step"] == 3
+    assert [(c["start_step"], c["end_step"]) for c in summary["chunks"]] == [(2, 3)]
+    shown = _run(dvc + ["exp", "show", "--no-pager", "--csv"], repo, env)
+    assert "train.ae.steps" in shown.splitlines()[0]

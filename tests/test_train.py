@@ -20,18 +20,17 @@ def test_chunks_end_on_multiples_of_the_chunk_size_then_at_the_last_step():
         chunk_ends(0, 10, 0)
 
 
-def _flow_runs_named(prefix):
+def _flow_run_with_tasks(flow_run_id):
+    """The flow run with this id and its task runs, read back from the Prefect API."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 
     async def read():
         async with get_client() as client:
-            runs = await client.read_flow_runs()
-            out = []
-            for run in runs:
-                if run.name.startswith(prefix):
-                    tasks = await client.read_task_runs()
-                    out.append((run, [t for t in tasks if t.flow_run_id == run.id]))
-            return out
+            run = await client.read_flow_run(flow_run_id)
+            tasks = await client.read_task_runs(task_run_filter=TaskRunFilter(
+                flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])))
+            return run, tasks
 
     return asyncio.run(read())
 
@@ -59,9 +58,9 @@ def test_train_flow_writes_checkpoints_losses_and_plots(trained_tiny_runs):
 
 
 def test_train_flow_run_is_named_tagged_and_made_of_visible_tasks(trained_tiny_runs):
-    found = _flow_runs_named("train-ae-6steps-b2")
-    assert found, "no flow run named after the run, steps and batch size"
-    flow_run, task_runs = found[-1]
+    flow_run, task_runs = _flow_run_with_tasks(
+        trained_tiny_runs["results"]["ae"]["flow_run_id"])
+    assert flow_run.name.startswith("train-ae-6steps-b2-"), flow_run.name
     assert flow_run.state.is_completed()
     assert {"train", "run:ae", "steps:6", "batch:2"} <= set(flow_run.tags)
     assert any(t.startswith("params:") for t in flow_run.tags)
@@ -76,7 +75,7 @@ def test_training_progress_reaches_the_prefect_run_logs(trained_tiny_runs):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    flow_run, _ = _flow_runs_named("train-ae-6steps-b2")[-1]
+    flow_run, _ = _flow_run_with_tasks(trained_tiny_runs["results"]["ae"]["flow_run_id"])
 
     async def read():
         async with get_client() as client:
