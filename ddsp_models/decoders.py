@@ -111,18 +111,23 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
     pitch (MIDI) and velocity (0-127) are scaled by 1/127; with z (`[batch, time, n]`; a
     single frame `[batch, 1, n]` is tiled over time) they go through FcStack -> Rnn -> FcStack -> Dense -> splits. The
     output dict holds `output_splits` (raw, pre-scale_fn) plus
-      f0_midi = pitch + f0_residual_range * tanh(f0 residual)   (MIDI, `[batch, time, 1]`),
+      f0_midi = pitch + residual   (MIDI, `[batch, time, 1]`; the original DDSP's unbounded residual),
+        or pitch + f0_residual_range * tanh(residual) with a range,
       f0_hz = midi_to_hz(f0_midi).
+
+    A bounded residual saturates when any loss pushes it past the bound (tanh' -> 0, and no
+    loss can pull it back), so it is off by default.
 
     Args:
       rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
-      f0_residual_range: largest deviation of f0 from the note's pitch, semitones.
+      f0_residual_range: None (default): unbounded residual; else the largest deviation of f0
+        from the note's pitch, semitones (> 0).
       input_keys: ('pitch', 'velocity'[, 'z']).
       output_splits: (key, size) pairs of the controls.
     """
 
     def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
-                 f0_residual_range: float = 2.0, input_keys=("pitch", "velocity"),
+                 f0_residual_range: float | None = None, input_keys=("pitch", "velocity"),
                  output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), name=None,
                  **kwargs):
         splits = nn._check_splits(output_splits, "output_splits")
@@ -133,7 +138,10 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         if len(self.input_keys) < 2:
             raise ValueError(f"MidiToHarmonicDecoder `input_keys` must start with (pitch, velocity), got "
                              f"{self.input_keys}.")
-        self.f0_residual_range = float(f0_residual_range)
+        if f0_residual_range is not None and not float(f0_residual_range) > 0.0:
+            raise ValueError(f"MidiToHarmonicDecoder `f0_residual_range` must be None (unbounded) or > 0 "
+                             f"semitones, got {f0_residual_range!r}.")
+        self.f0_residual_range = None if f0_residual_range is None else float(f0_residual_range)
         self.in_stack = nn.FcStack(ch, layers_per_stack)
         self.rnn = nn.Rnn(rnn_channels, rnn_type)
         self.out_stack = nn.FcStack(ch, layers_per_stack)
@@ -143,7 +151,10 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         time_steps = inputs[0].shape[1]
         inputs = [x if x.shape[1] == time_steps else tf.tile(x[:, :1], [1, time_steps, 1]) for x in inputs]
         outputs = super().call(*inputs, training=training)
-        f0_midi = inputs[0] + self.f0_residual_range * tf.tanh(outputs.pop("f0_residual"))
+        residual = outputs.pop("f0_residual")
+        if self.f0_residual_range is not None:
+            residual = self.f0_residual_range * tf.tanh(residual)
+        f0_midi = inputs[0] + residual
         outputs.update(f0_midi=f0_midi, f0_hz=core.midi_to_hz(f0_midi))
         return outputs
 

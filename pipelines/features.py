@@ -10,7 +10,8 @@ For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
 - ``instrument_id`` int64 scalar (General MIDI program, -1 when unknown), ``id`` (text),
 - for clips with note annotations (``<id>.notes.json``) the MIDI feature contract, each
   float32 ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities``
-  (velocity / 127 where a note sounds), ``note_active_frame_indices`` (1 where a note
+  (MIDI velocity 1..127 where a note sounds, 0 elsewhere: the unit the MIDI
+  models, `ddsp_models.midi` and the decoders read), ``note_active_frame_indices`` (1 where a note
   sounds), ``note_onsets`` (1 at a note's first frame), ``note_offsets`` (1 at its last
   frame). Frame ``i`` is at ``i / frame_rate`` s and a note sounds on the frames with
   ``start <= t < end``; cut boundaries (a note entering or leaving the clip) get no
@@ -48,7 +49,7 @@ N_PITCHES = 128
 FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
 MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
                  "note_offsets")
-FEATURE_VERSION = 1  # bump when this module's maths changes: all clips are recomputed
+FEATURE_VERSION = 2  # bump when this module's maths changes: all clips are recomputed
 # Library modules whose source is part of every clip's fingerprint (edit one: recompute).
 FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core")
 
@@ -115,8 +116,11 @@ def midi_frame_features(notes: list[dict], n_frames: int, frame_rate: int = 250)
         stop = min(_first_frame_at_or_after(float(note["end"]), frame_rate), n_frames)
         if stop <= first:
             continue
-        velocities[first:stop, pitch] = np.maximum(velocities[first:stop, pitch],
-                                                   float(note["velocity"]) / 127.0)
+        velocity = float(note["velocity"])
+        if not 0.0 < velocity <= 127.0:
+            raise ValueError(f"note velocity must be in 1..127 (MIDI), got {note['velocity']} "
+                             f"(pitch {pitch} at {note['start']} s)")
+        velocities[first:stop, pitch] = np.maximum(velocities[first:stop, pitch], velocity)
         active[first:stop, pitch] = 1.0
         if note.get("onset", True):
             onsets[first, pitch] = 1.0

@@ -44,9 +44,10 @@ def test_midi_frame_features_mark_active_onset_and_offset_frames():
     np.testing.assert_array_equal(np.nonzero(active[:, 62])[0], np.arange(25, 50))
     np.testing.assert_array_equal(np.nonzero(active[:, 64])[0], np.arange(75, 125))
     assert active.sum() == 25 + 25 + 50  # nothing else, one pitch at a time
-    np.testing.assert_allclose(velocity[10, 60], 1.0)
-    np.testing.assert_allclose(velocity[30, 62], 64 / 127)
-    np.testing.assert_allclose(velocity[100, 64], 32 / 127)
+    # MIDI velocity units (1..127), the unit the MIDI models read.
+    np.testing.assert_allclose(velocity[10, 60], 127.0)
+    np.testing.assert_allclose(velocity[30, 62], 64.0)
+    np.testing.assert_allclose(velocity[100, 64], 32.0)
     assert np.all((velocity > 0) == (active > 0))
     # Onsets: not for the note cut by the clip start; offsets: not for the one cut at the end.
     assert np.argwhere(out["note_onsets"]).tolist() == [[25, 62], [75, 64]]
@@ -158,3 +159,43 @@ def test_task_runner_choice():
     assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://10.0.0.1:8786"
     with pytest.raises(ValueError, match="task_runner must be 'thread' or 'dask'"):
         features.make_task_runner({**base, "task_runner": "ray"})
+
+
+def test_note_velocities_reach_the_midi_decoder_in_midi_units(tmp_path):
+    """A clip with known notes goes through the features stage's own computation, the TFDS
+    dataset stage and a ground-truth-MIDI MidiAutoencoder: the decoder receives each
+    note's pitch and MIDI velocity (1..127) on that note's frames."""
+    import keras
+
+    from ddsp_models.training.data import PreparedTfdsProvider
+    from midi_fixtures import make_midi_model, midi_shrink_bindings
+    from pipeline_fixtures import CLIP_SECONDS, FRAME_RATE, N_FRAMES, SAMPLE_RATE, harmonic_tone
+    from pipelines.dataset import build_dataset
+
+    notes = [{"pitch": 60, "velocity": 30, "start": 0.0, "end": 0.2},
+             {"pitch": 67, "velocity": 110, "start": 0.24, "end": 0.5}]
+    audio = np.zeros(int(SAMPLE_RATE * CLIP_SECONDS), np.float32)
+    for note in notes:
+        start, stop = int(note["start"] * SAMPLE_RATE), int(note["end"] * SAMPLE_RATE)
+        audio[start:stop] = note["velocity"] / 127.0 * harmonic_tone(note["pitch"])[:stop - start]
+    computed = features.compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True, notes, 40)
+    for split in ("train", "valid", "test"):
+        os.makedirs(tmp_path / "features" / split)
+        np.savez_compressed(tmp_path / "features" / split / f"{split}_clip.npz",
+                            id=np.array(f"{split}_clip"), **computed)
+    with open(tmp_path / "features" / "meta.json", "w") as f:
+        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE, "clip_seconds": CLIP_SECONDS,
+                   "crepe_capacity": "tiny", "crepe_viterbi": True}, f)
+    build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
+    batch = next(iter(PreparedTfdsProvider(str(tmp_path / "tfds"), split="test").get_batch(1, shuffle=False)))
+
+    keras.utils.set_random_seed(0)
+    model = make_midi_model(["models/midiae/midiae.gin"], midi_shrink_bindings(CLIP_SECONDS))
+    outputs = model(batch)
+    pitch, velocity = outputs["q_pitch"].numpy()[0, :, 0], outputs["q_vel"].numpy()[0, :, 0]
+    expected_pitch, expected_velocity = np.zeros(N_FRAMES), np.zeros(N_FRAMES)
+    for note in notes:
+        frames = slice(int(note["start"] * FRAME_RATE), int(note["end"] * FRAME_RATE))
+        expected_pitch[frames], expected_velocity[frames] = note["pitch"], note["velocity"]
+    np.testing.assert_array_equal(velocity, expected_velocity)
+    np.testing.assert_array_equal(pitch, expected_pitch)

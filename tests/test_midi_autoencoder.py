@@ -49,10 +49,12 @@ def test_configs_build_and_return_audio_of_the_input_shape(files, model_class, n
     assert outputs["hd"].shape == outputs["hd_pred"].shape == (2, 64, 60)
     assert outputs["noise"].shape == outputs["noise_pred"].shape == (2, 64, 65)
     assert outputs["pianoroll"].shape == (2, 64, 128)
-    # f0_hz_pred is f0_midi_pred in Hz, within the residual range (2 semitones) of the pitch.
+    # f0_hz_pred is f0_midi_pred in Hz; f0_midi_pred is the pitch plus the decoder's
+    # (unbounded, as in the original) residual.
     np.testing.assert_allclose(outputs["f0_hz_pred"].numpy(),
                                440.0 * 2 ** ((outputs["f0_midi_pred"].numpy() - 69) / 12), rtol=1e-4)
-    assert np.all(np.abs(outputs["f0_midi_pred"].numpy() - outputs["q_pitch"].numpy()) <= 2.0 + 1e-4)
+    np.testing.assert_allclose(outputs["f0_midi_pred"].numpy() - outputs["q_pitch"].numpy(),
+                               outputs["midi_decoder/f0_midi"].numpy() - outputs["q_pitch"].numpy())
     # MIDI is integer; the roll holds the velocity at the pitch.
     q_pitch, q_vel = outputs["q_pitch"].numpy(), outputs["q_vel"].numpy()
     np.testing.assert_array_equal(q_pitch, np.round(q_pitch))
@@ -197,3 +199,51 @@ def test_midi_encoder_quantises_pitch_with_straight_through_gradients(pitch_mode
     assert float(tf.reduce_sum(tf.abs(tape.gradient(loss, features["amps"])))) > 0.0
     grads = tape.gradient(loss, encoder.trainable_variables)
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads if g is not None) > 0.0
+
+
+def _detuned(notes, semitones):
+    """The notes with their f0 track `semitones` above the note pitch (a player who plays
+    sharp): the MIDI decoder has to learn that offset as its f0 residual."""
+    return {**notes, "f0_hz": notes["f0_hz"] * np.float32(2.0 ** (semitones / 12.0))}
+
+
+@pytest.mark.parametrize("residual_range", [None, 2.0], ids=["unbounded", "tanh_bounded"])
+def test_midi_decoder_f0_moves_to_the_target_f0_and_the_residual_is_not_pinned(notes, residual_range):
+    offset = 0.4  # semitones
+    batch = _detuned(notes, offset)
+    model = build([MIDIAE], extra=["MidiAutoencoder.reverb = False",
+                                   f"MidiToHarmonicDecoder.f0_residual_range = {residual_range}"])
+
+    def residual_error():
+        outputs = model(batch)
+        weights = outputs["f0_loss_weights"].numpy()[..., 0] * (outputs["q_vel"].numpy()[..., 0] > 0)
+        f0_midi_pred = np.asarray(outputs["f0_midi_pred"])[..., 0]
+        residual = (f0_midi_pred - np.asarray(outputs["q_pitch"])[..., 0])[weights > 0]
+        error = np.abs(f0_midi_pred - np.asarray(outputs["f0_midi"])[..., 0])[weights > 0]
+        return residual, float(np.mean(error))
+
+    residual, error_before = residual_error()
+    assert residual.size > 50  # masked-in note frames
+    _train(model, batch, steps=40, learning_rate=1e-2)
+    residual, error_after = residual_error()
+    assert error_after < 0.35 * error_before, f"f0 error {error_before:.3f} -> {error_after:.3f} semitones"
+    assert abs(float(np.median(residual)) - offset) < 0.15, np.median(residual)
+    if residual_range is not None:  # not saturated at either bound of the tanh
+        assert np.max(np.abs(residual)) < 0.8 * residual_range
+
+
+@pytest.mark.parametrize("audio_gradient", [False, True])
+def test_only_the_f0_loss_trains_the_midi_decoder_f0_unless_asked(notes, audio_gradient):
+    """The spectral loss's gradient through a harmonic oscillator's phase dwarfs the f0
+    loss's (and drove the f0 residual to its bound): off by default."""
+    model = build([MIDIAE], extra=["MidiAutoencoder.reverb = False",
+                                   f"MidiAutoencoder.f0_audio_gradient = {audio_gradient}"])
+    model(notes)
+    with tf.GradientTape() as tape:
+        outputs, losses = model(notes, return_losses=True)
+    gradient = tape.gradient(losses["midi_spectral_loss"], outputs["midi_decoder/f0_midi"])
+    magnitude = 0.0 if gradient is None else float(tf.reduce_max(tf.abs(gradient)))
+    if audio_gradient:
+        assert magnitude > 1e-3
+    else:
+        assert magnitude == 0.0

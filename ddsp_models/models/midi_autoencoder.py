@@ -68,6 +68,11 @@ class MidiAutoencoder(Model):
       losses: loss objects called with the outputs dict (e.g. a `LossGroup`).
       stop_gradient: the MIDI branch sees (and is compared with) the synthcoder's controls
         through a stop-gradient, so its losses do not train the synthcoder.
+      f0_audio_gradient: let the audio losses on `midi_audio` train the midi_decoder's f0
+        (off by default: the gradient of a spectral loss with respect to a harmonic
+        oscillator's f0 goes through the accumulated phase; measured on a fresh model it is
+        about 2000x the f0 loss's and of no useful sign, and it drove the residual to its
+        bound). Off, only the (masked) f0 loss trains f0, as in InverseSynthesis.
       f0_mask_semitones: f0 loss weight 0 where |f0_midi - pitch| >= this.
       pitch_weight, pitch_margin: weight of mean(relu(|z_pitch - f0_midi| - margin)).
       pitch_qt_weight, pitch_qt_margin: the same for q_pitch.
@@ -80,7 +85,7 @@ class MidiAutoencoder(Model):
 
     def __init__(self, preprocessor=None, encoder=None, synthcoder=None, midi_decoder=None, midi_encoder=None,
                  reverb: bool = False, processor_group=None, losses=None, stop_gradient: bool = True,
-                 f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0, pitch_margin: float = 0.5,
+                 f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0, pitch_margin: float = 0.5,
                  pitch_qt_weight: float = 1.0, pitch_qt_margin: float = 1.0, pitch_q_weight: float = 0.1,
                  slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64, **kwargs):
         super().__init__(**kwargs)
@@ -99,6 +104,7 @@ class MidiAutoencoder(Model):
             losses = [losses]
         self.loss_objs = list(losses or [])
         self.stop_gradient = bool(stop_gradient)
+        self.f0_audio_gradient = bool(f0_audio_gradient)
         self.f0_mask_semitones = float(f0_mask_semitones)
         self.pitch_weight, self.pitch_margin = float(pitch_weight), float(pitch_margin)
         self.pitch_qt_weight, self.pitch_qt_margin = float(pitch_qt_weight), float(pitch_qt_margin)
@@ -194,7 +200,8 @@ class MidiAutoencoder(Model):
         midi_params = self.midi_decoder(midi_inputs, training=training)
         for key, value in midi_params.items():
             outputs[f"midi_decoder/{key}"] = value
-        midi_audio, midi_processed = self.synthesize(midi_params, midi_params["f0_hz"])
+        midi_f0_hz = midi_params["f0_hz"] if self.f0_audio_gradient else tf.stop_gradient(midi_params["f0_hz"])
+        midi_audio, midi_processed = self.synthesize(midi_params, midi_f0_hz)
         amps_pred, hd_pred, noise_pred = self.scaled_controls(midi_processed)
         f0_loss_weights = tf.cast(tf.abs(f0_midi - pitch) < self.f0_mask_semitones, tf.float32)
         outputs.update(midi_audio=midi_audio, f0_midi_pred=midi_params["f0_midi"], f0_hz_pred=midi_params["f0_hz"],
