@@ -15,7 +15,10 @@ loss, loudness L1 (dB), f0 L1 (semitones, CREPE on the resynthesis) and the f0 o
 ratio; note onset / note / frame F1 for a MIDI run that transcribes (no note annotations
 in the data, or ``notes: encoded``). Each evaluation prints a table row and is appended to
 ``<out>/convergence.csv`` and ``<out>/convergence.jsonl`` with the step, training seconds
-so far, steps/s and the mean training losses of the last ``--every`` steps.
+so far, steps/s, the mean training losses of the last ``--every`` steps and whether the audio
+is "usable" (the run's `USABLE` bounds, issue 11's targets: e.g. ae f0 L1 <= 0.5 semitones,
+outliers <= 0.2, loudness L1 <= 2 dB). At the end a markdown table (README-ready) with the
+first usable step is printed and written to ``<out>/convergence.md``.
 
 Stops at ``--steps`` (default: the run's ``train.<run>.steps``) or at the first
 evaluation after ``--seconds`` of training, whichever comes first.
@@ -42,7 +45,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 METRICS = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
            "note_onset_f1", "note_f1", "frame_f1")
-COLUMNS = ("step", "train_s", "steps_per_s", "total_loss") + METRICS
+COLUMNS = ("step", "train_s", "steps_per_s", "total_loss") + METRICS + ("usable",)
+# "Usable audio" (issue 11's targets for the default pipeline's test split): upper bounds.
+USABLE = {
+    "ae": {"f0_l1_semitones": 0.5, "f0_outlier_ratio": 0.2, "loudness_l1_db": 2.0},
+    "midiae": {"f0_l1_semitones": 1.0, "f0_outlier_ratio": 0.35, "loudness_l1_db": 4.0},
+    "zmidiae": {"f0_l1_semitones": 1.0, "f0_outlier_ratio": 0.5, "loudness_l1_db": 5.0},
+    "inverse": {"f0_l1_semitones": 3.0},
+}
 
 
 def parse_set(values) -> dict:
@@ -73,6 +83,8 @@ def parse_set(values) -> dict:
 def _fmt(value, width=10):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-".rjust(width)
+    if isinstance(value, bool):
+        return ("yes" if value else "no").rjust(width)
     if isinstance(value, int):
         return str(value).rjust(width)
     return f"{value:.4g}".rjust(width)
@@ -139,6 +151,31 @@ def warm_start_checkpoint(params: dict, run: str, override: str | None, disabled
                          f"--warm-start DIR or --no-warm-start") from None
 
 
+def is_usable(run: str, row: dict) -> bool:
+    """True when every metric of `USABLE[run]` is known and at most its bound."""
+    return all(row.get(name) is not None and row[name] == row[name] and row[name] <= bound
+               for name, bound in USABLE[run].items())
+
+
+def markdown_table(run: str, rows: list[dict]) -> str:
+    """The rows as a markdown table (README-ready) plus the first usable step."""
+    columns = [c for c in COLUMNS if any(r.get(c) is not None for r in rows)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            cells.append("" if value is None else "yes" if value is True else "no" if value is False
+                         else str(value) if isinstance(value, int) else f"{value:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    first = next((r["step"] for r in rows if r.get("usable")), None)
+    bounds = ", ".join(f"{k} <= {v}" for k, v in USABLE[run].items())
+    lines.append("")
+    lines.append(f"{run}: usable audio ({bounds}) "
+                 + (f"first at step {first}" if first is not None else "not reached"))
+    return "\n".join(lines) + "\n"
+
+
 def finished(step: int, steps: int, train_s: float, seconds: float | None) -> bool:
     """True once `steps` are done or the training time reached the `seconds` budget."""
     return step >= steps or (seconds is not None and train_s >= seconds)
@@ -194,8 +231,13 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
                "eval_s": round(time.perf_counter() - t0, 1), "n_examples": n_examples_of(summary),
                "losses": losses}
         row.update({name: summary[name]["mean"] for name in METRICS if name in summary})
+        row["usable"] = is_usable(run, row)
         recorder.add(row)
         if finished(step, steps, train_s, seconds):
+            table = markdown_table(run, recorder.rows)
+            with open(os.path.join(out_dir, "convergence.md"), "w", encoding="utf-8") as f:
+                f.write(table)
+            print("\n" + table, flush=True)
             return recorder.rows
         result = run_chunk_steps(session, min(step + every, steps))
         train_s += result["seconds"]

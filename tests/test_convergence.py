@@ -46,6 +46,19 @@ def test_convergence_evaluates_every_step_and_writes_the_table(tone_dataset, tmp
         assert [json.loads(line)["step"] for line in f] == [0, 1, 2]
     printed = capsys.readouterr().out
     assert "f0_l1_semi" in printed and "results in" in printed
+    with open(os.path.join(out, "convergence.md")) as f:
+        markdown = f.read()
+    assert markdown in printed and markdown.startswith("| step |") and markdown.count("\n| ") == 3  # 3 steps
+    assert all(r["usable"] == convergence.is_usable("ae", r) for r in rows)
+    # Usable audio: every bound of the run met (issue 11's targets).
+    good = {"f0_l1_semitones": 0.4, "f0_outlier_ratio": 0.1, "loudness_l1_db": 1.5}
+    assert convergence.is_usable("ae", good)
+    assert not convergence.is_usable("ae", {**good, "loudness_l1_db": 2.5})
+    assert not convergence.is_usable("ae", {**good, "f0_l1_semitones": float("nan")})
+    assert convergence.is_usable("midiae", {**good, "f0_outlier_ratio": 0.3})
+    table = convergence.markdown_table("ae", [{"step": 0, **good, "usable": False},
+                                              {"step": 100, **good, "usable": True}])
+    assert table.splitlines()[2].startswith("| 0 |") and "first at step 100" in table
     # A time budget stops at the first evaluation after it.
     assert not convergence.finished(1, 2, train_s=5.0, seconds=None)
     assert convergence.finished(2, 2, train_s=5.0, seconds=None)
