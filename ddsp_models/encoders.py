@@ -237,29 +237,56 @@ class ExpressionEncoder(keras.layers.Layer):
 @register("encoders")
 class OneHotEncoder(keras.layers.Layer):
     """A learned embedding of an integer label (e.g. `instrument_id` `[batch]`):
-    one_hot(label, n_classes) @ W -> `[batch, z_dims]`.
+    one_hot(label, n_classes) @ W -> `[batch, z_dims]` (row `label` of W).
 
     Args:
-      n_classes: number of labels (ValueError-free: labels outside give a zero vector).
+      n_classes: number of labels; labels must lie in [0, n_classes).
       z_dims: embedding size.
       input_key: feature read from a dict call.
+      unknown_id: a label meaning "unknown" (the feature contract's -1 instrument) that
+        gets the zero embedding, or None (every label must be a class).
+
+    Raises (at call time, also inside `tf.function`):
+      tf.errors.InvalidArgumentError: a label outside [0, n_classes) (other than
+        `unknown_id`); the message names the layer, `n_classes` and the labels of the batch.
     """
 
-    def __init__(self, n_classes: int = 16, z_dims: int = 16, input_key: str = "instrument_id", name=None,
-                 **kwargs):
+    def __init__(self, n_classes: int = 16, z_dims: int = 16, input_key: str = "instrument_id",
+                 unknown_id: int | None = None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+            raise ValueError(f"OneHotEncoder `n_classes` must be a positive integer, got {n_classes!r}.")
+        if unknown_id is not None and 0 <= int(unknown_id) < n_classes:
+            raise ValueError(f"OneHotEncoder `unknown_id` {unknown_id} must lie outside the classes "
+                             f"[0, {n_classes}).")
         self.n_classes, self.z_dims, self.input_key = int(n_classes), int(z_dims), input_key
+        self.unknown_id = None if unknown_id is None else int(unknown_id)
         self.embedding = keras.layers.Dense(self.z_dims, use_bias=False)
 
     def build(self, *args, **kwargs):
         pass
+
+    def check_labels(self, labels):
+        """An assert op: every label in [0, n_classes) or equal to `unknown_id`."""
+        valid = tf.logical_and(labels >= 0, labels < self.n_classes)
+        if self.unknown_id is not None:
+            valid = tf.logical_or(valid, tf.equal(labels, self.unknown_id))
+        return tf.debugging.Assert(
+            tf.reduce_all(valid),
+            [f"OneHotEncoder {self.name} (input {self.input_key}): every id must be in "
+             f"[0, n_classes) with n_classes={self.n_classes}"
+             + ("" if self.unknown_id is None else f" (or the unknown id {self.unknown_id})")
+             + "; ids outside:", tf.boolean_mask(labels, tf.logical_not(valid)), "batch ids:", labels],
+            summarize=64, name="check_labels")
 
     def call(self, inputs, training=None):
         if isinstance(inputs, dict):
             (inputs,) = nn.get_features(inputs, [self.input_key], self.name)
         labels = tf.convert_to_tensor(inputs)
         labels = tf.reshape(tf.cast(labels, tf.int32), [tf.shape(labels)[0], -1])[:, 0]
-        return self.embedding(tf.one_hot(labels, self.n_classes))
+        with tf.control_dependencies([self.check_labels(labels)]):
+            one_hot = tf.one_hot(labels, self.n_classes)  # unknown_id (< 0 or >= n): zeros
+        return self.embedding(one_hot)
 
 
 # ------------------------------------------------------------ inverse synthesis (DDSP-inv)

@@ -54,9 +54,33 @@ def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: i
     return record
 
 
+def score_model(model, params: dict, run: str, info, batches=None) -> dict:
+    """`ddsp_models.evaluation.evaluate_model` summary of a model of `run` on the
+    ``evaluate.split`` clips, with the stage's settings (``benchmarks/convergence.py``
+    scores its models with this too)."""
+    from ddsp_models import evaluation
+
+    settings = params["evaluate"]
+    if batches is None:
+        batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
+    # Note metrics need annotations, and a transcribing model: without a midi_encoder the
+    # MIDI models read the ground-truth notes, which would score a trivial 1.0.
+    midi = (run in run_config.MIDI_RUNS and info.has_notes
+            and getattr(model, "midi_encoder", None) is not None)
+    return evaluation.evaluate_model(
+        model, batches, sample_rate=info.sample_rate, frame_rate=info.frame_rate,
+        crepe_capacity=settings["crepe_capacity"], midi=midi,
+        min_f0_confidence=settings["min_f0_confidence"],
+        outlier_semitones=settings["outlier_semitones"], spectral_loss=spectral_metric())
+
+
+def n_examples_of(summary: dict) -> int:
+    """Clips scored in an `evaluate_model` summary."""
+    return max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
+
+
 def evaluate_one(params: dict, run: str, info) -> dict:
     """Scores one trained run; writes and returns its metrics record."""
-    from ddsp_models import evaluation
     from ddsp_models.models.model import checkpoint_step
 
     settings = params["evaluate"]
@@ -64,16 +88,8 @@ def evaluate_one(params: dict, run: str, info) -> dict:
     batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
     model = run_config.load_trained_model(folder, next(iter(batches)))
     step = checkpoint_step(folder)
-    # Note metrics need annotations, and a transcribing model: without a midi_encoder the
-    # MIDI models read the ground-truth notes, which would score a trivial 1.0.
-    midi = (run in run_config.MIDI_RUNS and info.has_notes
-            and getattr(model, "midi_encoder", None) is not None)
-    summary = evaluation.evaluate_model(
-        model, batches, sample_rate=info.sample_rate, frame_rate=info.frame_rate,
-        crepe_capacity=settings["crepe_capacity"], midi=midi,
-        min_f0_confidence=settings["min_f0_confidence"],
-        outlier_semitones=settings["outlier_semitones"], spectral_loss=spectral_metric())
-    n_examples = max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
+    summary = score_model(model, params, run, info, batches)
+    n_examples = n_examples_of(summary)
     record = metrics_record(run, step, summary, settings["split"], n_examples)
     path = os.path.join(settings["metrics_dir"], f"{run}.json")
     details_path = os.path.join(settings["metrics_dir"], "details", f"{run}.json")

@@ -31,6 +31,7 @@ class DatasetInfo:
     n_samples: int        # per clip
     n_frames: int
     splits: dict          # {split: n_examples}
+    instrument_ids: tuple = ()  # distinct `instrument_id`s over all splits (-1: unknown)
 
     @property
     def has_notes(self) -> bool:
@@ -50,7 +51,20 @@ def dataset_info(data_dir: str) -> DatasetInfo:
     splits = {name: int(split.num_examples)
               for name, split in provider.builder.info.splits.items()}
     return DatasetInfo(os.fspath(data_dir), provider.config, provider.sample_rate,
-                       provider.frame_rate, provider.n_samples, provider.n_frames, splits)
+                       provider.frame_rate, provider.n_samples, provider.n_frames, splits,
+                       tuple(int(i) for i in provider.distinct_values("instrument_id")))
+
+
+def instrument_bindings(info: DatasetInfo) -> list[str]:
+    """The instrument embedding's size from the data: ``OneHotEncoder.n_classes`` = the
+    largest instrument id of any split + 1 (ids are General MIDI programs), so every clip
+    has a class; with clips of unknown instrument (id -1) also ``unknown_id = -1`` (they
+    get the zero embedding). Any other id outside the classes is an error at run time."""
+    known = [i for i in info.instrument_ids if i >= 0]
+    bindings = [f"OneHotEncoder.n_classes = {max(known, default=0) + 1}"]
+    if any(i < 0 for i in info.instrument_ids):
+        bindings.append("OneHotEncoder.unknown_id = -1")
+    return bindings
 
 
 def run_dir(params: dict, run: str) -> str:
@@ -139,8 +153,7 @@ def gin_config(params: dict, run: str, info: DatasetInfo) -> tuple[list[str], li
             f"FilteredNoiseReverb.reverb_length = {_reverb_samples(ae, info, REVERB_FRAMES)}",
         ]
     if run == "zmidiae":
-        bindings += [
-            "OneHotEncoder.n_classes = 128",  # General MIDI programs
+        bindings += instrument_bindings(info) + [
             f"ExpressionEncoder.rnn_channels = {section['rnn_channels']}",
             f"ExpressionEncoder.ch = {section['mlp_units']}",
             f"synth_z/ExpressionEncoder.z_dims = {section['z_dims']}",

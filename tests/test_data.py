@@ -295,3 +295,26 @@ def test_zipped_provider_flattens_parts_and_checks_audio_lengths():
         data.ZippedProvider([synthetic, data.InMemoryProvider(real.examples, sample_rate=8000)])
     with pytest.raises(ValueError, match="n_seconds"):
         data.SyntheticNotesProvider(n_seconds=0.01, frame_rate=100)
+
+
+def test_prepared_tfds_distinct_values_scan_every_split(tmp_path):
+    """Instrument ids 7, 5 (train), 5 (valid), -1 (test): the scan finds each once."""
+    rng = np.random.default_rng(0)
+    features_dir = tmp_path / "features"
+    ids = {"train": [7, 5, 7], "valid": [5], "test": [-1]}
+    for split, split_ids in ids.items():
+        (features_dir / split).mkdir(parents=True)
+        for i, instrument_id in enumerate(split_ids):
+            example = {"audio": rng.uniform(-0.1, 0.1, 800).astype(np.float32),
+                       "instrument_id": np.int64(instrument_id), "id": np.array(f"{split}_{i}")}
+            for key in ddsp_prepared.FRAME_FEATURES:
+                example[key] = rng.uniform(0, 1, 12).astype(np.float32)
+            np.savez_compressed(features_dir / split / f"{split}_{i}.npz", **example)
+    (features_dir / "meta.json").write_text(json.dumps({"sample_rate": 16000, "frame_rate": 250,
+                                                        "clip_seconds": 0.05}))
+    dataset_stage.build_dataset(str(features_dir), str(tmp_path / "tfds"))
+    provider = data.PreparedTfdsProvider(data_dir=str(tmp_path / "tfds"), split="test")
+    assert provider.distinct_values("instrument_id") == (-1, 5, 7)
+    assert provider.distinct_values("instrument_id", splits=["train"]) == (5, 7)
+    with pytest.raises(ValueError, match="no feature 'program'.*instrument_id"):
+        provider.distinct_values("program")

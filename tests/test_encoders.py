@@ -1,6 +1,7 @@
 """Specification of the encoders: MFCC frame counts per z_time_steps, z shapes at the f0's time
 steps, z following the audio, global z constant over time, gradients and checkpoints."""
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -148,3 +149,39 @@ def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_ran
         encoders.SinusoidalToHarmonicEncoder(f0_midi_range=(60.0, 50.0))
     with pytest.raises(ValueError, match="'sin_freqs' is missing"):
         encoder({"sin_amps": sin_amps})
+
+
+# ------------------------------------------------------------------------ OneHotEncoder
+def test_one_hot_encoder_returns_the_embedding_row_of_each_label():
+    encoder = encoders.OneHotEncoder(n_classes=5, z_dims=3)
+    encoder({"instrument_id": np.array([0], np.int64)})  # build
+    kernel = np.arange(15, dtype=np.float32).reshape(5, 3)
+    encoder.embedding.kernel.assign(kernel)
+    out = encoder({"instrument_id": np.array([4, 0, 2], np.int64)}).numpy()
+    np.testing.assert_array_equal(out, kernel[[4, 0, 2]])
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf_function"])
+@pytest.mark.parametrize("bad_id", [16, 127, -1])
+def test_one_hot_encoder_rejects_ids_outside_its_classes_naming_id_and_size(graph, bad_id):
+    encoder = encoders.OneHotEncoder(n_classes=16, z_dims=2, name="instrument")
+    call = tf.function(encoder) if graph else encoder
+    call({"instrument_id": tf.constant([3, 15], tf.int64)})  # in range: fine
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        call({"instrument_id": tf.constant([3, bad_id], tf.int64)})
+    message = str(error.value)
+    assert "n_classes=16" in message and "OneHotEncoder instrument " in message
+    assert re.search(rf"ids outside:[^\d-]*{bad_id}(?!\d)", message), message  # the offending id
+
+
+def test_one_hot_encoder_unknown_id_gets_the_zero_embedding():
+    encoder = encoders.OneHotEncoder(n_classes=4, z_dims=2, unknown_id=-1)
+    out = encoder({"instrument_id": np.array([-1, 1], np.int64)}).numpy()
+    np.testing.assert_array_equal(out[0], [0.0, 0.0])
+    np.testing.assert_array_equal(out[1], encoder.embedding.kernel.numpy()[1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="n_classes=4"):
+        encoder({"instrument_id": np.array([-2], np.int64)})
+    with pytest.raises(ValueError, match="unknown_id"):
+        encoders.OneHotEncoder(n_classes=4, unknown_id=2)
+    with pytest.raises(ValueError, match="n_classes"):
+        encoders.OneHotEncoder(n_classes=0)

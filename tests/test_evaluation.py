@@ -213,35 +213,49 @@ def test_evaluate_model_on_a_tiny_autoencoder_matches_a_direct_spectral_loss():
         evaluate_model(model, [], SR, FR)
 
 
-class _MidiStub:
-    """Stands in for a MidiAutoencoder: returns the input audio and a given 'pianoroll'."""
+def transcribing_midi_autoencoder(batch, velocity_logit: float = 1.0):
+    """A tiny encoded-MIDI MidiAutoencoder (HarmonicToMidiEncoder) whose transcription is
+    known: the encoder's pitch residual and velocity layers are set to constants, so it
+    transcribes round(f0 in MIDI) on every frame at velocity round(127 sigmoid(logit))."""
+    from midi_fixtures import MIDI_ENCODER_MIXIN, make_midi_model, midi_shrink_bindings
 
-    def __init__(self, pianoroll):
-        self.pianoroll = pianoroll
+    keras.utils.set_random_seed(0)
+    seconds = batch["audio"].shape[1] / SR
+    model = make_midi_model(["models/midiae/midiae.gin", MIDI_ENCODER_MIXIN], midi_shrink_bindings(seconds))
+    model(batch)  # build
+    encoder = model.midi_encoder
+    for layer, bias in ((encoder.dense_pitch, 0.0), (encoder.dense_velocity, velocity_logit)):
+        layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+        layer.bias.assign(np.full(layer.bias.shape, bias, np.float32))
+    return model
 
-    def __call__(self, features, training=False):
-        assert training is False
-        return {"midi_audio": features["audio"], "pianoroll": self.pianoroll}
 
-    def get_audio_from_outputs(self, outputs):
-        return outputs["midi_audio"]
-
-
-def test_evaluate_model_with_midi_scores_the_pianoroll_against_the_note_features():
+def test_evaluate_model_with_midi_scores_a_transcribing_model_against_the_note_features():
     n_frames = 64
-    audio = np.stack([tone(220.0, seconds=n_frames / FR), tone(330.0, seconds=n_frames / FR)])
-    roll = roll_with([(57, 0, 64, 0.8)], n_frames)
-    other = roll_with([(64, 0, 64, 0.8)], n_frames)
-    batch = {"audio": audio, "f0_hz": np.array([[220.0] * n_frames, [330.0] * n_frames], np.float32),
+    seconds = n_frames / FR
+    # Example 0 is in tune with its annotation (MIDI 57); example 1 is annotated 64 but plays
+    # (and its f0 track says) 63, one semitone flat: the model transcribes 63.
+    audio = np.stack([tone(220.0, seconds=seconds), tone(311.127, seconds=seconds)])
+    roll, other = roll_with([(57, 0, 64, 0.8)], n_frames), roll_with([(64, 0, 64, 0.8)], n_frames)
+    batch = {"audio": audio, "f0_hz": np.array([[220.0] * n_frames, [311.127] * n_frames], np.float32),
              "f0_confidence": np.ones([2, n_frames], np.float32),
+             "loudness_db": np.asarray(spectral_ops.compute_loudness(audio, SR, FR), np.float32)[:, :n_frames],
+             "power_db": np.asarray(spectral_ops.compute_power(audio, SR, FR), np.float32)[:, :n_frames],
              "note_active_velocities": np.stack([roll, other]),
              "note_active_frame_indices": np.stack([roll > 0, other > 0]).astype(np.float32)}
-    estimate = np.stack([roll, roll])  # right for the first example, wrong pitch for the second
-    summary = evaluate_model(_MidiStub(estimate), [batch], SR, FR, midi=True,
-                             spectral_loss=losses.SpectralLoss(fft_sizes=(256,)))
+    model = transcribing_midi_autoencoder(batch)
+    outputs = model(batch, training=False)
+    transcribed = outputs["pianoroll"].numpy()
+    np.testing.assert_array_equal(transcribed.argmax(-1), [[57] * n_frames, [63] * n_frames])
+    np.testing.assert_array_equal(transcribed.max(-1), np.round(127.0 / (1.0 + np.exp(-1.0))))
+    summary = evaluate_model(model, [batch], SR, FR, midi=True, spectral_loss=losses.SpectralLoss(fft_sizes=(256,)))
     assert summary["note_f1"]["mean"] == 0.5 and summary["frame_f1"]["mean"] == 0.5
-    assert summary["n_ref_notes"]["mean"] == 1.0
-    assert summary["spectral_loss"]["mean"] == 0.0
+    assert summary["note_f1"]["n"] == 2 and summary["n_ref_notes"]["mean"] == 1.0
+    assert summary["spectral_loss"]["mean"] > 0.0 and math.isfinite(summary["f0_l1_semitones"]["mean"])
+    # The same model on the in-tune clip alone scores a perfect transcription.
+    alone = evaluate_model(model, [{k: v[:1] for k, v in batch.items()}], SR, FR, midi=True,
+                           spectral_loss=losses.SpectralLoss(fft_sizes=(256,)))
+    assert alone["note_f1"]["mean"] == 1.0 and alone["note_onset_f1"]["mean"] == 1.0
 
 
 # --------------------------------------------------------------------- timbre transfer

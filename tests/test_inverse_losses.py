@@ -182,3 +182,38 @@ def test_bad_arguments_raise_named_errors():
         inverse_losses.TWMLoss(n_harmonics=0)
     with pytest.raises(ValueError, match="harm_dist"):
         inverse_losses.HarmonicDistributionPrior()(np.ones((1, 2, 1), np.float32))
+
+
+# ------------------------------------------------------------------------------ closed forms
+def test_twm_errors_match_hand_computed_values_for_the_true_f0_and_its_octave():
+    """Peaks at f0, 2 f0, 3 f0 with amplitudes 1, 0.5, 0.25 (A_max = 1), p, q, r, rho defaults."""
+    p, q, r, rho = 0.5, 1.4, 0.5, 0.33
+    freqs = np.array([[[F0, 2 * F0, 3 * F0]]], np.float32)
+    amps = np.array([[[1.0, 0.5, 0.25]]], np.float32)
+    errors = inverse_losses.twm_errors(np.array([[[F0, 2 * F0]]], np.float32), freqs, amps).numpy()[0, 0]
+    # True f0: partials 1-3 (4 f0 lies above the highest peak) each hit a peak exactly (df = 0):
+    # E_pm = E_mp = mean(-r a) = -r (1 + 0.5 + 0.25) / 3.
+    np.testing.assert_allclose(errors[0], -r * 1.75 / 3 * (1 + rho), rtol=1e-5)
+    # Octave up (2 f0): its only partial below 3.09 f0 hits the 0.5 peak: E_pm = -0.5 r.
+    # Peaks -> nearest partial of 2 f0: f0 -> 1st (df f0), 2 f0 -> 1st (0), 3 f0 -> round(1.5) = 2nd
+    # (4 f0, df f0): E_mp = mean of df f^-p + a (q df f^-p - r).
+    s1, s3 = F0 * F0 ** -p, F0 * (3 * F0) ** -p
+    e_mp = (s1 + 1.0 * (q * s1 - r) + 0.5 * (-r) + s3 + 0.25 * (q * s3 - r)) / 3
+    np.testing.assert_allclose(errors[1], -0.5 * r + rho * e_mp, rtol=1e-5)
+    loss = inverse_losses.TWMLoss(weight=0.1)
+    np.testing.assert_allclose(float(loss(np.array([[[F0, 2 * F0]]], np.float32), freqs, amps)),
+                               0.1 * np.mean(errors), rtol=1e-6)
+
+
+@pytest.mark.parametrize("semitones", [0.25, 1.0])
+def test_kde_consistency_of_two_lone_detuned_components_is_their_gaussian_log_ratio(semitones):
+    width = 0.5
+    loss = inverse_losses.KDEConsistencyLoss(kernel_width_midi=width)
+    amps = np.ones((1, 1, 1), np.float32)
+    a = np.full((1, 1, 1), F0, np.float32)
+    b = (a * 2 ** (semitones / 12)).astype(np.float32)
+    # Each direction: -log(exp(-d^2 / 2 s^2) + 1e-5) minus its self-term -log(1 + 1e-5).
+    one_way = -np.log(np.exp(-0.5 * (semitones / width) ** 2) + 1e-5) + np.log(1.0 + 1e-5)
+    np.testing.assert_allclose(float(loss(amps, a, amps, b)), 2.0 * one_way, rtol=1e-4)
+    raw = inverse_losses.KDEConsistencyLoss(kernel_width_midi=width, relative=False, weight_b_a=0.5)
+    np.testing.assert_allclose(float(raw(amps, a, amps, b)), 1.5 * (one_way - np.log(1.0 + 1e-5)), rtol=1e-4)

@@ -233,3 +233,96 @@ def test_default_model_config_parses_with_plain_size_bindings():
     assert model.sinusoidal_encoder.resnet.size == "tiny" and model.sinusoidal_encoder.n_sinusoids == 32
     assert model.harmonic_encoder.n_harmonics == 5 and model.harmonic_encoder.rnn.dims == 8
     assert model.n_samples == 64000 and model.stop_gradient
+
+
+# ----------------------------------------------------------------- loss values, closed forms
+def np_midi(hz):
+    return 12.0 * np.log2(np.maximum(np.asarray(hz, np.float64), 1e-5) / 440.0) + 69.0
+
+
+def np_normalized(amps):
+    amps = np.maximum(np.asarray(amps, np.float64), 0.0)
+    return amps / np.maximum(amps.sum(-1, keepdims=True), 1e-7)
+
+
+def np_kde_nll(amps_x, freqs_x, amps_y, freqs_y, width):
+    """sum_i v_i -log(sum_j w_j exp(-(m_i - m_j)^2 / 2 width^2) + 1e-5), per frame."""
+    distance = np_midi(freqs_x)[..., :, None] - np_midi(freqs_y)[..., None, :]
+    density = np.sum(np.exp(-0.5 * (distance / width) ** 2) * np_normalized(amps_y)[..., None, :], axis=-1)
+    return np.sum(np_normalized(amps_x) * -np.log(density + 1e-5), axis=-1)
+
+
+def np_kde_loss(loss, amps_a, freqs_a, amps_b, freqs_b):
+    def direction(ax, fx, ay, fy):
+        nll = np_kde_nll(ax, fx, ay, fy, loss.kernel_width_midi)
+        if loss.relative:
+            nll = nll - np_kde_nll(ax, fx, ax, fx, loss.kernel_width_midi)
+        return nll.mean()
+    return (loss.weight_a_b * direction(amps_a, freqs_a, amps_b, freqs_b)
+            + loss.weight_b_a * direction(amps_b, freqs_b, amps_a, freqs_a))
+
+
+def np_twm_errors(f0, freqs, amps, n, p, q, r, rho, min_relative):
+    """Maher & Beauchamp two-way mismatch per frame and candidate (TWMLoss's docstring)."""
+    f0 = np.maximum(np.asarray(f0, np.float64), 1e-3)                # [b, t, c]
+    freqs = np.maximum(np.asarray(freqs, np.float64), 1e-3)[:, :, None, :]  # [b, t, 1, k]
+    rel = np.maximum(amps, 0.0) / np.max(amps, axis=-1, keepdims=True)
+    rel = rel[:, :, None, :]
+    peak = rel >= min_relative
+    max_freq = np.max(np.where(peak, freqs, 0.0), axis=-1)           # [b, t, 1]
+    harmonic = np.arange(1, n + 1)
+    partials = f0[..., None] * harmonic                               # [b, t, c, n]
+    distance = np.abs(partials[..., None] - freqs[:, :, :, None, :])  # [b, t, c, n, k]
+    distance = np.where(peak[:, :, :, None, :], distance, np.inf)
+    nearest = np.argmin(distance, axis=-1)
+    a = np.take_along_axis(np.broadcast_to(rel[:, :, :, None, :], distance.shape), nearest[..., None], -1)[..., 0]
+    scaled = np.min(distance, axis=-1) * partials ** -p
+    used = (partials <= max_freq[..., None] * 1.03) | (harmonic == 1)
+    e_pm = np.sum(np.where(used, scaled + a * (q * scaled - r), 0.0), -1) / used.sum(-1)
+    order = np.clip(np.round(freqs / f0[..., None]), 1, n)            # nearest partial of each peak
+    scaled = np.abs(freqs - order * f0[..., None]) * freqs ** -p
+    e_mp = np.sum(np.where(peak, scaled + rel * (q * scaled - r), 0.0), -1) / peak.sum(-1)
+    return e_pm + rho * e_mp
+
+
+def test_every_loss_term_equals_its_closed_form(notes):
+    tf.random.set_seed(0)
+    model = tiny_model()
+    outputs, losses = model(notes, return_losses=True)
+    out = {k: v.numpy().astype(np.float64) for k, v in outputs.items()}
+    true = {k: np.asarray(notes[k], np.float64) for k in ("sin_amps", "sin_freqs", "noise_magnitudes",
+                                                             "harm_amp", "harm_dist", "f0_hz")}
+    assert true["harm_amp"].shape[1] == out["harm_amp"].shape[1]  # same frame rate: no resampling
+    (consistency,), (prior,), (twm,) = model.consistency_losses, model.prior_losses, model.twm_losses
+    (sin_supervision,), (noise_supervision,), (harm_supervision,) = (
+        model.sinusoid_supervision_losses, model.noise_supervision_losses, model.harmonic_supervision_losses)
+    position = (np.arange(N_HARMONICS) / (N_HARMONICS - 1.0)) ** prior.exponent
+    log = lambda x: np.log(np.maximum(x, 1e-5))  # noqa: E731
+    expected = {
+        # predicted harmonics vs the sinusoids they were inferred from
+        "harm_kde_consistency_loss": np_kde_loss(consistency, out["harm_sin_amps"], out["harm_sin_freqs"],
+                                                 out["sin_amps"], out["sin_freqs"]),
+        "harm_harmonic_distribution_prior": prior.weight * np.mean(
+            np.sum(np_normalized(out["harm_dist"]) * position, -1)),
+        "harm_twm_loss": twm.weight * np.mean(np_twm_errors(
+            out["f0_hz"], out["sin_freqs"], out["sin_amps"], twm.n_harmonics, twm.p, twm.q, twm.r, twm.rho,
+            twm.min_relative_amplitude)),
+        # supervised by the synthetic notes' true controls
+        "sin_kde_consistency_loss": np_kde_loss(sin_supervision, out["sin_amps"], out["sin_freqs"],
+                                                true["sin_amps"], true["sin_freqs"]),
+        "sin_filtered_noise_consistency_loss": noise_supervision.weight * np.mean(
+            np.abs(log(true["noise_magnitudes"]) - log(out["noise_magnitudes"]))),
+        "harm_harmonic_consistency_loss": (
+            harm_supervision.amp_weight * np.mean(np.abs(log(true["harm_amp"]) - log(out["harm_amp"])))
+            + harm_supervision.dist_weight * np.mean(np.abs(true["harm_dist"] - out["harm_dist"]))
+            + harm_supervision.f0_weight * np.mean(np.abs(np_midi(true["f0_hz"]) - np_midi(out["f0_hz"])))),
+    }
+    assert harm_supervision.loss_type == noise_supervision.loss_type == "L1"
+    for name, value in expected.items():
+        assert value != 0.0, name
+        np.testing.assert_allclose(float(losses[name]), value, rtol=2e-4, atol=1e-6, err_msg=name)
+    # The audio terms: the model's audio loss on each branch against the input audio.
+    (audio_loss,) = model.audio_losses
+    for name, key in (("sin_spectral_loss", "sin_audio"), ("harm_spectral_loss", "harm_audio")):
+        np.testing.assert_allclose(float(losses[name]), float(audio_loss(notes["audio"], outputs[key])),
+                                   rtol=1e-5, err_msg=name)

@@ -247,3 +247,153 @@ def test_only_the_f0_loss_trains_the_midi_decoder_f0_unless_asked(notes, audio_g
         assert magnitude > 1e-3
     else:
         assert magnitude == 0.0
+
+
+# ----------------------------------------------------------------- loss values, closed forms
+def np_midi(hz):
+    """Hz -> MIDI in numpy (0 Hz -> 0)."""
+    hz = np.asarray(hz, np.float64)
+    return np.where(hz > 0, 12.0 * np.log2(np.maximum(hz, 1e-5) / 440.0) + 69.0, 0.0)
+
+
+def np_note_mask(pitch, max_notes):
+    """`[batch, n_frames]` quantised pitch (0 = silence) -> `[batch, n_frames, max_notes]`:
+    a note is a run of frames of one pitch; silence or a new pitch ends it."""
+    mask = np.zeros(pitch.shape + (max_notes,))
+    for i, row in enumerate(pitch):
+        note, previous = -1, 0.0
+        for t, p in enumerate(row):
+            if p > 0 and p != previous:
+                note += 1
+            if p > 0 and note < max_notes:
+                mask[i, t, note] = 1.0
+            previous = p
+    return mask
+
+
+def np_note_means(x, mask):
+    """Mean of `x` `[b, t, c]` over each note's frames -> `[b, notes, c]` (0 for no note)."""
+    lengths = mask.sum(1)[..., None]
+    return np.einsum("btn,btc->bnc", mask, x) / np.maximum(lengths, 1.0)
+
+
+def np_kl(mean, log_var):
+    return 0.5 * (mean ** 2 + np.exp(log_var) - 1.0 - log_var)
+
+
+def loss_objects(model):
+    """{name: (loss object, input keys)} of the model's LossGroup."""
+    (group,) = model.loss_objs
+    return {loss.name: (loss, keys) for loss, keys in group.losses_and_keys}
+
+
+def ground_truth_pitch(features):
+    """Pitch of the sounding note per frame (0 in silence), from the note features."""
+    roll = features["note_active_velocities"] * (features["note_active_frame_indices"] > 0)
+    return np.where(roll.max(-1) > 0, roll.argmax(-1), 0).astype(np.float64)
+
+
+def check_param_losses(model, outputs, losses, f0_midi, q_pitch):
+    """f0 (masked where the note is off pitch), amps, hd and noise losses, recomputed."""
+    objs = loss_objects(model)
+    mask = (np.abs(f0_midi - q_pitch) < model.f0_mask_semitones).astype(np.float64)
+    np.testing.assert_array_equal(outputs["f0_loss_weights"].numpy()[..., 0], mask)
+    f0_loss, _ = objs["f0_loss"]
+    assert f0_loss.loss_type == "L1"
+    pred = outputs["f0_midi_pred"].numpy()[..., 0]
+    expected = f0_loss.weight * np.mean(np.abs(f0_midi - pred) * mask)
+    np.testing.assert_allclose(float(losses["f0_loss"]), expected, rtol=1e-4)
+    for name, (target, predicted) in {"amps_loss": ("amps", "amps_pred"), "hd_loss": ("hd", "hd_pred"),
+                                      "noise_loss": ("noise", "noise_pred")}.items():
+        loss, _ = objs[name]
+        expected = loss.weight * np.mean(np.abs(outputs[target].numpy() - outputs[predicted].numpy()))
+        assert expected > 0.0
+        np.testing.assert_allclose(float(losses[name]), expected, rtol=1e-4, err_msg=name)
+    return mask
+
+
+def test_ground_truth_midi_losses_equal_their_closed_forms_and_the_f0_loss_skips_off_pitch_frames(notes):
+    model = build([MIDIAE])
+    features = dict(notes)
+    f0_hz = features["f0_hz"].copy()
+    f0_hz[0, 2:8] *= 2.0 ** (3.0 / 12.0)   # 3 semitones off the note: masked out
+    f0_hz[0, 8:12] *= 2.0 ** (1.0 / 12.0)  # 1 semitone off: still scored
+    features["f0_hz"] = f0_hz
+    outputs, losses = model(features, training=False, return_losses=True)
+    f0_midi, q_pitch = outputs["f0_midi"].numpy()[..., 0], ground_truth_pitch(features)
+    np.testing.assert_allclose(f0_midi, np_midi(f0_hz), atol=1e-4)  # the input f0 in MIDI
+    mask = check_param_losses(model, outputs, losses, f0_midi, q_pitch)
+    assert np.all(mask[0, 2:8] == 0.0) and np.all(mask[0, 8:12] == 1.0)
+    assert np.all(mask[q_pitch == 0] == 0.0)  # silence between notes: f0 held, no note
+    # The spectral terms are the group's spectral losses of each branch against the audio.
+    objs = loss_objects(model)
+    for name, key in (("spectral_loss", "synth_audio"), ("midi_spectral_loss", "midi_audio")):
+        np.testing.assert_allclose(float(losses[name]), float(objs[name][0](features["audio"], outputs[key])),
+                                   rtol=1e-5, err_msg=name)
+    assert not {"pitch_loss", "pitch_qt_loss", "pitch_q_loss", "slowness_loss"} & set(losses)
+
+
+def test_encoded_midi_margin_pitch_and_slowness_losses_equal_their_closed_forms(notes):
+    model = build([MIDIAE, MIDI_ENCODER_MIXIN])
+    features = dict(notes)
+    # A vibrato of +-0.7 semitones on the first 24 frames: the quantised pitch changes every
+    # few frames there (short notes); steady notes after.
+    t = np.arange(features["f0_hz"].shape[1])
+    vibrato = np.where(t < 24, 0.7 * np.sin(2 * np.pi * t / 10.0), 0.0)
+    features["f0_hz"] = (features["f0_hz"] * 2.0 ** (vibrato / 12.0)).astype(np.float32)
+    model(features)  # build, then push z_pitch about 0.8 semitones above f0
+    model.midi_encoder.dense_pitch.bias.assign([np.arctanh(0.8 / model.midi_encoder.pitch_range)])
+    outputs, losses = model(features, training=False, return_losses=True)
+    f0 = outputs["f0_midi"].numpy()[..., 0]
+    np.testing.assert_allclose(f0, np_midi(features["f0_hz"]), atol=1e-4)
+    z, q, vel = (outputs[k].numpy()[..., 0].astype(np.float64) for k in ("z_pitch", "q_pitch", "q_vel"))
+    np.testing.assert_array_equal(q, np.round(z))
+    check_param_losses(model, outputs, losses, f0, q)
+    expected = {
+        "pitch_loss": model.pitch_weight * np.mean(np.maximum(np.abs(z - f0) - model.pitch_margin, 0.0)),
+        "pitch_qt_loss": model.pitch_qt_weight * np.mean(np.maximum(np.abs(q - f0) - model.pitch_qt_margin, 0.0)),
+        "pitch_q_loss": model.pitch_q_weight * np.mean(np.abs(z - q)),
+    }
+    mask = np_note_mask(q * (vel > 0), model.max_notes)
+    short_notes = (mask.sum(1) > 0) & (mask.sum(1) < model.min_note_length)
+    short = np.einsum("btn,bn->bt", mask, short_notes.astype(np.float64))
+    assert 0.0 < short.mean() < 1.0  # some frames in short notes, some not
+    expected["slowness_loss"] = model.slowness_weight * np.mean(np.abs(np.diff(z, axis=1)) * short[:, 1:])
+    for name, value in expected.items():
+        assert value > 0.0, name  # each term is active on this input
+        np.testing.assert_allclose(float(losses[name]), value, rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("priors", [True, False], ids=["priors", "no_priors"])
+def test_z_midi_latents_and_kl_losses_equal_their_closed_forms(notes, priors):
+    extra = [] if priors else ["ZMidiAutoencoder.global_prior = False", "ZMidiAutoencoder.note_prior = False"]
+    model = build([Z_MIDIAE], extra=extra)
+    outputs, losses = model(notes, training=False, return_losses=True)
+    # Global latent: the instrument's row of the embedding.
+    kernel = model.z_global_encoder_0.embedding.kernel.numpy().astype(np.float64)
+    params = kernel[notes["instrument_id"]]
+    # Note latent: the note encoder's frame outputs averaged over each ground-truth note.
+    frame_params = model.z_note_encoder(outputs).numpy().astype(np.float64)
+    mask = np_note_mask(ground_truth_pitch(notes), model.max_notes)
+    note_params = np_note_means(frame_params, mask)
+    present = mask.sum(1) > 0
+    assert present.sum() == 6  # 3 notes in each of 2 examples
+    if priors:
+        mean, log_var = np.split(params, 2, axis=-1)
+        np.testing.assert_allclose(outputs["z_global"].numpy(), mean, rtol=1e-5, atol=1e-7)  # eval: the mean
+        kl_global = model.kl_weight * np.mean(np_kl(mean, log_var).sum(-1))
+        np.testing.assert_allclose(float(losses["kl_global_loss"]), kl_global, rtol=1e-4)
+        note_mean, note_log_var = np.split(note_params, 2, axis=-1)
+        kl_note = model.kl_weight * np_kl(note_mean, note_log_var).sum(-1)[present].mean()
+        np.testing.assert_allclose(float(losses["kl_note_loss"]), kl_note, rtol=1e-4)
+        assert kl_global > 0.0 and kl_note > 0.0
+        note_z = note_mean
+    else:
+        assert not {"kl_global_loss", "kl_note_loss"} & set(losses)
+        np.testing.assert_allclose(outputs["z_global"].numpy(), params, rtol=1e-5, atol=1e-7)
+        note_z = note_params
+    # Every frame of a note carries its note's latent; frames outside notes carry zeros.
+    np.testing.assert_allclose(outputs["z_note"].numpy(), np.einsum("btn,bnc->btc", mask, note_z),
+                               rtol=1e-4, atol=1e-6)
+    assert float(losses["total_loss"]) == pytest.approx(
+        sum(float(v) for k, v in losses.items() if k != "total_loss"), rel=1e-5)

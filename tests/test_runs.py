@@ -62,3 +62,27 @@ def test_ground_truth_notes_without_annotations_is_an_error_naming_the_key():
 def test_unknown_run_is_named():
     with pytest.raises(ValueError, match="unknown run 'vae'"):
         gin_config(load_params(None), "vae", info())
+
+
+def test_zmidiae_instrument_classes_come_from_the_dataset(tone_dataset):
+    import gin
+
+    from ddsp_models import models
+    from ddsp_models.training.config import parse_gin
+    from pipelines.runs import dataset_info
+
+    scanned = dataset_info(tone_dataset)
+    assert scanned.instrument_ids == (40,)  # every tone clip is a violin (GM program 40)
+    params = load_params(None)
+    files, bindings = gin_config(params, "zmidiae", scanned)
+    assert "OneHotEncoder.n_classes = 41" in bindings
+    assert not any(b.startswith("OneHotEncoder.unknown_id") for b in bindings)
+    parse_gin([f for f in files if not f.startswith("datasets/")],
+              [b for b in bindings if not b.startswith("PreparedTfdsProvider")])
+    encoder = models.get_model().z_global_encoder_0
+    assert encoder.n_classes == 41 and encoder.unknown_id is None
+    gin.clear_config()
+    # Several instruments, some unknown (-1): the largest id sizes it, -1 gets the zero row.
+    mixed = DatasetInfo("data/tfds", "audio", 16000, 250, 8000, 125, {"train": 6}, (-1, 42, 73))
+    _, bindings = gin_config(params, "zmidiae", mixed)
+    assert "OneHotEncoder.n_classes = 74" in bindings and "OneHotEncoder.unknown_id = -1" in bindings

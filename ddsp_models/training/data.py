@@ -385,6 +385,27 @@ class PreparedTfdsProvider(TfdsProvider):
         return self.builder.as_dataset(split=self.split, shuffle_files=shuffle,
                                        read_config=tfds.ReadConfig(shuffle_seed=self.seed))
 
+    def distinct_values(self, key: str = "instrument_id", splits=None) -> tuple:
+        """Sorted distinct values of a scalar feature (e.g. ``instrument_id``) over `splits`
+        (default: every split of the dataset). Only that feature is decoded.
+
+        Raises:
+          ValueError: naming the key and the features the dataset has, when it lacks it.
+        """
+        import tensorflow_datasets as tfds
+
+        features = self.builder.info.features
+        if key not in features:
+            raise ValueError(f"{PREPARED_TFDS_NAME}/{self.config}: no feature {key!r} "
+                             f"(has {sorted(features.keys())})")
+        values = set()
+        for split in splits or list(self.builder.info.splits.keys()):
+            dataset = self.builder.as_dataset(
+                split=split, decoders=tfds.decode.PartialDecoding({key: True}))
+            for batch in dataset.map(lambda x: x[key]).batch(4096).as_numpy_iterator():
+                values.update(np.asarray(batch).reshape(-1).tolist())
+        return tuple(sorted(values))
+
     def _map(self, example: dict) -> dict:
         out = dict(example)
         out["audio"] = tf.ensure_shape(example["audio"], [self.n_samples])
