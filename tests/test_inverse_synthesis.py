@@ -86,21 +86,27 @@ def test_gradients_reach_both_encoders_and_stop_gradient_blocks_harmonic_losses(
 
 def test_self_supervised_training_lowers_the_harmonic_f0_error():
     # The pretraining loss set (papers/icml2020/pretrain_model.gin): audio, prior and
-    # supervised losses; no consistency with the (untrained) predicted sinusoids.
+    # supervised losses; no consistency with the (untrained) predicted sinusoids. The f0
+    # error of a single step wanders (the harmonic encoder reads still-changing predicted
+    # sinusoids; measured on this machine: 7.47 -> 4.4, 5.6, 5.3, 3.8, 3.2 semitones after 50..150 steps
+    # and 5.5, 7.8, 6.3, 8.5, 7.6, 3.3 after 25..150 at a learning rate of 1e-3), so the
+    # mean over steps 100, 125 and 150 is compared.
     keras.utils.set_random_seed(1)
     model = tiny_model(consistency_losses=[], twm_losses=[])
     eval_notes = synthetic_notes(batch_size=8, seed=1000)
     before = f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"])
-    trainer = Trainer(model, learning_rate=1e-3)
+    trainer = Trainer(model, learning_rate=3e-3)
     trainer.build(eval_notes)
     start = time.perf_counter()
-    for step in range(100):
+    after = []
+    for step in range(150):
         trainer.train_step(synthetic_notes(batch_size=4, seed=step))
+        if step + 1 in (100, 125, 150):
+            after.append(f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"]))
     seconds = time.perf_counter() - start
-    after = f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"])
-    print(f"\nf0 error (semitones) before {before:.2f}, after 100 steps {after:.2f} "
-          f"({100 * (1 - after / before):.0f}% lower); {seconds / 100 * 1000:.0f} ms/step incl. data")
-    assert after < 0.8 * before
+    print(f"\nf0 error (semitones) before {before:.2f}, after 100/125/150 steps "
+          f"{', '.join(f'{a:.2f}' for a in after)}; {seconds / 150 * 1000:.0f} ms/step incl. data")
+    assert np.mean(after) < 0.8 * before
 
 
 def _zipped(synthetic, real):
