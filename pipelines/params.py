@@ -24,6 +24,8 @@ TRAIN_DEFAULTS = {
     "lr_decay_steps": 10000,
     "chunk_steps": 200,          # steps per Prefect task; every chunk ends with a checkpoint
     "steps_per_summary": 50,     # steps between loss log lines (terminal, Prefect, losses.jsonl)
+    "steps_per_eval": 200,       # steps between TensorBoard audio/image summaries (0: none)
+    "eval_examples": 2,          # validation clips in those summaries
     "retries": 1,                # times Prefect retries a failed chunk (from its checkpoint)
     "data_dir": "data/tfds",
     "runs_dir": "runs",
@@ -129,6 +131,11 @@ def validate(params: dict, path: str) -> None:
     train = params["train"]
     for key in ("batch_size", "chunk_steps", "steps_per_summary", "lr_decay_steps"):
         _check_positive_int(train[key], f"{path}: train.{key}")
+    value = train["steps_per_eval"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{path}: train.steps_per_eval must be an integer >= 0 (0: no "
+                         f"summaries), got {value!r}")
+    _check_positive_int(train["eval_examples"], f"{path}: train.eval_examples")
     if isinstance(train["retries"], bool) or not isinstance(train["retries"], int) \
             or train["retries"] < 0:
         raise ValueError(f"{path}: train.retries must be an integer >= 0")

@@ -301,3 +301,18 @@ class ValidationSummaries:
         logger.info("step %d: %d validation summaries (audio, images) in %.1f s -> %s", step,
                     len(tags), time.perf_counter() - start, self.log_dir)
         return tags
+
+
+def latest_images(log_dir, prefix: str = "") -> dict:
+    """The newest image of each tag starting with `prefix` in the event files of
+    `log_dir`: ``{tag: (step, png bytes)}`` (empty when there are none)."""
+    import glob
+
+    found = {}
+    for path in sorted(glob.glob(os.path.join(os.fspath(log_dir), "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.HasField("image") and value.tag.startswith(prefix):
+                    if value.tag not in found or event.step >= found[value.tag][0]:
+                        found[value.tag] = (int(event.step), value.image.encoded_image_string)
+    return found
