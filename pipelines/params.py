@@ -1,8 +1,9 @@
-"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate`` and ``sample`` sections.
+"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate``, ``sample`` and
+``report`` sections.
 
 `load_params` merges a params file over the defaults below (nested mappings merge key by
 key), checks every key, and returns ``{'data': ..., 'train': ..., 'evaluate': ...,
-'sample': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
+'sample': ..., 'report': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
 
 Runs (``train.<run>``): ``ae`` (Autoencoder, solo-instrument decoder), ``midiae``
 (MidiAutoencoder, warm-started from ``ae`` with ``synthcoder=decoder``), ``zmidiae``
@@ -102,8 +103,13 @@ SAMPLE_DEFAULTS = {
     "samples_dir": "samples",
 }
 
+REPORT_DEFAULTS = {
+    "out_dir": "reports",        # index.html: metrics, loss curves, spectrograms, audio
+    "max_audio_seconds": 60.0,   # longer clips are cut on the page (the files stay whole)
+}
+
 SECTION_DEFAULTS = {"train": TRAIN_DEFAULTS, "evaluate": EVALUATE_DEFAULTS,
-                    "sample": SAMPLE_DEFAULTS}
+                    "sample": SAMPLE_DEFAULTS, "report": REPORT_DEFAULTS}
 
 
 def _merge(defaults: dict, given: dict, where: str) -> dict:
@@ -167,6 +173,10 @@ def validate(params: dict, path: str) -> None:
             raise ValueError(f"{path}: {section}.runs has unknown runs {unknown}; known {RUNS}")
     _check_positive_int(params["evaluate"]["batch_size"], f"{path}: evaluate.batch_size")
     _check_positive_int(params["sample"]["n_clips"], f"{path}: sample.n_clips")
+    seconds = params["report"]["max_audio_seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ValueError(f"{path}: report.max_audio_seconds must be a positive number, got "
+                         f"{seconds!r}")
     for key in ("octave_shift", "loudness_shift_db"):
         value = params["sample"][key]
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float))):
