@@ -103,6 +103,8 @@ def change(name: str, old, new) -> tuple[str, str]:
     delta = new - old
     if delta == 0:
         return "0", "same"
+    if name in INFO_KEYS:  # the step or the number of clips: neither better nor worse
+        return f"{delta:+.4g}", "info"
     higher = any(word in name for word in HIGHER_IS_BETTER)
     better = (delta > 0) == higher
     return f"{delta:+.4g}", "better" if better else "worse"
@@ -216,7 +218,7 @@ def _metrics_sections(page: Page, runs: list[str], metrics_dir: str) -> dict:
             continue
         for key in ("step", *names):
             text, css = change(key, old.get(key), record.get(key))
-            page.add(f"<tr><td>{html.escape(run)}</td><td>{html.escape(key)}</td>"
+            page.add(f'<tr><td>{html.escape(run)}</td><td class="name">{html.escape(key)}</td>'
                      f"<td>{fmt(old.get(key))}</td><td>{fmt(record.get(key))}</td>"
                      f'<td class="{css}">{html.escape(text)}</td></tr>')
     page.add("</tbody></table>")
@@ -289,7 +291,7 @@ def _optional_folder(page: Page, folder: str, run: str) -> bool:
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th:first-child,td:first-child{text-align:left}thead th{background:#eee}
+text-align:right}th:first-child,td:first-child,td.name{text-align:left}thead th{background:#eee}
 .better{color:#0a7d22}.worse{color:#b3261e}.none{color:#777;text-align:left}
 figure{margin:.5em 0}img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.85em;color:#555}.clip{display:flex;align-items:center;gap:1em;margin:.2em 0}

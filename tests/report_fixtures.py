@@ -41,6 +41,7 @@ def write_pipeline_outputs(root, git: bool = True) -> dict:
     from ddsp_models.plotting import plot_loss_curve, plot_spectrograms
 
     root = str(root)
+    os.makedirs(root, exist_ok=True)
     if git:
         _git(root, "init", "-q")
         _git(root, "config", "user.name", "ddsp test")

@@ -37,13 +37,15 @@ def test_report_embeds_metrics_diff_curves_spectrograms_and_playable_audio(tmp_p
         assert json.loads(cell.group(1).replace("&quot;", '"')) == CURRENT[key]
         assert cell.group(2) == fmt(CURRENT[key])
     assert fmt(5.123456) == "5.123" and fmt(None) == "-"
+    assert re.search(r'<td class="name">step</td><td>400</td><td>800</td><td class="info">'
+                     r'\+400</td>', text)
     # ... and against the committed (previous) version: lower loss is better.
-    assert re.search(r"<td>ae</td><td>spectral_loss</td><td>6</td><td>5.123</td>"
+    assert re.search(r'<td>ae</td><td class="name">spectral_loss</td><td>6</td><td>5.123</td>'
                      r'<td class="better">-0.8765</td>', text)
-    assert re.search(r'<td>ae</td><td>loudness_l1_db</td><td>2</td><td>2.25</td>'
+    assert re.search(r'<td>ae</td><td class="name">loudness_l1_db</td><td>2</td><td>2.25</td>'
                      r'<td class="worse">\+0.25</td>', text)
-    assert re.search(r'<td>ae</td><td>f0_l1_semitones</td><td>0.4817</td><td>0.4817</td>'
-                     r'<td class="same">0</td>', text)
+    assert re.search(r'<td>ae</td><td class="name">f0_l1_semitones</td><td>0.4817</td>'
+                     r'<td>0.4817</td><td class="same">0</td>', text)
     # Audio players: Ogg Vorbis that decodes to the clip's length and pitch.
     audio = _data_urls(text, "audio")
     assert len(audio) == 4
