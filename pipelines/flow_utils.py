@@ -2,9 +2,10 @@
 artifacts, a logger that works inside and outside a flow run.
 
 Artifacts the UI shows without opening files: tables (`publish_table`), images
-(`publish_image`: the PNG itself as a ``data:image/png;base64,...`` URL, which the UI
-displays; the ``file://`` links of local files cannot be opened from it), markdown with
-such images embedded (`markdown_image`), and progress bars (`ProgressBar`).
+(`publish_image`: the picture itself as a ``data:image/png;base64,...`` URL, JPEG when the
+PNG is large, which the UI displays; the ``file://`` links of local files cannot be opened
+from it), markdown with such images embedded (`markdown_image`), and progress bars
+(`ProgressBar`).
 
 Flows run against ``PREFECT_API_URL`` when it is set (e.g. a ``prefect server start`` on
 127.0.0.1, see README), otherwise against a temporary local API that Prefect starts for
@@ -130,14 +131,30 @@ def publish_table(key: str, rows: list[dict], description: str = "") -> None:
     create_table_artifact(table=rows, key=artifact_key(key), description=description)
 
 
-def png_data_url(png) -> str:
-    """``data:image/png;base64,...`` of a PNG given as bytes or a file path."""
+MAX_PNG_BYTES = 150_000  # larger pictures (spectrograms: ~350 kB) go in as JPEG
+
+
+def png_data_url(png, max_png_bytes: int | None = MAX_PNG_BYTES) -> str:
+    """A ``data:`` URL of a PNG given as bytes or a file path: ``data:image/png;base64,...``,
+    or, when the PNG is larger than `max_png_bytes` (None: never), the picture re-encoded
+    as JPEG (quality 85, ``data:image/jpeg;base64,...``): a 350 kB spectrogram PNG becomes
+    about 80 kB, which keeps artifacts and pages light."""
     if not isinstance(png, (bytes, bytearray)):
         with open(png, "rb") as f:
             png = f.read()
     if png[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("png_data_url: not a PNG (bad signature)")
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    kind = "png"
+    if max_png_bytes is not None and len(png) > max_png_bytes:
+        import io
+
+        from PIL import Image  # a matplotlib dependency
+
+        buffer = io.BytesIO()
+        with Image.open(io.BytesIO(png)) as image:
+            image.convert("RGB").save(buffer, "JPEG", quality=85)
+        png, kind = buffer.getvalue(), "jpeg"
+    return f"data:image/{kind};base64," + base64.b64encode(png).decode("ascii")
 
 
 def publish_image(key: str, png, description: str = "") -> None:

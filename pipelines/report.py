@@ -8,8 +8,9 @@ the timbre transfers. Folders written by later stages are picked up when present
 ``transfers/<run>/`` and ``exported/<run>/`` (their audio, PNGs and JSON files).
 
 Everything is embedded as ``data:`` URLs, so the page can be copied, mailed or archived as
-one file. Audio is re-encoded to Ogg Vorbis for the page (about a tenth of a 16-bit wav; a
-4 s clip is 10-40 kB) and clips longer than ``report.max_audio_seconds`` are cut; the wav
+one file. To keep it light, pictures over 150 kB (the spectrograms, ~350 kB as PNG) go in
+as JPEG (~80 kB), and audio is re-encoded to Ogg Vorbis (about a tenth of a 16-bit wav; a
+4 s clip is 10-40 kB); clips longer than ``report.max_audio_seconds`` are cut; the wav
 files in ``samples/`` stay the reference. A file that cannot be read is listed under
 "Problems" on the page and in the log; the rest of the page is still written.
 
@@ -112,11 +113,13 @@ def change(name: str, old, new) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------- media
 def png_data_url(path: str) -> str:
-    with open(path, "rb") as f:
-        png = f.read()
-    if png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError(f"{path}: not a PNG file")
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    """The PNG as a data URL (JPEG when large: `flow_utils.png_data_url`)."""
+    from pipelines.flow_utils import png_data_url as data_url
+
+    try:
+        return data_url(path)
+    except ValueError:
+        raise ValueError(f"{path}: not a PNG file") from None
 
 
 def audio_data_url(path: str, max_seconds: float = MAX_AUDIO_SECONDS) -> tuple[str, float, bool]:

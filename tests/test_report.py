@@ -59,7 +59,8 @@ def test_report_embeds_metrics_diff_curves_spectrograms_and_playable_audio(tmp_p
         spectrum = np.abs(np.fft.rfft(decoded))
         assert abs(np.argmax(spectrum) * 16000 / decoded.size - hz) <= 16000 / decoded.size
     images = _data_urls(text, "img")
-    assert len(images) == 3 and all(u.startswith("data:image/png;base64,") for u in images)
+    assert len(images) == 3
+    assert all(u.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for u in images)
 
 
 def test_bad_and_missing_inputs_are_listed_and_the_rest_is_written(tmp_path, monkeypatch):
@@ -90,3 +91,23 @@ def test_bad_and_missing_inputs_are_listed_and_the_rest_is_written(tmp_path, mon
     assert 'data-seconds="0.250000"' in text
     # Outside a git repository there is no previous commit to compare with.
     assert "no previous: not a git repository" in text
+
+
+def test_large_pictures_are_embedded_as_jpeg_small_ones_as_png(tmp_path):
+    import matplotlib.image as mpimg
+    from PIL import Image
+
+    from pipelines.flow_utils import png_data_url
+
+    rng = np.random.default_rng(0)
+    noisy = tmp_path / "noisy.png"  # incompressible: ~1 MB as PNG
+    mpimg.imsave(noisy, rng.uniform(size=(500, 800, 3)))
+    flat = tmp_path / "flat.png"
+    mpimg.imsave(flat, np.full((50, 80, 3), 0.5))
+    assert os.path.getsize(noisy) > 150_000 > os.path.getsize(flat)
+    big, small = png_data_url(str(noisy)), png_data_url(str(flat))
+    assert small.startswith("data:image/png;base64,")
+    assert big.startswith("data:image/jpeg;base64,") and len(big) < os.path.getsize(noisy)
+    with Image.open(io.BytesIO(base64.b64decode(big.split(",", 1)[1]))) as picture:
+        assert picture.size == (800, 500) and picture.format == "JPEG"
+    assert png_data_url(str(noisy), max_png_bytes=None).startswith("data:image/png;")
