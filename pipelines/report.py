@@ -299,7 +299,7 @@ text-align:right}th:first-child,td:first-child,td.name{text-align:left}thead th{
 figure{margin:.5em 0}img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.85em;color:#555}.clip{display:flex;align-items:center;gap:1em;margin:.2em 0}
 .clip span{min-width:14em}.problems{background:#fff4e5;border:1px solid #f0b429;padding:.5em 1em}
-nav a{margin-right:1em}
+nav a{margin-right:1em}#metrics-diff th:nth-child(2){text-align:left}
 """
 
 

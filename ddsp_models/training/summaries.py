@@ -187,10 +187,10 @@ class ValidationSummaries:
             return None
         from ddsp_models import crepe
 
-        try:
+        try:  # at most 100 frames/s (CREPE's own hop, the cost); the plot resamples
             f0, confidence = crepe.compute_f0(audio_gen, sample_rate=self.sample_rate,
-                                              frame_rate=self.frame_rate, viterbi=True,
-                                              capacity=self.crepe_capacity)
+                                              frame_rate=min(100.0, self.frame_rate),
+                                              viterbi=True, capacity=self.crepe_capacity)
         except (OSError, ValueError) as error:  # weights missing / unreadable
             logger.warning("summaries: no CREPE f0 of the resynthesis (%s); f0 plots show the "
                            "target only", error)
