@@ -305,14 +305,18 @@ class ValidationSummaries:
 
 def latest_images(log_dir, prefix: str = "") -> dict:
     """The newest image of each tag starting with `prefix` in the event files of
-    `log_dir`: ``{tag: (step, png bytes)}`` (empty when there are none)."""
+    `log_dir`: ``{tag: (step, png bytes)}`` (empty when there are none). Only the newest
+    event file holding such images is read (each training call starts a new file)."""
     import glob
 
-    found = {}
-    for path in sorted(glob.glob(os.path.join(os.fspath(log_dir), "events.out.tfevents.*"))):
+    paths = glob.glob(os.path.join(os.fspath(log_dir), "events.out.tfevents.*"))
+    for path in sorted(paths, key=os.path.getmtime, reverse=True):
+        found = {}
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 if value.HasField("image") and value.tag.startswith(prefix):
                     if value.tag not in found or event.step >= found[value.tag][0]:
                         found[value.tag] = (int(event.step), value.image.encoded_image_string)
-    return found
+        if found:
+            return found
+    return {}
