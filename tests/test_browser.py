@@ -196,71 +196,75 @@ def prefect_server(tmp_path_factory):
         log.close()
 
 
-FLOW_SCRIPT = """
-import json, sys
-from prefect import flow
-from ddsp_models.plotting import plot_loss_curve
-from pipelines import flow_utils
+TRAIN_SCRIPT = """
+import sys
+from pipeline_fixtures import tiny_overrides, write_tone_dataset
+from pipelines.train import train_run
 
-@flow(name="ui-artifacts")
-def ui_artifacts(png: str) -> str:
-    plot_loss_curve([{"step": s, "losses": {"total_loss": 10.0 / s}} for s in range(1, 21)], png)
-    bar = flow_utils.ProgressBar("ui-progress", "step 0 of 10")
-    bar.update(60.0, "step 6 of 10")
-    flow_utils.publish_table("ui-losses", [{"step": 1, "total_loss": 3.5},
-                                           {"step": 2, "total_loss": 2.25}], "losses")
-    flow_utils.publish_image("ui-loss-curve", png, "loss curve")
-    flow_utils.publish_markdown("ui-training", "# ae\\n\\n" + flow_utils.markdown_image("loss", png),
-                                "markdown with the picture")
-    return flow_utils.current_flow_run_id()
-
-print("FLOW_RUN_ID=" + ui_artifacts(sys.argv[1]))
+root = sys.argv[1]
+overrides = tiny_overrides(root, write_tone_dataset(root))
+print("FLOW_RUN_ID=" + train_run(None, "ae", overrides)["flow_run_id"])
 """
 
+ARTIFACTS = ("ae-training-progress", "ae-losses", "ae-loss-curve", "ae-spectrogram",
+             "ae-training")
 
-def test_prefect_ui_shows_image_markdown_table_and_progress_artifacts(tmp_path, browser,
-                                                                    prefect_server):
+
+def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, browser,
+                                                                     prefect_server):
+    """A tiny `ae` run of the real train flow (6 steps in chunks of 3) against the server,
+    then its flow-run page: the artifact cards, and on their pages the pictures (loaded,
+    800 px wide), the loss table and the finished progress bar."""
     from selenium.webdriver.common.by import By
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_API_URL=f"{prefect_server}/api", PREFECT_HOME=str(tmp_path / "client"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONPATH=ROOT,
-               TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(tmp_path / "loss.png")],
-                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+               DDSP_CREPE_WEIGHTS_DIR=os.path.join(ROOT, ".cache", "crepe"))
+    result = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(tmp_path / "run")],
+                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     flow_run_id = result.stdout.split("FLOW_RUN_ID=")[1].split()[0]
 
     browser.get(f"{prefect_server}/runs/flow-run/{flow_run_id}")
-    wait_for(browser, "document.body.innerText.includes('ui-artifacts')", 90, "the flow run page")
+    wait_for(browser, "document.body.innerText.includes('train-ae-6steps')", 90,
+             "the flow run page")
     tab = next(e for e in browser.find_elements(By.CSS_SELECTOR, "li.p-tab")
                if e.text.strip() == "Artifacts")
     tab.click()
     links = wait_for(
         browser, "(() => { const l = Array.from(document.querySelectorAll("
-        "'a[href*=\"/artifacts/artifact/\"]')).map(a => [a.href, a.innerText]);"
-        " return l.length >= 4 ? l : null; })()", 60, "four artifact cards")
+        f"'a[href*=\"/artifacts/artifact/\"]')).map(a => [a.href, a.innerText]);"
+        f" return l.length >= {len(ARTIFACTS)} ? l : null; }})()", 60, "the artifact cards")
     full_page_screenshot(browser, tmp_path / "flow-run-artifacts.png")
     by_key = {}
     for href, text in links:
-        for key in ("ui-progress", "ui-losses", "ui-loss-curve", "ui-training"):
-            if key in text:
-                by_key[key] = href
-    assert set(by_key) == {"ui-progress", "ui-losses", "ui-loss-curve", "ui-training"}, links
+        key = text.split("\n")[1].strip() if "\n" in text else ""
+        if key in ARTIFACTS:
+            by_key[key] = href
+    assert set(by_key) == set(ARTIFACTS), links
 
-    # The image artifact and the markdown artifact both show the picture itself.
-    for key in ("ui-loss-curve", "ui-training"):
+    # The image artifacts and the markdown artifact show the pictures themselves.
+    for key, n_pictures in (("ae-loss-curve", 1), ("ae-spectrogram", 1), ("ae-training", 2)):
         browser.get(by_key[key])
         images = wait_for(
             browser, f"(() => {{ const i = {IMAGES_JS}.filter(x => x.src.startsWith("
-            "'data:image/png')); return i.length && i.every(x => x.complete) ? i : null; })()",
-            60, f"the {key} picture")
-        assert all(i["width"] == 800 and i["height"] == 450 for i in images), images
+            f"'data:image/')); return i.length >= {n_pictures} && i.every(x => x.complete) "
+            "? i : null; })()", 60, f"the {key} picture")
+        assert len(images) == n_pictures, images
+        assert all(i["width"] == 800 and i["height"] in (450, 500) for i in images), images
         full_page_screenshot(browser, tmp_path / f"{key}.png")
-    browser.get(by_key["ui-progress"])
-    wait_for(browser, "document.body.innerText.includes('Progress: 60%')", 60, "60 % progress")
-    browser.get(by_key["ui-losses"])
-    wait_for(browser, "document.body.innerText.includes('2.25')", 60, "the table's values")
-    text = browser.execute_script("return document.body.innerText")
-    assert "total_loss" in text and "3.5" in text
-    full_page_screenshot(browser, tmp_path / "ui-losses.png")
+    browser.get(by_key["ae-training-progress"])
+    wait_for(browser, "document.body.innerText.includes('Progress: 100%')", 60,
+             "the finished progress bar")
+    assert "ae: step 6 of 6" in browser.execute_script("return document.body.innerText")
+    browser.get(by_key["ae-losses"])
+    wait_for(browser, "document.body.innerText.includes('total_loss')", 60, "the loss table")
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('tbody tr')).map(r => "
+        "Array.from(r.querySelectorAll('td')).map(td => td.innerText.trim()))")
+    with open(tmp_path / "run" / "runs" / "ae" / "losses.jsonl") as f:
+        logged = [json.loads(line) for line in f]
+    assert [r[0] for r in rows] == [str(r["step"]) for r in logged] == list("123456"), rows
+    full_page_screenshot(browser, tmp_path / "ae-losses.png")
