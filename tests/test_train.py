@@ -186,6 +186,16 @@ def test_bad_params_name_the_key(tmp_path):
         load_params(str(path))
     with pytest.raises(ValueError, match="not found"):
         load_params(str(tmp_path / "missing.yaml"))
+    path.write_text("train:\n  steps_per_eval: -5\n")
+    with pytest.raises(ValueError, match=r"train\.steps_per_eval must be an integer >= 0"):
+        load_params(str(path))
+    path.write_text("train:\n  eval_examples: 0\n")
+    with pytest.raises(ValueError, match=r"train\.eval_examples"):
+        load_params(str(path))
+    path.write_text("report:\n  max_audio_seconds: 0\n")
+    with pytest.raises(ValueError, match=r"report\.max_audio_seconds"):
+        load_params(str(path))
+    assert load_params(None)["train"]["steps_per_eval"] == 200
 
 
 def _artifacts_of(flow_run_id) -> dict:
