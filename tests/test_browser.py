@@ -203,6 +203,7 @@ from pipelines.train import train_run
 
 root = sys.argv[1]
 overrides = tiny_overrides(root, write_tone_dataset(root))
+overrides["train"]["ae"]["steps"] = 3  # one chunk
 print("FLOW_RUN_ID=" + train_run(None, "ae", overrides)["flow_run_id"])
 """
 
@@ -212,7 +213,7 @@ ARTIFACTS = ("ae-training-progress", "ae-losses", "ae-loss-curve", "ae-spectrogr
 
 def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, browser,
                                                                      prefect_server):
-    """A tiny `ae` run of the real train flow (6 steps in chunks of 3) against the server,
+    """A tiny `ae` run of the real train flow (3 steps, one chunk) against the server,
     then its flow-run page: the artifact cards, and on their pages the pictures (loaded,
     800 px wide), the loss table and the finished progress bar."""
     from selenium.webdriver.common.by import By
@@ -228,7 +229,7 @@ def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, 
     flow_run_id = result.stdout.split("FLOW_RUN_ID=")[1].split()[0]
 
     browser.get(f"{prefect_server}/runs/flow-run/{flow_run_id}")
-    wait_for(browser, "document.body.innerText.includes('train-ae-6steps')", 90,
+    wait_for(browser, "document.body.innerText.includes('train-ae-3steps')", 90,
              "the flow run page")
     tab = next(e for e in browser.find_elements(By.CSS_SELECTOR, "li.p-tab")
                if e.text.strip() == "Artifacts")
@@ -258,7 +259,7 @@ def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, 
     browser.get(by_key["ae-training-progress"])
     wait_for(browser, "document.body.innerText.includes('Progress: 100%')", 60,
              "the finished progress bar")
-    assert "ae: step 6 of 6" in browser.execute_script("return document.body.innerText")
+    assert "ae: step 3 of 3" in browser.execute_script("return document.body.innerText")
     browser.get(by_key["ae-losses"])
     wait_for(browser, "document.body.innerText.includes('total_loss')", 60, "the loss table")
     rows = browser.execute_script(
@@ -266,5 +267,5 @@ def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, 
         "Array.from(r.querySelectorAll('td')).map(td => td.innerText.trim()))")
     with open(tmp_path / "run" / "runs" / "ae" / "losses.jsonl") as f:
         logged = [json.loads(line) for line in f]
-    assert [r[0] for r in rows] == [str(r["step"]) for r in logged] == list("123456"), rows
+    assert [r[0] for r in rows] == [str(r["step"]) for r in logged] == list("123"), rows
     full_page_screenshot(browser, tmp_path / "ae-losses.png")
