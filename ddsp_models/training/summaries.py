@@ -147,7 +147,8 @@ class ValidationSummaries:
         if not isinstance(batch, dict) or "audio" not in batch:
             keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise ValueError(f"ValidationSummaries: the batch needs 'audio' [n, n_samples] "
-                             f"(have {keys})")
+                             f"(have {keys}); for zipped training data bind "
+                             "train.eval_data_provider to a provider of plain examples")
         self.batch = {k: v for k, v in batch.items() if k != "id"}
         self.ids = [x.decode() if isinstance(x, bytes) else str(x)
                     for x in _numpy(batch["id"]).reshape(-1)] if "id" in batch else None
