@@ -4,7 +4,8 @@
 server, no JavaScript library): every run's metrics side by side and against the previous
 commit's (``git show HEAD:<metrics_dir>/<run>.json``, like ``dvc metrics diff``), the loss
 curves, the spectrograms and audio players for the original clips, their resyntheses and
-the timbre transfers. Folders written by later stages are picked up when present:
+the timbre transfers, and the newest validation f0 / piano-roll / sinusoid plots of each
+run's TensorBoard summaries. Folders written by later stages are picked up when present:
 ``transfers/<run>/`` and ``exported/<run>/`` (their audio, PNGs and JSON files).
 
 Everything is embedded as ``data:`` URLs, so the page can be copied, mailed or archived as
@@ -157,9 +158,10 @@ class Page:
         logger.warning("report: %s", message)
         self.problems.append(message)
 
-    def image(self, path: str, alt: str) -> None:
+    def image(self, path, alt: str, png: bytes | None = None) -> None:
+        """A picture from a PNG file (or from `png` bytes, `path` then only names it)."""
         try:
-            url = png_data_url(path)
+            url = png_data_url(path if png is None else png)
         except (OSError, ValueError) as error:
             self.problem(f"image {path}: {error}")
             return
@@ -261,6 +263,32 @@ def _samples_section(page: Page, run: str, samples_dir: str) -> int:
     return n
 
 
+VALIDATION_PLOTS = (("f0/1", "f0: target vs resynthesis (CREPE) and the model's own"),
+                    ("pianoroll/1", "notes: ground truth vs predicted"),
+                    ("sinusoids/1", "sinusoids vs harmonics"))
+
+
+def _validation_section(page: Page, run: str, run_dir: str) -> None:
+    """The newest f0 / piano-roll / sinusoid plots of the first validation clip, from the
+    run's TensorBoard summaries (``<run_dir>/summaries/valid``), when there are any."""
+    log_dir = os.path.join(run_dir, "summaries", "valid")
+    if not os.path.isdir(log_dir):
+        return
+    from ddsp_models.training.summaries import latest_images
+
+    try:
+        images = latest_images(log_dir)
+    except Exception as error:  # noqa: BLE001 - a damaged event file must not stop the page
+        page.problem(f"validation summaries {log_dir}: {error}")
+        return
+    shown = [(tag, label) for tag, label in VALIDATION_PLOTS if tag in images]
+    if not shown:
+        return
+    page.add(f"<h3>Validation clip 1, step {images[shown[0][0]][0]}</h3>")
+    for tag, label in shown:
+        page.image(f"{log_dir}:{tag}", f"{run}: {label}", png=images[tag][1])
+
+
 def _optional_folder(page: Page, folder: str, run: str) -> bool:
     """Audio, PNG and JSON files of ``<folder>/<run>/`` (recursively), when it exists."""
     root = os.path.join(folder, run)
@@ -334,6 +362,7 @@ def build_report(params: dict, out_dir: str, runs: list | None = None) -> dict:
             page.image(curve, f"{run}: training losses")
         else:
             page.problem(f"loss curve {curve}: missing (run the train_{run} stage)")
+        _validation_section(page, run, os.path.join(params["train"]["runs_dir"], run))
         page.add("<h3>Samples</h3>")
         _samples_section(page, run, samples_dir)
         for folder in OPTIONAL_FOLDERS:

@@ -71,7 +71,26 @@ def write_pipeline_outputs(root, git: bool = True) -> dict:
                            "loudness_shift_db": 3.5}}
     with open(os.path.join(root, "samples", "ae", "samples.json"), "w") as f:
         json.dump(record, f, indent=1)
+    write_validation_f0(os.path.join(root, "runs", "ae", "summaries", "valid"))
     return record
+
+
+def write_validation_f0(log_dir, steps=(400, 800)) -> None:
+    """TensorBoard f0 images of validation clip 1 at `steps` (the newest is 900 px wide,
+    the older 700, to tell them apart)."""
+    import tensorflow as tf
+
+    from ddsp_models.plotting import plot_f0
+    from ddsp_models.training.summaries import figure_png, image_summary
+
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        for i, step in enumerate(steps):
+            width = 9.0 if i == len(steps) - 1 else 7.0
+            png = figure_png(plot_f0, {"target": [440.0] * 50, "resynthesis": [445.0] * 50},
+                             figsize=(width, 3.0))
+            image_summary("f0/1", png, step)
+    writer.flush()
 
 
 def report_params(runs=("ae",)) -> dict:

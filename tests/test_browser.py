@@ -110,7 +110,7 @@ def test_report_page_loads_every_image_and_audio_and_shows_the_metrics(tmp_path,
     wait_for(browser, "Array.from(document.querySelectorAll('audio')).every("
                       "a => a.readyState >= 1 || a.error)", what="audio metadata")
     images = browser.execute_script("return " + IMAGES_JS)
-    assert len(images) == 3
+    assert len(images) == 4
     assert all(i["complete"] and i["width"] > 0 and i["height"] > 0 for i in images), images
     audio = browser.execute_script(
         "return Array.from(document.querySelectorAll('audio')).map(a => ({"

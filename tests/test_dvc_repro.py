@@ -101,8 +101,13 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
         assert f'id="run-{run}"' in page
     # 4 runs x (original + resynthesis), 3 transfers x (source + transfer).
     assert page.count("<audio ") == 4 * 2 + 3 * 2
-    # A loss curve, a clip's and a transfer's spectrograms per run (no transfer for inverse).
-    assert page.count('src="data:image/') == 4 * 3 - 1
+    # A loss curve, a clip's and a transfer's spectrograms per run (no transfer for inverse),
+    # and the validation plots training wrote: f0 for every run, piano rolls for the two
+    # MIDI models, sinusoids vs harmonics for InverseSynthesis.
+    assert page.count('src="data:image/') == (4 * 3 - 1) + 4 + 2 + 1
+    assert page.count("<h3>Validation clip 1, step ") == 4
+    assert page.count('alt="midiae: notes: ground truth vs predicted"') == 1
+    assert page.count('alt="inverse: sinusoids vs harmonics"') == 1
     assert "no previous: not in the last commit" in page  # nothing committed yet
 
     second = _run(dvc + ["repro"], repo, env)

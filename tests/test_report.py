@@ -24,7 +24,7 @@ def test_report_embeds_metrics_diff_curves_spectrograms_and_playable_audio(tmp_p
     summary = build_report(report_params(), "reports")
     assert summary["path"] == os.path.join("reports", "index.html")
     assert summary["problems"] == []
-    assert (summary["n_audio"], summary["n_images"]) == (4, 3)
+    assert (summary["n_audio"], summary["n_images"]) == (4, 4)
     text = open(summary["path"], encoding="utf-8").read()
     assert len(text) == summary["bytes"] < 1_000_000
     # Self-contained: nothing is fetched from anywhere.
@@ -59,7 +59,14 @@ def test_report_embeds_metrics_diff_curves_spectrograms_and_playable_audio(tmp_p
         spectrum = np.abs(np.fft.rfft(decoded))
         assert abs(np.argmax(spectrum) * 16000 / decoded.size - hz) <= 16000 / decoded.size
     images = _data_urls(text, "img")
-    assert len(images) == 3
+    assert len(images) == 4
+    # The newest validation f0 plot of the run's TensorBoard summaries (step 800, 900 px).
+    assert "<h3>Validation clip 1, step 800</h3>" in text
+    f0_url = re.search(r'<img src="([^"]+)" alt="ae: f0: target vs resynthesis', text).group(1)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(f0_url.split(",", 1)[1]))) as picture:
+        assert picture.size == (900, 300)
     assert all(u.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for u in images)
 
 
