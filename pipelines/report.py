@@ -263,7 +263,7 @@ def _samples_section(page: Page, run: str, samples_dir: str) -> int:
     return n
 
 
-VALIDATION_PLOTS = (("f0/1", "f0: target vs resynthesis (CREPE) and the model's own"),
+VALIDATION_PLOTS = (("f0/1", "f0: target vs resynthesis"),
                     ("pianoroll/1", "notes: ground truth vs predicted"),
                     ("sinusoids/1", "sinusoids vs harmonics"))
 
