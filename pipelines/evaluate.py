@@ -7,8 +7,8 @@ multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
 resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
 Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the mean of each metric),
-``<metrics_dir>/details/<run>.json`` (mean, median, std and counts), the log and a markdown
-artifact.
+``<metrics_dir>/details/<run>.json`` (mean, median, std and counts), the log, a table
+artifact ``evaluation-metrics`` and a markdown artifact ``evaluation`` in the Prefect UI.
 
 CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
 """
@@ -129,6 +129,8 @@ def make_evaluate_flow():
                      **{k: r[k] for k in HEADLINE if any(x.get(k) is not None
                                                          for x in records.values())}}
                     for run, r in records.items()]
+            flow_utils.publish_table("evaluation-metrics", rows,
+                                     f"{params['evaluate']['split']} split: metrics per run")
             flow_utils.publish_markdown(
                 "evaluation", "# Evaluation\n\n" + flow_utils.markdown_table(rows)
                 + "\n" + flow_utils.file_links([r["path"] for r in records.values()], "metrics"),

@@ -1,10 +1,17 @@
 """Shared Prefect plumbing of the train / evaluate / sample flows: run names and tags,
 artifacts, a logger that works inside and outside a flow run.
 
+Artifacts the UI shows without opening files: tables (`publish_table`), images
+(`publish_image`: the picture itself as a ``data:image/png;base64,...`` URL, JPEG when the
+PNG is large, which the UI displays; the ``file://`` links of local files cannot be opened
+from it), markdown with such images embedded (`markdown_image`), and progress bars
+(`ProgressBar`).
+
 Flows run against ``PREFECT_API_URL`` when it is set (e.g. a ``prefect server start`` on
 127.0.0.1, see README), otherwise against a temporary local API that Prefect starts for
 the process.
 """
+import base64
 import hashlib
 import json
 import logging
@@ -98,14 +105,99 @@ def current_flow_run_id() -> str | None:
     return str(flow_run.id) if flow_run.id else None
 
 
+def in_prefect_run() -> bool:
+    """True inside a Prefect flow or task run (artifacts need one)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
 def publish_markdown(key: str, markdown: str, description: str = "") -> None:
     """A markdown artifact on the current flow run (skipped outside a run)."""
     from prefect.artifacts import create_markdown_artifact
-    from prefect.context import FlowRunContext, TaskRunContext
 
-    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+    if not in_prefect_run():
         return
     create_markdown_artifact(markdown=markdown, key=artifact_key(key), description=description)
+
+
+def publish_table(key: str, rows: list[dict], description: str = "") -> None:
+    """A table artifact (one row per dict; NaN shows as an empty cell) on the current
+    flow run (skipped outside a run or without rows)."""
+    from prefect.artifacts import create_table_artifact
+
+    if not in_prefect_run() or not rows:
+        return
+    create_table_artifact(table=rows, key=artifact_key(key), description=description)
+
+
+MAX_PNG_BYTES = 150_000  # larger pictures (spectrograms: ~350 kB) go in as JPEG
+
+
+def png_data_url(png, max_png_bytes: int | None = MAX_PNG_BYTES) -> str:
+    """A ``data:`` URL of a PNG given as bytes or a file path: ``data:image/png;base64,...``,
+    or, when the PNG is larger than `max_png_bytes` (None: never), the picture re-encoded
+    as JPEG (quality 85, ``data:image/jpeg;base64,...``): a 350 kB spectrogram PNG becomes
+    about 80 kB, which keeps artifacts and pages light."""
+    if not isinstance(png, (bytes, bytearray)):
+        with open(png, "rb") as f:
+            png = f.read()
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("png_data_url: not a PNG (bad signature)")
+    kind = "png"
+    if max_png_bytes is not None and len(png) > max_png_bytes:
+        import io
+
+        from PIL import Image  # a matplotlib dependency
+
+        buffer = io.BytesIO()
+        with Image.open(io.BytesIO(png)) as image:
+            image.convert("RGB").save(buffer, "JPEG", quality=85)
+        png, kind = buffer.getvalue(), "jpeg"
+    return f"data:image/{kind};base64," + base64.b64encode(png).decode("ascii")
+
+
+def publish_image(key: str, png, description: str = "") -> None:
+    """An image artifact showing a PNG (bytes or path) in the UI, carried inside the
+    artifact as a data URL (skipped outside a run)."""
+    from prefect.artifacts import create_image_artifact
+
+    if not in_prefect_run():
+        return
+    create_image_artifact(image_url=png_data_url(png), key=artifact_key(key),
+                          description=description)
+
+
+def markdown_image(alt: str, png) -> str:
+    """Markdown that shows a PNG (bytes or path) inline: ``![alt](data:image/png;base64,...)``."""
+    return f"![{alt}]({png_data_url(png)})"
+
+
+class ProgressBar:
+    """A progress artifact (0-100 %) that advances while the flow runs; does nothing
+    outside a run.
+
+    ``bar = ProgressBar('ae-training-progress', 'ae: steps'); bar.update(40.0, 'step 320')``
+    """
+
+    def __init__(self, key: str, description: str = "", progress: float = 0.0):
+        from prefect.artifacts import create_progress_artifact
+
+        self.artifact_id = None
+        if in_prefect_run():
+            self.artifact_id = create_progress_artifact(
+                progress=_percent(progress), key=artifact_key(key), description=description)
+
+    def update(self, progress: float, description: str | None = None) -> None:
+        """Moves the bar to `progress` percent (clipped to 0-100)."""
+        from prefect.artifacts import update_progress_artifact
+
+        if self.artifact_id is not None:
+            update_progress_artifact(self.artifact_id, _percent(progress), description=description)
+
+
+def _percent(progress: float) -> float:
+    return float(min(100.0, max(0.0, progress)))
 
 
 def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -125,9 +217,10 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 
 def file_links(paths: list[str], title: str) -> str:
-    """A markdown list of local files (absolute paths, openable from the UI's machine)."""
+    """A markdown list of local files by absolute path (as text: a browser does not open
+    ``file://`` links from the UI's http page; images go in as `markdown_image`)."""
     lines = [f"**{title}**", ""]
-    lines += [f"- [{os.path.basename(p)}](file://{os.path.abspath(p)})" for p in paths]
+    lines += [f"- `{os.path.abspath(p)}`" for p in paths]
     return "\n".join(lines) + "\n"
 
 

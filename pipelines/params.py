@@ -1,8 +1,9 @@
-"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate`` and ``sample`` sections.
+"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate``, ``sample`` and
+``report`` sections.
 
 `load_params` merges a params file over the defaults below (nested mappings merge key by
 key), checks every key, and returns ``{'data': ..., 'train': ..., 'evaluate': ...,
-'sample': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
+'sample': ..., 'report': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
 
 Runs (``train.<run>``): ``ae`` (Autoencoder, solo-instrument decoder), ``midiae``
 (MidiAutoencoder, warm-started from ``ae`` with ``synthcoder=decoder``), ``zmidiae``
@@ -24,6 +25,8 @@ TRAIN_DEFAULTS = {
     "lr_decay_steps": 10000,
     "chunk_steps": 200,          # steps per Prefect task; every chunk ends with a checkpoint
     "steps_per_summary": 50,     # steps between loss log lines (terminal, Prefect, losses.jsonl)
+    "steps_per_eval": 200,       # steps between TensorBoard audio/image summaries (0: none)
+    "eval_examples": 2,          # validation clips in those summaries
     "retries": 1,                # times Prefect retries a failed chunk (from its checkpoint)
     "data_dir": "data/tfds",
     "runs_dir": "runs",
@@ -100,8 +103,13 @@ SAMPLE_DEFAULTS = {
     "samples_dir": "samples",
 }
 
+REPORT_DEFAULTS = {
+    "out_dir": "reports",        # index.html: metrics, loss curves, spectrograms, audio
+    "max_audio_seconds": 60.0,   # longer clips are cut on the page (the files stay whole)
+}
+
 SECTION_DEFAULTS = {"train": TRAIN_DEFAULTS, "evaluate": EVALUATE_DEFAULTS,
-                    "sample": SAMPLE_DEFAULTS}
+                    "sample": SAMPLE_DEFAULTS, "report": REPORT_DEFAULTS}
 
 
 def _merge(defaults: dict, given: dict, where: str) -> dict:
@@ -129,6 +137,11 @@ def validate(params: dict, path: str) -> None:
     train = params["train"]
     for key in ("batch_size", "chunk_steps", "steps_per_summary", "lr_decay_steps"):
         _check_positive_int(train[key], f"{path}: train.{key}")
+    value = train["steps_per_eval"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{path}: train.steps_per_eval must be an integer >= 0 (0: no "
+                         f"summaries), got {value!r}")
+    _check_positive_int(train["eval_examples"], f"{path}: train.eval_examples")
     if isinstance(train["retries"], bool) or not isinstance(train["retries"], int) \
             or train["retries"] < 0:
         raise ValueError(f"{path}: train.retries must be an integer >= 0")
@@ -160,6 +173,10 @@ def validate(params: dict, path: str) -> None:
             raise ValueError(f"{path}: {section}.runs has unknown runs {unknown}; known {RUNS}")
     _check_positive_int(params["evaluate"]["batch_size"], f"{path}: evaluate.batch_size")
     _check_positive_int(params["sample"]["n_clips"], f"{path}: sample.n_clips")
+    seconds = params["report"]["max_audio_seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ValueError(f"{path}: report.max_audio_seconds must be a positive number, got "
+                         f"{seconds!r}")
     for key in ("octave_shift", "loudness_shift_db"):
         value = params["sample"][key]
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float))):

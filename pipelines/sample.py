@@ -14,6 +14,9 @@ For each run of ``sample.runs``, under ``<samples_dir>/<run>/``:
   and has no transfer.
 - ``samples.json``: every file written and the shifts applied.
 
+In the Prefect UI: ``<run>-samples`` (markdown with every spectrogram inline, as data
+URLs) and ``<run>-spectrogram`` (an image artifact: the first clip vs its resynthesis).
+
 CLI: ``python -m pipelines.sample --params params.yaml [--run ae ...]``.
 """
 import json
@@ -205,6 +208,26 @@ def sample_one(params: dict, run: str, info, source, name: str, stats: dict) -> 
     return record
 
 
+def publish_sample_artifacts(run: str, record: dict, files: list) -> None:
+    """The spectrograms of a run's samples in the Prefect UI (data URLs) and the paths."""
+    if not flow_utils.in_prefect_run():
+        return
+    parts = [f"# {run}: samples\n"]
+    for clip in record["resynthesis"]:
+        parts += [f"## {clip['clip']}: original vs resynthesis\n",
+                  flow_utils.markdown_image(clip["clip"], clip["spectrogram"]), ""]
+    if record["transfer"]:
+        parts += ["## Timbre transfer\n",
+                  flow_utils.markdown_image("timbre transfer", record["transfer"]["spectrogram"]),
+                  ""]
+    parts.append(flow_utils.file_links(files, "files"))
+    flow_utils.publish_markdown(f"{run}-samples", "\n".join(parts), f"{run} samples")
+    if record["resynthesis"]:
+        first = record["resynthesis"][0]
+        flow_utils.publish_image(f"{run}-spectrogram", first["spectrogram"],
+                                 f"{run}: {first['clip']} original vs resynthesis")
+
+
 def make_sample_flow():
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
@@ -233,8 +256,7 @@ def make_sample_flow():
             flow_utils.get_logger(__name__).info(
                 "%s: timbre transfer from %s, %+d octaves, %+.1f dB", run, name,
                 t["octave_shift"], t["loudness_shift_db"])
-        flow_utils.publish_markdown(f"{run}-samples", f"# {run}: samples\n\n"
-                                    + flow_utils.file_links(files, "files"), f"{run} samples")
+        publish_sample_artifacts(run, record, files)
         return record
 
     @flow(name="sample", log_prints=True)

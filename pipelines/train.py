@@ -7,8 +7,16 @@ bindings; the text is kept as ``<run>/resolved_config.gin``) -> ``load-dataset``
 mapping, e.g. the ``ae`` run's ``decoder`` into the MIDI model's ``synthcoder``) ->
 ``train-chunk-<i>`` (``train.chunk_steps`` steps each, ending with a checkpoint; Prefect
 retries a failed chunk ``train.retries`` times and the retry resumes from the newest
-checkpoint) -> ``report-training`` (``<plots_dir>/<run>/losses.csv`` and ``losses.png``,
-a markdown artifact with the final losses).
+checkpoint) -> ``report-training`` (``<plots_dir>/<run>/losses.csv`` and ``losses.png``).
+
+Every ``train.steps_per_eval`` steps the training loop writes TensorBoard audio,
+spectrograms, f0 and piano rolls of the first ``train.eval_examples`` validation clips to
+``<run>/summaries/valid`` (`ddsp_models.training.summaries`).
+
+Artifacts in the Prefect UI: ``<run>-training-progress`` (a progress bar, moved after
+every chunk), ``<run>-losses`` (table: the logged losses per step), ``<run>-loss-curve`` and
+``<run>-spectrogram`` (images: the loss curve and the newest validation spectrogram,
+carried as data URLs), ``<run>-training`` (markdown: final losses with both pictures).
 
 Rerunning the stage after an interruption resumes from the newest checkpoint in the run
 folder. Progress (step, loss, steps/s, ETA) goes to the terminal and the Prefect logs.
@@ -38,11 +46,14 @@ class TrainingSession:
     the tasks as it is; they run in the flow's process)."""
 
     def __init__(self, run: str, save_dir: str, provider, trainer, batch_size: int,
-                 total_steps: int, steps_per_summary: int):
+                 total_steps: int, steps_per_summary: int, steps_per_eval: int = 0,
+                 eval_provider=None, eval_examples: int = 2):
         self.run, self.save_dir = run, save_dir
         self.provider, self.trainer = provider, trainer
         self.batch_size, self.total_steps = batch_size, total_steps
         self.steps_per_summary = steps_per_summary
+        self.steps_per_eval, self.eval_provider = steps_per_eval, eval_provider
+        self.eval_examples = eval_examples
         self.attempts = {}  # chunk index -> attempts so far
 
 
@@ -72,10 +83,22 @@ def run_chunk_steps(session: TrainingSession, until_step: int) -> dict:
     result = train(data_provider=session.provider, trainer=trainer,
                    batch_size=session.batch_size, num_steps=until_step,
                    steps_per_summary=session.steps_per_summary, steps_per_save=until_step,
-                   save_dir=session.save_dir, restore_dir=None)
+                   save_dir=session.save_dir, restore_dir=None,
+                   steps_per_eval=session.steps_per_eval,
+                   eval_data_provider=session.eval_provider,
+                   eval_examples=session.eval_examples)
     seconds = time.perf_counter() - t0
     return {"start_step": start, "end_step": int(result["step"]), "seconds": seconds,
             "losses": result["losses"]}
+
+
+def validation_provider(info):
+    """The dataset's ``valid`` split (the ``train`` split when ``valid`` is empty): the
+    clips of the TensorBoard validation summaries."""
+    from ddsp_models.training.data import PreparedTfdsProvider
+
+    split = "valid" if info.splits.get("valid", 0) > 0 else "train"
+    return PreparedTfdsProvider(data_dir=info.data_dir, split=split)
 
 
 def _tasks():
@@ -237,11 +260,46 @@ def report_training(run: str, save_dir: str, plots_dir: str, chunks: list,
     with open(os.path.join(save_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     rows = [{"loss": k, "value": float(v)} for k, v in sorted(last["losses"].items())]
-    markdown = (f"# {run}: step {last['step']}\n\n" + flow_utils.markdown_table(rows)
-                + f"\n{steps_trained} steps in {train_seconds:.0f} s this run\n\n"
-                + flow_utils.file_links([png_path, csv_path], "plots"))
-    flow_utils.publish_markdown(f"{run}-training", markdown, f"{run} training losses")
+    publish_training_artifacts(run, save_dir, records, rows, png_path, csv_path,
+                               f"\n{steps_trained} steps in {train_seconds:.0f} s this run\n")
     return summary
+
+
+def loss_table(records: list[dict], max_rows: int = 100) -> list[dict]:
+    """Rows ``{step, <loss>: value, ...}`` of the loss log, at most `max_rows` evenly
+    spaced ones (the last record always included)."""
+    if len(records) > max_rows:
+        picks = sorted({int(round(i * (len(records) - 1) / (max_rows - 1)))
+                        for i in range(max_rows)})
+        records = [records[i] for i in picks]
+    return [{"step": r["step"], **{k: float(v) for k, v in sorted(r["losses"].items())}}
+            for r in records]
+
+
+def publish_training_artifacts(run: str, save_dir: str, records: list, final_rows: list,
+                               png_path: str, csv_path: str, note: str) -> None:
+    """Table, images and markdown of a finished training run in the Prefect UI."""
+    from ddsp_models.training.summaries import latest_images
+
+    if not flow_utils.in_prefect_run():
+        return
+    flow_utils.publish_table(f"{run}-losses", loss_table(records),
+                             f"{run}: losses per logged step")
+    flow_utils.publish_image(f"{run}-loss-curve", png_path, f"{run}: training losses")
+    markdown = [f"# {run}: step {records[-1]['step'] if records else 0}\n",
+                flow_utils.markdown_table(final_rows), note,
+                flow_utils.markdown_image(f"{run} losses", png_path), ""]
+    images = latest_images(os.path.join(save_dir, "summaries", "valid"), "spectrogram/")
+    if images:
+        tag = sorted(images)[0]
+        step, png = images[tag]
+        flow_utils.publish_image(f"{run}-spectrogram", png,
+                                 f"{run}: validation clip vs resynthesis at step {step}")
+        markdown += [f"## Validation clip vs resynthesis, step {step}\n",
+                     flow_utils.markdown_image(f"{run} spectrogram", png), ""]
+    markdown.append(flow_utils.file_links([png_path, csv_path], "plots"))
+    flow_utils.publish_markdown(f"{run}-training", "\n".join(markdown),
+                                f"{run} training losses")
 
 
 def make_train_flow():
@@ -273,9 +331,15 @@ def make_train_flow():
             warm_start_task(trainer, save_dir, source, keys)
             total = train[run]["steps"]
             session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
-                                      total, train["steps_per_summary"])
+                                      total, train["steps_per_summary"],
+                                      train["steps_per_eval"], validation_provider(info),
+                                      train["eval_examples"])
             # Each chunk restores the newest checkpoint itself; here only its step counts.
-            ends = chunk_ends(checkpoint_step(save_dir), total, train["chunk_steps"])
+            start_step = checkpoint_step(save_dir)
+            ends = chunk_ends(start_step, total, train["chunk_steps"])
+            progress = flow_utils.ProgressBar(
+                f"{run}-training-progress", f"{run}: step {start_step} of {total}",
+                100.0 * start_step / total)
             chunk_task = train_chunk_task.with_options(retries=train["retries"],
                                                        retry_delay_seconds=0)
             chunks, t0, done = [], time.perf_counter(), 0
@@ -285,10 +349,14 @@ def make_train_flow():
                 chunks.append(result)
                 done += result["end_step"] - result["start_step"]
                 rate = done / max(time.perf_counter() - t0, 1e-9)
+                eta = format_seconds((total - result["end_step"]) / rate)
                 logger.info("%s: chunk %d/%d done, step %d/%d, total_loss %.4f, %.2f steps/s, "
                             "ETA %s", run, index + 1, len(ends), result["end_step"], total,
-                            result["losses"].get("total_loss", float("nan")), rate,
-                            format_seconds((total - result["end_step"]) / rate))
+                            result["losses"].get("total_loss", float("nan")), rate, eta)
+                progress.update(100.0 * result["end_step"] / total,
+                                f"{run}: step {result['end_step']} of {total}, total_loss "
+                                f"{result['losses'].get('total_loss', float('nan')):.4f}, "
+                                f"ETA {eta}")
             return report_task(run, save_dir, os.path.join(train["plots_dir"]), chunks, params)
 
     return train_flow

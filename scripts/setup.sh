@@ -7,12 +7,19 @@ PYTHON="${PYTHON:-python3}"
 VENV=.venv
 STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 
-# 1. System packages (FluidSynth renders the built-in MIDI dataset).
-if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth; then
-  echo "[setup] installing libfluidsynth3 (apt)"
+# 1. System packages: FluidSynth renders the built-in MIDI dataset; headless Chromium and
+#    its driver run the browser tests (the report page, the Prefect UI).
+APT_PACKAGES=()
+ldconfig -p 2>/dev/null | grep -q libfluidsynth || APT_PACKAGES+=(libfluidsynth3)
+{ command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; } || APT_PACKAGES+=(chromium)
+{ command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ]; } || APT_PACKAGES+=(chromium-driver)
+if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
+  echo "[setup] installing ${APT_PACKAGES[*]} (apt)"
   SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libfluidsynth3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  ldconfig -p | grep -q libfluidsynth && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+    || { echo "[setup] apt did not install ${APT_PACKAGES[*]}" >&2; exit 1; }
 fi
 
 # 2. Virtualenv + project (re-installed only when pyproject.toml changes).
@@ -23,7 +30,7 @@ fi
 if [ ! -f "$STAMP" ]; then
   echo "[setup] installing the project and its dependencies into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-  "$VENV/bin/python" -c "import ddsp_models, tensorflow, keras, gin, prefect, dvc"  # fail loudly
+  "$VENV/bin/python" -c "import ddsp_models, tensorflow, keras, gin, prefect, dvc, selenium"  # fail loudly
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

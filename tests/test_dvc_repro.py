@@ -1,5 +1,5 @@
 """dvc.yaml end to end: `dvc repro` of a tiny params file in a temporary git + DVC
-repository runs every stage (prepare -> ... -> evaluate, sample); a second `dvc repro` does
+repository runs every stage (prepare -> ... -> evaluate, sample -> report); a second `dvc repro` does
 nothing; `dvc exp run -S train.ae.steps=...` continues the persisted ae run."""
 import json
 import os
@@ -77,7 +77,7 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
 
     first = _run(dvc + ["repro"], repo, env)
     for stage in ("prepare", "features", "dataset", "train_ae", "train_midiae",
-                  "train_zmidiae", "train_inverse", "evaluate", "sample"):
+                  "train_zmidiae", "train_inverse", "evaluate", "sample", "report"):
         assert f"Running stage '{stage}'" in first, stage
     for run in RUNS:
         with open(repo / "metrics" / f"{run}.json") as f:
@@ -90,6 +90,25 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
         assert os.path.isfile(repo / "plots" / run / "losses.png")
     # The step of each run is the one params.yaml asks for.
     assert json.load(open(repo / "metrics" / "ae.json"))["step"] == 2
+    # The report page: every run's metrics, curves, spectrograms and audio, nothing missing.
+    page = (repo / "reports" / "index.html").read_text(encoding="utf-8")
+    assert 'id="problems"' not in page
+    for run in RUNS:
+        with open(repo / "metrics" / f"{run}.json") as f:
+            loss = json.load(f)["spectral_loss"]
+        assert f'data-run="{run}" data-metric="spectral_loss" data-value="{json.dumps(loss)}"' \
+            in page
+        assert f'id="run-{run}"' in page
+    # 4 runs x (original + resynthesis), 3 transfers x (source + transfer).
+    assert page.count("<audio ") == 4 * 2 + 3 * 2
+    # A loss curve, a clip's and a transfer's spectrograms per run (no transfer for inverse),
+    # and the validation plots training wrote: f0 for every run, piano rolls for the two
+    # MIDI models, sinusoids vs harmonics for InverseSynthesis.
+    assert page.count('src="data:image/') == (4 * 3 - 1) + 4 + 2 + 1
+    assert page.count("<h3>Validation clip 1, step ") == 4
+    assert page.count('alt="midiae: notes: ground truth vs predicted"') == 1
+    assert page.count('alt="inverse: sinusoids vs harmonics"') == 1
+    assert "no previous: not in the last commit" in page  # nothing committed yet
 
     second = _run(dvc + ["repro"], repo, env)
     assert "Running stage" not in second

@@ -186,3 +186,69 @@ def test_bad_params_name_the_key(tmp_path):
         load_params(str(path))
     with pytest.raises(ValueError, match="not found"):
         load_params(str(tmp_path / "missing.yaml"))
+    path.write_text("train:\n  steps_per_eval: -5\n")
+    with pytest.raises(ValueError, match=r"train\.steps_per_eval must be an integer >= 0"):
+        load_params(str(path))
+    path.write_text("train:\n  eval_examples: 0\n")
+    with pytest.raises(ValueError, match=r"train\.eval_examples"):
+        load_params(str(path))
+    path.write_text("report:\n  max_audio_seconds: 0\n")
+    with pytest.raises(ValueError, match=r"report\.max_audio_seconds"):
+        load_params(str(path))
+    assert load_params(None)["train"]["steps_per_eval"] == 200
+
+
+def _artifacts_of(flow_run_id) -> dict:
+    """{key: [artifacts, oldest first]} of one flow run, read back from the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
+                    any_=[flow_run_id])), sort=ArtifactSort.CREATED_DESC)
+
+    found = {}
+    for artifact in reversed(asyncio.run(read())):
+        found.setdefault(artifact.key, []).append(artifact)
+    return found
+
+
+def test_train_flow_shows_progress_loss_table_and_pictures_in_the_prefect_ui(trained_tiny_runs):
+    import base64
+    import io
+
+    from PIL import Image
+
+    root = trained_tiny_runs["root"]
+    summary = trained_tiny_runs["results"]["ae"]
+    artifacts = _artifacts_of(summary["flow_run_id"])
+    (progress,) = artifacts["ae-training-progress"]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+    assert progress.description.startswith("ae: step 6 of 6")
+    (table,) = artifacts["ae-losses"]
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    with open(os.path.join(root, "runs", "ae", "losses.jsonl")) as f:
+        logged = [json.loads(line) for line in f]
+    assert [r["step"] for r in rows] == [r["step"] for r in logged] == [1, 2, 3, 4, 5, 6]
+    assert [r["total_loss"] for r in rows] == pytest.approx(
+        [r["losses"]["total_loss"] for r in logged])
+    # Pictures travel inside the artifacts as data URLs (the UI shows them): PNG, or JPEG
+    # for a PNG over 150 kB.
+    for key, size in (("ae-loss-curve", (800, 450)), ("ae-spectrogram", (800, 500))):
+        (image,) = artifacts[key]
+        assert image.type == "image"
+        assert image.data.startswith(("data:image/png;base64,", "data:image/jpeg;base64,"))
+        with Image.open(io.BytesIO(base64.b64decode(image.data.split(",", 1)[1]))) as picture:
+            assert picture.size == size
+    (markdown,) = artifacts["ae-training"]
+    assert markdown.data.count("](data:image/") == 2
+    assert "file://" not in markdown.data
+    # The validation summaries behind the spectrogram: at the end of each 3-step chunk.
+    from test_summaries import read_events
+
+    events = read_events(os.path.join(root, "runs", "ae", "summaries", "valid"))
+    assert sorted({step for step, _ in events}) == [3, 6]
+    assert events[(6, "audio/1_original")].audio.length_frames == 8000

@@ -7,7 +7,9 @@ Files written in ``save_dir``:
 - ``operative_config-<step>.gin``: the gin settings in force, next to each checkpoint;
 - ``losses.jsonl``: one JSON object per logged step, ``{"step", "losses": {name: mean over
   the steps since the last line}, "steps_per_sec", "learning_rate", "wall_s"}``;
-- ``summaries/train/``: TensorBoard scalars (each loss, steps per second, learning rate).
+- ``summaries/train/``: TensorBoard scalars (each loss, steps per second, learning rate);
+- ``summaries/valid/``: every ``steps_per_eval`` steps, audio, spectrograms, f0 and piano
+  rolls of a fixed validation batch (`summaries.ValidationSummaries`).
 """
 import json
 import logging
@@ -21,6 +23,7 @@ from tensorflow.core.framework import summary_pb2
 from ddsp_models.gin_utils import register
 from ddsp_models.models.model import resolve_checkpoint
 from ddsp_models.training.config import write_operative_config
+from ddsp_models.training.summaries import ValidationSummaries
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,8 @@ class _LossWindow:
 def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
           steps_per_summary: int = 300, steps_per_save: int = 300, save_dir="/tmp/ddsp",
           restore_dir="/tmp/ddsp", early_stop_loss_value=None,
-          report_loss_to_hpo: bool = False) -> dict:
+          report_loss_to_hpo: bool = False, steps_per_eval: int = 0,
+          eval_data_provider=None, eval_examples: int = 2) -> dict:
     """Trains until the trainer's step reaches `num_steps` (or the loss gets low enough).
 
     Resumes from the newest checkpoint in `save_dir` (step, optimizer and model); if
@@ -96,6 +100,11 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
         below this.
       report_loss_to_hpo: write the final mean total loss to ``<save_dir>/hpo_metric.json``
         (and to cloudml-hypertune when that package is installed).
+      steps_per_eval: every this many steps and at the last step, write audio, spectrogram,
+        f0 and piano-roll summaries of a fixed validation batch to ``summaries/valid/``
+        (0: never).
+      eval_data_provider: where that batch comes from (None: `data_provider`, unshuffled).
+      eval_examples: examples in that batch.
 
     Returns:
       ``{'step': final step, 'losses': last logged mean losses}``.
@@ -105,6 +114,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                          f"{trainer.num_replicas} replicas")
     if steps_per_summary < 1 or steps_per_save < 1:
         raise ValueError("steps_per_summary and steps_per_save must be >= 1")
+    if steps_per_eval < 0:
+        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), got {steps_per_eval}")
     save_dir = os.fspath(save_dir)
     os.makedirs(save_dir, exist_ok=True)
 
@@ -117,6 +128,11 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                  or tf.io.gfile.exists(os.fspath(restore_dir) + ".index")):
         trainer.restore(restore_dir)  # warm start (the trainer's restore_keys)
     iterator = iter(trainer.distribute_dataset(dataset))
+    validation = None
+    if steps_per_eval > 0:
+        validation = ValidationSummaries.from_provider(
+            eval_data_provider or data_provider, eval_examples,
+            os.path.join(save_dir, "summaries", "valid"))
 
     writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
     step = trainer.get_step()
@@ -159,6 +175,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                     logger.info("total_loss %.4f < %.4f: stopping early", last["total_loss"],
                                 early_stop_loss_value)
                     stop = True
+            if validation and (step % steps_per_eval == 0 or step >= num_steps or stop):
+                validation.write(trainer.model, step)
             if step % steps_per_save == 0 or step >= num_steps or stop:
                 save_checkpoint(trainer, save_dir)
                 saved_at = step
