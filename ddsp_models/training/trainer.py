@@ -6,15 +6,39 @@ num_replicas``; the gradients are summed across replicas, clipped by global norm
 applied once, so the update equals a single-device step on the same global batch.
 """
 import logging
+import math
 import os
 
+import numpy as np
 import tensorflow as tf
 import keras
 
+from ddsp_models import seeding
 from ddsp_models.gin_utils import register
 from ddsp_models.models.model import parse_restore_keys, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
+
+
+class NonFiniteError(FloatingPointError):
+    """A training step whose loss or gradient norm is NaN or infinite (nothing was updated).
+
+    Attributes: ``step`` (the step it would have been), ``terms`` (the non-finite loss
+    names), ``grad_norm`` (global norm of the gradients), ``clips`` (the batch's clip ids,
+    empty when the batch has no ``id`` feature).
+    """
+
+    def __init__(self, step: int, terms: list, grad_norm: float, clips: list):
+        self.step, self.terms, self.grad_norm, self.clips = step, terms, grad_norm, clips
+        self.summary = (f"step {step}: non-finite loss terms {terms or 'none'}, gradient "
+                        f"global norm {grad_norm}; batch clips "
+                        f"{clips if clips else '(unknown: the batch has no id feature)'}")
+        super().__init__(
+            f"training stopped at {self.summary}. No weight was updated by this batch, so the "
+            "newest checkpoint is the last good state. Check those clips for NaN/inf or "
+            "extreme values (re-run the data stages), lower the learning rate, or set "
+            "Trainer.max_nonfinite_steps (params: train.max_nonfinite_steps) to skip up to "
+            "that many bad batches.")
 
 
 def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
@@ -61,12 +85,19 @@ class Trainer:
       restore_keys: sub-modules `restore` loads by default (None: everything, resuming the
         optimizer and step); see `Model.restore` for ``'target=source'`` keys.
       jit_compile: XLA-compile the train step (measured slower on CPU; off by default).
+      seed: makes the model's random draws (filtered noise, noise reverbs, latent samples)
+        functions of ``[seed, step]``, so a resumed run draws what an uninterrupted one
+        would (None: fresh random values every step).
+      max_nonfinite_steps: batches whose loss or gradient norm is NaN/inf that are skipped
+        with a warning (no update) before training stops with `NonFiniteError`; 0 stops at
+        the first one.
     """
 
     def __init__(self, model, strategy=None, checkpoints_to_keep: int = 100,
                  learning_rate: float = 0.001, lr_decay_steps: int = 10000,
                  lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
-                 restore_keys=None, jit_compile: bool = False):
+                 restore_keys=None, jit_compile: bool = False, seed: int | None = None,
+                 max_nonfinite_steps: int = 0):
         if model is None:
             raise ValueError("Trainer: model is required")
         if checkpoints_to_keep < 1:
@@ -77,6 +108,15 @@ class Trainer:
         self.grad_clip_norm = grad_clip_norm
         self.restore_keys = restore_keys
         self.jit_compile = bool(jit_compile)
+        if max_nonfinite_steps < 0:
+            raise ValueError(f"Trainer.max_nonfinite_steps must be >= 0, got "
+                             f"{max_nonfinite_steps}")
+        self.seed = None if seed is None else int(seed)
+        self.max_nonfinite_steps = int(max_nonfinite_steps)
+        self.nonfinite_steps = 0  # batches skipped so far for a non-finite loss / gradient
+        self.last_step_skipped = False
+        self.variables_without_gradient = []
+        self._reported_no_gradient = False
         with self.strategy.scope():
             schedule = keras.optimizers.schedules.ExponentialDecay(
                 initial_learning_rate=learning_rate, decay_steps=lr_decay_steps,
@@ -84,8 +124,10 @@ class Trainer:
             self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
         self._managers = {}
         # Python-side work per step is one dict check; all else runs in these graphs.
-        self._step_on_batch = tf.function(self._step_on_batch_fn, reduce_retracing=True)
-        self._step_on_iterator = tf.function(self._step_on_iterator_fn, reduce_retracing=True)
+        self._step_on_batch = tf.function(self._compute_on_batch_fn, reduce_retracing=True)
+        self._step_on_iterator = tf.function(self._compute_on_iterator_fn,
+                                             reduce_retracing=True)
+        self._apply_step = tf.function(self._apply_step_fn, reduce_retracing=True)
         self._replica_step = (tf.function(self._replica_step_fn, jit_compile=True)
                               if self.jit_compile else self._replica_step_fn)
 
@@ -142,34 +184,66 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _replica_step_fn(self, batch):
-        """One replica: losses and gradients (of total_loss / num_replicas)."""
+        """One replica: losses and gradients (of total_loss / num_replicas). Random draws
+        inside the model (filtered noise, ...) are functions of ``[seed, step, replica]``
+        when the trainer has a seed (`ddsp_models.seeding`)."""
         with tf.GradientTape() as tape:
-            _, losses = self.model(batch, training=True, return_losses=True)
+            if self.seed is None:
+                _, losses = self.model(batch, training=True, return_losses=True)
+            else:
+                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+                noise_seed = tf.stack([tf.constant(self.seed, tf.int64),
+                                       tf.cast(self.step, tf.int64) * 1024
+                                       + tf.cast(replica, tf.int64)])
+                with seeding.seed_scope(noise_seed):
+                    _, losses = self.model(batch, training=True, return_losses=True)
             scaled_loss = losses["total_loss"] / self.num_replicas
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled_loss, variables)
         return losses, grads
 
-    def _apply_fn(self, batch):
-        """Replica function: gradients, cross-replica sum, global-norm clip, update."""
-        losses, grads = self._replica_step(batch)
-        variables = self.model.trainable_variables
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        if not pairs:
+    def _report_no_gradient(self, grads, variables):
+        """Names the trainable variables that get no gradient (once per trainer)."""
+        missing = [v.path for g, v in zip(grads, variables) if g is None]
+        if len(missing) == len(variables):
             raise ValueError("no gradients: the loss does not depend on any trainable variable")
-        grads = [g for g, _ in pairs]
-        variables = [v for _, v in pairs]
+        if missing and not self._reported_no_gradient:
+            logger.warning("%d trainable variable(s) get no gradient from the loss and stay "
+                           "as they are: %s", len(missing), missing)
+        self._reported_no_gradient = True
+        self.variables_without_gradient = missing
+
+    def _gradients_fn(self, batch):
+        """Replica function: losses, gradients summed across replicas and clipped, their
+        global norm (before clipping) and whether every loss term and the norm are finite."""
+        # Clip ids (text) ride along for error messages; the model never sees them.
+        losses, grads = self._replica_step({k: v for k, v in batch.items() if k != "id"})
+        variables = self.model.trainable_variables
+        self._report_no_gradient(grads, variables)
+        grads = [g for g in grads if g is not None]
         context = tf.distribute.get_replica_context()
         if self.num_replicas > 1:
             # Sum before clipping so every replica clips the global gradient alike.
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        norm = tf.linalg.global_norm(grads)
+        finite_terms = {k: tf.reduce_all(tf.math.is_finite(v)) for k, v in losses.items()}
+        finite = tf.reduce_all(tf.stack([tf.math.is_finite(norm)] + list(finite_terms.values())))
+        if self.num_replicas > 1:
+            finite = context.all_reduce(tf.distribute.ReduceOp.MIN,
+                                        tf.cast(finite, tf.float32)) > 0.5
         if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm, use_norm=norm)
+        ids = batch["id"] if "id" in batch else tf.constant([], tf.string)
+        return losses, grads, norm, finite, ids
+
+    def _apply_fn(self, grads):
+        """Replica function: applies the (summed, clipped) gradients once."""
+        variables = [v for v in self.model.trainable_variables
+                     if v.path not in set(self.variables_without_gradient)]
         if self.num_replicas > 1:
             # The Keras optimizer sums gradients across replicas again: pre-divide.
             grads = [g / self.num_replicas for g in grads]
         self.optimizer.apply_gradients(zip(grads, variables))
-        return losses
 
     def _reduce(self, per_replica_losses):
         if self.num_replicas == 1:
@@ -177,14 +251,30 @@ class Trainer:
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in per_replica_losses.items()}
 
-    def _step_on_batch_fn(self, batch):
-        return self._reduce(self.strategy.run(self._apply_fn, args=(batch,)))
+    def _compute(self, batch):
+        losses, grads, norm, finite, ids = self.strategy.run(self._gradients_fn, args=(batch,))
+        if self.num_replicas > 1:
+            norm = self.strategy.experimental_local_results(norm)[0]
+            finite = self.strategy.experimental_local_results(finite)[0]
+        return self._reduce(losses), grads, norm, finite, ids
 
-    def _step_on_iterator_fn(self, iterator):
-        return self._reduce(self.strategy.run(self._apply_fn, args=(next(iterator),)))
+    def _compute_on_batch_fn(self, batch):
+        return self._compute(batch)
+
+    def _compute_on_iterator_fn(self, iterator):
+        return self._compute(next(iterator))
+
+    def _apply_step_fn(self, grads):
+        self.strategy.run(self._apply_fn, args=(grads,))
 
     def train_step(self, inputs):
         """One optimisation step on a global batch.
+
+        The loss terms and the gradients' global norm are checked first: when any is NaN or
+        infinite, no weight, optimizer slot or step changes, and `NonFiniteError` is raised
+        (naming the step, the non-finite terms and the batch's clip ids when the batch has
+        an ``id`` feature); with ``max_nonfinite_steps`` > 0 the first that many such
+        batches are skipped with a warning instead (``last_step_skipped`` is then True).
 
         Args:
           inputs: an iterator over (distributed) batches, e.g.
@@ -197,8 +287,33 @@ class Trainer:
         if isinstance(inputs, dict):
             if self.num_replicas > 1 and not _is_distributed(inputs):
                 inputs = self._split_batch(inputs)
-            return self._step_on_batch(inputs)
-        return self._step_on_iterator(inputs)
+            losses, grads, norm, finite, ids = self._step_on_batch(inputs)
+        else:
+            losses, grads, norm, finite, ids = self._step_on_iterator(inputs)
+        self.last_step_skipped = False
+        if not bool(finite):
+            self._non_finite(losses, norm, ids)
+            self.last_step_skipped = True
+            return losses
+        self._apply_step(grads)
+        return losses
+
+    def _non_finite(self, losses, norm, ids):
+        """Raises `NonFiniteError`, or warns while skipping is allowed."""
+        step = self.get_step() + 1
+        values = {k: float(v) for k, v in losses.items()}
+        terms = sorted(k for k, v in values.items() if not math.isfinite(v))
+        clips = []
+        for part in (self.strategy.experimental_local_results(ids)
+                     if self.num_replicas > 1 else [ids]):
+            clips += [c.decode() if isinstance(c, bytes) else str(c)
+                      for c in np.asarray(part).reshape(-1)]
+        error = NonFiniteError(step, terms, float(norm), clips)
+        if self.nonfinite_steps >= self.max_nonfinite_steps:
+            raise error
+        self.nonfinite_steps += 1
+        logger.warning("%s; skipped this batch (%d of at most %d, Trainer.max_nonfinite_steps)",
+                       error.summary, self.nonfinite_steps, self.max_nonfinite_steps)
 
     def _split_batch(self, batch):
         n = self.num_replicas
