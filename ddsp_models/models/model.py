@@ -31,7 +31,9 @@ def resolve_checkpoint(checkpoint_path) -> str:
     path = os.fspath(checkpoint_path)
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
-        if latest is None:  # no `checkpoint` state file: pick the highest numbered prefix
+        if latest is not None and not tf.io.gfile.exists(latest + ".index"):
+            latest = None  # the state file names a checkpoint that is gone
+        if latest is None:  # no usable `checkpoint` state file: the highest numbered prefix
             prefixes = [f[: -len(".index")] for f in glob.glob(os.path.join(path, "*.index"))]
             numbered = [(int(m.group(1)), p) for p in prefixes
                         if (m := re.search(r"-(\d+)$", p))]

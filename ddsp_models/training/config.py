@@ -220,6 +220,8 @@ def write_operative_config(save_dir, step: int) -> str:
     os.makedirs(os.fspath(save_dir), exist_ok=True)
     path = os.path.join(os.fspath(save_dir), f"operative_config-{int(step)}.gin")
     text = gin.operative_config_str()
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = f"{path}.tmp-{os.getpid()}"  # renamed into place: a kill never leaves half a file
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+    os.replace(tmp, path)
     return path

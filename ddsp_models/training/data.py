@@ -253,10 +253,11 @@ class TFRecordProvider(DataProvider):
             dataset = dataset.shuffle(len(files), seed=self.seed)
         dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4,
                                      num_parallel_calls=_AUTOTUNE,
-                                     deterministic=not shuffle)
+                                     deterministic=not shuffle or self.seed is not None)
         features = self.features_dict
         dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
-                              num_parallel_calls=_AUTOTUNE, deterministic=not shuffle)
+                              num_parallel_calls=_AUTOTUNE,
+                              deterministic=not shuffle or self.seed is not None)
         if shuffle:
             dataset = dataset.shuffle(256, seed=self.seed)
         return dataset
@@ -298,7 +299,7 @@ class TfdsProvider(DataProvider):
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         dataset = self._load(shuffle).map(self._map, num_parallel_calls=_AUTOTUNE,
-                                          deterministic=not shuffle)
+                                          deterministic=not shuffle or self.seed is not None)
         if shuffle:
             dataset = dataset.shuffle(self.shuffle_buffer, seed=self.seed)
         return dataset

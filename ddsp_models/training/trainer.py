@@ -229,8 +229,9 @@ class Trainer:
         finite_terms = {k: tf.reduce_all(tf.math.is_finite(v)) for k, v in losses.items()}
         finite = tf.reduce_all(tf.stack([tf.math.is_finite(norm)] + list(finite_terms.values())))
         if self.num_replicas > 1:
-            finite = context.all_reduce(tf.distribute.ReduceOp.MIN,
-                                        tf.cast(finite, tf.float32)) > 0.5
+            bad = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                     1.0 - tf.cast(finite, tf.float32))
+            finite = bad < 0.5  # no replica saw a non-finite loss
         if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm, use_norm=norm)
         ids = batch["id"] if "id" in batch else tf.constant([], tf.string)
