@@ -15,7 +15,8 @@ import keras
 
 from ddsp_models import seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import parse_restore_keys, resolve_checkpoint
+from ddsp_models.models.model import (incomplete_checkpoint_message, parse_restore_keys,
+                                      resolve_checkpoint)
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +370,18 @@ class Trainer:
             else:
                 if not self.optimizer.built:
                     self.optimizer.build(self.model.trainable_variables)
-                status = self._checkpoint().restore(path)
+                try:
+                    status = self._checkpoint().restore(path)
+                except (tf.errors.OpError, IndexError, OSError) as error:
+                    raise ValueError(incomplete_checkpoint_message(path, error)) from None
+                except ValueError as error:  # a variable's shape differs
+                    raise ValueError(
+                        f"Trainer.restore from {path}: {error} The checkpoint was written by "
+                        "another model architecture or another optimizer. Restore the model "
+                        "only (restore_keys=['<sub-module>', ...] or Model.restore) and let the "
+                        "optimizer start afresh, or train with the settings of the run that "
+                        "wrote it; make a new Trainer before training (this one may be partly "
+                        "overwritten).") from None
                 status.expect_partial()
                 if verify:
                     # The model part: every variable equals the checkpoint (names the first
@@ -378,8 +390,13 @@ class Trainer:
                     try:
                         status.assert_existing_objects_matched()
                     except AssertionError as error:
-                        raise ValueError(f"Trainer.restore: checkpoint {path} does not match "
-                                         f"this model/optimizer: {error}") from None
+                        raise ValueError(
+                            f"Trainer.restore: checkpoint {path} does not match this "
+                            f"model/optimizer ({str(error)[:300]}): it was written with another "
+                            "optimizer or without one. Restore the model only "
+                            "(restore_keys=['<sub-module>', ...] or Model.restore) and let the "
+                            "optimizer start afresh, or train with the optimizer settings of "
+                            "the run that wrote it") from None
         logger.info("restored %s (keys=%s) at step %d", path, keys, self.get_step())
         return path
 
