@@ -39,7 +39,8 @@ import time
 
 import numpy as np
 
-from pipelines import SPLITS, load_data_params  # (package import: Prefect env defaults)
+from pipelines import SPLITS  # (package import: Prefect env defaults)
+from pipelines.params import load_params  # the whole file is checked before any work
 from pipelines.prepare import decode_audio, rms_db
 
 log = logging.getLogger("pipelines.features")
@@ -389,7 +390,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    report = compute_features(load_data_params(args.params), args.clips, args.out)
+    report = compute_features(load_params(args.params)["data"], args.clips, args.out)
     log.info("features: %d clips, %d computed, %d already done, bad: %s, silent: %s",
              report["n_clips"], report["computed"], report["skipped_done"],
              [b["file"] for b in report["bad_files"]] or "none",

@@ -32,7 +32,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from pipelines import SPLITS, load_data_params
+from pipelines import SPLITS
+from pipelines.params import load_params  # the whole file is checked before any work
 from pipelines import midi_melodies
 
 log = logging.getLogger("pipelines.prepare")
@@ -300,7 +301,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="data/clips", help="output folder (emptied first)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    report = prepare(load_data_params(args.params), args.out)
+    report = prepare(load_params(args.params)["data"], args.out)
     log.info("%d clips from %d sources %s; %d silent clips dropped; bad files: %s",
              report["n_clips"], report["n_sources"], report["clips_per_split"],
              report["dropped_silent_clips"], [b["file"] for b in report["bad_files"]] or "none")

@@ -202,13 +202,19 @@ def parse_gin(gin_files=(), gin_bindings=(), gin_search_paths=(), skip_unknown=F
     for name in gin_files or ():
         path = find_config(name, gin_search_paths)
         text = translate(expand_config_file(path, gin_search_paths))
-        with gin.unlock_config():
-            gin.parse_config(text, skip_unknown=skip_unknown)
+        try:
+            with gin.unlock_config():
+                gin.parse_config(text, skip_unknown=skip_unknown)
+        except Exception as error:  # noqa: BLE001 - gin/tokenize raise many kinds
+            raise ValueError(f"gin file {path}: {error}") from None
         parsed.append(text)
-    if gin_bindings:
-        text = translate("\n".join(gin_bindings))
-        with gin.unlock_config():
-            gin.parse_config(text, skip_unknown=skip_unknown)
+    for binding in gin_bindings or ():
+        text = translate(binding)
+        try:  # one binding at a time, so an error names the binding
+            with gin.unlock_config():
+                gin.parse_config(text, skip_unknown=skip_unknown)
+        except Exception as error:  # noqa: BLE001 - gin/tokenize raise many kinds
+            raise ValueError(f"gin binding {binding!r}: {error}") from None
         parsed.append(text)
     if finalize:
         gin.finalize()
