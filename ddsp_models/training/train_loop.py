@@ -222,7 +222,9 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                          f"{trainer.num_replicas} replicas")
     if steps_per_summary < 1 or steps_per_save < 1:
         raise ValueError("steps_per_summary and steps_per_save must be >= 1")
-    save_dir = os.fspath(save_dir)
+    from ddsp_models.training.trainer import worker_save_dir
+
+    save_dir = worker_save_dir(save_dir, trainer.strategy)  # non-chief workers: own copy
     os.makedirs(save_dir, exist_ok=True)
 
     if seed is not None:

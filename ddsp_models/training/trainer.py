@@ -5,6 +5,7 @@ The train step runs under a `tf.distribute` strategy. Each replica computes its 
 num_replicas``; the gradients are summed across replicas, clipped by global norm and
 applied once, so the update equals a single-device step on the same global batch.
 """
+import json
 import logging
 import math
 import os
@@ -42,7 +43,11 @@ class NonFiniteError(FloatingPointError):
             "that many bad batches.")
 
 
-def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def get_strategy(tpu: str = "", cluster_config: str = "", devices=None,
+                 kind: str = "default"):
     """A `tf.distribute` strategy for the available hardware.
 
     Args:
@@ -50,11 +55,18 @@ def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
       cluster_config: JSON ``TF_CONFIG`` for multi-worker training ('' for none); when set,
         a `MultiWorkerMirroredStrategy` is returned.
       devices: explicit devices for a `MirroredStrategy` (e.g. two logical CPUs).
+      kind: ``'default'`` (the choices above, else every local GPU when there are
+        several, else one device), ``'mirrored'`` (`MirroredStrategy` over the local GPUs,
+        or the CPU) or ``'multi_worker'`` (`MultiWorkerMirroredStrategy` over the hosts of
+        the ``TF_CONFIG`` environment variable; create it before any other TensorFlow
+        work in the process).
 
     Returns:
       `TPUStrategy`, `MultiWorkerMirroredStrategy`, `MirroredStrategy` (several local
       devices), or the default strategy (one device).
     """
+    if kind not in STRATEGIES:
+        raise ValueError(f"strategy {kind!r} unknown; expected one of {list(STRATEGIES)}")
     if tpu:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -62,13 +74,61 @@ def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
         return tf.distribute.TPUStrategy(resolver)
     if cluster_config:
         os.environ["TF_CONFIG"] = cluster_config
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        kind = "multi_worker"
+    if kind == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "strategy 'multi_worker' needs the TF_CONFIG environment variable on every "
+                "host, e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", "
+                "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                "(index 1 on the second host); see README 'Training on several machines'")
+        try:
+            config = json.loads(os.environ["TF_CONFIG"])
+            workers = config["cluster"]["worker"]
+            config["task"]["index"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"TF_CONFIG is not a valid cluster config ({error!r}): expected "
+                             "{'cluster': {'worker': [...]}, 'task': {'type': 'worker', "
+                             "'index': i}}") from None
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        logger.info("MultiWorkerMirroredStrategy: %d workers %s, this is %s %s, %d replicas",
+                    len(workers), workers, config["task"].get("type"), config["task"]["index"],
+                    strategy.num_replicas_in_sync)
+        return strategy
     if devices:
         return tf.distribute.MirroredStrategy(devices=list(devices))
     gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
+    if kind == "mirrored" or len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy) -> bool:
+    """True unless `strategy` is multi-worker and this process is not its chief (the
+    ``chief`` task, or worker 0 when the cluster has no chief)."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and \
+        "chief" not in resolver.cluster_spec().as_dict()
+
+
+def worker_save_dir(save_dir, strategy) -> str:
+    """Where this process writes its checkpoints and logs: `save_dir` for the chief (and
+    single-process training); ``<save_dir>/worker-<i>`` for the other workers of a
+    multi-worker run (each keeps its own complete copy, so hosts need no shared
+    filesystem and each resumes from its own copy)."""
+    save_dir = os.fspath(save_dir)
+    if is_chief(strategy):
+        return save_dir
+    return os.path.join(save_dir, f"worker-{strategy.cluster_resolver.task_id}")
 
 
 @register("training")
@@ -152,8 +212,12 @@ class Trainer:
                      else self.optimizer.learning_rate)
 
     def distribute_dataset(self, dataset: tf.data.Dataset):
-        """Splits each global batch of `dataset` across the strategy's replicas."""
-        if self.num_replicas == 1:
+        """Splits each global batch of `dataset` across the strategy's replicas.
+
+        Multi-worker: every worker reads the same global batches (a seeded order) and
+        `train_step` gives each replica its slice, so the update equals one process's on
+        the same global batch (no tf.data auto-sharding, whose split depends on files)."""
+        if self.num_replicas == 1 or is_multi_worker(self.strategy):
             return dataset
         return self.strategy.experimental_distribute_dataset(dataset)
 
@@ -286,6 +350,8 @@ class Trainer:
         Returns:
           dict of scalar losses (means over the global batch), including ``total_loss``.
         """
+        if not isinstance(inputs, dict) and is_multi_worker(self.strategy):
+            inputs = next(inputs)  # the global batch; sliced per replica below
         if isinstance(inputs, dict):
             if self.num_replicas > 1 and not _is_distributed(inputs):
                 inputs = self._split_batch(inputs)
