@@ -12,7 +12,8 @@ Sources (``data.source`` in params.yaml):
 Each source is cut into ``clip_seconds`` clips every ``hop_seconds`` (a last partial clip of
 at least half a clip is zero-padded), clips quieter than ``silence_db`` (RMS, dBFS) are
 dropped, and every clip of a source lands in the same split, chosen by a hash of the
-source's name (`assign_splits`). Outputs under ``<out>`` (data/clips):
+source's name (`assign_splits`) among the sources that gave clips (bad, too short or
+silent files never take a split's place). Outputs under ``<out>`` (data/clips):
 ``{train,valid,test}/<id>.wav`` (float32), ``<id>.notes.json`` beside MIDI-labelled clips,
 ``manifest.jsonl`` (one clip per line) and ``report.json`` (counts, bad and silent files).
 
