@@ -151,7 +151,7 @@ def _tasks():
         from ddsp_models.training.train_loop import has_checkpoint, save_checkpoint
 
         logger = flow_utils.get_logger(__name__)
-        if has_checkpoint(save_dir):
+        if has_checkpoint(save_dir, repair=True):  # a half-written newest one is set aside
             logger.info("%s already has checkpoints: resuming", save_dir)
             return {"warm_started": False, "resumed": True}
         restored = None

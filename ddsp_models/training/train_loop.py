@@ -133,12 +133,15 @@ def truncate_loss_log(save_dir, step: int) -> int:
     return dropped
 
 
-def has_checkpoint(folder) -> bool:
-    """True when `folder` is a directory holding at least one complete checkpoint (a
-    half-written newest one is set aside first, see `newest_complete_checkpoint`)."""
+def has_checkpoint(folder, repair: bool = False) -> bool:
+    """True when `folder` is a directory holding at least one checkpoint.
+
+    With `repair` (a run's own folder, before resuming it), a half-written newest
+    checkpoint is set aside first and only complete ones count (see
+    `newest_complete_checkpoint`); never repair another process's folder."""
     if not folder or not tf.io.gfile.isdir(os.fspath(folder)):
         return False
-    if _checkpoint_prefixes(folder):
+    if repair and _checkpoint_prefixes(folder):
         return newest_complete_checkpoint(folder) is not None
     try:
         resolve_checkpoint(folder)
@@ -234,7 +237,7 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
             trainer.seed = int(seed)
     dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
     trainer.build(next(iter(dataset)))
-    if has_checkpoint(save_dir):
+    if has_checkpoint(save_dir, repair=True):
         trainer.restore(save_dir, restore_keys=[])  # resume: everything
     elif restore_dir and os.path.abspath(os.fspath(restore_dir)) != os.path.abspath(save_dir) \
             and (has_checkpoint(restore_dir)
