@@ -94,7 +94,7 @@ def newest_complete_checkpoint(folder) -> str | None:
             os.path.basename(state.model_checkpoint_path) != os.path.basename(good[0]):
         kept = [p for p in listed if os.path.exists(
             (p if os.path.isabs(p) else os.path.join(folder, p)) + ".index")]
-        tf.train.update_checkpoint_state(folder, good[0], all_model_checkpoint_paths=(
+        tf.compat.v1.train.update_checkpoint_state(folder, good[0], all_model_checkpoint_paths=(
             [p for p in kept if os.path.basename(p) != os.path.basename(good[0])] + [good[0]]))
     return good[0]
 
