@@ -133,7 +133,8 @@ def worker_save_dir(save_dir, strategy) -> str:
 
 @register("training")
 class Trainer:
-    """Trains a model: Adam with exponential learning-rate decay and global-norm clipping.
+    """Trains a model: Adam (or SGD) with exponential learning-rate decay and global-norm
+    clipping.
 
     Args:
       model: a `ddsp_models.models.Model` (built inside the strategy's scope by `build`).
@@ -149,6 +150,7 @@ class Trainer:
       seed: makes the model's random draws (filtered noise, noise reverbs, latent samples)
         functions of ``[seed, step]``, so a resumed run draws what an uninterrupted one
         would (None: fresh random values every step).
+      optimizer: ``'adam'`` (default) or ``'sgd'`` (plain gradient descent).
       max_nonfinite_steps: batches whose loss or gradient norm is NaN/inf that are skipped
         with a warning (no update) before training stops with `NonFiniteError`; 0 stops at
         the first one.
@@ -158,7 +160,7 @@ class Trainer:
                  learning_rate: float = 0.001, lr_decay_steps: int = 10000,
                  lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
                  restore_keys=None, jit_compile: bool = False, seed: int | None = None,
-                 max_nonfinite_steps: int = 0):
+                 max_nonfinite_steps: int = 0, optimizer: str = "adam"):
         if model is None:
             raise ValueError("Trainer: model is required")
         if checkpoints_to_keep < 1:
@@ -182,7 +184,12 @@ class Trainer:
             schedule = keras.optimizers.schedules.ExponentialDecay(
                 initial_learning_rate=learning_rate, decay_steps=lr_decay_steps,
                 decay_rate=lr_decay_rate)
-            self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
+            if optimizer == "adam":
+                self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
+            elif optimizer == "sgd":  # the update is linear in the gradient
+                self.optimizer = keras.optimizers.SGD(learning_rate=schedule)
+            else:
+                raise ValueError(f"Trainer.optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         self._managers = {}
         # Python-side work per step is one dict check; all else runs in these graphs.
         self._step_on_batch = tf.function(self._compute_on_batch_fn, reduce_retracing=True)
