@@ -126,7 +126,7 @@ def test_train_loop_runs_under_the_strategy(result):
 # MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 (the training CLI with
 # --strategy multi_worker and TF_CONFIG) against one process with the same global batch.
 # ---------------------------------------------------------------------------------------
-MW_STEPS = 3
+MW_STEPS = 2
 
 
 def _free_ports(n):
@@ -149,7 +149,7 @@ def _cli(save_dir, data_dir, strategy):
         NO_NOISE_DAG, "SpectralLoss.fft_sizes = (256, 64)",
         f"PreparedTfdsProvider.data_dir = '{data_dir}'", "train.batch_size = 4",
         f"train.num_steps = {MW_STEPS}", "train.steps_per_summary = 1",
-        f"train.steps_per_save = {MW_STEPS}", "train.seed = 11",
+        "train.steps_per_save = 1", "train.seed = 11",
         # Plain SGD: Adam divides each gradient by its running RMS, which turns the rounding
         # of summing two half-batch gradients (instead of one batch's) into lr-sized
         # differences for components whose halves cancel.
@@ -199,19 +199,26 @@ def test_two_workers_train_the_weights_of_one_process_with_the_same_global_batch
 
     root = multi_worker["root"]
     assert "2 workers" in multi_worker["logs"][0] and "2 replicas" in multi_worker["logs"][0]
-    chief = _weights(root / "multi" / f"ckpt-{MW_STEPS}")
-    other = _weights(root / "multi" / "worker-1" / f"ckpt-{MW_STEPS}")
-    single = _weights(root / "single" / f"ckpt-{MW_STEPS}")
-    assert len(single) > 10 and chief.keys() == single.keys() == other.keys()
-    for name, value in single.items():
-        np.testing.assert_allclose(chief[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
-        np.testing.assert_array_equal(other[name], chief[name], err_msg=name)
+    for step, rtol, atol in ((1, 1e-6, 1e-7), (MW_STEPS, 1e-5, 2e-6)):
+        chief = _weights(root / "multi" / f"ckpt-{step}")
+        other = _weights(root / "multi" / "worker-1" / f"ckpt-{step}")
+        single = _weights(root / "single" / f"ckpt-{step}")
+        assert len(single) > 10 and chief.keys() == single.keys() == other.keys()
+        # Step 1 starts from identical weights: the update matches to float32 rounding of
+        # weights of magnitude ~1 (1e-7; measured 1.5e-8, 2.3e-7 after step 2). Later
+        # steps start from weights that differ by that rounding, which this model's curved
+        # loss magnifies (~100x per step, see the Mirrored test above).
+        for name, value in single.items():
+            np.testing.assert_allclose(chief[name], value, rtol=rtol, atol=atol,
+                                       err_msg=f"step {step}: {name}")
+            np.testing.assert_array_equal(other[name], chief[name], err_msg=name)
     # Losses logged by the chief are the global-batch means of the single process.
     from ddsp_models.training.train_loop import read_loss_log
 
     a = [r["losses"]["total_loss"] for r in read_loss_log(root / "multi")]
     b = [r["losses"]["total_loss"] for r in read_loss_log(root / "single")]
     assert len(a) == MW_STEPS and np.allclose(a, b, rtol=1e-5)
-    assert [r["step"] for r in read_loss_log(root / "multi" / "worker-1")] == [1, 2, 3]
-    # Training moved the weights: the loss changed from step 1 to step 3.
-    assert abs(b[-1] - b[0]) > 1e-3 * abs(b[0])
+    assert [r["step"] for r in read_loss_log(root / "multi" / "worker-1")] == [1, 2]
+    # Training moved the weights well beyond the tolerance.
+    first = _weights(root / "single" / "ckpt-1")
+    assert max(float(np.max(np.abs(first[n] - v))) for n, v in single.items()) > 1e-3

@@ -55,6 +55,11 @@ class DataProvider:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         dataset = self.get_dataset(shuffle=shuffle)
+        if getattr(self, "seed", None) is not None:
+            # A seeded order must not depend on thread timing (TFDS readers allow that).
+            options = tf.data.Options()
+            options.deterministic = True
+            dataset = dataset.with_options(options)
         dataset = dataset.repeat(repeats)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         return dataset.prefetch(_AUTOTUNE)
