@@ -235,8 +235,10 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
             data_provider.seed = int(seed)
         if trainer.seed is None:
             trainer.seed = int(seed)
+    # Build from an unshuffled copy: an iterator over the training dataset itself would
+    # draw (and, prefetching, use up a timing-dependent number of) its reshuffle seeds.
+    trainer.build(next(iter(data_provider.get_batch(batch_size, shuffle=False, repeats=-1))))
     dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
-    trainer.build(next(iter(dataset)))
     if has_checkpoint(save_dir, repair=True):
         trainer.restore(save_dir, restore_keys=[])  # resume: everything
     elif restore_dir and os.path.abspath(os.fspath(restore_dir)) != os.path.abspath(save_dir) \
