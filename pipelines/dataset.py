@@ -9,7 +9,8 @@ in ``<out>/report.json``; the rest are built. The output folder is emptied first
 `pipelines.ddsp_tfds`), `tfds.builder_from_directory`, or
 `ddsp_models.training.data.PreparedTfdsProvider`.
 
-CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]``.
+CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]
+[--params params.yaml]`` (the params file is only checked: this stage has no knobs).
 """
 import argparse
 import glob
@@ -79,7 +80,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="data/tfds")
     parser.add_argument("--config", default=None, choices=("midi", "audio"),
                         help="default: midi when every clip has MIDI features, else audio")
+    parser.add_argument("--params", default=None,
+                        help="params file to check (every key) before any work")
     args = parser.parse_args(argv)
+    if args.params is not None:
+        from pipelines.params import load_params
+
+        load_params(args.params)  # ValueError naming the key path and the allowed values
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     builder = build_dataset(args.features, args.out, args.config)
     splits = {name: split.num_examples for name, split in builder.info.splits.items()}

@@ -66,6 +66,16 @@ def test_a_data_stage_refuses_a_bad_key_of_any_section_before_doing_any_work(tmp
     assert not out.exists()
 
 
+def test_the_dataset_stage_checks_the_params_file_first(tmp_path):
+    from pipelines import dataset
+
+    path = write(tmp_path, "train:\n  strategy: everywhere\n")
+    out = tmp_path / "tfds"
+    with pytest.raises(ValueError, match=r"train\.strategy = 'everywhere': expected one of"):
+        dataset.main(["--features", str(tmp_path / "none"), "--out", str(out), "--params", path])
+    assert not out.exists()
+
+
 def test_a_gin_binding_error_names_the_binding():
     from ddsp_models.training.config import parse_gin
 
