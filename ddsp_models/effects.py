@@ -7,7 +7,7 @@ across the batch, saved by tf.train.Checkpoint); otherwise the IR comes from the
 import keras
 import tensorflow as tf
 
-from ddsp_models import core
+from ddsp_models import core, seeding
 from ddsp_models.gin_utils import register
 from ddsp_models.processors import (Processor, TensorDict, check_audio, check_divides,
                                     check_frames, check_same_size)
@@ -128,7 +128,7 @@ class ExpDecayReverb(Reverb):
             gain = self.scale_fn(gain)
         decay_exponent = 2.0 + tf.exp(decay)
         time = tf.linspace(0.0, 1.0, self.reverb_length)[tf.newaxis, :]
-        noise = tf.random.uniform([1, self.reverb_length], minval=-1.0, maxval=1.0)
+        noise = seeding.uniform([1, self.reverb_length], minval=-1.0, maxval=1.0)
         return gain * tf.exp(-decay_exponent * time) * noise
 
     @staticmethod

@@ -12,7 +12,7 @@ dropped (their frames belong to no note).
 """
 import tensorflow as tf
 
-from ddsp_models import core
+from ddsp_models import core, seeding
 
 N_MIDI = 128
 
@@ -146,4 +146,4 @@ def gaussian_sample(mean, log_var, training: bool = True):
     """Reparameterised sample mean + exp(log_var / 2) * eps (training), else the mean."""
     if not training:
         return mean
-    return mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+    return mean + tf.exp(0.5 * log_var) * seeding.normal(tf.shape(mean))

@@ -5,7 +5,7 @@ single-channel controls); audio is `[batch, n_samples]`. The DSP lives in ddsp_m
 """
 import tensorflow as tf
 
-from ddsp_models import core
+from ddsp_models import core, seeding
 from ddsp_models.gin_utils import register
 from ddsp_models.processors import (Processor, TensorDict, check_divides, check_frames,
                                     check_same_size)
@@ -132,7 +132,7 @@ class FilteredNoise(Processor):
 
     def make_noise(self, batch_size) -> tf.Tensor:
         """Uniform noise in [-1, 1], `[batch_size, n_samples]`."""
-        return tf.random.uniform([batch_size, self.n_samples], minval=-1.0, maxval=1.0)
+        return seeding.uniform([batch_size, self.n_samples], minval=-1.0, maxval=1.0)
 
     def _check_magnitudes(self, magnitudes) -> tf.Tensor:
         magnitudes = check_frames(magnitudes, "magnitudes", ranks=(3,))

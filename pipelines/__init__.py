@@ -54,8 +54,8 @@ DATA_DEFAULTS = {
 def load_data_params(path: str | None = "params.yaml", overrides: dict | None = None) -> dict:
     """The ``data:`` section of a params file merged over `DATA_DEFAULTS`.
 
-    Raises ValueError naming the file or key when the file is missing, a key is unknown,
-    or the split fractions are not non-negative numbers summing to 1.
+    Raises ValueError naming the file and the key path when the file is missing, a key is
+    unknown, or a value breaks `pipelines.params.SCHEMA` (type, range, allowed values).
     """
     params = copy.deepcopy(DATA_DEFAULTS)
     if path is not None:
@@ -70,12 +70,9 @@ def load_data_params(path: str | None = "params.yaml", overrides: dict | None = 
     params.update(overrides or {})
     unknown = sorted(set(params) - set(DATA_DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown data params {unknown}; known: {sorted(DATA_DEFAULTS)}")
-    splits = params["splits"]
-    if (not isinstance(splits, dict) or set(splits) - set(SPLITS)
-            or any(float(v) < 0 for v in splits.values())
-            or abs(sum(float(v) for v in splits.values()) - 1.0) > 1e-6):
-        raise ValueError(f"data.splits must map {SPLITS} to fractions summing to 1, got {splits}")
-    if params["hop_seconds"] <= 0 or params["clip_seconds"] <= 0:
-        raise ValueError("data.clip_seconds and data.hop_seconds must be positive")
+        raise ValueError(f"{path or '<defaults>'}: unknown param(s) "
+                         f"{['data.' + k for k in unknown]}; known: {sorted(DATA_DEFAULTS)}")
+    from pipelines.params import SCHEMA, check_section  # the one schema of params.yaml
+
+    check_section(params, SCHEMA["data"], "data", path or "<defaults>")
     return params

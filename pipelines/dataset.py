@@ -1,16 +1,20 @@
 """DVC stage ``dataset``: builds the TFDS dataset ``ddsp_prepared`` from the features.
 
 The config is ``midi`` when every feature file carries the MIDI note features, else
-``audio``. The output folder is emptied first, then holds
+``audio``. Feature files that cannot be read, lack a feature, have the wrong length (not
+``clip_seconds`` of ``meta.json``) or hold NaN/inf are skipped and listed with the reason
+in ``<out>/report.json``; the rest are built. The output folder is emptied first, then holds
 ``ddsp_prepared/<config>/<version>/``; read it offline with
 ``tfds.load('ddsp_prepared/<config>', data_dir=<out>, download=False)`` (after importing
 `pipelines.ddsp_tfds`), `tfds.builder_from_directory`, or
 `ddsp_models.training.data.PreparedTfdsProvider`.
 
-CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]``.
+CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]
+[--params params.yaml]`` (the params file is only checked: this stage has no knobs).
 """
 import argparse
 import glob
+import json
 import logging
 import os
 import shutil
@@ -22,6 +26,7 @@ from pipelines.ddsp_tfds import DdspPrepared
 from pipelines.ddsp_tfds.ddsp_prepared import MIDI_FEATURES
 
 log = logging.getLogger("pipelines.dataset")
+REPORT = "report.json"  # examples per split and the feature files skipped (file, reason)
 
 
 def choose_config(features_dir: str) -> str:
@@ -29,10 +34,19 @@ def choose_config(features_dir: str) -> str:
     files = glob.glob(os.path.join(features_dir, "*", "*.npz"))
     if not files:
         raise ValueError(f"features folder {features_dir!r} holds no <split>/*.npz files")
+    readable = 0
     for path in files:
-        with np.load(path, allow_pickle=False) as npz:
-            if not set(MIDI_FEATURES) <= set(npz.files):
-                return "audio"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                names = set(npz.files)
+        except Exception:  # noqa: BLE001 - unreadable: skipped and reported by the build
+            continue
+        readable += 1
+        if not set(MIDI_FEATURES) <= names:
+            return "audio"
+    if not readable:
+        raise ValueError(f"features folder {features_dir!r}: none of its {len(files)} .npz "
+                         "files can be read; rerun the features stage")
     return "midi"
 
 
@@ -49,6 +63,14 @@ def build_dataset(features_dir: str = "data/features", out_dir: str = "data/tfds
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.path.abspath(features_dir)))
     shutil.rmtree(os.path.join(out_dir, "downloads"), ignore_errors=True)
+    for bad in builder.skipped:
+        log.warning("skipped %s: %s", bad["file"], bad["error"])
+    splits = {name: int(split.num_examples) for name, split in builder.info.splits.items()}
+    with open(os.path.join(out_dir, REPORT), "w", encoding="utf-8") as f:
+        json.dump({"config": config, "examples_per_split": splits,
+                   "skipped_files": [{"file": os.path.relpath(b["file"], features_dir),
+                                      "error": b["error"]} for b in builder.skipped]},
+                  f, indent=1)
     return builder
 
 
@@ -58,7 +80,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="data/tfds")
     parser.add_argument("--config", default=None, choices=("midi", "audio"),
                         help="default: midi when every clip has MIDI features, else audio")
+    parser.add_argument("--params", default=None,
+                        help="params file to check (every key) before any work")
     args = parser.parse_args(argv)
+    if args.params is not None:
+        from pipelines.params import load_params
+
+        load_params(args.params)  # ValueError naming the key path and the allowed values
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     builder = build_dataset(args.features, args.out, args.config)
     splits = {name: split.num_examples for name, split in builder.info.splits.items()}

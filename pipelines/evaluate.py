@@ -8,7 +8,10 @@ resynthesis, frames where the ground truth is confident) with the f0 outlier rat
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
 Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the mean of each metric),
 ``<metrics_dir>/details/<run>.json`` (mean, median, std and counts), the log, a table
-artifact ``evaluation-metrics`` and a markdown artifact ``evaluation`` in the Prefect UI.
+artifact ``evaluation-metrics`` and a markdown artifact ``evaluation`` in the Prefect UI. A
+run that cannot be evaluated (no checkpoint, a broken config, ...) does not stop the others:
+it is listed with its cause in ``<metrics_dir>/errors.json`` and the CLI exits with status 1
+after scoring the rest.
 
 CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
 """
@@ -120,11 +123,17 @@ def make_evaluate_flow():
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
             info = run_config.dataset_info(params["train"]["data_dir"])
-            records = {}
+            records, failed = {}, {}
             for run in runs or params["evaluate"]["runs"]:
                 run_config.check_run(run)
-                records[run] = evaluate_task.with_options(task_run_name=f"evaluate-{run}")(
-                    params, run, info)
+                try:  # one run's failure (no checkpoint, ...) never stops the others
+                    records[run] = evaluate_task.with_options(
+                        task_run_name=f"evaluate-{run}")(params, run, info)
+                except Exception as error:  # noqa: BLE001 - reported, then the next run
+                    failed[run] = flow_utils.error_entry(run, error)
+                    flow_utils.get_logger(__name__).error("%s: not evaluated: %s", run,
+                                                          failed[run]["error"])
+            flow_utils.write_errors(params["evaluate"]["metrics_dir"], failed)
             rows = [{"run": run, "step": r["step"],
                      **{k: r[k] for k in HEADLINE if any(x.get(k) is not None
                                                          for x in records.values())}}
@@ -133,9 +142,9 @@ def make_evaluate_flow():
                                      f"{params['evaluate']['split']} split: metrics per run")
             flow_utils.publish_markdown(
                 "evaluation", "# Evaluation\n\n" + flow_utils.markdown_table(rows)
-                + "\n" + flow_utils.file_links([r["path"] for r in records.values()], "metrics"),
-                "metrics per run")
-            return records
+                + "\n" + flow_utils.file_links([r["path"] for r in records.values()], "metrics")
+                + flow_utils.errors_markdown(failed), "metrics per run")
+            return {**records, **failed}
 
     return evaluate_flow
 
@@ -150,8 +159,12 @@ def main(argv=None) -> int:
     args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "evaluate")
     records = evaluate_runs(args.params, args.run)
     for run, record in records.items():
-        print(run, json.dumps({k: record[k] for k in HEADLINE if record.get(k) is not None}))
-    return 0
+        if "error" in record:
+            print(run, "FAILED:", record["error"])
+        else:
+            print(run, json.dumps({k: record[k] for k in HEADLINE if record.get(k) is not None}))
+    # Every run that could be scored was; a failed one makes the stage fail at the end.
+    return 1 if any("error" in r for r in records.values()) else 0
 
 
 if __name__ == "__main__":

@@ -67,7 +67,11 @@ def main(argv=None) -> int:
     result = run_experiment(args.params, args.run)
     print(json.dumps({run: {k: r.get(k) for k in ("step", "losses")}
                       for run, r in result["train"].items()}, indent=1))
-    return 0
+    failed = [f"{stage} {run}: {r['error']}" for stage in ("evaluate", "sample")
+              for run, r in result[stage].items() if "error" in r]
+    for line in failed:
+        print("FAILED", line)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ The work fans out over a Prefect 3 flow (one task per batch of clips) whose task
 params choose: ``thread`` (ThreadPoolTaskRunner) or ``dask`` (prefect_dask
 DaskTaskRunner on ``dask_address``, or a temporary local cluster). It is resumable: each
 ``.npz`` is written to a temporary file and renamed, and clips whose output already holds
-the current fingerprint are skipped. Unreadable, empty, non-audio or silent clips are
-listed by name in ``<out>/report.json`` and skipped; the others go on.
+the current fingerprint are skipped. Unreadable, empty, non-audio, non-finite, wrong-length
+or silent clips are listed by name with the reason in ``<out>/report.json`` and skipped;
+clipped ones are kept and listed under ``warnings``; the others go on.
 
 CLI: ``python -m pipelines.features --params params.yaml [--clips data/clips]
 [--out data/features]``.
@@ -40,8 +41,9 @@ import time
 
 import numpy as np
 
-from pipelines import SPLITS, load_data_params  # (package import: Prefect env defaults)
-from pipelines.prepare import decode_audio, rms_db
+from pipelines import SPLITS  # (package import: Prefect env defaults)
+from pipelines.params import load_params  # the whole file is checked before any work
+from pipelines.prepare import CLIPPED_LEVEL, CLIPPED_SHARE, decode_audio, rms_db
 
 log = logging.getLogger("pipelines.features")
 
@@ -234,6 +236,16 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
         audio = decode_audio(job["wav"], int(settings["sample_rate"]))
         if np.max(np.abs(audio)) == 0.0 or rms_db(audio) < float(settings["silence_db"]):
             return {**result, "status": "silent", "error": f"RMS {rms_db(audio):.1f} dBFS"}
+        expected = int(round(float(settings["clip_seconds"]) * int(settings["sample_rate"])))
+        if abs(len(audio) - expected) > 2:  # resampling may round by a sample
+            raise ValueError(f"{len(audio) / int(settings['sample_rate']):.3f} s of audio, "
+                             f"expected {float(settings['clip_seconds']):.3f} s "
+                             "(data.clip_seconds); rerun the prepare stage")
+        audio = np.pad(audio[:expected], (0, max(0, expected - len(audio))))
+        warning = None
+        share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
+        if share > CLIPPED_SHARE:
+            warning = f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
         notes, program = None, job["program"]
         if job["notes"]:
             with open(job["notes"]) as f:
@@ -246,7 +258,7 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
         features["id"] = np.array(job["id"])
         features["_fingerprint"] = np.array(job["fingerprint"])
         write_npz_atomic(output_path(out_dir, job), features)
-        return {**result, "status": "done", "error": None}
+        return {**result, "status": "done", "error": None, "warning": warning}
     except Exception as error:  # noqa: BLE001 - report and go on
         return {**result, "status": "bad", "error": f"{type(error).__name__}: {error}"}
 
@@ -334,7 +346,7 @@ def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str =
 
     settings = {k: params[k] for k in ("sample_rate", "frame_rate", "crepe_capacity",
                                        "crepe_viterbi", "silence_db", "batch_size",
-                                       "log_every_s")}
+                                       "log_every_s", "clip_seconds")}
     settings["clips_dir"] = os.path.abspath(clips_dir)
     settings["code"] = code_fingerprint()
     out_dir = os.path.abspath(out_dir)
@@ -373,6 +385,8 @@ def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str =
                       if r["status"] == "bad"],
         "silent_files": [{"file": r["file"], "error": r["error"]} for r in results
                          if r["status"] == "silent"],
+        "warnings": [{"file": r["file"], "warning": r["warning"]} for r in results
+                     if r.get("warning")],
         "seconds": round(time.monotonic() - start, 2),
     }
     os.makedirs(out_dir, exist_ok=True)
@@ -393,7 +407,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    report = compute_features(load_data_params(args.params), args.clips, args.out)
+    report = compute_features(load_params(args.params)["data"], args.clips, args.out)
     log.info("features: %d clips, %d computed, %d already done, bad: %s, silent: %s",
              report["n_clips"], report["computed"], report["skipped_done"],
              [b["file"] for b in report["bad_files"]] or "none",

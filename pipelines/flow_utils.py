@@ -76,6 +76,40 @@ def parse_runs_cli(argv, description: str, kind: str):
     return args
 
 
+ERRORS_FILE = "errors.json"
+
+
+def error_entry(run: str, error: BaseException) -> dict:
+    """What a failed run's record holds: its name, the cause and where it was raised."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)[-3:]
+    return {"run": run, "error": f"{type(error).__name__}: {error}",
+            "where": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames]}
+
+
+def write_errors(folder: str, failed: dict) -> str | None:
+    """``<folder>/errors.json`` listing the failed runs (removed when none failed, so a
+    stale one never outlives the problem). Returns its path or None."""
+    path = os.path.join(folder, ERRORS_FILE)
+    if not failed:
+        if os.path.exists(path):
+            os.remove(path)
+        return None
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"failed": list(failed.values())}, f, indent=1)
+    return path
+
+
+def errors_markdown(failed: dict) -> str:
+    """A markdown section naming each failed run and its cause ('' when none failed)."""
+    if not failed:
+        return ""
+    return "\n**Failed runs**\n\n" + "".join(
+        f"- `{run}`: {entry['error']}\n" for run, entry in failed.items())
+
+
 def get_logger(name: str) -> logging.Logger:
     """Prefect's run logger inside a flow or task run (shown in the UI), else a module
     logger."""

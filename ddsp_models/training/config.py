@@ -202,13 +202,19 @@ def parse_gin(gin_files=(), gin_bindings=(), gin_search_paths=(), skip_unknown=F
     for name in gin_files or ():
         path = find_config(name, gin_search_paths)
         text = translate(expand_config_file(path, gin_search_paths))
-        with gin.unlock_config():
-            gin.parse_config(text, skip_unknown=skip_unknown)
+        try:
+            with gin.unlock_config():
+                gin.parse_config(text, skip_unknown=skip_unknown)
+        except Exception as error:  # noqa: BLE001 - gin/tokenize raise many kinds
+            raise ValueError(f"gin file {path}: {error}") from None
         parsed.append(text)
-    if gin_bindings:
-        text = translate("\n".join(gin_bindings))
-        with gin.unlock_config():
-            gin.parse_config(text, skip_unknown=skip_unknown)
+    for binding in gin_bindings or ():
+        text = translate(binding)
+        try:  # one binding at a time, so an error names the binding
+            with gin.unlock_config():
+                gin.parse_config(text, skip_unknown=skip_unknown)
+        except Exception as error:  # noqa: BLE001 - gin/tokenize raise many kinds
+            raise ValueError(f"gin binding {binding!r}: {error}") from None
         parsed.append(text)
     if finalize:
         gin.finalize()
@@ -220,6 +226,8 @@ def write_operative_config(save_dir, step: int) -> str:
     os.makedirs(os.fspath(save_dir), exist_ok=True)
     path = os.path.join(os.fspath(save_dir), f"operative_config-{int(step)}.gin")
     text = gin.operative_config_str()
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = f"{path}.tmp-{os.getpid()}"  # renamed into place: a kill never leaves half a file
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+    os.replace(tmp, path)
     return path

@@ -55,6 +55,11 @@ class DataProvider:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         dataset = self.get_dataset(shuffle=shuffle)
+        if getattr(self, "seed", None) is not None:
+            # A seeded order must not depend on thread timing (TFDS readers allow that).
+            options = tf.data.Options()
+            options.deterministic = True
+            dataset = dataset.with_options(options)
         dataset = dataset.repeat(repeats)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         return dataset.prefetch(_AUTOTUNE)
@@ -253,10 +258,11 @@ class TFRecordProvider(DataProvider):
             dataset = dataset.shuffle(len(files), seed=self.seed)
         dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4,
                                      num_parallel_calls=_AUTOTUNE,
-                                     deterministic=not shuffle)
+                                     deterministic=not shuffle or self.seed is not None)
         features = self.features_dict
         dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
-                              num_parallel_calls=_AUTOTUNE, deterministic=not shuffle)
+                              num_parallel_calls=_AUTOTUNE,
+                              deterministic=not shuffle or self.seed is not None)
         if shuffle:
             dataset = dataset.shuffle(256, seed=self.seed)
         return dataset
@@ -298,7 +304,7 @@ class TfdsProvider(DataProvider):
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         dataset = self._load(shuffle).map(self._map, num_parallel_calls=_AUTOTUNE,
-                                          deterministic=not shuffle)
+                                          deterministic=not shuffle or self.seed is not None)
         if shuffle:
             dataset = dataset.shuffle(self.shuffle_buffer, seed=self.seed)
         return dataset

@@ -10,7 +10,10 @@ Configs are looked up in `--gin_search_path` folders, then in this repository's 
 (configs written for the original DDSP library bind unchanged: see `config.parse_gin`).
 Rerunning the same command resumes from the latest checkpoint in `--save_dir`;
 `--restore_dir` with `--gin_param "Trainer.restore_keys=['decoder']"` warm-starts
-selected sub-modules from another run.
+selected sub-modules from another run. `--strategy multi_worker` trains on several hosts
+(`MultiWorkerMirroredStrategy`; the same command on each host with its own ``TF_CONFIG``);
+the chief (worker 0) writes `--save_dir`, worker ``i`` its own copy in
+``<save_dir>/worker-<i>``.
 """
 import argparse
 import logging
@@ -24,13 +27,21 @@ def main(argv=None) -> int:
     parser.add_argument("--gin_param", action="append", default=[], help="gin binding (repeatable)")
     parser.add_argument("--gin_search_path", action="append", default=[], help="extra config folder")
     parser.add_argument("--restore_dir", default=None, help="checkpoint folder to warm-start from")
+    parser.add_argument("--strategy", default="default",
+                        choices=("default", "mirrored", "multi_worker"),
+                        help="tf.distribute strategy; multi_worker reads the hosts from the "
+                             "TF_CONFIG environment variable (run the same command on each)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from ddsp_models.training.trainer import get_strategy
+
+    # First, before any other TensorFlow work (collective ops are set up at start-up).
+    strategy = get_strategy(kind=args.strategy)
     from ddsp_models.training.train_loop import run_train
 
     result = run_train(args.save_dir, args.gin_file, args.gin_param, args.gin_search_path,
-                       restore_dir=args.restore_dir)
+                       strategy=strategy, restore_dir=args.restore_dir)
     logging.getLogger("ddsp_models.training.run").info(
         "finished at step %d: %s", result["step"], result["losses"])
     return 0

@@ -5,19 +5,49 @@ The train step runs under a `tf.distribute` strategy. Each replica computes its 
 num_replicas``; the gradients are summed across replicas, clipped by global norm and
 applied once, so the update equals a single-device step on the same global batch.
 """
+import json
 import logging
+import math
 import os
 
+import numpy as np
 import tensorflow as tf
 import keras
 
+from ddsp_models import seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import parse_restore_keys, resolve_checkpoint
+from ddsp_models.models.model import (incomplete_checkpoint_message, parse_restore_keys,
+                                      resolve_checkpoint)
 
 logger = logging.getLogger(__name__)
 
 
-def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
+class NonFiniteError(FloatingPointError):
+    """A training step whose loss or gradient norm is NaN or infinite (nothing was updated).
+
+    Attributes: ``step`` (the step it would have been), ``terms`` (the non-finite loss
+    names), ``grad_norm`` (global norm of the gradients), ``clips`` (the batch's clip ids,
+    empty when the batch has no ``id`` feature).
+    """
+
+    def __init__(self, step: int, terms: list, grad_norm: float, clips: list):
+        self.step, self.terms, self.grad_norm, self.clips = step, terms, grad_norm, clips
+        self.summary = (f"step {step}: non-finite loss terms {terms or 'none'}, gradient "
+                        f"global norm {grad_norm}; batch clips "
+                        f"{clips if clips else '(unknown: the batch has no id feature)'}")
+        super().__init__(
+            f"training stopped at {self.summary}. No weight was updated by this batch, so the "
+            "newest checkpoint is the last good state. Check those clips for NaN/inf or "
+            "extreme values (re-run the data stages), lower the learning rate, or set "
+            "Trainer.max_nonfinite_steps (params: train.max_nonfinite_steps) to skip up to "
+            "that many bad batches.")
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def get_strategy(tpu: str = "", cluster_config: str = "", devices=None,
+                 kind: str = "default"):
     """A `tf.distribute` strategy for the available hardware.
 
     Args:
@@ -25,11 +55,18 @@ def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
       cluster_config: JSON ``TF_CONFIG`` for multi-worker training ('' for none); when set,
         a `MultiWorkerMirroredStrategy` is returned.
       devices: explicit devices for a `MirroredStrategy` (e.g. two logical CPUs).
+      kind: ``'default'`` (the choices above, else every local GPU when there are
+        several, else one device), ``'mirrored'`` (`MirroredStrategy` over the local GPUs,
+        or the CPU) or ``'multi_worker'`` (`MultiWorkerMirroredStrategy` over the hosts of
+        the ``TF_CONFIG`` environment variable; create it before any other TensorFlow
+        work in the process).
 
     Returns:
       `TPUStrategy`, `MultiWorkerMirroredStrategy`, `MirroredStrategy` (several local
       devices), or the default strategy (one device).
     """
+    if kind not in STRATEGIES:
+        raise ValueError(f"strategy {kind!r} unknown; expected one of {list(STRATEGIES)}")
     if tpu:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -37,18 +74,67 @@ def get_strategy(tpu: str = "", cluster_config: str = "", devices=None):
         return tf.distribute.TPUStrategy(resolver)
     if cluster_config:
         os.environ["TF_CONFIG"] = cluster_config
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        kind = "multi_worker"
+    if kind == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "strategy 'multi_worker' needs the TF_CONFIG environment variable on every "
+                "host, e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", "
+                "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                "(index 1 on the second host); see README 'Training on several machines'")
+        try:
+            config = json.loads(os.environ["TF_CONFIG"])
+            workers = config["cluster"]["worker"]
+            config["task"]["index"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"TF_CONFIG is not a valid cluster config ({error!r}): expected "
+                             "{'cluster': {'worker': [...]}, 'task': {'type': 'worker', "
+                             "'index': i}}") from None
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        logger.info("MultiWorkerMirroredStrategy: %d workers %s, this is %s %s, %d replicas",
+                    len(workers), workers, config["task"].get("type"), config["task"]["index"],
+                    strategy.num_replicas_in_sync)
+        return strategy
     if devices:
         return tf.distribute.MirroredStrategy(devices=list(devices))
     gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
+    if kind == "mirrored" or len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 
 
+def is_multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy) -> bool:
+    """True unless `strategy` is multi-worker and this process is not its chief (the
+    ``chief`` task, or worker 0 when the cluster has no chief)."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and \
+        "chief" not in resolver.cluster_spec().as_dict()
+
+
+def worker_save_dir(save_dir, strategy) -> str:
+    """Where this process writes its checkpoints and logs: `save_dir` for the chief (and
+    single-process training); ``<save_dir>/worker-<i>`` for the other workers of a
+    multi-worker run (each keeps its own complete copy, so hosts need no shared
+    filesystem and each resumes from its own copy)."""
+    save_dir = os.fspath(save_dir)
+    if is_chief(strategy):
+        return save_dir
+    return os.path.join(save_dir, f"worker-{strategy.cluster_resolver.task_id}")
+
+
 @register("training")
 class Trainer:
-    """Trains a model: Adam with exponential learning-rate decay and global-norm clipping.
+    """Trains a model: Adam (or SGD) with exponential learning-rate decay and global-norm
+    clipping.
 
     Args:
       model: a `ddsp_models.models.Model` (built inside the strategy's scope by `build`).
@@ -61,12 +147,20 @@ class Trainer:
       restore_keys: sub-modules `restore` loads by default (None: everything, resuming the
         optimizer and step); see `Model.restore` for ``'target=source'`` keys.
       jit_compile: XLA-compile the train step (measured slower on CPU; off by default).
+      seed: makes the model's random draws (filtered noise, noise reverbs, latent samples)
+        functions of ``[seed, step]``, so a resumed run draws what an uninterrupted one
+        would (None: fresh random values every step).
+      optimizer: ``'adam'`` (default) or ``'sgd'`` (plain gradient descent).
+      max_nonfinite_steps: batches whose loss or gradient norm is NaN/inf that are skipped
+        with a warning (no update) before training stops with `NonFiniteError`; 0 stops at
+        the first one.
     """
 
     def __init__(self, model, strategy=None, checkpoints_to_keep: int = 100,
                  learning_rate: float = 0.001, lr_decay_steps: int = 10000,
                  lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
-                 restore_keys=None, jit_compile: bool = False):
+                 restore_keys=None, jit_compile: bool = False, seed: int | None = None,
+                 max_nonfinite_steps: int = 0, optimizer: str = "adam"):
         if model is None:
             raise ValueError("Trainer: model is required")
         if checkpoints_to_keep < 1:
@@ -77,15 +171,31 @@ class Trainer:
         self.grad_clip_norm = grad_clip_norm
         self.restore_keys = restore_keys
         self.jit_compile = bool(jit_compile)
+        if max_nonfinite_steps < 0:
+            raise ValueError(f"Trainer.max_nonfinite_steps must be >= 0, got "
+                             f"{max_nonfinite_steps}")
+        self.seed = None if seed is None else int(seed)
+        self.max_nonfinite_steps = int(max_nonfinite_steps)
+        self.nonfinite_steps = 0  # batches skipped so far for a non-finite loss / gradient
+        self.last_step_skipped = False
+        self.variables_without_gradient = []
+        self._reported_no_gradient = False
         with self.strategy.scope():
             schedule = keras.optimizers.schedules.ExponentialDecay(
                 initial_learning_rate=learning_rate, decay_steps=lr_decay_steps,
                 decay_rate=lr_decay_rate)
-            self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
+            if optimizer == "adam":
+                self.optimizer = keras.optimizers.Adam(learning_rate=schedule)
+            elif optimizer == "sgd":  # the update is linear in the gradient
+                self.optimizer = keras.optimizers.SGD(learning_rate=schedule)
+            else:
+                raise ValueError(f"Trainer.optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         self._managers = {}
         # Python-side work per step is one dict check; all else runs in these graphs.
-        self._step_on_batch = tf.function(self._step_on_batch_fn, reduce_retracing=True)
-        self._step_on_iterator = tf.function(self._step_on_iterator_fn, reduce_retracing=True)
+        self._step_on_batch = tf.function(self._compute_on_batch_fn, reduce_retracing=True)
+        self._step_on_iterator = tf.function(self._compute_on_iterator_fn,
+                                             reduce_retracing=True)
+        self._apply_step = tf.function(self._apply_step_fn, reduce_retracing=True)
         self._replica_step = (tf.function(self._replica_step_fn, jit_compile=True)
                               if self.jit_compile else self._replica_step_fn)
 
@@ -109,8 +219,12 @@ class Trainer:
                      else self.optimizer.learning_rate)
 
     def distribute_dataset(self, dataset: tf.data.Dataset):
-        """Splits each global batch of `dataset` across the strategy's replicas."""
-        if self.num_replicas == 1:
+        """Splits each global batch of `dataset` across the strategy's replicas.
+
+        Multi-worker: every worker reads the same global batches (a seeded order) and
+        `train_step` gives each replica its slice, so the update equals one process's on
+        the same global batch (no tf.data auto-sharding, whose split depends on files)."""
+        if self.num_replicas == 1 or is_multi_worker(self.strategy):
             return dataset
         return self.strategy.experimental_distribute_dataset(dataset)
 
@@ -142,34 +256,67 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _replica_step_fn(self, batch):
-        """One replica: losses and gradients (of total_loss / num_replicas)."""
+        """One replica: losses and gradients (of total_loss / num_replicas). Random draws
+        inside the model (filtered noise, ...) are functions of ``[seed, step, replica]``
+        when the trainer has a seed (`ddsp_models.seeding`)."""
         with tf.GradientTape() as tape:
-            _, losses = self.model(batch, training=True, return_losses=True)
+            if self.seed is None:
+                _, losses = self.model(batch, training=True, return_losses=True)
+            else:
+                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+                noise_seed = tf.stack([tf.constant(self.seed, tf.int64),
+                                       tf.cast(self.step, tf.int64) * 1024
+                                       + tf.cast(replica, tf.int64)])
+                with seeding.seed_scope(noise_seed):
+                    _, losses = self.model(batch, training=True, return_losses=True)
             scaled_loss = losses["total_loss"] / self.num_replicas
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled_loss, variables)
         return losses, grads
 
-    def _apply_fn(self, batch):
-        """Replica function: gradients, cross-replica sum, global-norm clip, update."""
-        losses, grads = self._replica_step(batch)
-        variables = self.model.trainable_variables
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        if not pairs:
+    def _report_no_gradient(self, grads, variables):
+        """Names the trainable variables that get no gradient (once per trainer)."""
+        missing = [v.path for g, v in zip(grads, variables) if g is None]
+        if len(missing) == len(variables):
             raise ValueError("no gradients: the loss does not depend on any trainable variable")
-        grads = [g for g, _ in pairs]
-        variables = [v for _, v in pairs]
+        if missing and not self._reported_no_gradient:
+            logger.warning("%d trainable variable(s) get no gradient from the loss and stay "
+                           "as they are: %s", len(missing), missing)
+        self._reported_no_gradient = True
+        self.variables_without_gradient = missing
+
+    def _gradients_fn(self, batch):
+        """Replica function: losses, gradients summed across replicas and clipped, their
+        global norm (before clipping) and whether every loss term and the norm are finite."""
+        # Clip ids (text) ride along for error messages; the model never sees them.
+        losses, grads = self._replica_step({k: v for k, v in batch.items() if k != "id"})
+        variables = self.model.trainable_variables
+        self._report_no_gradient(grads, variables)
+        grads = [g for g in grads if g is not None]
         context = tf.distribute.get_replica_context()
         if self.num_replicas > 1:
             # Sum before clipping so every replica clips the global gradient alike.
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        norm = tf.linalg.global_norm(grads)
+        finite_terms = {k: tf.reduce_all(tf.math.is_finite(v)) for k, v in losses.items()}
+        finite = tf.reduce_all(tf.stack([tf.math.is_finite(norm)] + list(finite_terms.values())))
+        if self.num_replicas > 1:
+            bad = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                     1.0 - tf.cast(finite, tf.float32))
+            finite = bad < 0.5  # no replica saw a non-finite loss
         if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm, use_norm=norm)
+        ids = batch["id"] if "id" in batch else tf.constant([], tf.string)
+        return losses, grads, norm, finite, ids
+
+    def _apply_fn(self, grads):
+        """Replica function: applies the (summed, clipped) gradients once."""
+        variables = [v for v in self.model.trainable_variables
+                     if v.path not in set(self.variables_without_gradient)]
         if self.num_replicas > 1:
             # The Keras optimizer sums gradients across replicas again: pre-divide.
             grads = [g / self.num_replicas for g in grads]
         self.optimizer.apply_gradients(zip(grads, variables))
-        return losses
 
     def _reduce(self, per_replica_losses):
         if self.num_replicas == 1:
@@ -177,14 +324,30 @@ class Trainer:
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in per_replica_losses.items()}
 
-    def _step_on_batch_fn(self, batch):
-        return self._reduce(self.strategy.run(self._apply_fn, args=(batch,)))
+    def _compute(self, batch):
+        losses, grads, norm, finite, ids = self.strategy.run(self._gradients_fn, args=(batch,))
+        if self.num_replicas > 1:
+            norm = self.strategy.experimental_local_results(norm)[0]
+            finite = self.strategy.experimental_local_results(finite)[0]
+        return self._reduce(losses), grads, norm, finite, ids
 
-    def _step_on_iterator_fn(self, iterator):
-        return self._reduce(self.strategy.run(self._apply_fn, args=(next(iterator),)))
+    def _compute_on_batch_fn(self, batch):
+        return self._compute(batch)
+
+    def _compute_on_iterator_fn(self, iterator):
+        return self._compute(next(iterator))
+
+    def _apply_step_fn(self, grads):
+        self.strategy.run(self._apply_fn, args=(grads,))
 
     def train_step(self, inputs):
         """One optimisation step on a global batch.
+
+        The loss terms and the gradients' global norm are checked first: when any is NaN or
+        infinite, no weight, optimizer slot or step changes, and `NonFiniteError` is raised
+        (naming the step, the non-finite terms and the batch's clip ids when the batch has
+        an ``id`` feature); with ``max_nonfinite_steps`` > 0 the first that many such
+        batches are skipped with a warning instead (``last_step_skipped`` is then True).
 
         Args:
           inputs: an iterator over (distributed) batches, e.g.
@@ -194,11 +357,38 @@ class Trainer:
         Returns:
           dict of scalar losses (means over the global batch), including ``total_loss``.
         """
+        if not isinstance(inputs, dict) and is_multi_worker(self.strategy):
+            inputs = next(inputs)  # the global batch; sliced per replica below
         if isinstance(inputs, dict):
             if self.num_replicas > 1 and not _is_distributed(inputs):
                 inputs = self._split_batch(inputs)
-            return self._step_on_batch(inputs)
-        return self._step_on_iterator(inputs)
+            losses, grads, norm, finite, ids = self._step_on_batch(inputs)
+        else:
+            losses, grads, norm, finite, ids = self._step_on_iterator(inputs)
+        self.last_step_skipped = False
+        if not bool(finite):
+            self._non_finite(losses, norm, ids)
+            self.last_step_skipped = True
+            return losses
+        self._apply_step(grads)
+        return losses
+
+    def _non_finite(self, losses, norm, ids):
+        """Raises `NonFiniteError`, or warns while skipping is allowed."""
+        step = self.get_step() + 1
+        values = {k: float(v) for k, v in losses.items()}
+        terms = sorted(k for k, v in values.items() if not math.isfinite(v))
+        clips = []
+        for part in (self.strategy.experimental_local_results(ids)
+                     if self.num_replicas > 1 else [ids]):
+            clips += [c.decode() if isinstance(c, bytes) else str(c)
+                      for c in np.asarray(part).reshape(-1)]
+        error = NonFiniteError(step, terms, float(norm), clips)
+        if self.nonfinite_steps >= self.max_nonfinite_steps:
+            raise error
+        self.nonfinite_steps += 1
+        logger.warning("%s; skipped this batch (%d of at most %d, Trainer.max_nonfinite_steps)",
+                       error.summary, self.nonfinite_steps, self.max_nonfinite_steps)
 
     def _split_batch(self, batch):
         n = self.num_replicas
@@ -253,7 +443,18 @@ class Trainer:
             else:
                 if not self.optimizer.built:
                     self.optimizer.build(self.model.trainable_variables)
-                status = self._checkpoint().restore(path)
+                try:
+                    status = self._checkpoint().restore(path)
+                except (tf.errors.OpError, IndexError, OSError) as error:
+                    raise ValueError(incomplete_checkpoint_message(path, error)) from None
+                except ValueError as error:  # a variable's shape differs
+                    raise ValueError(
+                        f"Trainer.restore from {path}: {error} The checkpoint was written by "
+                        "another model architecture or another optimizer. Restore the model "
+                        "only (restore_keys=['<sub-module>', ...] or Model.restore) and let the "
+                        "optimizer start afresh, or train with the settings of the run that "
+                        "wrote it; make a new Trainer before training (this one may be partly "
+                        "overwritten).") from None
                 status.expect_partial()
                 if verify:
                     # The model part: every variable equals the checkpoint (names the first
@@ -262,8 +463,13 @@ class Trainer:
                     try:
                         status.assert_existing_objects_matched()
                     except AssertionError as error:
-                        raise ValueError(f"Trainer.restore: checkpoint {path} does not match "
-                                         f"this model/optimizer: {error}") from None
+                        raise ValueError(
+                            f"Trainer.restore: checkpoint {path} does not match this "
+                            f"model/optimizer ({str(error)[:300]}): it was written with another "
+                            "optimizer or without one. Restore the model only "
+                            "(restore_keys=['<sub-module>', ...] or Model.restore) and let the "
+                            "optimizer start afresh, or train with the optimizer settings of "
+                            "the run that wrote it") from None
         logger.info("restored %s (keys=%s) at step %d", path, keys, self.get_step())
         return path
 

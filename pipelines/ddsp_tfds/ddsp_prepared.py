@@ -89,16 +89,51 @@ class DdspPrepared(tfds.core.GeneratorBasedBuilder):
         return splits
 
     def _generate_examples(self, files):
+        """Examples of the readable, complete, right-length feature files; the others are
+        skipped and listed (file + reason) in ``self.skipped``."""
         keys = ("audio", "instrument_id") + FRAME_FEATURES
         if self.builder_config.with_midi:
             keys += MIDI_FEATURES
+        meta = self.info.metadata
+        n_samples = n_frames = None
+        if {"sample_rate", "frame_rate", "clip_seconds"} <= set(meta.keys()):
+            n_samples = int(round(float(meta["clip_seconds"]) * int(meta["sample_rate"])))
+            n_frames = n_samples * int(meta["frame_rate"]) // int(meta["sample_rate"])
         for path in files:
-            with np.load(path, allow_pickle=False) as npz:
-                missing = [k for k in keys if k not in npz.files]
-                if missing:
-                    raise ValueError(f"{path}: missing {missing} (config "
-                                     f"{self.builder_config.name!r})")
-                clip_id = str(npz["id"]) if "id" in npz.files else os.path.basename(path)[:-4]
-                example = {k: npz[k] for k in keys}
-            example["id"] = clip_id
+            try:
+                example, clip_id = self._read(path, keys, n_samples, n_frames)
+            except Exception as error:  # noqa: BLE001 - skip it, name it, go on
+                self.skipped.append({"file": path, "error": f"{type(error).__name__}: {error}"})
+                continue
             yield clip_id, example
+
+    @property
+    def skipped(self) -> list:
+        """Feature files left out of the dataset, ``[{'file', 'error'}]``."""
+        if not hasattr(self, "_skipped"):
+            self._skipped = []
+        return self._skipped
+
+    def _read(self, path, keys, n_samples, n_frames):
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise ValueError(f"missing {missing} (config {self.builder_config.name!r})")
+            clip_id = str(npz["id"]) if "id" in npz.files else os.path.basename(path)[:-4]
+            example = {k: npz[k] for k in keys}
+        if n_samples is not None and example["audio"].shape != (n_samples,):
+            raise ValueError(f"audio has shape {example['audio'].shape}, expected "
+                             f"({n_samples},) (clip_seconds * sample_rate of meta.json)")
+        for key in keys:
+            if key in FRAME_FEATURES and n_frames is not None and \
+                    example[key].shape != (n_frames,):
+                raise ValueError(f"{key} has shape {example[key].shape}, expected "
+                                 f"({n_frames},)")
+            if key in MIDI_FEATURES and n_frames is not None and \
+                    example[key].shape != (n_frames, 128):
+                raise ValueError(f"{key} has shape {example[key].shape}, expected "
+                                 f"({n_frames}, 128)")
+            if example[key].dtype.kind == "f" and not np.all(np.isfinite(example[key])):
+                raise ValueError(f"{key} holds NaN or infinite values")
+        example["id"] = clip_id
+        return example, clip_id
