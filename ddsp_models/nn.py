@@ -12,6 +12,8 @@ a hand-written gradient (a reverse-time loop with one matmul per step; dU is one
 after it); and each direction's loop is one XLA-compiled function (`recurrence='xla_loop'`,
 compiled once per input shape). See `benchmarks/rnn.py` for timings.
 """
+import contextlib
+import contextvars
 import inspect
 import math
 
@@ -415,7 +417,67 @@ class Rnn(keras.layers.Layer):
         self.rnn.build(tuple(input_shape))
 
     def call(self, x, training=None):
-        return self.rnn(x, training=training)
+        carry = _RNN_CARRY.get()
+        if carry is None:
+            return self.rnn(x, training=training)
+        return carry.run(self, x, training)
+
+
+class RnnStates:
+    """GRU states carried from one call to the next (streaming / chunked inference).
+
+    Inside ``with carry_rnn_states(states):`` every unidirectional GRU `Rnn` starts from the
+    state it ended with in the previous call under the same `RnnStates` (zeros the first
+    time), so running a model over consecutive chunks of frames gives the outputs of one
+    call over all frames. ``states.values`` maps each Rnn's name path to its state
+    `[batch, units]`; set them to restore a stream. With ``step_by_step=True`` the GRU cell
+    is applied one frame at a time with plain TF ops (what the TFLite converter handles);
+    otherwise the layer's own (fast) loop runs from the carried state.
+    """
+
+    def __init__(self, values: dict | None = None, step_by_step: bool = False):
+        self.values = dict(values or {})
+        self.step_by_step = bool(step_by_step)
+
+    def run(self, layer: "Rnn", x, training=None):
+        if layer.bidir or layer.rnn_type != "gru":
+            raise ValueError(f"{layer.name}: only unidirectional GRUs can carry their state "
+                             f"across calls (this is a {'bidirectional ' if layer.bidir else ''}"
+                             f"{layer.rnn_type})")
+        rnn = layer.rnn
+        if not rnn.return_sequences:
+            raise ValueError(f"{layer.name}: carrying state needs return_sequences=True")
+        x = core.tf_float32(x, "x")
+        key = layer.name
+        state = self.values.get(key)
+        if state is None:
+            state = tf.zeros([tf.shape(x)[0], layer.dims], tf.float32)
+        if not rnn.built:
+            rnn.build(tuple(x.shape))
+        if self.step_by_step:
+            cell, h, outputs = rnn.cell, state, []
+            for t in range(x.shape[1]):
+                h, _ = cell(x[:, t, :], [h], training=False)
+                h = h[0] if isinstance(h, (list, tuple)) else h
+                outputs.append(h)
+            sequence = tf.stack(outputs, axis=1)
+        else:
+            sequence = rnn(x, initial_state=[state], training=training)
+        self.values[key] = sequence[:, -1, :]
+        return sequence
+
+
+_RNN_CARRY = contextvars.ContextVar("ddsp_models_rnn_carry", default=None)
+
+
+@contextlib.contextmanager
+def carry_rnn_states(states: RnnStates):
+    """Within the block, `Rnn` layers continue from (and update) ``states`` (see `RnnStates`)."""
+    token = _RNN_CARRY.set(states)
+    try:
+        yield states
+    finally:
+        _RNN_CARRY.reset(token)
 
 
 @register("nn")

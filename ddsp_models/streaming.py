@@ -1,0 +1,201 @@
+"""Block-by-block synthesis: harmonic oscillators that continue their phase, filtered noise
+and convolution reverb that carry their tails, so consecutive blocks of frames give the
+audio of one pass over all of them (no clicks or phase jumps at block borders).
+
+Conventions: frame controls are float32 `[n_frames, channels]` (one stream, no batch), at
+`hop = sample_rate / frame_rate` samples per frame; frame i covers samples
+`[i * hop, (i + 1) * hop)`. Inside frame i a control moves from its value at frame i to
+its value at frame i + 1: amplitudes along the rising half Hann window (the `window`
+upsampling of `core.upsample_with_windows`), f0 linearly. The last frame holds its value
+(`add_endpoint=True`), so rendering a frame needs the next one: a stream lags one frame
+behind its input and `flush` renders the last frame.
+
+`harmonic_block` is the stateless TF function (for SavedModel / TFLite export) that
+renders `n` frames from `n + 1` frames of controls and a start phase.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ddsp_models import core
+
+TWO_PI = 2.0 * np.pi
+
+
+def _rising_half_window(hop: int) -> np.ndarray:
+    """sin^2(pi t / (2 hop)), t = 0..hop-1 (the first half of a periodic Hann of 2 hop)."""
+    t = np.arange(hop, dtype=np.float64)
+    return np.sin(np.pi * t / (2.0 * hop)) ** 2
+
+
+def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int):
+    """Renders n frames of harmonic sound from n + 1 frames of controls (TF, stateless).
+
+    Args:
+      f0_hz: Hz, `[batch, n + 1, 1]` (frame n is the next block's first frame, or the last
+        frame repeated at the end of a stream).
+      harmonic_amplitudes: amplitude of each harmonic (overall amplitude times the
+        normalised distribution), `[batch, n + 1, n_harmonics]`.
+      phase: phase of the fundamental before the block's first sample, radians `[batch, 1]`.
+      sample_rate: Hz.
+      hop: samples per frame.
+
+    Returns:
+      (audio `[batch, n * hop]`, phase after the block's last sample `[batch, 1]`, in
+      [0, 2 pi)). Harmonics at or above Nyquist are silent sample by sample.
+    """
+    f0_hz = core.tf_float32(f0_hz, "f0_hz")
+    amplitudes = core.tf_float32(harmonic_amplitudes, "harmonic_amplitudes")
+    phase = core.tf_float32(phase, "phase")
+    n = f0_hz.shape[1] - 1
+    n_harmonics = amplitudes.shape[-1]
+    f0_now, f0_next = f0_hz[:, :-1, :], f0_hz[:, 1:, :]           # [b, n, 1]
+    t = tf.constant(np.arange(hop, dtype=np.float32) / hop)
+    # f0 at sample t of frame i: f0[i] + (f0[i+1] - f0[i]) t / hop; the phase after sample t
+    # (inclusive running sum, as core.angular_cumsum) in closed form within the frame.
+    scale = TWO_PI / float(sample_rate)
+    within = scale * (f0_now * tf.constant(np.arange(1, hop + 1, dtype=np.float32))
+                      + (f0_next - f0_now) * tf.constant(
+                          (np.arange(hop) * np.arange(1, hop + 1) / (2.0 * hop)).astype(np.float32)))
+    # Phase increment of a whole frame: the within-frame sum at its last sample.
+    frame_total = within[:, :, -1]                                    # [b, n]
+    # Frame start phases, accumulated in float64 and wrapped.
+    starts = tf.cumsum(tf.cast(frame_total, tf.float64), axis=1, exclusive=True)
+    starts = tf.math.floormod(starts + tf.cast(phase, tf.float64), TWO_PI)
+    sample_phase = tf.cast(starts, tf.float32)[:, :, tf.newaxis] + within  # [b, n, hop]
+    f0_env = f0_now + (f0_next - f0_now) * t                          # [b, n, hop]
+    ratios = tf.range(1.0, n_harmonics + 1.0, dtype=tf.float32)
+    audible = ratios < (sample_rate / 2.0) / tf.maximum(f0_env[..., tf.newaxis], 1e-7)
+    sines = tf.sin(tf.where(audible, sample_phase[..., tf.newaxis] * ratios, 0.0))  # [b,n,hop,K]
+    a_now, a_next = amplitudes[:, :-1, :], amplitudes[:, 1:, :]
+    window = tf.constant(_rising_half_window(hop).astype(np.float32))
+    env = a_now[:, :, tf.newaxis, :] + (a_next - a_now)[:, :, tf.newaxis, :] * window[:, tf.newaxis]
+    audio = tf.reduce_sum(sines * env, axis=-1)                       # [b, n, hop]
+    end = tf.math.floormod(tf.reduce_sum(tf.cast(frame_total, tf.float64), axis=1, keepdims=True)
+                           + tf.cast(phase, tf.float64), TWO_PI)
+    return tf.reshape(audio, [tf.shape(audio)[0], n * hop]), tf.cast(end, tf.float32)
+
+
+class HarmonicStream:
+    """Harmonic synthesis of a stream of frames, one frame behind its input.
+
+    ``push(f0_hz [n, 1], harmonic_amplitudes [n, K])`` returns the samples of every frame
+    whose successor is now known; ``flush()`` renders the last frame (held). Concatenated,
+    the outputs are the audio of the whole stream in one `harmonic_block` call.
+    """
+
+    def __init__(self, sample_rate: int, hop: int):
+        self.sample_rate, self.hop = int(sample_rate), int(hop)
+        self.phase = np.zeros([1, 1], np.float32)
+        self._last = None  # (f0 [1, 1], amplitudes [1, K]) of the newest frame
+
+    def push(self, f0_hz, harmonic_amplitudes) -> np.ndarray:
+        f0_hz = np.asarray(f0_hz, np.float32).reshape(-1, 1)
+        amps = np.asarray(harmonic_amplitudes, np.float32)
+        if amps.ndim != 2 or amps.shape[0] != f0_hz.shape[0]:
+            raise ValueError(f"harmonic_amplitudes: expected [{f0_hz.shape[0]}, n_harmonics], "
+                             f"got {amps.shape}")
+        if self._last is not None:
+            f0_hz = np.concatenate([self._last[0], f0_hz])
+            amps = np.concatenate([self._last[1], amps])
+        self._last = (f0_hz[-1:], amps[-1:])
+        return self._render(f0_hz, amps)
+
+    def flush(self) -> np.ndarray:
+        if self._last is None:
+            return np.zeros(0, np.float32)
+        f0_hz, amps = self._last
+        self._last = None
+        return self._render(np.concatenate([f0_hz, f0_hz]), np.concatenate([amps, amps]))
+
+    def _render(self, f0_hz, amps) -> np.ndarray:
+        if f0_hz.shape[0] < 2:
+            return np.zeros(0, np.float32)
+        audio, self.phase = harmonic_block(f0_hz[np.newaxis], amps[np.newaxis], self.phase,
+                                           self.sample_rate, self.hop)
+        self.phase = self.phase.numpy()
+        return audio.numpy()[0]
+
+
+class OverlapAdd:
+    """An output buffer that segments are added into at absolute sample positions.
+
+    ``add(start, x)`` adds x at samples [start, start + len(x)) (parts before sample 0, or
+    before what was already taken, are dropped); ``take(until)`` returns the finished
+    samples from the last taken one up to `until` and forgets them, so memory holds only
+    the pending tail.
+    """
+
+    def __init__(self):
+        self.offset = 0                      # absolute position of buffer[0]
+        self.buffer = np.zeros(0, np.float64)
+
+    def add(self, start: int, x) -> None:
+        x = np.asarray(x, np.float64).reshape(-1)
+        start = int(start)
+        if start < self.offset:
+            x = x[self.offset - start:]
+            start = self.offset
+        if x.size == 0:
+            return
+        end = start + x.size - self.offset
+        if end > self.buffer.size:
+            self.buffer = np.concatenate([self.buffer, np.zeros(end - self.buffer.size)])
+        self.buffer[start - self.offset:end] += x
+
+    def take(self, until: int) -> np.ndarray:
+        n = max(0, int(until) - self.offset)
+        if n > self.buffer.size:
+            self.buffer = np.concatenate([self.buffer, np.zeros(n - self.buffer.size)])
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        self.offset += n
+        return out.astype(np.float32)
+
+
+def filtered_noise_block(noise, magnitudes, window_size: int = 0) -> np.ndarray:
+    """Full (un-cropped) convolution of each frame's noise block with its filter.
+
+    Args:
+      noise: `[n * hop]` uniform noise.
+      magnitudes: linear gains `[n, n_bands]` (after the synth's scale_fn).
+      window_size: FIR length (`core.frequency_impulse_response`).
+
+    Returns:
+      (`[n * hop + ir_size - 1]` samples, ir_size): sample j belongs at output position
+      block_start + j - ir_size // 2 (the centred filters' delay, as `FilteredNoise`).
+    """
+    ir = core.frequency_impulse_response(np.asarray(magnitudes, np.float32)[np.newaxis],
+                                         window_size)
+    full = core.fft_convolve(np.asarray(noise, np.float32)[np.newaxis], ir, padding="valid")
+    return full.numpy()[0], int(ir.shape[-1])
+
+
+def fft_convolve_full(audio, impulse_response) -> np.ndarray:
+    """Linear convolution `[len(audio) + len(ir) - 1]` (numpy FFT, float64)."""
+    audio = np.asarray(audio, np.float64)
+    impulse_response = np.asarray(impulse_response, np.float64)
+    n = audio.size + impulse_response.size - 1
+    size = core.next_fast_fft_length(n)
+    return np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(impulse_response, size), size)[:n]
+
+
+class ReverbStream:
+    """Convolution reverb (dry + wet, wet IR without its first sample, as `effects.Reverb`)
+    of a stream of blocks; the tail of each block's convolution carries into the next."""
+
+    def __init__(self, impulse_response, add_dry: bool = True):
+        ir = np.asarray(impulse_response, np.float64).reshape(-1).copy()
+        ir[0] = 0.0
+        self.ir, self.add_dry = ir, bool(add_dry)
+        self.buffer = OverlapAdd()
+        self.position = 0
+
+    def push(self, dry) -> np.ndarray:
+        dry = np.asarray(dry, np.float64).reshape(-1)
+        if dry.size:
+            self.buffer.add(self.position, fft_convolve_full(dry, self.ir))
+            if self.add_dry:
+                self.buffer.add(self.position, dry)
+        self.position += dry.size
+        return self.buffer.take(self.position)
