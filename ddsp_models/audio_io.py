@@ -142,3 +142,49 @@ def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: 
         pending = np.concatenate([pending, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
     if pending.size:
         yield pending
+
+
+class WavWriter:
+    """Writes a wav file block by block (float audio in [-1, 1] -> 16-bit PCM by default;
+    samples beyond full scale are clipped and counted, with one warning at `close`)."""
+
+    def __init__(self, path, sample_rate: int = 16000, subtype: str = "PCM_16"):
+        import soundfile as sf
+
+        self.path = os.fspath(path)
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        self.subtype = subtype
+        self.clipped = 0
+        self.peak = 0.0
+        self.samples = 0
+        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype)
+
+    def write(self, block) -> None:
+        block = np.asarray(block, np.float32).reshape(-1)
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"audio: contains NaN or inf (writing {self.path})")
+        if block.size:
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
+        if self.subtype.upper() not in ("FLOAT", "DOUBLE"):
+            over = np.abs(block) > 1.0
+            if over.any():
+                self.clipped += int(over.sum())
+                block = np.clip(block, -1.0, 1.0)
+        self._file.write(block)
+        self.samples += block.size
+
+    def close(self) -> str:
+        if not self._file.closed:
+            self._file.close()
+            if self.clipped:
+                log.warning("write %s: peak |x| = %.3f > 1, clipped %d samples", self.path,
+                            self.peak, self.clipped)
+        return self.path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
