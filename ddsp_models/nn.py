@@ -430,14 +430,20 @@ class RnnStates:
     state it ended with in the previous call under the same `RnnStates` (zeros the first
     time), so running a model over consecutive chunks of frames gives the outputs of one
     call over all frames. ``states.values`` maps each Rnn's name path to its state
-    `[batch, units]`; set them to restore a stream. With ``step_by_step=True`` the GRU cell
-    is applied one frame at a time with plain TF ops (what the TFLite converter handles);
-    otherwise the layer's own (fast) loop runs from the carried state.
+    `[batch, units]`; set them to restore a stream. `mode` chooses the time loop:
+    'layer' (the layer's own fast loop, from the carried state), 'steps' (the GRU cell
+    applied frame by frame with plain TF ops, unrolled: what the TFLite converter handles
+    for a fixed, small number of frames) or 'scan' (`tf.scan` over the cell: any number of
+    frames, e.g. in a SavedModel signature with an unknown length).
     """
 
-    def __init__(self, values: dict | None = None, step_by_step: bool = False):
+    MODES = ("layer", "steps", "scan")
+
+    def __init__(self, values: dict | None = None, mode: str = "layer"):
+        if mode not in self.MODES:
+            raise ValueError(f"RnnStates mode must be one of {self.MODES}, got {mode!r}")
         self.values = dict(values or {})
-        self.step_by_step = bool(step_by_step)
+        self.mode = mode
 
     def run(self, layer: "Rnn", x, training=None):
         if layer.bidir or layer.rnn_type != "gru":
@@ -454,17 +460,27 @@ class RnnStates:
             state = tf.zeros([tf.shape(x)[0], layer.dims], tf.float32)
         if not rnn.built:
             rnn.build(tuple(x.shape))
-        if self.step_by_step:
+        if self.mode == "steps":
             cell, h, outputs = rnn.cell, state, []
             for t in range(x.shape[1]):
-                h, _ = cell(x[:, t, :], [h], training=False)
-                h = h[0] if isinstance(h, (list, tuple)) else h
+                h = _cell_step(cell, x[:, t, :], h)
                 outputs.append(h)
             sequence = tf.stack(outputs, axis=1)
+        elif self.mode == "scan":
+            cell = rnn.cell
+            states = tf.scan(lambda h, x_t: _cell_step(cell, x_t, h),
+                             tf.transpose(x, [1, 0, 2]), initializer=state)
+            sequence = tf.transpose(states, [1, 0, 2])
         else:
             sequence = rnn(x, initial_state=[state], training=training)
         self.values[key] = sequence[:, -1, :]
         return sequence
+
+
+def _cell_step(cell, x_t, h):
+    """One GRU cell step `[batch, in]`, `[batch, units]` -> new state `[batch, units]`."""
+    out, _ = cell(x_t, [h], training=False)
+    return out[0] if isinstance(out, (list, tuple)) else out
 
 
 _RNN_CARRY = contextvars.ContextVar("ddsp_models_rnn_carry", default=None)

@@ -40,6 +40,7 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
       phase: phase of the fundamental before the block's first sample, radians `[batch, 1]`.
       sample_rate: Hz.
       hop: samples per frame.
+    Works with an unknown number of frames (tf.function with `[batch, None, ...]` specs).
 
     Returns:
       (audio `[batch, n * hop]`, phase after the block's last sample `[batch, 1]`, in
@@ -48,7 +49,6 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
     f0_hz = core.tf_float32(f0_hz, "f0_hz")
     amplitudes = core.tf_float32(harmonic_amplitudes, "harmonic_amplitudes")
     phase = core.tf_float32(phase, "phase")
-    n = f0_hz.shape[1] - 1
     n_harmonics = amplitudes.shape[-1]
     f0_now, f0_next = f0_hz[:, :-1, :], f0_hz[:, 1:, :]           # [b, n, 1]
     t = tf.constant(np.arange(hop, dtype=np.float32) / hop)
@@ -74,7 +74,7 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
     audio = tf.reduce_sum(sines * env, axis=-1)                       # [b, n, hop]
     end = tf.math.floormod(tf.reduce_sum(tf.cast(frame_total, tf.float64), axis=1, keepdims=True)
                            + tf.cast(phase, tf.float64), TWO_PI)
-    return tf.reshape(audio, [tf.shape(audio)[0], n * hop]), tf.cast(end, tf.float32)
+    return tf.reshape(audio, [tf.shape(audio)[0], -1]), tf.cast(end, tf.float32)
 
 
 class HarmonicStream:
@@ -199,3 +199,41 @@ class ReverbStream:
                 self.buffer.add(self.position, dry)
         self.position += dry.size
         return self.buffer.take(self.position)
+
+
+def filtered_noise_frames(noise, magnitudes, hop: int, window_size: int = 0):
+    """Filtered noise of any number of frames (TF; unknown lengths allowed), cropped as
+    `synths.FilteredNoise` crops it (the centred filters' delay removed).
+
+    Args:
+      noise: `[batch, n * hop]` uniform noise.
+      magnitudes: linear gains `[batch, n, n_bands]`.
+      hop: samples per frame.
+      window_size: FIR length (0: 2 * (n_bands - 1)).
+
+    Returns:
+      `[batch, n * hop]`.
+    """
+    ir = core.frequency_impulse_response(core.tf_float32(magnitudes, "magnitudes"), window_size)
+    ir_size = int(ir.shape[-1])
+    noise = core.tf_float32(noise, "noise")
+    blocks = tf.reshape(noise, [tf.shape(noise)[0], -1, hop])
+    fft_size = core.next_fast_fft_length(hop + ir_size - 1)
+    spectrum = tf.signal.rfft(blocks, [fft_size]) * tf.signal.rfft(ir, [fft_size])
+    full = tf.signal.overlap_and_add(tf.signal.irfft(spectrum, [fft_size]), hop)
+    n_samples = tf.shape(noise)[1]
+    return full[:, ir_size // 2:ir_size // 2 + n_samples]
+
+
+def reverb_tf(audio, impulse_response, add_dry: bool = True):
+    """`effects.Reverb` with a fixed IR for audio of any length (TF): dry + audio * ir with
+    the IR's first sample zeroed, cut to the input length."""
+    audio = core.tf_float32(audio, "audio")
+    ir = np.asarray(impulse_response, np.float32).reshape(-1).copy()
+    ir[0] = 0.0
+    n = tf.shape(audio)[1]
+    size = tf.cast(2 ** tf.math.ceil(tf.math.log(tf.cast(n + ir.size - 1, tf.float32)) / np.log(2.0)),
+                   tf.int32)
+    wet = tf.signal.irfft(tf.signal.rfft(audio, [size]) * tf.signal.rfft(tf.constant(ir)[tf.newaxis], [size]),
+                          [size])[:, :n]
+    return wet + audio if add_dry else wet

@@ -377,15 +377,20 @@ def harmonic_amplitudes(harmonic, amps, harmonic_distribution, f0_hz):
     return out if not isinstance(f0_hz, np.ndarray) else np.asarray(out, np.float32)
 
 
-def noise_magnitudes(noise, magnitudes):
-    """Linear filter gains `[..., n, bands]` from raw decoder outputs, as
-    `synths.FilteredNoise.get_controls` (any number of frames), numpy."""
+def noise_magnitudes_tf(noise, magnitudes):
+    """Linear filter gains `[..., n, bands]` (a tensor) from raw decoder outputs, as
+    `synths.FilteredNoise.get_controls` (any number of frames)."""
     from ddsp_models import core
 
     magnitudes = core.tf_float32(magnitudes, "noise_magnitudes")
     if noise.scale_fn is not None:
         magnitudes = noise.scale_fn(magnitudes + noise.initial_bias)
-    return np.asarray(magnitudes, np.float32)
+    return magnitudes
+
+
+def noise_magnitudes(noise, magnitudes) -> np.ndarray:
+    """`noise_magnitudes_tf` as numpy."""
+    return np.asarray(noise_magnitudes_tf(noise, magnitudes), np.float32)
 
 
 class ChunkRenderer:
@@ -578,6 +583,7 @@ def compute_features(blocks, sample_rate: int = 16000, frame_rate: int = 250,
             if n <= 0:
                 break
             seg_start = frame * hop - context
+            end = (frame + n) * hop + context
             segment = buffer[seg_start - buffer_start:end - buffer_start]
             if segment.size < end - seg_start:
                 segment = np.pad(segment, (0, end - seg_start - segment.size))
