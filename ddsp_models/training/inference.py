@@ -573,7 +573,7 @@ def compute_features(blocks, sample_rate: int = 16000, frame_rate: int = 250,
                     exhausted = True
                     break
                 if sum(h.size for h in head) < head_samples:
-                    head.append(block[:head_samples - sum(h.size for h in head)])
+                    head.append(block[:head_samples - sum(h.size for h in head)].copy())
                 buffer = np.concatenate([buffer, block])
                 total += block.size
             n_total_frames = -(-total // hop)
