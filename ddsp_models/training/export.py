@@ -298,9 +298,21 @@ def save_saved_model(module: InferenceModule, path: str, crepe_capacity: str = "
 
 # ------------------------------------------------------------------------------ TFLite
 def _convert(concrete, holder, path: str, metadata_path: str | None) -> str:
+    """One signature -> .tflite, every variable frozen into a constant (a streaming host
+    runs one signature and no variable initialiser), inputs and outputs keeping their
+    names."""
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    frozen = convert_variables_to_constants_v2(concrete)
+    specs = list(concrete.structured_input_signature[0])
+    keys = sorted(concrete.structured_outputs)  # the order tf.nest flattens a dict in
+
+    def named(*args):
+        return dict(zip(keys, frozen(*args)))
+
+    wrapped = tf.function(named, input_signature=specs).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([wrapped], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
                                            tf.lite.OpsSet.SELECT_TF_OPS]
     data = converter.convert()
