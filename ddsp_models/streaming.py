@@ -29,7 +29,8 @@ def _rising_half_window(hop: int) -> np.ndarray:
     return np.sin(np.pi * t / (2.0 * hop)) ** 2
 
 
-def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int):
+def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int,
+                   float64_phase: bool = True):
     """Renders n frames of harmonic sound from n + 1 frames of controls (TF, stateless).
 
     Args:
@@ -40,6 +41,9 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
       phase: phase of the fundamental before the block's first sample, radians `[batch, 1]`.
       sample_rate: Hz.
       hop: samples per frame.
+      float64_phase: accumulate frame phases in float64 (long blocks); False: each frame's
+        increment is wrapped and summed in float32 (exact enough for short blocks; the
+        TFLite builtins have no float64 cumsum).
     Works with an unknown number of frames (tf.function with `[batch, None, ...]` specs).
 
     Returns:
@@ -60,10 +64,17 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
                           (np.arange(hop) * np.arange(1, hop + 1) / (2.0 * hop)).astype(np.float32)))
     # Phase increment of a whole frame: the within-frame sum at its last sample.
     frame_total = within[:, :, -1]                                    # [b, n]
-    # Frame start phases, accumulated in float64 and wrapped.
-    starts = tf.cumsum(tf.cast(frame_total, tf.float64), axis=1, exclusive=True)
-    starts = tf.math.floormod(starts + tf.cast(phase, tf.float64), TWO_PI)
-    sample_phase = tf.cast(starts, tf.float32)[:, :, tf.newaxis] + within  # [b, n, hop]
+    # Frame start phases, accumulated and wrapped.
+    if float64_phase:
+        starts = tf.cumsum(tf.cast(frame_total, tf.float64), axis=1, exclusive=True)
+        starts = tf.cast(tf.math.floormod(starts + tf.cast(phase, tf.float64), TWO_PI), tf.float32)
+        end = tf.math.floormod(tf.reduce_sum(tf.cast(frame_total, tf.float64), axis=1, keepdims=True)
+                               + tf.cast(phase, tf.float64), TWO_PI)
+    else:
+        wrapped = tf.math.floormod(frame_total, TWO_PI)
+        starts = tf.math.floormod(tf.cumsum(wrapped, axis=1, exclusive=True) + phase, TWO_PI)
+        end = tf.math.floormod(tf.reduce_sum(wrapped, axis=1, keepdims=True) + phase, TWO_PI)
+    sample_phase = starts[:, :, tf.newaxis] + within  # [b, n, hop]
     f0_env = f0_now + (f0_next - f0_now) * t                          # [b, n, hop]
     ratios = tf.range(1.0, n_harmonics + 1.0, dtype=tf.float32)
     audible = ratios < (sample_rate / 2.0) / tf.maximum(f0_env[..., tf.newaxis], 1e-7)
@@ -72,8 +83,6 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
     window = tf.constant(_rising_half_window(hop).astype(np.float32))
     env = a_now[:, :, tf.newaxis, :] + (a_next - a_now)[:, :, tf.newaxis, :] * window[:, tf.newaxis]
     audio = tf.reduce_sum(sines * env, axis=-1)                       # [b, n, hop]
-    end = tf.math.floormod(tf.reduce_sum(tf.cast(frame_total, tf.float64), axis=1, keepdims=True)
-                           + tf.cast(phase, tf.float64), TWO_PI)
     return tf.reshape(audio, [tf.shape(audio)[0], -1]), tf.cast(end, tf.float32)
 
 
@@ -237,3 +246,46 @@ def reverb_tf(audio, impulse_response, add_dry: bool = True):
     wet = tf.signal.irfft(tf.signal.rfft(audio, [size]) * tf.signal.rfft(tf.constant(ir)[tf.newaxis], [size]),
                           [size])[:, :n]
     return wet + audio if add_dry else wet
+
+
+def filter_bank_matrix(n_bands: int, window_size: int = 0) -> np.ndarray:
+    """`[n_bands, ir_size]`: magnitudes @ matrix = `core.frequency_impulse_response`'s
+    centred, Hann-windowed linear-phase FIR (the inverse real FFT of a zero-phase response
+    written as a cosine sum, then rolled, cropped and windowed), with plain matmuls only."""
+    n_fft = 2 * (n_bands - 1)
+    size = n_fft if window_size <= 0 or window_size > n_fft else int(window_size)
+    t = (np.arange(size) - size // 2) % n_fft                       # time of each output tap
+    k = np.arange(n_bands)[:, None]
+    weights = np.full([n_bands, 1], 2.0)
+    weights[0] = weights[-1] = 1.0
+    basis = weights * np.cos(2.0 * np.pi * k * t[None, :] / n_fft) / n_fft
+    n = np.arange(size) - size // 2
+    window = 0.5 + 0.5 * np.cos(np.pi * n / (size / 2.0 + 0.5))
+    return (basis * window[None, :]).astype(np.float32)
+
+
+def filtered_noise_block_tf(noise, magnitudes, hop: int, window_size: int = 0):
+    """Filtered noise of a fixed number of frames with TFLite builtin ops only (matmul,
+    gather): each frame's `hop` noise samples through its FIR, the filter tails kept inside
+    the block (blocks are filtered independently), cropped like `FilteredNoise`.
+
+    Args: noise `[1, n * hop]`; magnitudes linear gains `[1, n, n_bands]` (static n).
+    Returns: `[1, n * hop]`.
+    """
+    magnitudes = core.tf_float32(magnitudes, "magnitudes")
+    n, n_bands = magnitudes.shape[1], magnitudes.shape[2]
+    matrix = filter_bank_matrix(n_bands, window_size)
+    ir_size = matrix.shape[1]
+    irs = tf.matmul(magnitudes[0], tf.constant(matrix))            # [n, ir]
+    blocks = tf.reshape(core.tf_float32(noise, "noise"), [n, hop])
+    padded = tf.pad(blocks, [[0, 0], [ir_size - 1, ir_size - 1]])  # [n, hop + 2 (ir - 1)]
+    # Full convolution: out[f, t] = sum_j padded[f, t + ir - 1 - j] ir[f, j].
+    index = (np.arange(hop + ir_size - 1)[:, None] + ir_size - 1 - np.arange(ir_size)[None, :])
+    taps = tf.gather(padded, tf.constant(index.astype(np.int32)), axis=1)  # [n, L, ir]
+    full = tf.reduce_sum(taps * irs[:, tf.newaxis, :], axis=-1)    # [n, hop + ir - 1]
+    # Overlap-add the frames (each `hop` later), then drop the filters' centring delay.
+    total = (n - 1) * hop + hop + ir_size - 1
+    out = tf.zeros([total])
+    for f in range(n):
+        out = out + tf.pad(full[f], [[f * hop, total - f * hop - (hop + ir_size - 1)]])
+    return out[ir_size // 2:ir_size // 2 + n * hop][tf.newaxis]

@@ -143,23 +143,27 @@ class InferenceModule:
             out["noise_magnitudes"] = inference.noise_magnitudes_tf(self.noise, raw["noise_magnitudes"])
         return out
 
-    def synthesize(self, f0_hz, harmonic_amplitudes, noise_magnitudes, phase, noise=None):
+    def synthesize(self, f0_hz, harmonic_amplitudes, noise_magnitudes, phase, noise=None,
+                   builtin_ops: bool = False):
         """(audio, harmonic, noise, phase) of n frames from n + 1 frames of f0 / harmonic
         amplitudes and n frames of noise gains (`streaming.harmonic_block`; noise blocks
         filtered independently, cropped as FilteredNoise). `noise`: uniform noise
-        `[b, n * hop]` (None: drawn)."""
+        `[b, n * hop]` (None: drawn). `builtin_ops`: only TFLite builtin ops (float32
+        phase sums, matmul filters; a static number of frames)."""
         from ddsp_models import streaming
 
         tf = self.tf
         harmonic, new_phase = streaming.harmonic_block(f0_hz, harmonic_amplitudes, phase,
-                                                       self.sample_rate, self.hop)
+                                                       self.sample_rate, self.hop,
+                                                       float64_phase=not builtin_ops)
         if noise_magnitudes is None or self.noise is None:
             filtered = tf.zeros_like(harmonic)
         else:
             if noise is None:
                 noise = tf.random.uniform(tf.shape(harmonic), -1.0, 1.0)
-            filtered = streaming.filtered_noise_frames(noise, noise_magnitudes, self.hop,
-                                                       self.noise.window_size)
+            noise_fn = (streaming.filtered_noise_block_tf if builtin_ops
+                        else streaming.filtered_noise_frames)
+            filtered = noise_fn(noise, noise_magnitudes, self.hop, self.noise.window_size)
         return harmonic + filtered, harmonic, filtered, new_phase
 
     def controls_to_audio(self, f0_hz, loudness):
@@ -371,7 +375,7 @@ def save_tflite(module: InferenceModule, folder: str, metadata_path: str | None,
     def synthesize(f0_hz, harmonic_amplitudes, noise_magnitudes, noise, phase):
         audio, harmonic, filtered, new_phase = module.synthesize(
             f0_hz, harmonic_amplitudes, noise_magnitudes if module.n_noise else None, phase,
-            noise=noise)
+            noise=noise, builtin_ops=True)
         return {"audio": audio, "harmonic": harmonic, "noise": filtered, "phase": new_phase}
 
     crepe = PretrainedCREPE(capacity=crepe_capacity, sample_rate=16000, frame_rate=module.frame_rate)
