@@ -1,8 +1,10 @@
-"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate`` and ``sample`` sections.
+"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate``, ``sample``,
+``transfer`` and ``export`` sections.
 
 `load_params` merges a params file over the defaults below (nested mappings merge key by
 key), checks every key, and returns ``{'data': ..., 'train': ..., 'evaluate': ...,
-'sample': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
+'sample': ..., 'transfer': ..., 'export': ...}``. The ``data`` section is
+`pipelines.load_data_params`'s.
 
 Runs (``train.<run>``): ``ae`` (Autoencoder, solo-instrument decoder), ``midiae``
 (MidiAutoencoder, warm-started from ``ae`` with ``synthcoder=decoder``), ``zmidiae``
@@ -100,8 +102,34 @@ SAMPLE_DEFAULTS = {
     "samples_dir": "samples",
 }
 
+TRANSFER_DEFAULTS = {
+    "runs": ["ae", "midiae", "zmidiae"],  # models driven by f0 and loudness / power
+    "audio": None,               # a whole recording; null: a built-in melody (below)
+    "instrument": "alto_sax",    # built-in melody's instrument (not in the training set)
+    "seed": 4321,                # built-in melody's seed (not a training melody's)
+    "seconds": 12.0,             # built-in melody's length
+    "octaves": 0,                # pitch shift on top of the automatic one, octaves
+    "semitones": 0.0,            # and semitones
+    "loudness_db": 0.0,          # loudness shift, dB
+    "auto": True,                # adjust to the training data (pitch register, loudness)
+    "autotune": 0.0,             # 0..1 toward the nearest semitone
+    "quiet_db": 20.0,            # dB frames off a note are turned down (auto)
+    "mute": True,                # mute frames off a note instead of synthesising them
+    "crepe_capacity": "tiny",
+    "chunk_seconds": 20.0,       # audio per chunk (memory bound)
+    "transfers_dir": "transfers",
+}
+
+EXPORT_DEFAULTS = {
+    "run": "ae",                 # the run exported
+    "out_dir": "exported",       # -> <out_dir>/<run>/
+    "block_frames": 1,           # frames per synthesize.tflite call
+    "ir_rates": [44100, 48000],  # extra sample rates of the reverb IR wav
+}
+
 SECTION_DEFAULTS = {"train": TRAIN_DEFAULTS, "evaluate": EVALUATE_DEFAULTS,
-                    "sample": SAMPLE_DEFAULTS}
+                    "sample": SAMPLE_DEFAULTS, "transfer": TRANSFER_DEFAULTS,
+                    "export": EXPORT_DEFAULTS}
 
 
 def _merge(defaults: dict, given: dict, where: str) -> dict:
@@ -154,7 +182,7 @@ def validate(params: dict, path: str) -> None:
     warm = train["midiae"]["warm_start"]
     if warm is not None and warm not in RUNS:
         raise ValueError(f"{path}: train.midiae.warm_start must be one of {RUNS} or null")
-    for section in ("evaluate", "sample"):
+    for section in ("evaluate", "sample", "transfer"):
         unknown = [r for r in params[section]["runs"] if r not in RUNS]
         if unknown:
             raise ValueError(f"{path}: {section}.runs has unknown runs {unknown}; known {RUNS}")
@@ -167,6 +195,20 @@ def validate(params: dict, path: str) -> None:
     if params["sample"]["octave_shift"] != "auto" and \
             int(params["sample"]["octave_shift"]) != params["sample"]["octave_shift"]:
         raise ValueError(f"{path}: sample.octave_shift must be a whole number of octaves")
+    transfer = params["transfer"]
+    if "inverse" in transfer["runs"]:
+        raise ValueError(f"{path}: transfer.runs: 'inverse' resynthesises fixed-length clips "
+                         "from audio; it has no f0 / loudness controls to transfer")
+    if isinstance(transfer["octaves"], bool) or not isinstance(transfer["octaves"], int):
+        raise ValueError(f"{path}: transfer.octaves must be a whole number, got "
+                         f"{transfer['octaves']!r}")
+    if not 0.0 <= float(transfer["autotune"]) <= 1.0:
+        raise ValueError(f"{path}: transfer.autotune must be in [0, 1], got {transfer['autotune']!r}")
+    if float(transfer["seconds"]) <= 0 or float(transfer["chunk_seconds"]) <= 0:
+        raise ValueError(f"{path}: transfer.seconds and transfer.chunk_seconds must be > 0")
+    if params["export"]["run"] not in RUNS:
+        raise ValueError(f"{path}: export.run must be one of {RUNS}, got {params['export']['run']!r}")
+    _check_positive_int(params["export"]["block_frames"], f"{path}: export.block_frames")
 
 
 def load_params(path: str | None = "params.yaml", overrides: dict | None = None) -> dict:
