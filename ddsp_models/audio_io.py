@@ -145,8 +145,9 @@ def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: 
 
 
 class WavWriter:
-    """Writes a wav file block by block (float audio in [-1, 1] -> 16-bit PCM by default;
-    samples beyond full scale are clipped and counted, with one warning at `close`)."""
+    """Writes a WAV file (whatever the name ends in) block by block: float audio in [-1, 1]
+    -> 16-bit PCM by default; samples beyond full scale are clipped and counted, with one
+    warning at `close`."""
 
     def __init__(self, path, sample_rate: int = 16000, subtype: str = "PCM_16"):
         import soundfile as sf
@@ -159,7 +160,7 @@ class WavWriter:
         self.clipped = 0
         self.peak = 0.0
         self.samples = 0
-        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype)
+        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype, format="WAV")
 
     def write(self, block) -> None:
         block = np.asarray(block, np.float32).reshape(-1)

@@ -617,12 +617,14 @@ def frame_chunks(arrays: dict, chunk_frames: int):
 
 # ------------------------------------------------------------------------ audio -> audio
 class _WavSink:
-    """Writes blocks to a wav file as they come; keeps the first PLOT_SECONDS for a plot."""
+    """Writes blocks to ``<path>.partial`` as they come (renamed to `path` by `close`,
+    removed by `abort`); keeps the first PLOT_SECONDS for a plot."""
 
     def __init__(self, path: str, sample_rate: int, keep_samples: int):
         from ddsp_models.audio_io import WavWriter
 
-        self.writer = WavWriter(path, sample_rate)
+        self.path = path
+        self.writer = WavWriter(path + ".partial", sample_rate)
         self.keep, self.head = keep_samples, []
         self.kept = 0
 
@@ -633,8 +635,11 @@ class _WavSink:
             self.kept += self.head[-1].size
 
     def close(self):
-        self.writer.close()
+        os.replace(self.writer.close(), self.path)
         return np.concatenate(self.head) if self.head else np.zeros(0, np.float32)
+
+    def abort(self):
+        os.remove(self.writer.close())
 
 
 def _transfer_features(features: Features, run: LoadedRun, octaves: float, semitones: float,
@@ -715,8 +720,10 @@ def process_audio(run: LoadedRun, audio, out_path: str, mode: str = "resynthesiz
         written = render(run, ControlStream(run, "synth"), frame_chunks(frames, chunk_frames),
                          features.n_samples, sink, gain=gain, seed=seed, progress=progress,
                          total_chunks=-(-features.n_frames // chunk_frames), desc=mode)
-    finally:
-        head = sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    head = sink.close()
     result = {"mode": mode, "run": run.folder, "input": name, "output": out_path,
               "seconds": features.n_samples / run.sample_rate, "samples": written,
               "frames": features.n_frames, "features_seconds": round(t_features, 2),
