@@ -147,6 +147,13 @@ def test_metadata_reverb_ir_and_audio_signature(exported):
         inference.synth_processors(exported["run"].model)[2])
     assert rate == 16000
     np.testing.assert_allclose(ir, model_ir, atol=1e-7)
+    # The feature extractor of the streaming split: one 1024-sample frame.
+    extract = tflite_runner(exported["paths"]["tflite"]["extract_features"])
+    frame = (0.4 * np.sin(2 * np.pi * 330 * np.arange(1024) / 16000)).astype(np.float32)[None]
+    features = extract(audio=frame)
+    assert abs(12 * np.log2(float(features["f0_hz"].ravel()[0]) / 330.0)) < 0.2
+    assert float(features["f0_confidence"].ravel()[0]) > 0.8
+    assert float(features["power_db"].ravel()[0]) == pytest.approx(10 * np.log10(0.08), abs=0.1)
     loaded = tf.saved_model.load(exported["paths"]["saved_model"])
     t = np.arange(12000) / 16000
     audio = (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)[None]
