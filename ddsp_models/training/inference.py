@@ -131,7 +131,8 @@ def dataset_statistics_of(provider, batch_size: int = 16) -> dict:
     most common ``instrument_id`` (-1 when the data has none)."""
     from ddsp_models.evaluation import compute_dataset_statistics
 
-    batches = [{k: v.numpy() for k, v in b.items() if k != "id"} for b in
+    keys = ("f0_hz", "f0_confidence", "loudness_db", "power_db", "instrument_id")
+    batches = [{k: v.numpy() for k, v in b.items() if k in keys} for b in  # frames only
                provider.get_batch(batch_size, shuffle=False, repeats=1, drop_remainder=False)]
     stats = compute_dataset_statistics(batches)
     ids = [np.asarray(b["instrument_id"]).reshape(-1) for b in batches if "instrument_id" in b]
