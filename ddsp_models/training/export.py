@@ -4,13 +4,14 @@ plugins): a SavedModel, TFLite models of the streaming split, metadata and the r
 ``python -m ddsp_models.training.export --run-dir runs/ae --out exported/ae`` writes:
 
 - ``saved_model/``: a SavedModel whose signatures take any number of frames:
-  ``controls_to_audio(f0_hz, loudness_db[, z])`` -> audio (and its harmonic / noise parts),
+  ``controls_to_audio(f0_hz, loudness_db)`` -> audio (and its harmonic / noise parts),
   ``audio_to_audio(audio)`` (f0 from CREPE tiny inside the graph (local weighted average,
   no Viterbi), loudness / power computed inside) -> audio and the features,
   ``predict_controls(f0_hz, loudness_db, state)`` -> synthesizer controls and the GRU
   state, ``synthesize(f0_hz, amplitudes, harmonic_distribution, noise_magnitudes, phase)``
   -> one block of audio continuing `phase`. (A power-driven model takes ``power_db``
-  where this says ``loudness_db``.)
+  where this says ``loudness_db``. Decoders with a latent ``z`` input, from an audio
+  encoder or the ZMidiAutoencoder's synth latents, are refused with a ValueError.)
 - ``tflite/``: the DDSP-VST split for frame-by-frame streaming, each with ``metadata.json``
   packed inside (a zip appended to the flatbuffer, as tflite_support does):
   ``predict_controls.tflite`` (one frame + state in -> controls + state out; stateless),
@@ -75,9 +76,9 @@ class InferenceModule:
             raise ValueError(f"{type(model).__name__} in {run.folder!r}: export needs a decoder "
                              "with input_keys (f0_scaled, ld_scaled | pw_scaled[, z])")
         if getattr(model, "encoder", None) is not None:
-            raise ValueError(f"{type(model).__name__} in {run.folder!r} has an audio encoder; "
-                             "export drives the decoder from f0 and loudness (pass z yourself "
-                             "via controls_to_audio's z input is not supported for encoders)")
+            raise ValueError(f"{type(model).__name__} in {run.folder!r} has an audio encoder "
+                             "(z from the audio); export drives the decoder from f0 and "
+                             "loudness / power only")
         keys = list(self.decoder.input_keys)
         if "f0_scaled" not in keys:
             raise ValueError(f"decoder input_keys {keys} lack 'f0_scaled'")
@@ -87,7 +88,6 @@ class InferenceModule:
                              "ld_scaled / pw_scaled and an optional z")
         self.loudness_key = loud[0]
         self.loudness_name = "loudness_db" if loud[0] == "ld_scaled" else "power_db"
-        self.z_dims = None
         if "z" in keys:
             raise ValueError("decoders with a z input (e.g. ZMidiAutoencoder's synthcoder) are "
                              "not exported yet")
@@ -242,7 +242,6 @@ def build_saved_model_module(module: InferenceModule, crepe_capacity: str = "tin
     if module.sample_rate != 16000:
         raise ValueError("audio_to_audio's in-graph CREPE needs 16 kHz models")
     loud = module.loudness_name
-    frames = tf.TensorSpec([1, None], tf.float32)
     holder = tf.Module()
     holder.model = module.run.model
     holder.crepe = crepe
@@ -283,7 +282,6 @@ def build_saved_model_module(module: InferenceModule, crepe_capacity: str = "tin
     holder.audio_to_audio = audio_to_audio
     holder.predict_controls = predict_controls
     holder.synthesize = synthesize
-    del frames
     return holder
 
 
