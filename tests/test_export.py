@@ -161,3 +161,32 @@ def test_metadata_reverb_ir_and_audio_signature(exported):
     assert out["audio"].shape == (1, 12000)
     f0 = out["f0_hz"].numpy()[0, 10:-10]
     assert np.median(np.abs(12 * np.log2(f0 / 330.0))) < 0.2
+
+
+def test_a_decoder_with_a_latent_takes_z_as_an_input(tmp_path):
+    """ae.gin's decoder reads z from an MFCC encoder: the exported functions take z."""
+    import keras
+
+    from inference_fixtures import write_run
+    from model_fixtures import make_model, shrink_bindings
+
+    keras.utils.set_random_seed(0)
+    model = make_model("models/ae.gin", shrink_bindings(seconds=1.0, width=16))
+    run = inference.load_run(write_run(tmp_path / "ae_z", model))
+    module = export.InferenceModule(run)
+    assert module.z_dims == 4
+    t = np.arange(16000) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None]
+    f0 = np.full([1, N], 220.0, np.float32)
+    loudness = np.linspace(-60, -20, N, dtype=np.float32)[None]
+    outputs = run.model({"audio": audio, "f0_hz": f0, "loudness_db": loudness}, training=False)
+    z = np.asarray(outputs["z"])
+    assert z.shape == (1, N, 4)
+    got = module.controls(f0, loudness, z=z)
+    np.testing.assert_allclose(np.asarray(got["amplitudes"]),
+                               np.asarray(outputs["harmonic/controls/amplitudes"]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got["harmonic_distribution"]),
+                               np.asarray(outputs["harmonic/controls/harmonic_distribution"]),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="latent z"):
+        module.controls(f0, loudness)

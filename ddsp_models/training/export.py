@@ -10,8 +10,10 @@ plugins): a SavedModel, TFLite models of the streaming split, metadata and the r
   ``predict_controls(f0_hz, loudness_db, state)`` -> synthesizer controls and the GRU
   state, ``synthesize(f0_hz, amplitudes, harmonic_distribution, noise_magnitudes, phase)``
   -> one block of audio continuing `phase`. (A power-driven model takes ``power_db``
-  where this says ``loudness_db``. Decoders with a latent ``z`` input, from an audio
-  encoder or the ZMidiAutoencoder's synth latents, are refused with a ValueError.)
+  where this says ``loudness_db``. A decoder with a latent ``z`` input (from an audio
+  encoder, or the ZMidiAutoencoder's synth latents) takes ``z`` `[1, n_frames, z_dims]`
+  as one more input of controls_to_audio / predict_controls (`[1, 1, z_dims]` in
+  TFLite), and has no audio_to_audio.)
 - ``tflite/``: the DDSP-VST split for frame-by-frame streaming, each with ``metadata.json``
   packed inside (a zip appended to the flatbuffer, as tflite_support does):
   ``predict_controls.tflite`` (one frame + state in -> controls + state out; stateless),
@@ -75,10 +77,6 @@ class InferenceModule:
         if self.decoder is None or not hasattr(self.decoder, "input_keys"):
             raise ValueError(f"{type(model).__name__} in {run.folder!r}: export needs a decoder "
                              "with input_keys (f0_scaled, ld_scaled | pw_scaled[, z])")
-        if getattr(model, "encoder", None) is not None:
-            raise ValueError(f"{type(model).__name__} in {run.folder!r} has an audio encoder "
-                             "(z from the audio); export drives the decoder from f0 and "
-                             "loudness / power only")
         keys = list(self.decoder.input_keys)
         if "f0_scaled" not in keys:
             raise ValueError(f"decoder input_keys {keys} lack 'f0_scaled'")
@@ -88,9 +86,15 @@ class InferenceModule:
                              "ld_scaled / pw_scaled and an optional z")
         self.loudness_key = loud[0]
         self.loudness_name = "loudness_db" if loud[0] == "ld_scaled" else "power_db"
+        # A latent input (from an audio encoder, or the ZMidiAutoencoder's synth latents)
+        # becomes an input of the exported functions: z `[1, n, z_dims]` per frame.
+        self.z_dims = None
         if "z" in keys:
-            raise ValueError("decoders with a z input (e.g. ZMidiAutoencoder's synthcoder) are "
-                             "not exported yet")
+            stack = self.decoder.input_stacks[keys.index("z")]
+            kernels = [w for w in stack.weights if len(w.shape) == 2]
+            if not kernels:
+                raise ValueError("cannot tell the decoder's z size (no Dense kernel in its z stack)")
+            self.z_dims = int(kernels[0].shape[0])
         self.harmonic, self.noise, reverb = inference.synth_processors(model)
         self.ir = inference.reverb_impulse_response(reverb)
         self.add_dry = getattr(reverb, "add_dry", True)
@@ -107,7 +111,7 @@ class InferenceModule:
         self.tf = tf
 
     # ------------------------------------------------------------------ maths
-    def controls(self, f0_hz, loudness, state=None, mode: str = "scan"):
+    def controls(self, f0_hz, loudness, state=None, mode: str = "scan", z=None):
         """Scaled controls of frames `[batch, n]` and the GRU state `[batch, state_size]`.
 
         Returns: dict amplitudes `[b, n, 1]`, harmonic_distribution `[b, n, K]` (normalised,
@@ -127,6 +131,10 @@ class InferenceModule:
             values = {layer.name: part for layer, part in zip(self.rnns, parts)}
         states = nn.RnnStates(values, mode=mode)
         inputs = {"f0_scaled": scale_f0_hz(f0_hz), self.loudness_key: scale_db(loudness)}
+        if self.z_dims:
+            if z is None:
+                raise ValueError(f"this decoder takes a latent z [batch, n_frames, {self.z_dims}]")
+            inputs["z"] = core.tf_float32(z, "z")
         with nn.carry_rnn_states(states):
             raw = self.decoder(inputs, training=False)
         new_state = tf.concat([states.values[layer.name] for layer in self.rnns], axis=-1)
@@ -166,12 +174,12 @@ class InferenceModule:
             filtered = noise_fn(noise, noise_magnitudes, self.hop, self.noise.window_size)
         return harmonic + filtered, harmonic, filtered, new_phase
 
-    def controls_to_audio(self, f0_hz, loudness):
+    def controls_to_audio(self, f0_hz, loudness, z=None):
         """Whole-clip audio `[b, n * hop]` (reverb included) of frames `[b, n]`."""
         from ddsp_models import streaming
 
         tf = self.tf
-        c = self.controls(f0_hz, loudness, mode="scan")
+        c = self.controls(f0_hz, loudness, mode="scan", z=z)
         f0 = tf.concat([c["f0_hz"], c["f0_hz"][:, -1:]], axis=1)
         amps = tf.concat([c["harmonic_amplitudes"], c["harmonic_amplitudes"][:, -1:]], axis=1)
         phase = tf.zeros([tf.shape(f0)[0], 1])
@@ -246,10 +254,13 @@ def build_saved_model_module(module: InferenceModule, crepe_capacity: str = "tin
     holder.model = module.run.model
     holder.crepe = crepe
 
+    z_specs = ([tf.TensorSpec([1, None, module.z_dims], tf.float32, "z")] if module.z_dims
+               else [])
+
     @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32, "f0_hz"),
-                                  tf.TensorSpec([1, None], tf.float32, loud)])
-    def controls_to_audio(f0_hz, loudness):
-        return module.controls_to_audio(f0_hz, loudness)
+                                  tf.TensorSpec([1, None], tf.float32, loud)] + z_specs)
+    def controls_to_audio(f0_hz, loudness, *z):
+        return module.controls_to_audio(f0_hz, loudness, z[0] if z else None)
 
     @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32, "audio")])
     def audio_to_audio(audio):
@@ -263,9 +274,10 @@ def build_saved_model_module(module: InferenceModule, crepe_capacity: str = "tin
 
     @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32, "f0_hz"),
                                   tf.TensorSpec([1, None], tf.float32, loud),
-                                  tf.TensorSpec([1, module.state_size], tf.float32, "state")])
-    def predict_controls(f0_hz, loudness, state):
-        return module.controls(f0_hz, loudness, state, mode="scan")
+                                  tf.TensorSpec([1, module.state_size], tf.float32, "state")]
+                 + z_specs)
+    def predict_controls(f0_hz, loudness, state, *z):
+        return module.controls(f0_hz, loudness, state, mode="scan", z=z[0] if z else None)
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, 1], tf.float32, "f0_hz"),
                                   tf.TensorSpec([1, None, module.n_harmonics], tf.float32,
@@ -279,7 +291,7 @@ def build_saved_model_module(module: InferenceModule, crepe_capacity: str = "tin
         return {"audio": audio, "harmonic": harmonic, "noise": noise, "phase": new_phase}
 
     holder.controls_to_audio = controls_to_audio
-    holder.audio_to_audio = audio_to_audio
+    holder.audio_to_audio = audio_to_audio if not module.z_dims else None
     holder.predict_controls = predict_controls
     holder.synthesize = synthesize
     return holder
@@ -291,9 +303,10 @@ def save_saved_model(module: InferenceModule, path: str, crepe_capacity: str = "
     holder = build_saved_model_module(module, crepe_capacity)
     signatures = {"serving_default": holder.controls_to_audio.get_concrete_function(),
                   "controls_to_audio": holder.controls_to_audio.get_concrete_function(),
-                  "audio_to_audio": holder.audio_to_audio.get_concrete_function(),
                   "predict_controls": holder.predict_controls.get_concrete_function(),
                   "synthesize": holder.synthesize.get_concrete_function()}
+    if holder.audio_to_audio is not None:  # z models: z comes from outside the graph
+        signatures["audio_to_audio"] = holder.audio_to_audio.get_concrete_function()
     tf.saved_model.save(holder, path, signatures=signatures)
     return path
 
@@ -353,11 +366,14 @@ def save_tflite(module: InferenceModule, folder: str, metadata_path: str | None,
     holder.model = module.run.model
     loud = module.loudness_name
 
+    z_specs = ([tf.TensorSpec([1, 1, module.z_dims], tf.float32, "z")] if module.z_dims else [])
+
     @tf.function(input_signature=[tf.TensorSpec([1, 1], tf.float32, "f0_hz"),
                                   tf.TensorSpec([1, 1], tf.float32, loud),
-                                  tf.TensorSpec([1, module.state_size], tf.float32, "state")])
-    def predict_controls(f0_hz, loudness, state):
-        out = module.controls(f0_hz, loudness, state, mode="steps")
+                                  tf.TensorSpec([1, module.state_size], tf.float32, "state")]
+                 + z_specs)
+    def predict_controls(f0_hz, loudness, state, *z):
+        out = module.controls(f0_hz, loudness, state, mode="steps", z=z[0] if z else None)
         out.pop("harmonic_amplitudes")
         return out
 
@@ -432,6 +448,7 @@ def metadata_dict(module: InferenceModule) -> dict:
         "sample_rate": module.sample_rate,
         "state_size": module.state_size,
         "controls_input": module.loudness_name,
+        "z_dims": module.z_dims or 0,
     }
 
 
