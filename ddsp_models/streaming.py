@@ -20,13 +20,7 @@ import tensorflow as tf
 
 from ddsp_models import core
 
-TWO_PI = 2.0 * np.pi
-
-
-def _rising_half_window(hop: int) -> np.ndarray:
-    """sin^2(pi t / (2 hop)), t = 0..hop-1 (the first half of a periodic Hann of 2 hop)."""
-    t = np.arange(hop, dtype=np.float64)
-    return np.sin(np.pi * t / (2.0 * hop)) ** 2
+TWO_PI = core.TWO_PI
 
 
 def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int,
@@ -80,7 +74,7 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
     audible = ratios < (sample_rate / 2.0) / tf.maximum(f0_env[..., tf.newaxis], 1e-7)
     sines = tf.sin(tf.where(audible, sample_phase[..., tf.newaxis] * ratios, 0.0))  # [b,n,hop,K]
     a_now, a_next = amplitudes[:, :-1, :], amplitudes[:, 1:, :]
-    window = tf.constant(_rising_half_window(hop).astype(np.float32))
+    window = core._rising_half_window(hop)  # the `window` upsampling's ramp
     env = a_now[:, :, tf.newaxis, :] + (a_next - a_now)[:, :, tf.newaxis, :] * window[:, tf.newaxis]
     audio = tf.reduce_sum(sines * env, axis=-1)                       # [b, n, hop]
     return tf.reshape(audio, [tf.shape(audio)[0], -1]), tf.cast(end, tf.float32)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DB_RANGE = 80.0  # core.DB_RANGE: loudness floor -80 dB
+from ddsp_models.core import DB_RANGE  # loudness floor: -80 dB
 
 
 def smooth(x, filter_size: int = 3) -> np.ndarray:
