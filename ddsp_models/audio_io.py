@@ -60,3 +60,132 @@ def read_wav(path) -> tuple[np.ndarray, int]:
 
     audio, sample_rate = sf.read(os.fspath(path), dtype="float32", always_2d=False)
     return audio, int(sample_rate)
+
+
+# Formats libsndfile reads itself (streamed block by block); others go through librosa's
+# audioread fallback (decoded whole).
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus")
+
+
+def load_audio(path, sample_rate: int = 16000) -> np.ndarray:
+    """Reads an audio file as float32 mono `[n_samples]` at `sample_rate` Hz.
+
+    soundfile (libsndfile: wav, flac, ogg, opus, mp3, aiff); librosa's audioread fallback
+    for other formats (m4a, ...). Channels are averaged; other rates are resampled (soxr,
+    high quality). Raises ValueError naming the file when it cannot be decoded, holds no
+    samples, or holds non-finite values.
+    """
+    blocks = list(iter_audio_blocks(path, sample_rate))
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if audio.size == 0:
+        raise ValueError(f"{path}: no audio samples")
+    return audio
+
+
+def iter_audio_blocks(path, sample_rate: int = 16000, block_seconds: float = 10.0):
+    """Yields an audio file as consecutive float32 mono blocks `[<= block samples]` at
+    `sample_rate` Hz, reading (and resampling) it piece by piece, so a long file never sits
+    in memory whole (formats libsndfile cannot read are decoded whole first). Errors as
+    `load_audio` (ValueError naming the file)."""
+    import soundfile as sf
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such audio file")
+    try:
+        handle = sf.SoundFile(path)
+    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa/audioread
+        if os.path.splitext(path)[1].lower() in SOUNDFILE_EXTENSIONS:
+            raise ValueError(f"{path}: cannot decode audio ({sf_error})") from sf_error
+        import librosa
+
+        try:
+            audio, rate = librosa.load(path, sr=None, mono=True)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot decode audio ({sf_error}; {error})") from error
+        yield from _resampled_blocks(path, iter([np.asarray(audio, np.float32)]), int(rate),
+                                     sample_rate, block_seconds)
+        return
+    with handle:
+        rate = int(handle.samplerate)
+        frames = max(1, int(block_seconds * rate))
+
+        def read():
+            try:
+                for block in handle.blocks(blocksize=frames, dtype="float32", always_2d=True):
+                    yield block.mean(axis=1)
+            except Exception as error:  # noqa: BLE001
+                raise ValueError(f"{path}: cannot decode audio ({error})") from error
+
+        yield from _resampled_blocks(path, read(), rate, sample_rate, block_seconds)
+
+
+def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: float):
+    stream = None
+    if rate != sample_rate:
+        import soxr  # librosa's default high-quality resampler, without librosa's imports
+
+        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    size = max(1, int(block_seconds * sample_rate))
+    pending = np.zeros(0, np.float32)
+    for block in blocks:
+        block = np.asarray(block, np.float32)
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"{path}: non-finite samples")
+        if stream is not None:
+            block = stream.resample_chunk(block, last=False)
+        pending = np.concatenate([pending, block])
+        while pending.size >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if stream is not None:
+        pending = np.concatenate([pending, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
+    if pending.size:
+        yield pending
+
+
+class WavWriter:
+    """Writes a WAV file (whatever the name ends in) block by block: float audio in [-1, 1]
+    -> 16-bit PCM by default; samples beyond full scale are clipped and counted, with one
+    warning at `close`."""
+
+    def __init__(self, path, sample_rate: int = 16000, subtype: str = "PCM_16"):
+        import soundfile as sf
+
+        self.path = os.fspath(path)
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        self.subtype = subtype
+        self.clipped = 0
+        self.peak = 0.0
+        self.samples = 0
+        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype, format="WAV")
+
+    def write(self, block) -> None:
+        block = np.asarray(block, np.float32).reshape(-1)
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"audio: contains NaN or inf (writing {self.path})")
+        if block.size:
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
+        if self.subtype.upper() not in ("FLOAT", "DOUBLE"):
+            over = np.abs(block) > 1.0
+            if over.any():
+                self.clipped += int(over.sum())
+                block = np.clip(block, -1.0, 1.0)
+        self._file.write(block)
+        self.samples += block.size
+
+    def close(self) -> str:
+        if not self._file.closed:
+            self._file.close()
+            if self.clipped:
+                log.warning("write %s: peak |x| = %.3f > 1, clipped %d samples", self.path,
+                            self.peak, self.clipped)
+        return self.path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

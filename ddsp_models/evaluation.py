@@ -414,26 +414,46 @@ def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 2
 
 # --------------------------------------------------------------------- timbre transfer
 def compute_dataset_statistics(batches, min_f0_confidence: float = 0.85, quiet_db: float = DEFAULT_QUIET_DB,
-                               quantiles=(0.05, 0.25, 0.5, 0.75, 0.95)) -> dict:
-    """Pitch and loudness statistics of a dataset, for `adjust_for_timbre_transfer`.
+                               quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), trim_end: int = 20) -> dict:
+    """Pitch, loudness and power statistics of a dataset, for timbre transfer and export.
 
     Args:
-      batches: iterable of feature dicts with 'f0_hz', 'f0_confidence', 'loudness_db'
-        (`[batch, n_frames]`, `[n_frames]` or `[batch, n_frames, 1]`).
-      min_f0_confidence: frames at or above it count for the pitch statistics.
-      quiet_db: frames with loudness_db >= quiet_db (non-quiet) count for loudness.
+      batches: iterable of feature dicts with 'f0_hz', 'f0_confidence', 'loudness_db' and
+        optionally 'power_db' (`[batch, n_frames]`, `[n_frames]` or `[batch, n_frames, 1]`).
+      min_f0_confidence: frames at or above it count for the confident-pitch statistics.
+      quiet_db: frames with loudness_db >= quiet_db (non-quiet) count for mean loudness.
+      trim_end: frames dropped at the end of each example for the note statistics (the
+        last frames of a clip see padding).
 
-    Returns:
-      {'mean_pitch' (MIDI, confident frames), 'mean_loudness_db' (non-quiet frames),
-      'loudness_quantiles' {str(q): dB}, 'n_pitch_frames', 'n_loudness_frames',
-      'min_f0_confidence', 'quiet_db'}; plain floats (None where no frame counts).
+    Returns (plain floats / lists, None where no frame counts; JSON-ready):
+      'mean_pitch', 'min_pitch', 'max_pitch' (MIDI, confident frames), 'mean_loudness_db'
+      (non-quiet frames), 'loudness_quantiles' {str(q): dB}, 'n_pitch_frames',
+      'n_loudness_frames', 'min_f0_confidence', 'quiet_db';
+      note statistics over the frames `postprocessing.detect_notes` marks as notes (per
+      example; an example without any keeps all its frames): 'mean_pitch_note',
+      'mean_min_pitch_note', 'mean_max_pitch_note', 'min_pitch_note', 'max_pitch_note',
+      'std_pitch_note', the same for 'power_note' (dB) and 'loudness_note' (dB),
+      'loudness_transform' and 'power_transform' (`QuantileTransform.to_dict()` of the
+      note frames' loudness / power, None without power), 'n_examples', 'n_note_frames'.
     """
+    from ddsp_models.training import postprocessing
+
     pitches, loudness = [], []
+    notes = {"f0_hz": [], "f0_confidence": [], "loudness_db": [], "power_db": []}
+    has_power = True
     for i, batch in enumerate(batches):
         for key in ("f0_hz", "f0_confidence", "loudness_db"):
             if key not in batch:
                 raise ValueError(f"batches: batch {i} lacks {key!r} (have {sorted(batch)})")
-        f0 = _numpy(batch["f0_hz"], "f0_hz").reshape(-1)
+        f0_2d = _numpy(batch["f0_hz"], "f0_hz")
+        f0_2d = f0_2d.reshape(-1, f0_2d.shape[-2] if f0_2d.ndim == 3 and f0_2d.shape[-1] == 1
+                              else f0_2d.shape[-1])
+        for key in notes:
+            if key == "power_db" and (key not in batch or not has_power):
+                has_power = False
+                continue
+            notes[key].append(_numpy(batch[key], key).reshape(f0_2d.shape))
+        f0 = f0_2d.reshape(-1)
         confidence = _numpy(batch["f0_confidence"], "f0_confidence").reshape(-1)
         ld = _numpy(batch["loudness_db"], "loudness_db").reshape(-1)
         keep = (confidence >= min_f0_confidence) & (f0 > 0)
@@ -441,8 +461,10 @@ def compute_dataset_statistics(batches, min_f0_confidence: float = 0.85, quiet_d
         loudness.append(ld[ld >= quiet_db])
     pitches = np.concatenate(pitches) if pitches else np.zeros(0)
     loudness = np.concatenate(loudness).astype(np.float64) if loudness else np.zeros(0)
-    return {
+    stats = {
         "mean_pitch": float(pitches.mean()) if pitches.size else None,
+        "min_pitch": float(pitches.min()) if pitches.size else None,
+        "max_pitch": float(pitches.max()) if pitches.size else None,
         "mean_loudness_db": float(loudness.mean()) if loudness.size else None,
         "loudness_quantiles": {str(q): (float(np.quantile(loudness, q)) if loudness.size else None)
                                for q in quantiles},
@@ -451,28 +473,89 @@ def compute_dataset_statistics(batches, min_f0_confidence: float = 0.85, quiet_d
         "min_f0_confidence": float(min_f0_confidence),
         "quiet_db": float(quiet_db),
     }
+    stats.update(_note_statistics(notes, has_power, trim_end, postprocessing))
+    return stats
+
+
+def _note_statistics(notes: dict, has_power: bool, trim_end: int, postprocessing) -> dict:
+    """The note part of `compute_dataset_statistics` (examples of different lengths are
+    handled one length group at a time)."""
+    if not notes["f0_hz"]:
+        empty = postprocessing.note_range_statistics(np.zeros((0, 1)), np.zeros((0, 1), bool), "x")
+        result = {}
+        for prefix in ("pitch_note", "power_note", "loudness_note"):
+            result.update({k.replace("_x", f"_{prefix}"): v for k, v in empty.items()})
+        return {**result, "loudness_transform": None, "power_transform": None,
+                "n_examples": 0, "n_note_frames": 0}
+    rows = {key: [r for a in arrays for r in a] for key, arrays in notes.items()}
+    trim = lambda row: row[:-trim_end] if trim_end and row.size > trim_end else row  # noqa: E731
+    for key in rows:
+        rows[key] = [trim(r) for r in rows[key]]
+    ld_all = np.concatenate(rows["loudness_db"]).astype(np.float64)
+    masks = []
+    for ld, conf in zip(rows["loudness_db"], rows["f0_confidence"]):
+        mask, _ = postprocessing.detect_notes(ld, conf, mean_db=float(ld_all.mean()))
+        masks.append(mask if mask.any() else np.ones_like(mask))
+    result = {}
+    pitch_rows = [_hz_to_midi_np(f0).astype(np.float64) for f0 in rows["f0_hz"]]
+    for prefix, values in (("pitch_note", pitch_rows), ("loudness_note", rows["loudness_db"]),
+                           ("power_note", rows["power_db"] if has_power else None)):
+        if values is None:
+            result.update({f"{k}_{prefix}": None for k in ("mean", "min", "max", "std", "mean_min",
+                                                           "mean_max")})
+            continue
+        per_example = [postprocessing.note_range_statistics(v[None], m[None], prefix)
+                       for v, m in zip(values, masks)]
+        on = np.concatenate([np.asarray(v, np.float64)[m] for v, m in zip(values, masks)])
+        result.update({f"mean_{prefix}": float(on.mean()), f"min_{prefix}": float(on.min()),
+                       f"max_{prefix}": float(on.max()), f"std_{prefix}": float(on.std()),
+                       f"mean_min_{prefix}": float(np.mean([p[f"mean_min_{prefix}"] for p in per_example])),
+                       f"mean_max_{prefix}": float(np.mean([p[f"mean_max_{prefix}"] for p in per_example]))})
+    on_ld = np.concatenate([np.asarray(v, np.float64)[m] for v, m in zip(rows["loudness_db"], masks)])
+    result["loudness_transform"] = postprocessing.QuantileTransform.fit(on_ld).to_dict()
+    result["power_transform"] = None
+    if has_power:
+        on_pw = np.concatenate([np.asarray(v, np.float64)[m] for v, m in zip(rows["power_db"], masks)])
+        result["power_transform"] = postprocessing.QuantileTransform.fit(on_pw).to_dict()
+    result["n_examples"] = len(masks)
+    result["n_note_frames"] = int(sum(int(m.sum()) for m in masks))
+    return result
 
 
 def adjust_for_timbre_transfer(features: dict, octave_shift: int = 0, loudness_shift_db: float = 0.0,
                                auto_adjust: bool = False, dataset_stats: dict | None = None,
-                               min_f0_confidence: float | None = None, quiet_db: float | None = None):
+                               min_f0_confidence: float | None = None, quiet_db: float | None = None,
+                               semitone_shift: float = 0.0, mask_on=None, note_on_ratio=None,
+                               quiet_off_db: float = 20.0, autotune: float = 0.0):
     """Shift a clip's pitch and loudness before resynthesising it with another model.
 
-    f0_hz is multiplied by 2 ** octaves; loudness_db and power_db (when present) get
-    loudness dB added on every frame. Other features are passed through unchanged (not
-    recomputed). With `auto_adjust` (needs `dataset_stats` from
-    `compute_dataset_statistics`), on top of the given shifts:
-      octaves += round((dataset mean_pitch - clip mean MIDI pitch on frames with
-        f0_confidence >= min_f0_confidence) / 12)  (0 when the clip has no such frame);
-      dB += dataset mean_loudness_db - clip mean loudness_db on frames >= quiet_db
-        (0 when the clip has none).
-    `min_f0_confidence` and `quiet_db` default to the values stored in dataset_stats (else
-    0.85 and DEFAULT_QUIET_DB). Statistics are taken over all frames given, so pass one clip.
+    f0_hz is multiplied by 2 ** (octaves + semitone_shift / 12); loudness_db and power_db
+    (when present) get loudness dB added on every frame. Other features are passed through
+    unchanged (not recomputed). With `auto_adjust` (needs `dataset_stats` from
+    `compute_dataset_statistics`), before the given shifts:
+      without a note mask (`mask_on` None): octaves += round((dataset mean_pitch - clip
+        mean MIDI pitch on frames with f0_confidence >= min_f0_confidence) / 12) (0 when the
+        clip has no such frame); dB += dataset mean_loudness_db - clip mean loudness_db on
+        frames >= quiet_db (0 when the clip has none);
+      with `mask_on` (bool `[n_frames]`, e.g. from `postprocessing.detect_notes`) and a
+        dataset 'loudness_transform' (the DDSP notebook's adjustment): octaves +=
+        round((mean_pitch - clip mean pitch on note frames) / 12); the note frames' loudness
+        (and power, with a 'power_transform') is mapped through the clip's own quantile
+        transform and the dataset's inverse one; frames off a note are turned down by
+        quiet_off_db * (1 - note_on_ratio) dB.
+    A dataset statistic set to None is not adjusted. `autotune` in [0, 1] then moves the
+    pitch of the note frames (all confident frames without a mask) toward the nearest
+    semitone. `min_f0_confidence` and `quiet_db` default to the values stored in
+    dataset_stats (else 0.85 and DEFAULT_QUIET_DB). Statistics are taken over all frames
+    given, so pass one clip or recording.
 
     Returns:
       (new features dict (numpy float32, shapes kept), {'octave_shift': int,
-      'loudness_shift_db': float}) with the total shifts applied.
+      'semitone_shift': float, 'loudness_shift_db': float (mean dB change of the frames
+      adjusted automatically plus the manual shift), 'autotune': float}).
     """
+    from ddsp_models.training import postprocessing
+
     if not isinstance(features, dict):
         raise TypeError(f"features: expected a dict, got {type(features).__name__}")
     if "f0_hz" not in features:
@@ -481,34 +564,84 @@ def adjust_for_timbre_transfer(features: dict, octave_shift: int = 0, loudness_s
         raise ValueError(f"octave_shift: must be a whole number of octaves, got {octave_shift}")
     octaves, shift_db = int(octave_shift), float(loudness_shift_db)
     f0 = _numpy(features["f0_hz"], "f0_hz")
+    adjusted = dict(features)
+    stats = dataset_stats or {}
+    min_conf = stats.get("min_f0_confidence", 0.85) if min_f0_confidence is None else min_f0_confidence
     if auto_adjust:
         if not dataset_stats:
             raise ValueError("dataset_stats: auto_adjust needs the output of compute_dataset_statistics")
-        stats = dataset_stats
-        min_conf = stats.get("min_f0_confidence", 0.85) if min_f0_confidence is None else min_f0_confidence
         quiet = stats.get("quiet_db", DEFAULT_QUIET_DB) if quiet_db is None else quiet_db
+        flat_f0 = f0.reshape(-1)
+        if mask_on is not None:
+            mask = np.asarray(mask_on, bool).reshape(-1)
+            if mask.size != flat_f0.size:
+                raise ValueError(f"mask_on: {mask.size} frames, f0_hz has {flat_f0.size}")
         if stats.get("mean_pitch") is not None:
-            if "f0_confidence" not in features:
-                raise ValueError("features: auto_adjust needs 'f0_confidence'")
-            confidence = _numpy(features["f0_confidence"], "f0_confidence").reshape(-1)
-            flat_f0 = f0.reshape(-1)
-            keep = (confidence >= min_conf) & (flat_f0 > 0)
+            if mask_on is not None:
+                keep = mask & (flat_f0 > 0)
+            else:
+                if "f0_confidence" not in features:
+                    raise ValueError("features: auto_adjust needs 'f0_confidence'")
+                confidence = _numpy(features["f0_confidence"], "f0_confidence").reshape(-1)
+                keep = (confidence >= min_conf) & (flat_f0 > 0)
             if keep.any():
                 clip_pitch = float(_hz_to_midi_np(flat_f0[keep]).mean())
                 octaves += int(np.round((stats["mean_pitch"] - clip_pitch) / 12.0))
         if stats.get("mean_loudness_db") is not None:
             if "loudness_db" not in features:
                 raise ValueError("features: auto_adjust needs 'loudness_db'")
-            ld = _numpy(features["loudness_db"], "loudness_db").reshape(-1)
-            loud = ld[ld >= quiet]
-            if loud.size:
-                shift_db += float(stats["mean_loudness_db"]) - float(loud.astype(np.float64).mean())
-    adjusted = dict(features)
-    adjusted["f0_hz"] = (f0 * np.float32(2.0 ** octaves)).astype(np.float32)
+            ld = _numpy(features["loudness_db"], "loudness_db")
+            if mask_on is not None and stats.get("loudness_transform"):
+                ratio = (np.ones(mask.size) if note_on_ratio is None
+                         else np.asarray(note_on_ratio, np.float64).reshape(-1))
+                for key, transform_key in (("loudness_db", "loudness_transform"),
+                                           ("power_db", "power_transform")):
+                    if key not in features or not stats.get(transform_key):
+                        continue
+                    values = _numpy(features[key], key)
+                    new = _quantile_match(values.reshape(-1), mask, stats[transform_key],
+                                          postprocessing)
+                    new[~mask] -= quiet_off_db * (1.0 - np.clip(ratio[~mask], 0.0, 1.0))
+                    adjusted[key] = new.reshape(values.shape).astype(np.float32)
+                shift_db += float(np.mean(adjusted["loudness_db"] - ld))
+            else:
+                loud = ld.reshape(-1)[ld.reshape(-1) >= quiet]
+                if loud.size:
+                    shift_db += float(stats["mean_loudness_db"]) - float(loud.astype(np.float64).mean())
+                    delta = shift_db - float(loudness_shift_db)
+                    for key in ("loudness_db", "power_db"):
+                        if key in features:
+                            adjusted[key] = (_numpy(features[key], key) + np.float32(delta)).astype(np.float32)
+    manual_db = float(loudness_shift_db)
     for key in ("loudness_db", "power_db"):
-        if key in features:
-            adjusted[key] = (_numpy(features[key], key) + np.float32(shift_db)).astype(np.float32)
-    return adjusted, {"octave_shift": octaves, "loudness_shift_db": shift_db}
+        if key in adjusted:
+            adjusted[key] = (_numpy(adjusted[key], key) + np.float32(manual_db)).astype(np.float32)
+    pitch = _hz_to_midi_np(f0).astype(np.float64) + 12.0 * octaves + float(semitone_shift)
+    if autotune:
+        if mask_on is not None:
+            tune_mask = np.asarray(mask_on, bool).reshape(f0.shape)
+        elif "f0_confidence" in features:
+            tune_mask = _numpy(features["f0_confidence"], "f0_confidence").reshape(f0.shape) >= min_conf
+        else:
+            tune_mask = None
+        pitch = postprocessing.autotune(pitch, autotune, tune_mask)
+    new_f0 = np.where(f0 > 0, _midi_to_hz_np(pitch), 0.0)
+    adjusted["f0_hz"] = new_f0.astype(np.float32)
+    return adjusted, {"octave_shift": octaves, "semitone_shift": float(semitone_shift),
+                      "loudness_shift_db": shift_db, "autotune": float(autotune)}
+
+
+def _quantile_match(values: np.ndarray, mask: np.ndarray, dataset_transform: dict,
+                    postprocessing) -> np.ndarray:
+    """The note frames of `values` moved onto the dataset's distribution (clip transform,
+    then the dataset's inverse); other frames unchanged. float64 `[n]`."""
+    out = values.astype(np.float64).copy()
+    if not mask.any():
+        return out
+    own = postprocessing.QuantileTransform.fit(out[mask])
+    target = postprocessing.QuantileTransform.from_dict(dataset_transform)
+    out[mask] = target.inverse_transform(own.transform(out[mask]))
+    return out
 
 
 __all__ = ["AUDIO_METRIC_NAMES", "DEFAULT_QUIET_DB", "audio_metrics", "note_metrics", "pianoroll_to_notes",

@@ -12,6 +12,8 @@ a hand-written gradient (a reverse-time loop with one matmul per step; dU is one
 after it); and each direction's loop is one XLA-compiled function (`recurrence='xla_loop'`,
 compiled once per input shape). See `benchmarks/rnn.py` for timings.
 """
+import contextlib
+import contextvars
 import inspect
 import math
 
@@ -415,7 +417,83 @@ class Rnn(keras.layers.Layer):
         self.rnn.build(tuple(input_shape))
 
     def call(self, x, training=None):
-        return self.rnn(x, training=training)
+        carry = _RNN_CARRY.get()
+        if carry is None:
+            return self.rnn(x, training=training)
+        return carry.run(self, x, training)
+
+
+class RnnStates:
+    """GRU states carried from one call to the next (streaming / chunked inference).
+
+    Inside ``with carry_rnn_states(states):`` every unidirectional GRU `Rnn` starts from the
+    state it ended with in the previous call under the same `RnnStates` (zeros the first
+    time), so running a model over consecutive chunks of frames gives the outputs of one
+    call over all frames. ``states.values`` maps each Rnn's name path to its state
+    `[batch, units]`; set them to restore a stream. `mode` chooses the time loop:
+    'layer' (the layer's own fast loop, from the carried state), 'steps' (the GRU cell
+    applied frame by frame with plain TF ops, unrolled: what the TFLite converter handles
+    for a fixed, small number of frames) or 'scan' (`tf.scan` over the cell: any number of
+    frames, e.g. in a SavedModel signature with an unknown length).
+    """
+
+    MODES = ("layer", "steps", "scan")
+
+    def __init__(self, values: dict | None = None, mode: str = "layer"):
+        if mode not in self.MODES:
+            raise ValueError(f"RnnStates mode must be one of {self.MODES}, got {mode!r}")
+        self.values = dict(values or {})
+        self.mode = mode
+
+    def run(self, layer: "Rnn", x, training=None):
+        if layer.bidir or layer.rnn_type != "gru":
+            raise ValueError(f"{layer.name}: only unidirectional GRUs can carry their state "
+                             f"across calls (this is a {'bidirectional ' if layer.bidir else ''}"
+                             f"{layer.rnn_type})")
+        rnn = layer.rnn
+        if not rnn.return_sequences:
+            raise ValueError(f"{layer.name}: carrying state needs return_sequences=True")
+        x = core.tf_float32(x, "x")
+        key = layer.name
+        state = self.values.get(key)
+        if state is None:
+            state = tf.zeros([tf.shape(x)[0], layer.dims], tf.float32)
+        if not rnn.built:
+            rnn.build(tuple(x.shape))
+        if self.mode == "steps":
+            cell, h, outputs = rnn.cell, state, []
+            for t in range(x.shape[1]):
+                h = _cell_step(cell, x[:, t, :], h)
+                outputs.append(h)
+            sequence = tf.stack(outputs, axis=1)
+        elif self.mode == "scan":
+            cell = rnn.cell
+            states = tf.scan(lambda h, x_t: _cell_step(cell, x_t, h),
+                             tf.transpose(x, [1, 0, 2]), initializer=state)
+            sequence = tf.transpose(states, [1, 0, 2])
+        else:
+            sequence = rnn(x, initial_state=[state], training=training)
+        self.values[key] = sequence[:, -1, :]
+        return sequence
+
+
+def _cell_step(cell, x_t, h):
+    """One GRU cell step `[batch, in]`, `[batch, units]` -> new state `[batch, units]`."""
+    out, _ = cell(x_t, [h], training=False)
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
+_RNN_CARRY = contextvars.ContextVar("ddsp_models_rnn_carry", default=None)
+
+
+@contextlib.contextmanager
+def carry_rnn_states(states: RnnStates):
+    """Within the block, `Rnn` layers continue from (and update) ``states`` (see `RnnStates`)."""
+    token = _RNN_CARRY.set(states)
+    try:
+        yield states
+    finally:
+        _RNN_CARRY.reset(token)
 
 
 @register("nn")

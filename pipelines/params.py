@@ -1,9 +1,10 @@
-"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate``, ``sample`` and
-``report`` sections.
+"""The experiment knobs of ``params.yaml``: ``train``, ``evaluate``, ``sample``,
+``transfer``, ``export`` and ``report`` sections.
 
 `load_params` merges a params file over the defaults below (nested mappings merge key by
 key), checks every key, and returns ``{'data': ..., 'train': ..., 'evaluate': ...,
-'sample': ..., 'report': ...}``. The ``data`` section is `pipelines.load_data_params`'s.
+'sample': ..., 'transfer': ..., 'export': ..., 'report': ...}``. The ``data`` section is
+`pipelines.load_data_params`'s.
 
 Runs (``train.<run>``): ``ae`` (Autoencoder, solo-instrument decoder), ``midiae``
 (MidiAutoencoder, warm-started from ``ae`` with ``synthcoder=decoder``), ``zmidiae``
@@ -106,13 +107,39 @@ SAMPLE_DEFAULTS = {
     "samples_dir": "samples",
 }
 
+TRANSFER_DEFAULTS = {
+    "runs": ["ae", "midiae", "zmidiae"],  # models driven by f0 and loudness / power
+    "audio": None,               # a whole recording; null: a built-in melody (below)
+    "instrument": "alto_sax",    # built-in melody's instrument (not in the training set)
+    "seed": 4321,                # built-in melody's seed (not a training melody's)
+    "seconds": 12.0,             # built-in melody's length
+    "octaves": 0,                # pitch shift on top of the automatic one, octaves
+    "semitones": 0.0,            # and semitones
+    "loudness_db": 0.0,          # loudness shift, dB
+    "auto": True,                # adjust to the training data (pitch register, loudness)
+    "autotune": 0.0,             # 0..1 toward the nearest semitone
+    "quiet_db": 20.0,            # dB frames off a note are turned down (auto)
+    "mute": True,                # mute frames off a note instead of synthesising them
+    "crepe_capacity": "tiny",
+    "chunk_seconds": 20.0,       # audio per chunk (memory bound)
+    "transfers_dir": "transfers",
+}
+
+EXPORT_DEFAULTS = {
+    "run": "ae",                 # the run exported
+    "out_dir": "exported",       # -> <out_dir>/<run>/
+    "block_frames": 1,           # frames per synthesize.tflite call
+    "ir_rates": [44100, 48000],  # extra sample rates of the reverb IR wav
+}
+
 REPORT_DEFAULTS = {
     "out_dir": "reports",        # index.html: metrics, loss curves, spectrograms, audio
     "max_audio_seconds": 60.0,   # longer clips are cut on the page (the files stay whole)
 }
 
 SECTION_DEFAULTS = {"train": TRAIN_DEFAULTS, "evaluate": EVALUATE_DEFAULTS,
-                    "sample": SAMPLE_DEFAULTS, "report": REPORT_DEFAULTS}
+                    "sample": SAMPLE_DEFAULTS, "transfer": TRANSFER_DEFAULTS,
+                    "export": EXPORT_DEFAULTS, "report": REPORT_DEFAULTS}
 
 
 def _merge(defaults: dict, given: dict, where: str) -> dict:
@@ -238,6 +265,16 @@ SCHEMA = {
         "loudness_shift_db": either(choice("auto"), number(-120, 120)),
         "samples_dir": TEXT,
     },
+    "transfer": {
+        "runs": list_of(choice(*RUNS)), "audio": optional(TEXT), "instrument": TEXT,
+        "seed": integer(0), "seconds": number(above=0), "octaves": integer(-8, 8),
+        "semitones": number(-48, 48), "loudness_db": number(-120, 120), "auto": BOOL,
+        "autotune": number(0.0, 1.0), "quiet_db": number(low=0), "mute": BOOL,
+        "crepe_capacity": choice(*CREPE_CAPACITIES), "chunk_seconds": number(above=0),
+        "transfers_dir": TEXT,
+    },
+    "export": {"run": choice(*RUNS), "out_dir": TEXT, "block_frames": POSITIVE,
+               "ir_rates": list_of(integer(1000, 384000))},
     "report": {"out_dir": TEXT, "max_audio_seconds": number(above=0)},
 }
 
@@ -270,6 +307,9 @@ def validate(params: dict, path: str) -> None:
     for section in ("evaluate", "sample"):
         if section in params and not params[section]["runs"]:
             raise ValueError(f"{path}: {section}.runs = []: expected at least one of {RUNS}")
+    if "transfer" in params and "inverse" in params["transfer"]["runs"]:
+        raise ValueError(f"{path}: transfer.runs: 'inverse' resynthesises fixed-length clips "
+                         "from audio; it has no f0 / loudness controls to transfer")
 
 
 def load_params(path: str | None = "params.yaml", overrides: dict | None = None) -> dict:

@@ -41,8 +41,6 @@ log = logging.getLogger("pipelines.prepare")
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
 MIDI_EXTENSIONS = (".mid", ".midi")
-# Formats libsndfile reads itself; others go through librosa's audioread fallback.
-SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus")
 
 
 @dataclasses.dataclass
@@ -57,33 +55,13 @@ class Source:
 
 
 def decode_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
-    """Reads an audio file as float32 mono ``[n_samples]`` at ``sample_rate`` Hz.
+    """Reads an audio file as float32 mono ``[n_samples]`` at ``sample_rate`` Hz
+    (`ddsp_models.audio_io.load_audio`: any format soundfile or librosa reads, channels
+    averaged, resampled). Raises ValueError naming the file when it cannot be decoded,
+    holds no samples, or holds non-finite values."""
+    from ddsp_models.audio_io import load_audio
 
-    soundfile (libsndfile: wav, flac, ogg, opus, mp3, aiff); librosa's audioread fallback
-    for other formats (m4a, ...). Channels are averaged. Raises ValueError naming the file when it cannot be
-    decoded, holds no samples, or holds non-finite values.
-    """
-    try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
-    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa/audioread
-        if os.path.splitext(path)[1].lower() in SOUNDFILE_EXTENSIONS:
-            raise ValueError(f"{path}: cannot decode audio ({sf_error})") from sf_error
-        import librosa
-
-        try:
-            audio, rate = librosa.load(path, sr=None, mono=True)
-        except Exception as error:  # noqa: BLE001
-            raise ValueError(f"{path}: cannot decode audio ({sf_error}; {error})") from error
-    if audio.size == 0:
-        raise ValueError(f"{path}: no audio samples")
-    if not np.all(np.isfinite(audio)):
-        raise ValueError(f"{path}: non-finite samples")
-    if rate != sample_rate:
-        import soxr  # librosa's default high-quality resampler, without librosa's imports
-
-        audio = soxr.resample(audio, rate, sample_rate, quality="HQ")
-    return np.asarray(audio, np.float32)
+    return load_audio(path, sample_rate)
 
 
 def source_hash(source_name: str) -> float:

@@ -198,25 +198,9 @@ def warm_start_source(params: dict, run: str) -> tuple[str | None, list[str]]:
 
 
 def load_trained_model(folder: str, example_batch: dict):
-    """The model of a finished run, rebuilt from its newest operative config and restored
-    from its newest checkpoint (every variable verified).
+    """The model of a finished run (`ddsp_models.training.inference.load_trained_model`:
+    newest operative config and checkpoint, every variable verified); ValueError naming
+    the folder when it has no operative config or checkpoint."""
+    from ddsp_models.training.inference import load_trained_model as load
 
-    Args:
-      folder: the run folder.
-      example_batch: a feature batch to build the model with.
-
-    Raises:
-      ValueError: naming the folder when it has no operative config or checkpoint.
-    """
-    import gin
-
-    from ddsp_models import models
-    from ddsp_models.training.config import latest_operative_config, parse_gin
-
-    if latest_operative_config(folder) is None:
-        raise ValueError(f"run folder {folder!r} has no operative_config-*.gin: train it first")
-    gin.clear_config()
-    parse_gin(operative_config_dir=folder)
-    model = models.get_model()
-    model.restore(folder, build_inputs={k: v[:1] for k, v in example_batch.items()})
-    return model
+    return load(folder, example_batch)

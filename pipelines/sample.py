@@ -98,19 +98,12 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
 
 
 def training_statistics(params: dict, info) -> dict:
-    """Mean pitch and loudness of the training split (`compute_dataset_statistics`) and
-    its most common instrument id."""
-    from ddsp_models.evaluation import compute_dataset_statistics
+    """Statistics of the training split (`inference.dataset_statistics_of`: mean pitch and
+    loudness, note ranges, quantile transforms) and its most common instrument id."""
     from ddsp_models.training.data import PreparedTfdsProvider
+    from ddsp_models.training.inference import dataset_statistics_of
 
-    provider = PreparedTfdsProvider(data_dir=info.data_dir, split="train")
-    batches = [{k: v.numpy() for k, v in b.items() if k != "id"} for b in
-               provider.get_batch(16, shuffle=False, repeats=1, drop_remainder=False)]
-    stats = compute_dataset_statistics(batches)
-    ids = np.concatenate([np.asarray(b["instrument_id"]).reshape(-1) for b in batches])
-    values, counts = np.unique(ids, return_counts=True)
-    stats["instrument_id"] = int(values[np.argmax(counts)])
-    return stats
+    return dataset_statistics_of(PreparedTfdsProvider(data_dir=info.data_dir, split="train"))
 
 
 def _batched(features: dict) -> dict:

@@ -323,6 +323,28 @@ def publish_training_artifacts(run: str, save_dir: str, records: list, final_row
                                 f"{run} training losses")
 
 
+def _statistics_task():
+    """Task ``dataset-statistics``: ``<run>/dataset_statistics.json`` (JSON, no pickle) of
+    the prepared dataset's training split, which inference (`transfer`) and export read."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name="dataset-statistics", cache_policy=NO_CACHE, persist_result=False)
+    def statistics_task(data_dir: str, save_dir: str) -> str:
+        from ddsp_models.training.data import PreparedTfdsProvider
+        from ddsp_models.training.inference import dataset_statistics_of, write_statistics
+
+        stats = dataset_statistics_of(PreparedTfdsProvider(data_dir=data_dir, split="train"))
+        path = write_statistics(save_dir, stats)
+        flow_utils.get_logger(__name__).info(
+            "%s: mean pitch %.1f, note pitch range %.1f-%.1f MIDI", path,
+            stats["mean_pitch"] or float("nan"), stats["mean_min_pitch_note"] or float("nan"),
+            stats["mean_max_pitch_note"] or float("nan"))
+        return path
+
+    return statistics_task
+
+
 def make_train_flow():
     """The ``train`` flow (a function so Prefect is imported only when it runs)."""
     from prefect import flow
@@ -352,6 +374,7 @@ def make_train_flow():
             logger = flow_utils.get_logger(__name__)
             info = dataset_info_task(train["data_dir"])
             resolve_config_task(params, run, info, save_dir)
+            _statistics_task()(info.data_dir, save_dir)
             provider = load_dataset_task()
             trainer = build_model_task(provider, train["batch_size"], strategy, train["seed"],
                                        train["max_nonfinite_steps"])

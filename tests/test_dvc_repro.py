@@ -29,6 +29,8 @@ TINY_PARAMS = {
                                          "ResnetSinusoidalEncoder.mel_bins = 32"]}},
     "evaluate": {"batch_size": 2},
     "sample": {"n_clips": 1},
+    "transfer": {"seconds": 2.0},
+    "export": {"ir_rates": []},
 }
 
 
@@ -77,7 +79,8 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
 
     first = _run(dvc + ["repro"], repo, env)
     for stage in ("prepare", "features", "dataset", "train_ae", "train_midiae",
-                  "train_zmidiae", "train_inverse", "evaluate", "sample", "report"):
+                  "train_zmidiae", "train_inverse", "evaluate", "sample", "transfer", "export",
+                  "report"):
         assert f"Running stage '{stage}'" in first, stage
     for run in RUNS:
         with open(repo / "metrics" / f"{run}.json") as f:
@@ -88,6 +91,18 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
         assert os.path.isfile(repo / samples["resynthesis"][0]["resynth"])
         assert (samples["transfer"] is None) == (run == "inverse")
         assert os.path.isfile(repo / "plots" / run / "losses.png")
+    # Whole-recording transfer through each run, export of the ae run.
+    for run in ("ae", "midiae", "zmidiae"):
+        with open(repo / "transfers" / run / "transfer.json") as f:
+            record = json.load(f)
+        assert record["transfer"]["seconds"] == 2.0
+        assert os.path.isfile(repo / record["transfer"]["output"])
+        assert ("midi" in record) == (run != "ae")
+    with open(repo / "exported" / "ae" / "metadata.json") as f:
+        assert json.load(f)["sample_rate"] == 16000
+    for name in ("predict_controls", "synthesize", "extract_features"):
+        assert os.path.isfile(repo / "exported" / "ae" / "tflite" / f"{name}.tflite")
+    assert os.path.isfile(repo / "exported" / "ae" / "saved_model" / "saved_model.pb")
     # The step of each run is the one params.yaml asks for.
     assert json.load(open(repo / "metrics" / "ae.json"))["step"] == 2
     # The report page: every run's metrics, curves, spectrograms and audio, nothing missing.
