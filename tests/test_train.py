@@ -187,7 +187,7 @@ def test_bad_params_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         load_params(str(tmp_path / "missing.yaml"))
     path.write_text("train:\n  steps_per_eval: -5\n")
-    with pytest.raises(ValueError, match=r"train\.steps_per_eval must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"train\.steps_per_eval = -5: expected an integer >= 0"):
         load_params(str(path))
     path.write_text("train:\n  eval_examples: 0\n")
     with pytest.raises(ValueError, match=r"train\.eval_examples"):
