@@ -114,12 +114,20 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
         assert f'data-run="{run}" data-metric="spectral_loss" data-value="{json.dumps(loss)}"' \
             in page
         assert f'id="run-{run}"' in page
-    # 4 runs x (original + resynthesis), 3 transfers x (source + transfer).
-    assert page.count("<audio ") == 4 * 2 + 3 * 2
+    # The whole-recording transfers and the export: every audio file and PNG they wrote.
+    def files_of(folder, extensions):
+        return sum(name.lower().endswith(extensions) for run in RUNS
+                   for _, _, names in os.walk(repo / folder / run) for name in names)
+
+    stage_audio = files_of("transfers", (".wav",)) + files_of("exported", (".wav",))
+    stage_images = files_of("transfers", (".png",)) + files_of("exported", (".png",))
+    assert files_of("transfers", (".wav",)) >= 3  # one transfer per controllable run at least
+    # 4 runs x (original + resynthesis), 3 transfers x (source + transfer), the stages' audio.
+    assert page.count("<audio ") == 4 * 2 + 3 * 2 + stage_audio
     # A loss curve, a clip's and a transfer's spectrograms per run (no transfer for inverse),
     # and the validation plots training wrote: f0 for every run, piano rolls for the two
-    # MIDI models, sinusoids vs harmonics for InverseSynthesis.
-    assert page.count('src="data:image/') == (4 * 3 - 1) + 4 + 2 + 1
+    # MIDI models, sinusoids vs harmonics for InverseSynthesis; the stages' PNGs.
+    assert page.count('src="data:image/') == (4 * 3 - 1) + 4 + 2 + 1 + stage_images
     assert page.count("<h3>Validation clip 1, step ") == 4
     assert page.count('alt="midiae: notes: ground truth vs predicted"') == 1
     assert page.count('alt="inverse: sinusoids vs harmonics"') == 1
