@@ -10,7 +10,7 @@ the params, same data provider, `pipelines.train.run_chunk_steps`, same warm sta
 in a scratch folder (``--out``, default ``<tmp>/ddsp-convergence/<run>``, emptied first),
 and after every ``--every`` steps (and at step 0) scores the model on the
 ``evaluate.split`` clips with the ``evaluate`` stage's own code
-(`pipelines.evaluate.score_model` -> `ddsp_models.evaluation.evaluate_model`): spectral
+(`pipelines.evaluate.score_model` -> `ddsp_models.training.evaluation.evaluate_model`): spectral
 loss, loudness L1 (dB), f0 L1 (semitones, CREPE on the resynthesis) and the f0 outlier
 ratio; note onset / note / frame F1 for a MIDI run that transcribes (no note annotations
 in the data, or ``notes: encoded``). Each evaluation prints a table row and is appended to
@@ -115,7 +115,7 @@ def build_trainer(params: dict, run: str, info):
     """(trainer, provider, gin files, bindings) of a run, configured as its train stage."""
     import gin
 
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
     from ddsp_models.training.trainer import Trainer, get_strategy
     from pipelines import runs as run_config
@@ -136,7 +136,7 @@ def build_trainer(params: dict, run: str, info):
 def warm_start_checkpoint(params: dict, run: str, override: str | None, disabled: bool):
     """(checkpoint prefix, restore_keys) the run warm-starts from, or (None, []).
     ValueError naming the folder and the fix when the source holds no checkpoint."""
-    from ddsp_models.models.model import resolve_checkpoint
+    from ddsp_models.training.models.model import resolve_checkpoint
     from pipelines import runs as run_config
 
     source, keys = run_config.warm_start_source(params, run)
@@ -186,7 +186,7 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
              no_warm_start: bool = False) -> list[dict]:
     """Trains `run` in `out_dir` (emptied first), evaluating at step 0 and every `every`
     steps; returns the rows (also written to ``<out_dir>/convergence.{csv,jsonl}``)."""
-    from ddsp_models.models.model import checkpoint_step
+    from ddsp_models.training.models.model import checkpoint_step
     from ddsp_models.training.train_loop import save_checkpoint
     from pipelines import runs as run_config
     from pipelines.evaluate import n_examples_of, score_model, test_batches

@@ -28,7 +28,7 @@ IMPLEMENTATIONS = ("keras", "xla_loop", "xla_step", "graph")
 
 def make_layer(impl: str, units: int):
     import keras
-    from ddsp_models import nn
+    from ddsp_models.training import nn
 
     if impl == "keras":
         return keras.layers.GRU(units, return_sequences=True)

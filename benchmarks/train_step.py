@@ -58,7 +58,7 @@ EXTRA_BINDINGS = []  # --gin_param values, e.g. "Rnn.fast_gru = False" (the Kera
 
 def build_model(bindings=()):
     import gin
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
 
     gin.clear_config()

@@ -2,7 +2,7 @@
 
 For each run of ``evaluate.runs`` (tasks ``load-<run>`` and ``evaluate-<run>``): the model
 is rebuilt from the run's operative config and newest checkpoint, resynthesises every
-clip of ``evaluate.split``, and is scored with `ddsp_models.evaluation.evaluate_model`:
+clip of ``evaluate.split``, and is scored with `ddsp_models.training.evaluation.evaluate_model`:
 multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
 resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
@@ -58,10 +58,10 @@ def metrics_record(run: str, step: int, summary: dict, split: str, n_examples: i
 
 
 def score_model(model, params: dict, run: str, info, batches=None) -> dict:
-    """`ddsp_models.evaluation.evaluate_model` summary of a model of `run` on the
+    """`ddsp_models.training.evaluation.evaluate_model` summary of a model of `run` on the
     ``evaluate.split`` clips, with the stage's settings (``benchmarks/convergence.py``
     scores its models with this too)."""
-    from ddsp_models import evaluation
+    from ddsp_models.training import evaluation
 
     settings = params["evaluate"]
     if batches is None:
@@ -84,7 +84,7 @@ def n_examples_of(summary: dict) -> int:
 
 def evaluate_one(params: dict, run: str, info) -> dict:
     """Scores one trained run; writes and returns its metrics record."""
-    from ddsp_models.models.model import checkpoint_step
+    from ddsp_models.training.models.model import checkpoint_step
 
     settings = params["evaluate"]
     folder = run_config.run_dir(params, run)

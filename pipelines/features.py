@@ -11,7 +11,7 @@ For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
 - for clips with note annotations (``<id>.notes.json``) the MIDI feature contract, each
   float32 ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities``
   (MIDI velocity 1..127 where a note sounds, 0 elsewhere: the unit the MIDI
-  models, `ddsp_models.midi` and the decoders read), ``note_active_frame_indices`` (1 where a note
+  models, `ddsp_models.training.midi` and the decoders read), ``note_active_frame_indices`` (1 where a note
   sounds), ``note_onsets`` (1 at a note's first frame), ``note_offsets`` (1 at its last
   frame). Frame ``i`` is at ``i / frame_rate`` s and a note sounds on the frames with
   ``start <= t < end``; cut boundaries (a note entering or leaving the clip) get no

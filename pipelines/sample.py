@@ -125,7 +125,7 @@ def _audio(model, outputs) -> np.ndarray:
 def resynthesize(model, run: str, batch: dict, out_dir: str, info) -> list[dict]:
     """Writes original / resynthesis wavs and a spectrogram PNG per clip of `batch`."""
     from ddsp_models.audio_io import write_wav
-    from ddsp_models.plotting import plot_spectrograms
+    from ddsp_models.training.plotting import plot_spectrograms
 
     features = {k: v for k, v in batch.items() if k != "id"}
     audio_gen = _audio(model, model(features, training=False))
@@ -147,8 +147,8 @@ def timbre_transfer(model, run: str, source: dict, name: str, stats: dict, param
                     out_dir: str, info) -> dict:
     """Drives `model` with the shifted source features; writes wavs and a PNG."""
     from ddsp_models.audio_io import write_wav
-    from ddsp_models.evaluation import adjust_for_timbre_transfer
-    from ddsp_models.plotting import plot_spectrograms
+    from ddsp_models.training.evaluation import adjust_for_timbre_transfer
+    from ddsp_models.training.plotting import plot_spectrograms
 
     settings = params["sample"]
     octave = settings["octave_shift"]

@@ -149,7 +149,7 @@ def _tasks():
                          max_nonfinite_steps: int = 0):
         import keras
 
-        from ddsp_models import models
+        from ddsp_models.training import models
         from ddsp_models.training.trainer import Trainer, get_strategy
 
         strategy = strategy or get_strategy()
@@ -170,7 +170,7 @@ def _tasks():
     def warm_start_task(trainer, save_dir: str, source: str | None, keys: list) -> dict:
         """Partial restore from another run, then a step-0 checkpoint here (so a retried
         first chunk starts from the warm-started weights)."""
-        from ddsp_models.models.model import resolve_checkpoint
+        from ddsp_models.training.models.model import resolve_checkpoint
         from ddsp_models.training.train_loop import has_checkpoint, save_checkpoint
 
         logger = flow_utils.get_logger(__name__)
@@ -220,7 +220,7 @@ def config_digest(config_text: str, warm_start_dir: str | None, keys: list) -> s
     newest checkpoint (its index file's bytes)."""
     digest = hashlib.sha1(config_text.encode())
     if warm_start_dir is not None:
-        from ddsp_models.models.model import resolve_checkpoint
+        from ddsp_models.training.models.model import resolve_checkpoint
 
         digest.update(repr(keys).encode())
         with open(resolve_checkpoint(warm_start_dir) + ".index", "rb") as f:
@@ -255,7 +255,7 @@ def restart_if_config_changed(save_dir: str, digest: str) -> bool:
 def report_training(run: str, save_dir: str, plots_dir: str, chunks: list,
                     params: dict) -> dict:
     """Loss table (CSV, for `dvc plots`), loss-curve PNG, markdown artifact, summary."""
-    from ddsp_models.plotting import plot_loss_curve
+    from ddsp_models.training.plotting import plot_loss_curve
     from ddsp_models.training.train_loop import read_loss_log
 
     records = read_loss_log(save_dir)
@@ -356,7 +356,7 @@ def make_train_flow():
     def train_flow(params_path: str | None = "params.yaml", run: str = "ae",
                    overrides: dict | None = None) -> dict:
         """Trains one run of the params file in checkpointed chunks."""
-        from ddsp_models.models.model import checkpoint_step
+        from ddsp_models.training.models.model import checkpoint_step
         from ddsp_models.training.train_loop import format_seconds
         from ddsp_models.training.trainer import get_strategy, is_chief, worker_save_dir
 

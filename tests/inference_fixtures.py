@@ -31,7 +31,7 @@ def write_run(folder, model, n_frames: int = 250, n_samples: int = 16000, statis
 
 def tone_statistics(mean_pitch: float = 60.0) -> dict:
     """Dataset statistics of a made-up training set (what `transfer` and export read)."""
-    from ddsp_models.evaluation import compute_dataset_statistics
+    from ddsp_models.training.evaluation import compute_dataset_statistics
 
     rng = np.random.default_rng(0)
     n = 250

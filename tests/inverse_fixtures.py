@@ -17,7 +17,7 @@ N_NOISE_BANDS = 17
 
 def tiny_encoders(n_sinusoids: int = 8, frame_rate: int = FRAME_RATE):
     """(ResnetSinusoidalEncoder, SinusoidalToHarmonicEncoder) at test size."""
-    from ddsp_models import encoders
+    from ddsp_models.training import encoders
 
     sinusoidal = encoders.ResnetSinusoidalEncoder(
         size="tiny", n_sinusoids=n_sinusoids, n_freq_bins=32, n_noise_bands=N_NOISE_BANDS,
@@ -29,7 +29,8 @@ def tiny_encoders(n_sinusoids: int = 8, frame_rate: int = FRAME_RATE):
 
 def tiny_model(harmonic: bool = True, stop_gradient: bool = True, **kwargs):
     """A tiny InverseSynthesis on 0.5 s clips (spectral losses at 3 scales)."""
-    from ddsp_models import losses, models
+    from ddsp_models import losses
+    from ddsp_models.training import models
 
     sinusoidal_encoder, harmonic_encoder = tiny_encoders(frame_rate=kwargs.pop("frame_rate", FRAME_RATE))
     kwargs.setdefault("audio_losses", [losses.SpectralLoss(fft_sizes=(1024, 256, 64), logmag_weight=1.0)])

@@ -117,7 +117,7 @@ def make_midi_model(gin_files, bindings=()):
     """A fresh model from config files (gin cleared first, parsed in order) plus bindings."""
     import gin
 
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
 
     gin.clear_config()

@@ -69,7 +69,7 @@ def shrink_bindings(seconds: float = 1.0, sample_rate: int = 16000, width: int =
 
 def make_model(gin_file: str, bindings=(), skip_unknown: bool = False):
     """A fresh model from a config file (gin cleared first) plus bindings."""
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
 
     gin.clear_config()

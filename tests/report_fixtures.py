@@ -37,7 +37,7 @@ def write_pipeline_outputs(root, git: bool = True) -> dict:
     write them when run from the repository root). With `git`, `root` is a repository
     whose last commit holds `PREVIOUS` as metrics/ae.json; the workspace holds `CURRENT`.
     Returns the samples.json record."""
-    from ddsp_models.plotting import plot_loss_curve, plot_spectrograms
+    from ddsp_models.training.plotting import plot_loss_curve, plot_spectrograms
 
     root = str(root)
     os.makedirs(root, exist_ok=True)
@@ -80,7 +80,7 @@ def write_validation_f0(log_dir, steps=(400, 800)) -> None:
     the older 700, to tell them apart)."""
     import tensorflow as tf
 
-    from ddsp_models.plotting import plot_f0
+    from ddsp_models.training.plotting import plot_f0
     from ddsp_models.training.summaries import figure_png, image_summary
 
     writer = tf.summary.create_file_writer(str(log_dir))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import models
+from ddsp_models.training import models
 from model_fixtures import harmonic_notes, make_model, shrink_bindings
 
 SECONDS = 0.256  # 64 frames at 250 Hz; 4096 samples at 16 kHz

@@ -4,7 +4,7 @@ import os
 import gin
 import pytest
 
-from ddsp_models import models
+from ddsp_models.training import models
 from ddsp_models.training import config
 from ddsp_models.training.trainer import Trainer
 
@@ -51,7 +51,7 @@ def test_translate_turns_ddsp_imports_into_this_package():
     out = config.translate(text).splitlines()
     imports = [line for line in out if line.startswith("import ")]
     assert "import ddsp_models" in imports
-    for module in ("ddsp_models.models", "ddsp_models.training.trainer",
+    for module in ("ddsp_models.training.models", "ddsp_models.training.trainer",
                    "ddsp_models.training.train_loop", "ddsp_models.losses"):
         assert f"import {module}" in imports
     assert not any(line.startswith(("import ddsp\n", "import ddsp.", "from ddsp"))
@@ -63,7 +63,7 @@ def test_translate_turns_ddsp_imports_into_this_package():
 
 def test_import_all_registers_model_and_training_configurables():
     names = config.import_all()
-    assert "ddsp_models.models" in names and "ddsp_models.training.trainer" in names
+    assert "ddsp_models.training.models" in names and "ddsp_models.training.trainer" in names
     gin.parse_config("Trainer.learning_rate = 0.5\ntrain.num_steps = 7\n"
                      "get_model.model = @models.Autoencoder")
     assert gin.query_parameter("Trainer.learning_rate") == 0.5

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import decoders
+from ddsp_models.training import decoders
 
 RNG = np.random.default_rng(7)
 SPLITS = (("amps", 1), ("harmonic_distribution", 6), ("noise_magnitudes", 5))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import encoders, spectral_ops
+from ddsp_models import spectral_ops
+from ddsp_models.training import encoders
 
 SR = 16000
 RNG = np.random.default_rng(5)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import tone
-from ddsp_models import crepe, evaluation, losses, spectral_ops
-from ddsp_models.evaluation import (MetricsAccumulator, adjust_for_timbre_transfer, audio_metrics,
+from ddsp_models import crepe, losses, spectral_ops
+from ddsp_models.training import evaluation
+from ddsp_models.training.evaluation import (MetricsAccumulator, adjust_for_timbre_transfer, audio_metrics,
                                     compute_dataset_statistics, evaluate_model, note_metrics,
                                     pianoroll_to_notes)
 from model_fixtures import NO_NOISE_DAG, harmonic_notes, make_model, shrink_bindings

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import models
+from ddsp_models.training import models
 from ddsp_models.training import data
 from ddsp_models.training.config import parse_gin
 from ddsp_models.training.trainer import Trainer

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import midi
+from ddsp_models.training import midi
 from midi_fixtures import midi_notes
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import models
+from ddsp_models.training import models
 from ddsp_models.training.trainer import Trainer
 from midi_fixtures import MIDI_ENCODER_MIXIN, make_midi_model, midi_notes, midi_shrink_bindings
 from model_fixtures import make_model, shrink_bindings
@@ -172,7 +172,7 @@ def test_required_parts_raise(notes):
 
 @pytest.mark.parametrize("pitch_mode", ["residual", "logits"])
 def test_midi_encoder_quantises_pitch_with_straight_through_gradients(pitch_mode):
-    from ddsp_models.encoders import HarmonicToMidiEncoder
+    from ddsp_models.training.encoders import HarmonicToMidiEncoder
 
     keras.utils.set_random_seed(0)
     encoder = HarmonicToMidiEncoder(rnn_channels=4, ch=4, layers_per_stack=1, pitch_mode=pitch_mode)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import models
-from ddsp_models.models.model import parse_restore_keys, resolve_checkpoint
+from ddsp_models.training import models
+from ddsp_models.training.models.model import parse_restore_keys, resolve_checkpoint
 from model_fixtures import harmonic_notes, make_model, shrink_bindings
 
 SECONDS = 0.256  # 64 frames at 250 Hz; 4096 samples at 16 kHz
@@ -49,7 +49,7 @@ def two_decoders(seed=3):
     from ddsp_models.training.config import parse_gin
     parse_gin(["models/solo_instrument.gin"], BINDINGS)
     model = models.get_model()
-    from ddsp_models import decoders
+    from ddsp_models.training import decoders
     return TwoDecoders(preprocessor=model.preprocessor, decoder=model.decoder,
                        processor_group=model.processor_group, losses=model.loss_objs,
                        synthcoder=decoders.RnnFcDecoder())

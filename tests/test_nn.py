@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import nn
+from ddsp_models.training import nn
 
 RNG = np.random.default_rng(3)
 
@@ -322,7 +322,7 @@ def test_every_layer_restores_from_a_checkpoint(name, tmp_path):
 
 
 def test_residual_block_2d_keeps_time_halves_frequency_and_is_per_example():
-    from ddsp_models.nn import ResidualBlock2D, ResNet2D
+    from ddsp_models.training.nn import ResidualBlock2D, ResNet2D
 
     x = tf.random.normal([2, 7, 16, 8], seed=1)
     same = ResidualBlock2D(ch=2)  # 4 * ch == 8 channels: identity shortcut

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import tone
-from ddsp_models.plotting import plot_loss_curve, plot_spectrograms
+from ddsp_models.training.plotting import plot_loss_curve, plot_spectrograms
 
 
 def test_loss_curve_png_has_the_figure_size(tmp_path):

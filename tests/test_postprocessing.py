@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ddsp_models.evaluation import adjust_for_timbre_transfer, compute_dataset_statistics
+from ddsp_models.training.evaluation import adjust_for_timbre_transfer, compute_dataset_statistics
 from ddsp_models.training import postprocessing
 
 

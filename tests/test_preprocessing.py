@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models import core, preprocessing, spectral_ops
+from ddsp_models import core, spectral_ops
+from ddsp_models.training import preprocessing
 
 SR, FRAME_RATE = 16000, 250
 

@@ -35,8 +35,8 @@ def test_user_gin_params_come_last_and_win():
 def test_midi_runs_transcribe_their_notes_when_the_dataset_has_none():
     import gin
 
-    from ddsp_models import models
-    from ddsp_models.encoders import HarmonicToMidiEncoder
+    from ddsp_models.training import models
+    from ddsp_models.training.encoders import HarmonicToMidiEncoder
     from ddsp_models.training.config import parse_gin
 
     params = load_params(None)
@@ -67,7 +67,7 @@ def test_unknown_run_is_named():
 def test_zmidiae_instrument_classes_come_from_the_dataset(tone_dataset):
     import gin
 
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
     from pipelines.runs import dataset_info
 

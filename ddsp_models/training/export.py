@@ -68,7 +68,7 @@ class InferenceModule:
     def __init__(self, run):
         import tensorflow as tf
 
-        from ddsp_models import nn
+        from ddsp_models.training import nn
         from ddsp_models.training import inference
 
         self.run = run
@@ -118,8 +118,9 @@ class InferenceModule:
         zero at or above Nyquist), noise_magnitudes `[b, n, bands]` (linear gains), f0_hz
         `[b, n, 1]`, harmonic_amplitudes `[b, n, K]`, state `[b, state_size]`.
         """
-        from ddsp_models import core, nn
-        from ddsp_models.preprocessing import scale_db, scale_f0_hz
+        from ddsp_models import core
+        from ddsp_models.training import nn
+        from ddsp_models.training.preprocessing import scale_db, scale_f0_hz
         from ddsp_models.training import inference
 
         tf = self.tf

@@ -129,7 +129,7 @@ def write_statistics(folder, stats: dict) -> str:
 def dataset_statistics_of(provider, batch_size: int = 16) -> dict:
     """`evaluation.compute_dataset_statistics` over one pass of a data provider, plus its
     most common ``instrument_id`` (-1 when the data has none)."""
-    from ddsp_models.evaluation import compute_dataset_statistics
+    from ddsp_models.training.evaluation import compute_dataset_statistics
 
     keys = ("f0_hz", "f0_confidence", "loudness_db", "power_db", "instrument_id")
     batches = [{k: v.numpy() for k, v in b.items() if k in keys} for b in  # frames only
@@ -169,7 +169,7 @@ def load_trained_model(folder, example_batch: dict):
     """
     import gin
 
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import latest_operative_config, parse_gin
 
     if latest_operative_config(folder) is None:
@@ -185,8 +185,8 @@ def _load_own_run(folder: str) -> LoadedRun | None:
     """Loader of this project's run folders (operative config + ``ckpt-<step>``)."""
     import gin
 
-    from ddsp_models import models
-    from ddsp_models.models.model import resolve_checkpoint
+    from ddsp_models.training import models
+    from ddsp_models.training.models.model import resolve_checkpoint
     from ddsp_models.training.config import latest_operative_config, parse_gin
 
     if latest_operative_config(folder) is None:
@@ -271,7 +271,7 @@ class ControlStream:
     """
 
     def __init__(self, run: LoadedRun, branch: str = "synth", midi_z=None):
-        from ddsp_models import nn
+        from ddsp_models.training import nn
 
         self.run, self.model, self.branch = run, run.model, branch
         self.states = nn.RnnStates()
@@ -295,7 +295,7 @@ class ControlStream:
     def __call__(self, chunk: dict):
         import tensorflow as tf
 
-        from ddsp_models import nn
+        from ddsp_models.training import nn
 
         with nn.carry_rnn_states(self.states):
             if self.branch == "midi":
@@ -647,7 +647,7 @@ def _transfer_features(features: Features, run: LoadedRun, octaves: float, semit
                        loudness_db: float, auto: bool, autotune: float, quiet_db: float,
                        mute: bool):
     """Adjusted frame features, per-frame output gain (None: no muting) and what was done."""
-    from ddsp_models.evaluation import adjust_for_timbre_transfer
+    from ddsp_models.training.evaluation import adjust_for_timbre_transfer
     from ddsp_models.training import postprocessing
 
     mask_on, ratio = postprocessing.detect_notes(features.loudness_db, features.f0_confidence)
@@ -730,7 +730,7 @@ def process_audio(run: LoadedRun, audio, out_path: str, mode: str = "resynthesiz
               "frames": features.n_frames, "features_seconds": round(t_features, 2),
               "total_seconds": round(time.monotonic() - t0, 2), **info}
     if plot:
-        from ddsp_models.plotting import plot_spectrograms
+        from ddsp_models.training.plotting import plot_spectrograms
 
         png = os.path.splitext(out_path)[0] + ".png"
         n = min(head.size, features.head.size)
@@ -878,7 +878,7 @@ def render_midi(run: LoadedRun, midi_path, out_path: str, pitch_offset: int = 0,
                          for v in voices], "mix_gain": mix_gain, "pitch_offset": pitch_offset,
               "tempo": tempo}
     if plot:
-        from ddsp_models.plotting import plot_spectrograms
+        from ddsp_models.training.plotting import plot_spectrograms
 
         n = int(min(mix.size, PLOT_SECONDS * run.sample_rate))
         result["spectrogram"] = plot_spectrograms(

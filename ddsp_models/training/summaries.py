@@ -26,7 +26,7 @@ tag                             what
 ``config/operative_config``     the gin settings in force (once per training call)
 ==============================  ===========================================================
 
-``<i>`` counts examples from 1. Images are PNGs of the `ddsp_models.plotting` figures.
+``<i>`` counts examples from 1. Images are PNGs of the `ddsp_models.training.plotting` figures.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from ddsp_models import plotting
+from ddsp_models.training import plotting
 from ddsp_models.gin_utils import register
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def image_summary(tag: str, png: bytes, step: int) -> None:
 
 
 def figure_png(plot_fn, *args, **kwargs) -> bytes:
-    """The PNG bytes of a `ddsp_models.plotting` function called with a buffer as its
+    """The PNG bytes of a `ddsp_models.training.plotting` function called with a buffer as its
     `path`: ``figure_png(plotting.plot_f0, curves, frame_rate=250)``."""
     buffer = io.BytesIO()
     plot_fn(*args, path=buffer, **kwargs)
@@ -218,7 +218,7 @@ class ValidationSummaries:
     def _pianorolls(self, i: int, outputs: dict):
         if "pianoroll" not in outputs:
             return None
-        from ddsp_models.evaluation import reference_pianoroll
+        from ddsp_models.training.evaluation import reference_pianoroll
 
         estimate = np.asarray(_numpy(outputs["pianoroll"][i]), np.float32)
         try:
@@ -234,7 +234,7 @@ class ValidationSummaries:
         """Runs `model` on the batch and writes every summary at `step`.
 
         Args:
-          model: a `ddsp_models.models.Model`.
+          model: a `ddsp_models.training.models.Model`.
           step: the training step.
           config_text: gin config to write as text (default: `gin.operative_config_str()`
             the first time `write` is called, not again).

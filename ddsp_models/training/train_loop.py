@@ -25,7 +25,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import resolve_checkpoint
+from ddsp_models.training.models.model import resolve_checkpoint
 from ddsp_models.training.config import write_operative_config
 from ddsp_models.training.summaries import ValidationSummaries
 
@@ -346,7 +346,7 @@ def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), stra
     Returns:
       what `train` returns.
     """
-    from ddsp_models import models
+    from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
     from ddsp_models.training.trainer import Trainer, get_strategy
 

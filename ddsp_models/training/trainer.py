@@ -16,7 +16,7 @@ import keras
 
 from ddsp_models import seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import (incomplete_checkpoint_message, parse_restore_keys,
+from ddsp_models.training.models.model import (incomplete_checkpoint_message, parse_restore_keys,
                                       resolve_checkpoint)
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class Trainer:
     clipping.
 
     Args:
-      model: a `ddsp_models.models.Model` (built inside the strategy's scope by `build`).
+      model: a `ddsp_models.training.models.Model` (built inside the strategy's scope by `build`).
       strategy: a `tf.distribute.Strategy` (None: the default one-device strategy).
       checkpoints_to_keep: checkpoints `save` keeps in a folder.
       learning_rate: initial learning rate.

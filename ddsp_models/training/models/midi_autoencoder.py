@@ -15,10 +15,11 @@ note numbers, velocity in MIDI units (0-127); "log-scaled" amplitudes are
 """
 import tensorflow as tf
 
-from ddsp_models import core, effects, midi, processors, synths
+from ddsp_models import core, effects, processors, synths
+from ddsp_models.training import midi
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import Model, preprocess_and_encode
-from ddsp_models.preprocessing import scale_db
+from ddsp_models.training.models.model import Model, preprocess_and_encode
+from ddsp_models.training.preprocessing import scale_db
 
 AMP_FLOOR = 1e-4  # -80 dB
 

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import Model, preprocess_and_encode
+from ddsp_models.training.models.model import Model, preprocess_and_encode
 
 SIGNAL_KEYS = ("out/signal", "signal")
 

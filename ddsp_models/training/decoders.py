@@ -9,7 +9,8 @@ import logging
 
 import tensorflow as tf
 
-from ddsp_models import core, nn
+from ddsp_models import core
+from ddsp_models.training import nn
 from ddsp_models.gin_utils import register
 
 

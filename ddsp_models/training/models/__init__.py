@@ -2,8 +2,8 @@
 import gin
 
 from ddsp_models.gin_utils import register
-from ddsp_models.models.autoencoder import Autoencoder
-from ddsp_models.models.model import Model, parse_restore_keys, resolve_checkpoint
+from ddsp_models.training.models.autoencoder import Autoencoder
+from ddsp_models.training.models.model import Model, parse_restore_keys, resolve_checkpoint
 
 
 @register("models")
@@ -14,10 +14,10 @@ def get_model(model=gin.REQUIRED):
 
 __all__ = ["Autoencoder", "Model", "get_model", "parse_restore_keys", "resolve_checkpoint"]
 
-from ddsp_models.models.midi_autoencoder import MidiAutoencoder, ZMidiAutoencoder  # noqa: E402
+from ddsp_models.training.models.midi_autoencoder import MidiAutoencoder, ZMidiAutoencoder  # noqa: E402
 
 __all__ += ["MidiAutoencoder", "ZMidiAutoencoder"]
 
-from ddsp_models.models.inverse_synthesis import InverseSynthesis  # noqa: E402
+from ddsp_models.training.models.inverse_synthesis import InverseSynthesis  # noqa: E402
 
 __all__ += ["InverseSynthesis"]

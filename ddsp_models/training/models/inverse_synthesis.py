@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from ddsp_models import core, effects, inverse_losses, losses, processors, synths
 from ddsp_models.gin_utils import register
-from ddsp_models.models.model import Model
+from ddsp_models.training.models.model import Model
 
 TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
 OUTPUT_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "sin_audio", "harm_amp", "harm_dist", "f0_hz",

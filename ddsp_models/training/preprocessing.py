@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
 from ddsp_models.gin_utils import register
-from ddsp_models.nn import get_features
+from ddsp_models.training.nn import get_features
 
 F0_RANGE = core.MIDI_MAX  # MIDI notes; f0_scaled = midi / F0_RANGE
 

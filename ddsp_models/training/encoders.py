@@ -7,7 +7,8 @@ with 'z' added. Positional call: (audio, f0_scaled) -> the same dict of two plus
 import keras
 import tensorflow as tf
 
-from ddsp_models import core, nn, spectral_ops
+from ddsp_models import core, spectral_ops
+from ddsp_models.training import nn
 from ddsp_models.gin_utils import register
 
 # z_time_steps -> (fft_size, overlap) giving exactly z_time_steps MFCC frames for 4 s at
@@ -186,7 +187,7 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
         pass  # sub-layers build on their first call
 
     def call(self, *inputs, training=None):
-        from ddsp_models import midi
+        from ddsp_models.training import midi
 
         inputs = _concat_inputs(self, inputs, self.input_keys)
         f0_midi = inputs[0]
@@ -315,7 +316,7 @@ def _midi_range(value, name: str, owner: str) -> tuple:
 
 def scale_amplitudes(amplitudes) -> tf.Tensor:
     """Linear amplitude -> network scale: (20 log10(a + 1e-4)) / 80 + 1 (about [0, 1])."""
-    from ddsp_models.preprocessing import scale_db
+    from ddsp_models.training.preprocessing import scale_db
 
     return scale_db(core.amplitude_to_db(core.tf_float32(amplitudes, "amplitudes") + 1e-4))
 
