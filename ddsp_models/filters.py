@@ -11,7 +11,8 @@ import tensorflow as tf
 from ddsp_models.dsp_utils import ensure_audio, ensure_rank, tf_float32
 
 __all__ = [
-    "next_fast_fft_length", "get_fft_size", "crop_and_compensate_delay", "fft_convolve",
+    "next_fast_fft_length", "get_fft_size", "default_delay_compensation", "crop_and_compensate_delay",
+    "fft_convolve",
     "apply_window_to_impulse_response", "frequency_impulse_response", "frequency_filter", "sinc",
     "sinc_impulse_response", "sinc_filter",
 ]
@@ -46,6 +47,12 @@ def get_fft_size(frame_size: int, ir_size: int, power_of_2: bool = True) -> int:
     return _next_power_of_two(convolved) if power_of_2 else next_fast_fft_length(convolved)
 
 
+def default_delay_compensation(ir_size: int) -> int:
+    """Samples crop_and_compensate_delay skips by default: (ir_size - 1) // 2 - 1 (floored at
+    0), the original's delay of frequency_impulse_response's odd-length windowed filters."""
+    return max((int(ir_size) - 1) // 2 - 1, 0)
+
+
 def crop_and_compensate_delay(audio, audio_size: int, ir_size: int, padding: str = "same",
                               delay_compensation: int = -1) -> tf.Tensor:
     """Crops a full convolution to the output length and removes the filter's delay.
@@ -68,7 +75,7 @@ def crop_and_compensate_delay(audio, audio_size: int, ir_size: int, padding: str
         crop_size = audio_size
     else:
         raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
-    start = max((ir_size - 1) // 2 - 1, 0) if delay_compensation < 0 else int(delay_compensation)
+    start = default_delay_compensation(ir_size) if delay_compensation < 0 else int(delay_compensation)
     total = audio.shape[-1]
     if total is not None and total < start + crop_size:
         audio = tf.pad(audio, [[0, 0], [0, start + crop_size - total]])
