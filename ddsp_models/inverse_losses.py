@@ -13,6 +13,9 @@ Losses:
   HarmonicConsistencyLoss / FilteredNoiseConsistencyLoss: direct parameter agreement.
   TWMLoss: Maher & Beauchamp two-way mismatch between f0 candidates and sinusoids.
   HarmonicDistributionPrior: penalises energy in upper harmonics.
+
+These are this project's versions (gin names `inverse_losses.*`); the original DDSP's
+classes of the same names, with its arguments, are ddsp_models.losses.* (consistency_losses).
 """
 import tensorflow as tf
 
@@ -70,7 +73,7 @@ def kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, kernel_width_m
     return tf.reduce_sum(_normalized_weights(amps_x) * nll, axis=-1)
 
 
-@register("losses")
+@register("inverse_losses")
 class KDEConsistencyLoss(Loss):
     """Agreement of two weighted frequency sets (e.g. harmonics and sinusoids) by kernel densities.
 
@@ -123,7 +126,7 @@ class KDEConsistencyLoss(Loss):
         return loss
 
 
-@register("losses")
+@register("inverse_losses")
 class HarmonicConsistencyLoss(Loss):
     """Agreement of two harmonic-synth parameter sets (e.g. predicted vs. from sinusoids).
 
@@ -165,7 +168,7 @@ class HarmonicConsistencyLoss(Loss):
         return loss
 
 
-@register("losses")
+@register("inverse_losses")
 class FilteredNoiseConsistencyLoss(ParamLoss):
     """Agreement of two filtered-noise band-gain sets, compared as natural logs (floored 1e-5).
 
@@ -243,7 +246,7 @@ def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: flo
     return e_pm + rho * e_mp
 
 
-@register("losses")
+@register("inverse_losses")
 class TWMLoss(Loss):
     """Two-way mismatch loss: how badly f0 candidates explain measured sinusoids (see twm_errors).
 
@@ -293,7 +296,7 @@ class TWMLoss(Loss):
         return self.weight * tf.reduce_mean(self.get_errors(f0_candidates, sin_freqs, sin_amps))
 
 
-@register("losses")
+@register("inverse_losses")
 class HarmonicDistributionPrior(Loss):
     """Prior favouring energy in lower harmonics: weight * mean_frames sum_k d_k ((k-1)/(K-1))^exponent.
 

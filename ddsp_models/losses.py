@@ -420,3 +420,17 @@ class LossGroup(Loss):
     def get_losses_dict(self, outputs) -> dict:
         """`{loss.name: scalar}` for every loss of the group."""
         return self(outputs)
+
+
+# The original's experimental losses live in consistency_losses (which imports this module);
+# they are reachable as losses.<name>, imported on first use.
+_CONSISTENCY_LOSSES = ("FilteredNoiseConsistencyLoss", "HarmonicConsistencyLoss", "WassersteinConsistencyLoss",
+                       "wasserstein_distance", "KDEConsistencyLoss", "TWMLoss", "HmmTranscriber")
+
+
+def __getattr__(name):
+    if name in _CONSISTENCY_LOSSES:
+        from ddsp_models import consistency_losses
+
+        return getattr(consistency_losses, name)
+    raise AttributeError(f"module 'ddsp_models.losses' has no attribute {name!r}")
