@@ -27,6 +27,11 @@ from ddsp_models.losses import (Loss, ParamLoss, check_loss_type, check_same_sha
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
 
 
+def _floored_log(x) -> tf.Tensor:
+    """Natural log with inputs floored at 1e-5 (bounded values and gradients)."""
+    return tf.math.log(tf.maximum(core.tf_float32(x, "x"), 1e-5))
+
+
 def _frames(x, name: str, channels: int | None = None) -> tf.Tensor:
     """Float32 `[batch, n_frames, channels]` from rank 2 (one channel) or rank 3 input."""
     x = core.tf_float32(x, name)
@@ -154,7 +159,7 @@ class HarmonicConsistencyLoss(Loss):
 
     def call(self, harm_amp, harm_amp_target, harm_dist, harm_dist_target, f0_hz, f0_hz_target):
         terms = (
-            ("harm_amp", harm_amp, harm_amp_target, 1, core.safe_log, self.amp_weight),
+            ("harm_amp", harm_amp, harm_amp_target, 1, _floored_log, self.amp_weight),
             ("harm_dist", harm_dist, harm_dist_target, None, tf.identity, self.dist_weight),
             ("f0_hz", f0_hz, f0_hz_target, 1, core.hz_to_midi, self.f0_weight),
         )
@@ -184,7 +189,7 @@ class FilteredNoiseConsistencyLoss(ParamLoss):
         value = _frames(noise_magnitudes, "noise_magnitudes")
         target = _frames(noise_magnitudes_target, "noise_magnitudes_target")
         check_same_shape(target, value, "noise_magnitudes_target", "noise_magnitudes")
-        return super().call(core.safe_log(target), core.safe_log(value))
+        return super().call(_floored_log(target), _floored_log(value))
 
 
 def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: float = 0.5, q: float = 1.4,
