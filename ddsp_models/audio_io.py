@@ -1,7 +1,9 @@
 """Audio files: one writer (and reader) for the library and the pipeline stages.
 
 `write_wav` stores float audio in [-1, 1] as 16-bit PCM (or another soundfile subtype);
-values beyond full scale are clipped with a logged warning.
+values beyond full scale are clipped with a logged warning. `load_audio` reads any format
+as mono float32 at a given rate. `rms_db` and `clipping_warning` are the level checks the
+data stages apply to every recording and clip.
 """
 from __future__ import annotations
 
@@ -52,6 +54,25 @@ def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") ->
         os.makedirs(folder, exist_ok=True)
     sf.write(path, audio, int(sample_rate), subtype=subtype)
     return path
+
+
+CLIPPED_LEVEL = 0.999      # |sample| at or above this counts as full scale
+CLIPPED_SHARE = 0.001      # more than this share of full-scale samples: reported as clipped
+
+
+def rms_db(audio: np.ndarray) -> float:
+    """Root-mean-square level of `audio` (float, any shape, full scale 1.0) in dBFS; a
+    silent input gives about -200 dB (never -inf)."""
+    return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
+
+
+def clipping_warning(audio: np.ndarray) -> str | None:
+    """A warning naming the share of full-scale samples (|x| >= `CLIPPED_LEVEL`) when more
+    than `CLIPPED_SHARE` of `audio` is at full scale (clipped), else None."""
+    share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
+    if share > CLIPPED_SHARE:
+        return f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
+    return None
 
 
 def read_wav(path) -> tuple[np.ndarray, int]:

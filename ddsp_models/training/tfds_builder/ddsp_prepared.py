@@ -24,10 +24,8 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-SPLITS = ("train", "valid", "test")
-FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
-MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
+from ddsp_models.training.features import FRAME_FEATURES, MIDI_FEATURES
+from ddsp_models.training.params import SPLITS
 
 
 class DdspPreparedConfig(tfds.core.BuilderConfig):
