@@ -116,9 +116,8 @@ def build_trainer(params: dict, run: str, info):
     """(trainer, provider, gin files, bindings) of a run, configured as its train stage."""
     import gin
 
-    from ddsp_models.training import models
+    from ddsp_models.training import models, run_config
     from ddsp_models.training.config import parse_gin
-    from ddsp_models.training import run_config
     from ddsp_models.training.trainer import Trainer, get_strategy
 
     files, bindings = run_config.gin_config(params, run, info)

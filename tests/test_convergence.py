@@ -49,7 +49,8 @@ def test_convergence_evaluates_every_step_and_writes_the_table(tone_dataset, tmp
     assert "f0_l1_semi" in printed and "results in" in printed
     with open(os.path.join(out, "convergence.md")) as f:
         markdown = f.read()
-    assert markdown in printed and markdown.startswith("| step |") and markdown.count("\n| ") == 3  # 3 steps
+    assert markdown in printed and markdown.startswith("| step |")
+    assert markdown.count("\n| ") == 3  # 3 steps
     assert all(r["usable"] == convergence.is_usable("ae", r) for r in rows)
     # Usable audio: every bound of the run met (issue 11's targets).
     good = {"f0_l1_semitones": 0.4, "f0_outlier_ratio": 0.1, "loudness_l1_db": 1.5}

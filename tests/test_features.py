@@ -180,16 +180,19 @@ def test_note_velocities_reach_the_midi_decoder_in_midi_units(tmp_path):
     for note in notes:
         start, stop = int(note["start"] * SAMPLE_RATE), int(note["end"] * SAMPLE_RATE)
         audio[start:stop] = note["velocity"] / 127.0 * harmonic_tone(note["pitch"])[:stop - start]
-    computed = clip_maths.compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True, notes, 40)
+    computed = clip_maths.compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True,
+                                                notes, 40)
     for split in ("train", "valid", "test"):
         os.makedirs(tmp_path / "features" / split)
         np.savez_compressed(tmp_path / "features" / split / f"{split}_clip.npz",
                             id=np.array(f"{split}_clip"), **computed)
     with open(tmp_path / "features" / "meta.json", "w") as f:
-        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE, "clip_seconds": CLIP_SECONDS,
-                   "crepe_capacity": "tiny", "crepe_viterbi": True}, f)
+        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE,
+                   "clip_seconds": CLIP_SECONDS, "crepe_capacity": "tiny", "crepe_viterbi": True},
+                  f)
     build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
-    batch = next(iter(PreparedTfdsProvider(str(tmp_path / "tfds"), split="test").get_batch(1, shuffle=False)))
+    provider = PreparedTfdsProvider(str(tmp_path / "tfds"), split="test")
+    batch = next(iter(provider.get_batch(1, shuffle=False)))
 
     keras.utils.set_random_seed(0)
     model = make_midi_model(["models/midiae/midiae.gin"], midi_shrink_bindings(CLIP_SECONDS))
