@@ -55,7 +55,7 @@ def per_note_median_cents(f0_hz, frame_rate, notes, margin=0.06):
 # Weights.
 # ------------------------------------------------------------------------------------
 def test_torch_state_dict_is_read_without_torch_and_mapped_to_keras_layouts():
-    state = crepe.read_torch_state_dict(os.path.join(crepe.weights_dir(), "tiny.pth"))
+    state = crepe.read_torch_state_dict(crepe.weights_file("tiny"))
     assert state["conv1.weight"].shape == (128, 1, 512, 1)  # [out, in, kh, kw]
     assert state["conv2.weight"].shape == (16, 128, 64, 1)
     assert state["classifier.weight"].shape == (360, 256)  # [out, in]
@@ -85,7 +85,7 @@ def test_restricted_unpickler_refuses_arbitrary_classes(tmp_path):
 
 def test_two_independent_loads_give_identical_activations():
     frames = crepe.normalize_frames(tf.random.stateless_normal([6, crepe.FRAME_SIZE], seed=[1, 2]))
-    path = os.path.join(crepe.weights_dir(), "tiny.pth")
+    path = crepe.weights_file("tiny")
     first = crepe.build_crepe_model("tiny", crepe.weights_from_torch_state_dict(crepe.read_torch_state_dict(path)))
     second = crepe.build_crepe_model("tiny", crepe.weights_from_torch_state_dict(crepe.read_torch_state_dict(path)))
     a, b = first(frames).numpy(), second(frames).numpy()

@@ -41,8 +41,9 @@ from ddsp_models.crepe.network import (BATCH_NORM_EPSILON, CAPACITY_MULTIPLIERS,
                                        layer_names, normalize_frames, set_crepe_weights)
 from ddsp_models.crepe.weights import (WEIGHTS_DIR_ENV, frozen_network,  # noqa: F401
                                        get_crepe_model, load_crepe_weights,
-                                       read_torch_state_dict, weights_dir, weights_file,
-                                       weights_from_h5, weights_from_torch_state_dict)
+                                       read_torch_state_dict, weights_dir_candidates,
+                                       weights_file, weights_from_h5,
+                                       weights_from_torch_state_dict)
 from ddsp_models.gin_utils import register
 
 DEFAULT_BATCH_SIZE = 128  # frames per network call in compute_f0 (benchmarks/crepe.py).

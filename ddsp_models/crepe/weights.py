@@ -193,16 +193,6 @@ def weights_dir_candidates(weights_dir=None) -> list[str]:
     return list(dict.fromkeys(os.path.abspath(c) for c in candidates if c))
 
 
-def weights_dir(weights_dir=None, capacity: str = "tiny") -> str:
-    """The folder `load_crepe_weights` reads ``<capacity>.pth`` from: the first candidate
-    (`weights_dir_candidates`) holding it, else the first candidate."""
-    candidates = weights_dir_candidates(weights_dir)
-    for folder in candidates:
-        if os.path.isfile(os.path.join(folder, f"{capacity}.pth")):
-            return folder
-    return candidates[0]
-
-
 def _crepe_package_h5(capacity: str) -> str | None:
     try:
         spec = importlib.util.find_spec("crepe")
