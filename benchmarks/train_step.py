@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/train_step.py --profile    # where a train step's time goes
     .venv/bin/python benchmarks/train_step.py --jit        # XLA-compiled replica step
 
-Model: gin/models/solo_instrument.gin as is (4 s at 16 kHz, 1000 decoder time steps,
-RnnFcDecoder 512 GRU + 3-layer 512 FC stacks, 60 harmonics, 65 noise bands, trainable
+Model: the packaged models/solo_instrument.gin as is (4 s at 16 kHz, 1000 decoder time
+steps, RnnFcDecoder 512 GRU + 3-layer 512 FC stacks, 60 harmonics, 65 noise bands, trainable
 48000-sample reverb, multi-scale spectral loss). Inputs are synthetic harmonic notes.
 Times are medians over timed repeats after one warm-up (tracing) call; peak RSS is the
 process's ru_maxrss, tracing included.

@@ -2,8 +2,8 @@
 ``python -m pipelines.<stage> --params params.yaml <folder flags>`` (dvc.yaml):
 `prepare`, `features`, `dataset`, `train`, `evaluate`, `sample`, `transfer`, `export`,
 `report`. Stages never import each other; what they share lives in
-`ddsp_models.training` (`params`, `run_config`, `flow_utils`, `features`, `melodies`,
-`tfds_builder`).
+`ddsp_models.training` (`params`, `run_config`, `flow_utils`, `features` (the feature
+contract), `feature_extraction`, `melodies`, `tfds_builder`).
 
 Importing the package gives Prefect safe defaults for this machine (a long start-up
 timeout for the temporary local server, no analytics, ``PREFECT_HOME`` inside the project)

@@ -31,17 +31,22 @@ import numpy as np
 
 from ddsp_models.audio_io import clipping_warning, load_audio, rms_db
 from ddsp_models.training import flow_utils
-from ddsp_models.training.features import FEATURE_VERSION, compute_clip_features
-from ddsp_models.training.params import SPLITS, load_params
+from ddsp_models.training.feature_extraction import compute_clip_features
+from ddsp_models.training.features import FEATURE_VERSION, SPLITS
+from ddsp_models.training.params import load_params
 
 log = logging.getLogger("pipelines.features")
 
-# Library modules whose source is part of every clip's fingerprint (edit one: recompute).
-FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core")
+# Library modules (or packages: all their modules) whose source is part of every clip's
+# fingerprint (edit one: recompute).
+FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core",
+                       "ddsp_models.audio_io", "ddsp_models.training.features",
+                       "ddsp_models.training.feature_extraction")
 
 
 def code_fingerprint() -> str:
-    """SHA-1 of the sources of `FINGERPRINT_MODULES` (found without importing them)."""
+    """SHA-1 of the sources of `FINGERPRINT_MODULES`, every ``.py`` file of a package
+    (found without importing them)."""
     import importlib.util
 
     digest = hashlib.sha1()
@@ -49,8 +54,14 @@ def code_fingerprint() -> str:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
             raise ValueError(f"module {name!r} not found")
-        with open(spec.origin, "rb") as f:
-            digest.update(f.read())
+        files = [spec.origin]
+        if spec.submodule_search_locations:
+            files = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "**", "*.py"),
+                                     recursive=True))
+        for path in files:
+            digest.update(os.path.basename(path).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
     return digest.hexdigest()
 
 

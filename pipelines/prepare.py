@@ -29,12 +29,12 @@ import shutil
 import sys
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from ddsp_models.audio_io import clipping_warning, load_audio, rms_db
+from ddsp_models.audio_io import clipping_warning, load_audio, rms_db, write_wav
 from ddsp_models.training import flow_utils, melodies
-from ddsp_models.training.params import SPLITS, load_params
+from ddsp_models.training.features import SPLITS
+from ddsp_models.training.params import load_params
 
 log = logging.getLogger("pipelines.prepare")
 
@@ -249,8 +249,7 @@ def prepare(params: dict, out_dir: str, progress: bool = True) -> dict:
                 report["dropped_silent_clips"] += 1
                 continue
             clip_id = _clip_id(src.name, k)
-            sf.write(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate,
-                     subtype="FLOAT")
+            write_wav(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate, subtype="FLOAT")
             if src.notes is not None:
                 notes = melodies.clip_notes(src.notes, start / sample_rate, clip / sample_rate)
                 with open(os.path.join(staging, f"{clip_id}.notes.json"), "w") as f:

@@ -63,7 +63,7 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
     `ddsp_models.audio_io.load_audio` reads; zero-padded when shorter).
     """
     from ddsp_models.audio_io import load_audio
-    from ddsp_models.training.features import compute_clip_features
+    from ddsp_models.training.feature_extraction import compute_clip_features
     from ddsp_models.training.melodies import (
         INSTRUMENTS,
         clip_notes,

@@ -40,10 +40,11 @@ import time
 import numpy as np
 
 from ddsp_models import core, seeding
+from ddsp_models.training.features import N_PITCHES, NOTE_ACTIVE, NOTE_ONSETS, NOTE_VELOCITIES, \
+    reference_pianoroll
 
 log = logging.getLogger(__name__)
 
-N_PITCHES = 128
 DEFAULT_QUIET_DB = -50.0  # compute_loudness dB; a 0.5-amplitude sine is about +10 dB.
 AUDIO_METRIC_NAMES = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
                       "n_confident_frames")
@@ -190,18 +191,6 @@ def _pianoroll(x, name: str) -> np.ndarray:
     return roll
 
 
-def reference_pianoroll(features: dict) -> np.ndarray:
-    """Ground-truth roll of one example's features: note_active_velocities where
-    note_active_frame_indices > 0 (velocities alone when the indices are absent)."""
-    if "note_active_velocities" not in features:
-        raise ValueError(f"features: need 'note_active_velocities' [n_frames, 128] (have {sorted(features)})")
-    roll = _pianoroll(features["note_active_velocities"], "note_active_velocities")
-    if "note_active_frame_indices" in features:
-        active = _pianoroll(features["note_active_frame_indices"], "note_active_frame_indices")
-        roll = roll * (active > 0)
-    return roll
-
-
 def pianoroll_to_notes(pianoroll, frame_rate: float = 250, min_frames: int = 1, onsets=None):
     """Notes of a frame-wise piano roll.
 
@@ -273,8 +262,8 @@ def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int =
     """
     onsets = None
     if isinstance(reference, dict):
-        onsets = reference.get("note_onsets")
-        ref_roll = reference_pianoroll(reference)
+        onsets = reference.get(NOTE_ONSETS)
+        ref_roll = _pianoroll(reference_pianoroll(reference), NOTE_VELOCITIES)
     else:
         ref_roll = _pianoroll(reference, "reference")
     est_roll = _pianoroll(estimate, "estimate")
@@ -350,7 +339,7 @@ class MetricsAccumulator:
 # ------------------------------------------------------------------------ evaluation
 def _feature_rolls(batch: dict, index: int) -> dict:
     return {key: _numpy(batch[key], key)[index] for key in
-            ("note_active_velocities", "note_active_frame_indices", "note_onsets") if key in batch}
+            (NOTE_VELOCITIES, NOTE_ACTIVE, NOTE_ONSETS) if key in batch}
 
 
 def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 250,

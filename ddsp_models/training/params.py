@@ -9,9 +9,10 @@ without the repository, the given file must be complete), and a few cross-key ru
 
 Sections: ``data`` (stages prepare, features, dataset), ``train`` (one run each of `RUNS`:
 ``ae`` Autoencoder, ``midiae`` MidiAutoencoder warm-started from ``ae``, ``zmidiae``,
-``inverse`` InverseSynthesis; each with ``steps``, sizes, ``gin_files`` and
-``gin_params``), ``evaluate``, ``sample``, ``transfer``, ``export`` and ``report``. Folders
-are not params: the stages get them on their command lines (dvc.yaml).
+``inverse`` InverseSynthesis; each with ``steps``, sizes, ``gin_files`` (the package's
+configs, ``ddsp_models/training/gin/``) and ``gin_params``), ``evaluate``, ``sample``,
+``transfer``, ``export`` and ``report``. Folders are not params: the stages get them on
+their command lines (dvc.yaml).
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ import os
 
 import yaml
 
+from ddsp_models.training.features import SPLITS
+
 RUNS = ("ae", "midiae", "zmidiae", "inverse")
-SPLITS = ("train", "valid", "test")
 DEFAULTS_FILE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     "params.yaml")
