@@ -559,11 +559,11 @@ def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: st
     Returns:
       (f0_hz, f0_confidence): float32 numpy `[n_frames]` or `[batch, n_frames]`; confidence in [0, 1].
     """
-    from ddsp_models import crepe  # heavy (weights); imported on first use.
+    from ddsp_models import audio_io, crepe  # heavy (weights); imported on first use.
 
-    array = crepe._check_audio_np(audio)
+    array = crepe.check_audio(audio)
     if sample_rate != CREPE_SAMPLE_RATE:
-        array = crepe._resample_np(array, float(sample_rate))
+        array = audio_io.resample(array, sample_rate, CREPE_SAMPLE_RATE)
     hop = _frame_hop(CREPE_SAMPLE_RATE, frame_rate)
     padded = np.asarray(pad(array, CREPE_FRAME_SIZE, hop, padding, axis=-1))
     n_frames = 1 + (padded.shape[-1] - CREPE_FRAME_SIZE) // hop
@@ -589,8 +589,8 @@ from ddsp_models.crepe_wrappers import PitchCREPE as PretrainedCREPE  # noqa: E4
 
 def reset_crepe() -> None:
     """Forgets the cached CREPE networks and weights (the next use rebuilds them)."""
-    from ddsp_models import crepe
+    from ddsp_models.crepe import weights
 
-    with crepe._LOCK:
-        crepe._MODEL_CACHE.clear()
-        crepe._WEIGHTS_CACHE.clear()
+    with weights._LOCK:
+        weights._MODEL_CACHE.clear()
+        weights._WEIGHTS_CACHE.clear()
