@@ -84,7 +84,7 @@ def n_examples_of(summary: dict) -> int:
 
 def evaluate_one(params: dict, run: str, info) -> dict:
     """Scores one trained run; writes and returns its metrics record."""
-    from ddsp_models.training.models.model import checkpoint_step
+    from ddsp_models.training.checkpoints import checkpoint_step
 
     settings = params["evaluate"]
     folder = run_config.run_dir(params, run)
