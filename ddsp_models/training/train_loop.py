@@ -183,8 +183,8 @@ def validation_summaries(provider, n_examples: int, save_dir, steps_per_eval: in
     `n_examples` of `provider`; None when `steps_per_eval` is 0 (none written)."""
     if steps_per_eval <= 0:
         return None
-    return ValidationSummaries.from_provider(provider, n_examples,
-                                             os.path.join(os.fspath(save_dir), "summaries", "valid"))
+    log_dir = os.path.join(os.fspath(save_dir), "summaries", "valid")
+    return ValidationSummaries.from_provider(provider, n_examples, log_dir)
 
 
 def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: int = 300,
@@ -214,7 +214,8 @@ def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: i
     if steps_per_summary < 1 or (steps_per_save is not None and steps_per_save < 1):
         raise ValueError("steps_per_summary and steps_per_save must be >= 1")
     if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), got {steps_per_eval}")
+        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
+                         f"got {steps_per_eval}")
     save_dir = os.fspath(save_dir)
     os.makedirs(save_dir, exist_ok=True)
     writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
@@ -372,7 +373,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     if steps_per_summary < 1 or steps_per_save < 1:
         raise ValueError("steps_per_summary and steps_per_save must be >= 1")
     if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), got {steps_per_eval}")
+        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
+                         f"got {steps_per_eval}")
     from ddsp_models.training.trainer import worker_save_dir
 
     save_dir = worker_save_dir(save_dir, trainer.strategy)  # non-chief workers: own copy

@@ -76,7 +76,7 @@ def check_parts(parts) -> tuple:
     if parts is None:
         return ()
     if isinstance(parts, str) or not isinstance(parts, (list, tuple)):
-        raise ValueError(f"InverseSynthesis `zipped_parts` must be a list of part names, e.g. "
+        raise TypeError(f"InverseSynthesis `zipped_parts` must be a list of part names, e.g. "
                          f"('synthetic', 'real'), got {parts!r}.")
     parts = tuple(parts)
     if len(set(parts)) != len(parts) or not all(isinstance(p, str) and p and "/" not in p
