@@ -7,7 +7,6 @@ reached, each step is logged once, and the final weights equal the uninterrupted
 (the data order and the filtered noise are seeded by ``train.seed``).
 """
 import glob
-import json
 import os
 import random
 import signal
