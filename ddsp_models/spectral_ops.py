@@ -425,3 +425,27 @@ def compute_f0(audio, sample_rate: int = 16000, frame_rate: int = 250, viterbi: 
 
     return crepe.compute_f0(audio, sample_rate=sample_rate, frame_rate=frame_rate, viterbi=viterbi,
                             capacity=capacity, **kwargs)
+
+
+@_no_autograph
+def compute_power_original_framing(audio, sample_rate: int = 16000, frame_rate: int = 250,
+                                   frame_size: int = 1024, padding: str = "center",
+                                   range_db: float = core.DB_RANGE, ref_db: float = 0.0) -> tf.Tensor:
+    """Frame power in dB framed as the original DDSP frames it (`compute_power` maths).
+
+    With hop = sample_rate / frame_rate: 'center' pads frame_size // 2 zeros at both ends
+    (n_samples / hop + 1 frames: 4 s at 16 kHz, 250 Hz -> 1001), 'same' pads the end
+    (ceil(n_samples / hop) frames), 'valid' does not pad. The original's TFRecords and its
+    `OnlineF0PowerPreprocessor` use these counts. Floored at -range_db (the original's
+    default is DB_RANGE = 80 dB). Returns `[batch, n_frames]` (`[n_frames]` for 1-D input).
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}.")
+    if padding == "center":
+        audio, squeeze = _batched_audio(audio)
+        half = _check_positive_int(frame_size, "frame_size") // 2
+        power = compute_power(tf.pad(audio, [[0, 0], [half, half]]), sample_rate, frame_rate, frame_size,
+                              range_db=range_db, ref_db=ref_db, padding="valid")
+        return power[0] if squeeze else power
+    return compute_power(audio, sample_rate, frame_rate, frame_size, range_db=range_db, ref_db=ref_db,
+                         padding=padding)
