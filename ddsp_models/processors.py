@@ -356,29 +356,34 @@ class Crop(Processor):
 
     A signal made from frames of `frame_size` samples at `frame_rate` frames per second (hop
     = sample_rate / frame_rate) is `frame_size - hop` samples longer than the frame grid.
-    Crop removes them from the front, the back, or half from each side ('center').
+    Crop removes them from the front, the back, or half from each side ('center'). Without
+    a `frame_rate` (the original DDSP's form, e.g. its models/vst/*.gin, where `frame_size`
+    is the hop of a centred framing), it removes 2 * (frame_size // 2) samples.
 
     Args:
       frame_size: frame length, samples.
-      frame_rate: frames per second, Hz.
+      frame_rate: frames per second, Hz, or None (see above).
       crop_location: 'front', 'center' or 'back'.
       sample_rate: audio sample rate, Hz.
     """
 
-    def __init__(self, frame_size: int, frame_rate: int, crop_location: str = "front",
+    def __init__(self, frame_size: int, frame_rate: int | None = None, crop_location: str = "front",
                  sample_rate: int = 16000, name: str = "crop", **kwargs):
         super().__init__(name=name, **kwargs)
         if crop_location not in ("front", "center", "back"):
             raise ValueError(f"Crop `crop_location` must be 'front', 'center' or 'back', got "
                              f"{crop_location!r}.")
-        hop, remainder = divmod(int(sample_rate), int(frame_rate))
-        if remainder:
-            raise ValueError(f"Crop: sample_rate ({sample_rate}) must be a multiple of frame_rate "
-                             f"({frame_rate}).")
+        if frame_rate is None:
+            hop = int(frame_size) - 2 * (int(frame_size) // 2)
+        else:
+            hop, remainder = divmod(int(sample_rate), int(frame_rate))
+            if remainder:
+                raise ValueError(f"Crop: sample_rate ({sample_rate}) must be a multiple of frame_rate "
+                                 f"({frame_rate}).")
         if frame_size < hop:
             raise ValueError(f"Crop: frame_size ({frame_size}) must be at least the hop ({hop}).")
         self.frame_size = int(frame_size)
-        self.frame_rate = int(frame_rate)
+        self.frame_rate = None if frame_rate is None else int(frame_rate)
         self.sample_rate = int(sample_rate)
         self.crop_location = crop_location
         self.crop_size = self.frame_size - hop

@@ -89,6 +89,23 @@ def test_kde_consistency_gradients_are_finite_and_pull_frequencies_together():
     assert np.all(gradient > 0.0)  # detuned sharp: descending lowers them
 
 
+def test_kde_consistency_takes_the_originals_arguments():
+    """weight_a / weight_b / scale_a / scale_b map onto the two directions and their kernel
+    widths; the original's mean-amplitude term (default weight 1 with its names) adds
+    mean |mean_k amps_a - mean_k amps_b|."""
+    amps, freqs = harmonic_sinusoids()
+    ours = inverse_losses.KDEConsistencyLoss(weight_a_b=0.3, weight_b_a=0.0, kernel_width_midi=0.2,
+                                             relative=False)
+    original = inverse_losses.KDEConsistencyLoss(weight_a=0.3, weight_b=0.0, scale_a=0.7, scale_b=0.2,
+                                                 weight_mean_amp=0.0, relative=False)  # a under b's density
+    detuned = harmonic_sinusoids(detune=0.01)[1]
+    assert float(original(amps, freqs, amps, detuned)) == pytest.approx(float(ours(amps, freqs, amps, detuned)))
+    level = inverse_losses.KDEConsistencyLoss(weight_a=0.0, weight_b=0.0)  # weight_mean_amp 1 by default
+    assert float(level(amps, freqs, 2.0 * amps, freqs)) == pytest.approx(float(np.mean(amps)), rel=1e-5)
+    assert float(inverse_losses.KDEConsistencyLoss(weight_a_b=0.0, weight_b_a=0.0)(
+        amps, freqs, 2.0 * amps, freqs)) == 0.0  # ours: no level term unless asked
+
+
 def test_kde_consistency_rejects_mismatched_amplitudes_and_frequencies():
     amps, freqs = harmonic_sinusoids()
     with pytest.raises(ValueError, match="amps_b"):

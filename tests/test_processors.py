@@ -188,3 +188,6 @@ def test_crop_removes_the_framing_overhang():
     np.testing.assert_array_equal(processors.Crop(10, 2, "center", sample_rate=8)(audio).numpy(), audio[:, 3:-3])
     with pytest.raises(ValueError, match="crop_location"):
         processors.Crop(10, 2, "middle", sample_rate=8)
+    # Without a frame rate (the original's form): 2 * (frame_size // 2) samples go.
+    np.testing.assert_array_equal(processors.Crop(5, crop_location="back")(audio).numpy(), audio[:, :-4])
+    np.testing.assert_array_equal(processors.Crop(6, crop_location="center")(audio).numpy(), audio[:, 3:-3])

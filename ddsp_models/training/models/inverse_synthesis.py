@@ -31,7 +31,8 @@ Loss names (each loss object's `name`, prefixed by its branch):
 """
 import tensorflow as tf
 
-from ddsp_models import core, effects, inverse_losses, losses, processors, synths
+from ddsp_models import core, effects, inverse_losses, processors, synths
+from ddsp_models.losses import SpectralLoss
 from ddsp_models.gin_utils import register
 from ddsp_models.training.models.model import Model
 
@@ -87,9 +88,9 @@ def split_parts(features: dict):
         part, _, name = key.partition("/")
         parts.setdefault(part, {})[name] = value
     for part, part_features in parts.items():
-        if "audio" not in part_features:
-            raise ValueError(f"InverseSynthesis: zipped part {part!r} has no '{part}/audio' "
-                             f"(has {sorted(part_features)}).")
+        if "audio" not in part_features and "sin_amps" not in part_features:
+            raise ValueError(f"InverseSynthesis: zipped part {part!r} has neither '{part}/audio' nor the "
+                             f"true controls to render it from (has {sorted(part_features)}).")
     return {part: parts[part] for part in sorted(parts)}
 
 
@@ -125,14 +126,36 @@ class InverseSynthesis(Model):
       harmonic_supervision_losses: self-supervised, called (harm_amp, true, harm_dist, true,
         f0_hz, true) (default: HarmonicConsistencyLoss).
       Each loss list: None for the default, [] for none.
+
+    The original DDSP's loss arguments are accepted (when given, they stand in for ours):
+    `losses` (audio_losses), `sinusoidal_consistency_losses` (consistency_losses and
+    sinusoid_supervision_losses, as the original uses them for both), `harmonic_consistency_losses`
+    (harmonic_supervision_losses), `filtered_noise_consistency_loss`
+    (noise_supervision_losses), `twm_loss` (twm_losses), `harmonic_distribution_prior`
+    (prior_losses). Features holding true controls but no 'audio' (the original's
+    synthetic-notes records) get their audio rendered from the controls by the model's
+    synthesizer, as the original does.
     """
 
     def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, n_samples: int = 64000,
                  sample_rate: int = 16000, noise_window_size: int = 0, reverb: bool = False,
                  stop_gradient: bool = True, f0_audio_gradient: bool = False, audio_losses=None,
                  consistency_losses=None, prior_losses=None, twm_losses=None, sinusoid_supervision_losses=None,
-                 noise_supervision_losses=None, harmonic_supervision_losses=None, **kwargs):
+                 noise_supervision_losses=None, harmonic_supervision_losses=None, losses=None,
+                 sinusoidal_consistency_losses=None, harmonic_consistency_losses=None,
+                 filtered_noise_consistency_loss=None, twm_loss=None, harmonic_distribution_prior=None, **kwargs):
         super().__init__(**kwargs)
+        # The original's arguments, where given, stand in for ours.
+        audio_losses = losses if losses is not None else audio_losses
+        if sinusoidal_consistency_losses is not None:
+            consistency_losses = sinusoid_supervision_losses = sinusoidal_consistency_losses
+        if harmonic_consistency_losses is not None:
+            harmonic_supervision_losses = harmonic_consistency_losses
+        if filtered_noise_consistency_loss is not None:
+            noise_supervision_losses = filtered_noise_consistency_loss
+        twm_losses = twm_loss if twm_loss is not None else twm_losses
+        if harmonic_distribution_prior is not None:
+            prior_losses = harmonic_distribution_prior
         if sinusoidal_encoder is None:
             raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
         for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
@@ -146,7 +169,7 @@ class InverseSynthesis(Model):
         self.processor_group = build_sinusoidal_processor_group(n_samples, sample_rate, int(noise_window_size),
                                                                 self.reverb)
         self.audio_losses = _loss_list(
-            audio_losses, lambda: [losses.SpectralLoss(logmag_weight=1.0)], "audio_losses")
+            audio_losses, lambda: [SpectralLoss(logmag_weight=1.0)], "audio_losses")
         self.consistency_losses = _loss_list(
             consistency_losses, lambda: [inverse_losses.KDEConsistencyLoss()], "consistency_losses")
         self.prior_losses = _loss_list(
@@ -199,10 +222,20 @@ class InverseSynthesis(Model):
         values = (outputs["sin_amps"], outputs["sin_freqs"], outputs["noise_magnitudes"])
         return tuple(tf.stop_gradient(v) for v in values) if self.stop_gradient else values
 
+    def with_audio(self, features: dict) -> dict:
+        """`features`, with 'audio' rendered from the true controls (sin_amps, sin_freqs,
+        noise_magnitudes) by the model's synthesizer when it is absent."""
+        if "audio" in features or "sin_amps" not in features:
+            return features
+        (sin_amps, sin_freqs, noise) = (core.ensure_3d(features[key], key) for key in
+                                        ("sin_amps", "sin_freqs", "noise_magnitudes"))
+        return dict(features, audio=self.synthesize(sin_amps, sin_freqs, noise))
+
     def call(self, features, training=False):
         """Outputs (see module doc); with `compute_losses`, the losses of each mode."""
         parts = split_parts(features)
         if parts is None:
+            features = self.with_audio(features)
             if "audio" not in features:
                 raise ValueError(f"InverseSynthesis: features need 'audio' [batch, n_samples] "
                                  f"(have {sorted(features)}).")
@@ -210,6 +243,7 @@ class InverseSynthesis(Model):
             if self.compute_losses:
                 self._add_losses(features, outputs, prefix="")
             return outputs
+        parts = {name: self.with_audio(part) for name, part in parts.items()}
         audios = [core.ensure_audio(part["audio"], f"{name}/audio") for name, part in parts.items()]
         outputs = self.forward(tf.concat(audios, axis=0), training=training)
         start = 0
