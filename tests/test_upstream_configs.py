@@ -60,7 +60,7 @@ def tone_features(seconds=0.5, n=1, sample_rate=SR, frame_rate=FR, centered=Fals
     audio_16k = audio if sample_rate == 16000 else tone_features(seconds, 1)["audio"][0]
     n_frames = int(seconds * frame_rate) + int(centered)
     loudness = spectral_ops.compute_loudness(audio_16k[None], 16000, frame_rate)[0].numpy()
-    loudness = np.resize(loudness, n_frames)
+    loudness = np.pad(loudness, (0, max(0, n_frames - len(loudness))), mode="edge")[:n_frames]
     features = {"audio": audio, "audio_16k": audio_16k, "f0_hz": np.full(n_frames, 220.0, np.float32),
                 "f0_confidence": np.full(n_frames, 0.95, np.float32), "loudness_db": loudness.astype(np.float32)}
     return {k: np.repeat(v[None], n, axis=0) for k, v in features.items()}
@@ -491,10 +491,8 @@ def two_note_controls(n_frames=125, sample_rate=SR):
     amps = 0.5 * (1.0 + 0.1 * np.sin(2 * np.pi * frames / 7.0))
     amps[57:63] = 1e-3
     hop = sample_rate // FR
-    t = np.arange(n_frames * hop) / sample_rate
     audio = 0.4 * np.sin(2 * np.pi * np.cumsum(np.repeat(f0, hop)) / sample_rate)
     audio[57 * hop:63 * hop] = 0.0
-    del t
     return {"f0_hz": f0[None, :, None], "harmonic/controls/amplitudes": amps[None, :, None].astype(np.float32),
             "audio": audio[None].astype(np.float32)}
 
