@@ -26,9 +26,10 @@ import tensorflow as tf
 
 from ddsp_models.gin_utils import register
 from ddsp_models.training.data import _AUTOTUNE, DataProvider, _list_files
+from ddsp_models.training.features import FRAME_FEATURES, N_PITCHES
 
 FEATURES_SAMPLE_RATE = 16000  # Hz: the original computes every frame feature at CREPE's rate
-FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
+FRAME_KEYS = tuple(key for key in FRAME_FEATURES if key != "power_db")  # in every record
 
 
 def original_n_frames(example_secs: float, frame_rate: float, centered: bool) -> int:
@@ -248,7 +249,7 @@ class UrmpMidi(Urmp):
 
     def required_features(self) -> dict:
         features = super().required_features()
-        rolls = [self.n_frames * 128]
+        rolls = [self.n_frames * N_PITCHES]
         features.update({
             "note_active_velocities": tf.io.FixedLenFeature(rolls, tf.float32),
             "note_active_frame_indices": tf.io.FixedLenFeature(rolls, tf.float32),
@@ -267,13 +268,13 @@ class UrmpMidi(Urmp):
         def reshape(example):
             example = dict(example)
             for key in ("note_active_frame_indices", "note_active_velocities"):
-                example[key] = tf.reshape(example[key], (-1, 128))
+                example[key] = tf.reshape(example[key], (-1, N_PITCHES))
             example["instrument_id"] = vocabulary.lookup(example["instrument_id"])
             example["midi"] = tf.argmax(example["note_active_frame_indices"], axis=-1)
             for key in ("f0_hz", "loudness_db"):
                 example[key] = example[key][..., tf.newaxis]
             for key, name in (("note_onsets", "onsets"), ("note_offsets", "offsets")):
-                any_note = tf.reduce_sum(tf.reshape(example[key], (-1, 128)), axis=-1)
+                any_note = tf.reduce_sum(tf.reshape(example[key], (-1, N_PITCHES)), axis=-1)
                 example[name] = tf.cast(any_note > 0, tf.int64)
             return example
 
