@@ -20,10 +20,10 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
+from midi_fixtures import midi_notes
 
 from ddsp_models import spectral_ops
 from ddsp_models.training import config, data, evaluators, heuristics, models
-from midi_fixtures import midi_notes
 
 HERE = os.path.dirname(__file__)
 UPSTREAM = os.path.join(HERE, "data", "upstream_gin")

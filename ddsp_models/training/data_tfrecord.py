@@ -88,8 +88,8 @@ class TFRecordProvider(DataProvider):
         self.file_pattern = file_pattern if file_pattern is not None else self.default_file_pattern
         self.example_secs = example_secs
         self.centered = bool(centered)
-        self.n_samples = int(round(example_secs * self.sample_rate))
-        self.n_samples_16k = int(round(example_secs * FEATURES_SAMPLE_RATE))
+        self.n_samples = round(example_secs * self.sample_rate)
+        self.n_samples_16k = round(example_secs * FEATURES_SAMPLE_RATE)
         self.n_frames = original_n_frames(example_secs, self.frame_rate, self.centered)
         self.with_power = with_power
         self.power_frame_size = int(power_frame_size)

@@ -226,7 +226,7 @@ def notes_to_pianoroll(sequence: NoteSequence, n_frames: int, frame_rate: float 
     """`[n_frames, 128]` roll with each note's velocity over its frames."""
     roll = np.zeros((n_frames, 128), np.float32)
     for note in sequence.notes:
-        start, stop = int(round(note.start_time * frame_rate)), int(round(note.end_time * frame_rate))
+        start, stop = round(note.start_time * frame_rate), round(note.end_time * frame_rate)
         if 0 <= note.pitch < 128:
             roll[start:stop, note.pitch] = note.velocity
     return roll

@@ -211,7 +211,8 @@ class OnlineF0PowerPreprocessor(F0PowerPreprocessor):
         if compute_f0 and crepe_saved_model_path is None:
             raise ValueError("OnlineF0PowerPreprocessor: compute_f0=True needs a CREPE model "
                              "(`crepe_saved_model_path` is None).")
-        from ddsp_models.crepe import MODEL_SAMPLE_RATE  # 16 kHz, where the original computes these
+        # 16 kHz: the original computes these features at CREPE's rate.
+        from ddsp_models.crepe import MODEL_SAMPLE_RATE
 
         super().__init__(time_steps, frame_rate, MODEL_SAMPLE_RATE if padding else sample_rate,
                          frame_size=frame_size, compute_power=compute_power, name=name, **kwargs)

@@ -69,7 +69,7 @@ def crepe_stand_in(audio, sr, viterbi=False, step_size=10, center=True, verbose=
 
 def tone(seconds: float, sample_rate: int) -> np.ndarray:
     """A tone gliding from 220 to 330 Hz with three harmonics, faded out in its last 30%."""
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
     f0 = 220.0 + 110.0 * t / seconds
     phase = 2.0 * np.pi * np.cumsum(f0) / sample_rate
     audio = sum(0.3 / k * np.sin(k * phase) for k in (1, 2, 3))

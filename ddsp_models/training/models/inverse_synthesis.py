@@ -32,8 +32,8 @@ Loss names (each loss object's `name`, prefixed by its branch):
 import tensorflow as tf
 
 from ddsp_models import core, effects, inverse_losses, processors, synths
-from ddsp_models.losses import SpectralLoss
 from ddsp_models.gin_utils import register
+from ddsp_models.losses import SpectralLoss
 from ddsp_models.training.models.model import Model
 
 TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
