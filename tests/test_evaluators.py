@@ -96,8 +96,8 @@ def test_evaluate_without_a_checkpoint_scores_the_current_weights(tmp_path):
 
 
 def test_the_evaluate_stage_runs_the_evaluators_a_runs_gin_files_name(monkeypatch):
+    from ddsp_models.training import run_config
     from pipelines import evaluate as evaluate_stage
-    from pipelines import runs as run_config
 
     info = type("Info", (), {"sample_rate": SR, "frame_rate": FR})()
     monkeypatch.setattr(run_config, "gin_config", lambda params, run, info: (["eval/basic_f0_ld.gin"], []))

@@ -117,7 +117,7 @@ def _zipped(synthetic, real):
 
 def test_zipped_mode_splits_outputs_and_losses_by_part(notes):
     tf.random.set_seed(0)
-    model = tiny_model()
+    model = tiny_model(zipped_parts=("synthetic", "real"))
     real = {"audio": synthetic_notes(batch_size=3, seed=7)["audio"],
             "f0_hz": tf.zeros([3, 5])}  # real frame features of another rate are ignored
     outputs, losses = model(_zipped(notes, real), return_losses=True)
@@ -143,6 +143,10 @@ def test_zipped_mode_splits_outputs_and_losses_by_part(notes):
                                        value, rtol=rtol, err_msg=f"{part}/{name}")
     np.testing.assert_allclose(losses["total_loss"], synthetic_losses["total_loss"] + real_losses["total_loss"],
                                rtol=1e-2)
+    # A '/' in a key of a plain batch (not a part name) does not switch to zipped mode.
+    _, plain_losses = model(dict(real, **{"harmonic/signal": real["audio"]}), return_losses=True)
+    assert set(plain_losses) == set(real_losses)
+    np.testing.assert_allclose(plain_losses["harm_twm_loss"], real_losses["harm_twm_loss"], rtol=1e-5)
 
 
 def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
@@ -150,7 +154,7 @@ def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
                                             n_noise_bands=N_NOISE_BANDS, chunk_size=2)
     real = data.InMemoryProvider({"audio": synthetic_notes(batch_size=4, seed=3)["audio"].numpy()})
     dataset = data.ZippedProvider([synthetic, real]).get_batch(2)
-    model = tiny_model()
+    model = tiny_model(zipped_parts=("synthetic", "real"))
     trainer = Trainer(model, learning_rate=1e-3)
     iterator = iter(dataset)
     trainer.build(next(iterator))
@@ -181,7 +185,12 @@ def test_bad_inputs_raise_named_errors(notes):
     with pytest.raises(ValueError, match="'audio'"):
         model({"f0_hz": tf.zeros([1, 50])})
     with pytest.raises(ValueError, match=r"\['audio'\] are not"):
-        model({"synthetic/audio": notes["audio"], "audio": notes["audio"]})
+        tiny_model(zipped_parts=("synthetic", "real"))(
+            {"synthetic/audio": notes["audio"], "audio": notes["audio"]})
+    with pytest.raises(ValueError, match="zipped_parts"):  # zipped batch, plain model
+        model({"synthetic/audio": notes["audio"], "real/audio": notes["audio"]})
+    with pytest.raises(ValueError, match="zipped_parts"):
+        tiny_model(zipped_parts=("synthetic", "a/b"))
     partial = {"audio": notes["audio"], "sin_amps": notes["sin_amps"]}
     with pytest.raises(ValueError, match="missing.*'harm_dist'"):
         model(partial, return_losses=True)
@@ -226,6 +235,8 @@ def test_icml2020_configs_build_the_model_and_provider(stage, tmp_path):
     else:
         assert isinstance(provider, data.ZippedProvider)
         assert isinstance(provider.providers[1], data.PreparedTfdsProvider)
+        # The config tells the model the provider's part names: zipped mode by argument.
+        assert model.zipped_parts == tuple(provider.names) == ("synthetic", "real")
         assert "synthetic/sin_kde_consistency_loss" in losses and "real/sin_spectral_loss" in losses
         assert "real/sin_kde_consistency_loss" not in losses
         assert outputs["real/harm_audio"].shape == (2, N_SAMPLES)

@@ -20,10 +20,10 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
-from midi_fixtures import midi_notes
 
 from ddsp_models import spectral_ops
 from ddsp_models.training import config, data, evaluators, heuristics, models
+from midi_fixtures import midi_notes
 
 HERE = os.path.dirname(__file__)
 UPSTREAM = os.path.join(HERE, "data", "upstream_gin")
@@ -233,13 +233,18 @@ def case_hmm_prior(tmp_path):
 
 def inverse_bindings(tmp_path, n_timesteps=32):
     """Local records for the DDSP-inv datasets (the config's GCS paths stay bound; these
-    scoped bindings win), and the clip length (sizes)."""
+    scoped bindings win), the clip length (sizes), and the part names of finetune_dataset.gin's
+    zipped batches (the original's model told them apart by their tuple order; ours is told
+    the parts, `InverseSynthesis.zipped_parts`, ZippedProvider's default names)."""
     notes = synthetic_notes_records(tmp_path / "notes.tfrecord", n_timesteps)
     audio = write_records(tmp_path / "audio.tfrecord", tone_features(SECONDS, n=2))
-    return [f"data.SyntheticNotes.file_pattern = '{notes}'", f"SyntheticNotes.n_timesteps = {n_timesteps}",
+    return [f"data.SyntheticNotes.file_pattern = '{notes}'",
+            f"SyntheticNotes.n_timesteps = {n_timesteps}",
             f"train_data/TFRecordProvider.file_pattern = '{audio}'",
             f"test_data/TFRecordProvider.file_pattern = '{audio}'",
-            f"TFRecordProvider.example_secs = {SECONDS}", f"InverseSynthesis.n_samples = {int(SECONDS * SR)}"]
+            f"TFRecordProvider.example_secs = {SECONDS}",
+            f"InverseSynthesis.n_samples = {int(SECONDS * SR)}",
+            "InverseSynthesis.zipped_parts = ('synthetic', 'real')"]
 
 
 SYNTHETIC_KEYS = {"f0_hz", "harm_amp", "harm_dist", "sin_amps", "sin_freqs", "noise_magnitudes"}

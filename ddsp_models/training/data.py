@@ -310,7 +310,8 @@ PREPARED_TFDS_NAME = "ddsp_prepared"
 
 @register("data")
 class PreparedTfdsProvider(TfdsProvider):
-    """This project's TFDS dataset (DVC stage ``dataset``, ``pipelines/ddsp_tfds``).
+    """This project's TFDS dataset (DVC stage ``dataset``; its builder:
+    ``ddsp_models/training/tfds_builder``).
 
     Read straight from its folder (``data_dir/ddsp_prepared/<config>/<version>``) with
     `tfds.builder_from_directory`, so the builder code need not be importable. Audio and

@@ -385,7 +385,7 @@ def _evaluate_or_sample(data_provider, model, evaluator_classes, mode: str, save
                         run_until_step: int, evaluate_and_sample: bool) -> dict:
     """The original's loop: for each new checkpoint in `restore_dir` (the current weights
     when there is none, with a warning), one pass over `num_batches` unshuffled batches."""
-    from ddsp_models.training.models.model import checkpoint_step
+    from ddsp_models.training.checkpoints import checkpoint_step
 
     restore_dir = restore_dir or save_dir
     writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "eval"))
