@@ -7,15 +7,16 @@ Representations (frame rate, float32, `[batch, n_frames, ...]`):
   filtered noise: linear band gains `[batch, n_frames, n_bands]`.
 
 Losses:
-  KDEConsistencyLoss: how well one set of weighted frequencies explains another, as the
+  InverseKDEConsistencyLoss: how well one set of weighted frequencies explains another, as the
     amplitude-weighted negative log-likelihood under a Gaussian kernel density in MIDI
     (log-frequency), each direction optionally relative to the set's own likelihood.
-  HarmonicConsistencyLoss / FilteredNoiseConsistencyLoss: direct parameter agreement.
-  TWMLoss: Maher & Beauchamp two-way mismatch between f0 candidates and sinusoids.
+  InverseHarmonicConsistencyLoss / InverseFilteredNoiseConsistencyLoss: direct parameter agreement.
+  InverseTWMLoss: Maher & Beauchamp two-way mismatch between f0 candidates and sinusoids.
   HarmonicDistributionPrior: penalises energy in upper harmonics.
 
-These are this project's versions (gin names `inverse_losses.*`); the original DDSP's
-classes of the same names, with its arguments, are ddsp_models.losses.* (consistency_losses).
+These are this project's versions (gin names `inverse_losses.Inverse*`, named apart so that an
+original config's bare `KDEConsistencyLoss.weight_a = ...` binds the original DDSP's classes,
+`ddsp_models.losses.*` from `consistency_losses`, without ambiguity).
 """
 import tensorflow as tf
 
@@ -79,7 +80,7 @@ def kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, kernel_width_m
 
 
 @register("inverse_losses")
-class KDEConsistencyLoss(Loss):
+class InverseKDEConsistencyLoss(Loss):
     """Agreement of two weighted frequency sets (e.g. harmonics and sinusoids) by kernel densities.
 
     Direction a->b scores the components of a under the kernel density of b (see
@@ -92,6 +93,12 @@ class KDEConsistencyLoss(Loss):
       weight_a_b, weight_b_a: weights of the two directions (>= 0).
       kernel_width_midi: Gaussian kernel standard deviation, semitones.
       relative: subtract the self-likelihood (see above).
+      weight_a, weight_b, scale_a, scale_b: the original DDSP's names (they win when given):
+        weight_a = weight_a_b, weight_b = weight_b_a; scale_a / scale_b are the kernel widths
+        (semitones) of the densities of a / b (a -> b uses b's width).
+      weight_mean_amp: weight of mean |mean_k amps_a - mean_k amps_b| (the original's term
+        matching the overall level); None: 1.0 when any of the original's names is given (its
+        default), else 0.
 
     Call: `loss(amps_a, freqs_a, amps_b, freqs_b)`, each `[batch, n_frames, n_components]`
     (frequencies in Hz; the two sets may have different numbers of components). Returns the
@@ -99,23 +106,32 @@ class KDEConsistencyLoss(Loss):
     """
 
     def __init__(self, weight_a_b: float = 1.0, weight_b_a: float = 1.0, kernel_width_midi: float = 0.5,
-                 relative: bool = True, name: str = "kde_consistency_loss", **kwargs):
+                 relative: bool = True, weight_a: float | None = None, weight_b: float | None = None,
+                 scale_a: float | None = None, scale_b: float | None = None, weight_mean_amp: float | None = None,
+                 name: str = "kde_consistency_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight_a_b = check_weight(weight_a_b, "weight_a_b")
-        self.weight_b_a = check_weight(weight_b_a, "weight_b_a")
+        original = any(v is not None for v in (weight_a, weight_b, scale_a, scale_b))
+        self.weight_a_b = check_weight(weight_a_b if weight_a is None else weight_a, "weight_a_b")
+        self.weight_b_a = check_weight(weight_b_a if weight_b is None else weight_b, "weight_b_a")
         self.kernel_width_midi = _check_positive(kernel_width_midi, "kernel_width_midi")
+        self.width_a = _check_positive(kernel_width_midi if scale_a is None else scale_a, "scale_a")
+        self.width_b = _check_positive(kernel_width_midi if scale_b is None else scale_b, "scale_b")
+        if weight_mean_amp is None:
+            weight_mean_amp = 1.0 if original else 0.0
+        self.weight_mean_amp = check_weight(weight_mean_amp, "weight_mean_amp")
         self.relative = bool(relative)
 
     def get_config(self):
         config = super().get_config()
         config.update(weight_a_b=self.weight_a_b, weight_b_a=self.weight_b_a,
-                      kernel_width_midi=self.kernel_width_midi, relative=self.relative)
+                      kernel_width_midi=self.kernel_width_midi, relative=self.relative, scale_a=self.width_a,
+                      scale_b=self.width_b, weight_mean_amp=self.weight_mean_amp)
         return config
 
-    def _direction(self, amps_x, freqs_x, amps_y, freqs_y) -> tf.Tensor:
-        nll = kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, self.kernel_width_midi)
+    def _direction(self, amps_x, freqs_x, amps_y, freqs_y, width_x, width_y) -> tf.Tensor:
+        nll = kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, width_y)
         if self.relative:
-            nll -= kde_negative_log_likelihood(amps_x, freqs_x, amps_x, freqs_x, self.kernel_width_midi)
+            nll -= kde_negative_log_likelihood(amps_x, freqs_x, amps_x, freqs_x, width_x)
         return tf.reduce_mean(nll)
 
     def call(self, amps_a, freqs_a, amps_b, freqs_b):
@@ -125,14 +141,17 @@ class KDEConsistencyLoss(Loss):
         check_same_shape(amps_b, freqs_b, "amps_b", "freqs_b")
         loss = tf.constant(0.0)
         if self.weight_a_b > 0.0:
-            loss += self.weight_a_b * self._direction(amps_a, freqs_a, amps_b, freqs_b)
+            loss += self.weight_a_b * self._direction(amps_a, freqs_a, amps_b, freqs_b, self.width_a, self.width_b)
         if self.weight_b_a > 0.0:
-            loss += self.weight_b_a * self._direction(amps_b, freqs_b, amps_a, freqs_a)
+            loss += self.weight_b_a * self._direction(amps_b, freqs_b, amps_a, freqs_a, self.width_b, self.width_a)
+        if self.weight_mean_amp > 0.0:
+            level = tf.abs(tf.reduce_mean(amps_a, axis=-1) - tf.reduce_mean(amps_b, axis=-1))
+            loss += self.weight_mean_amp * tf.reduce_mean(level)
         return loss
 
 
 @register("inverse_losses")
-class HarmonicConsistencyLoss(Loss):
+class InverseHarmonicConsistencyLoss(Loss):
     """Agreement of two harmonic-synth parameter sets (e.g. predicted vs. from sinusoids).
 
     Terms: amplitudes compared as natural logs (floored at 1e-5), distributions linearly,
@@ -174,7 +193,7 @@ class HarmonicConsistencyLoss(Loss):
 
 
 @register("inverse_losses")
-class FilteredNoiseConsistencyLoss(ParamLoss):
+class InverseFilteredNoiseConsistencyLoss(ParamLoss):
     """Agreement of two filtered-noise band-gain sets, compared as natural logs (floored 1e-5).
 
     Call: `loss(noise_magnitudes, noise_magnitudes_target)`, both `[batch, n_frames, n_bands]`
@@ -252,7 +271,7 @@ def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: flo
 
 
 @register("inverse_losses")
-class TWMLoss(Loss):
+class InverseTWMLoss(Loss):
     """Two-way mismatch loss: how badly f0 candidates explain measured sinusoids (see twm_errors).
 
     Args:

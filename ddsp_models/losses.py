@@ -172,8 +172,13 @@ class Loss(keras.layers.Layer):
         self.built = True
 
     def get_losses_dict(self, *args, **kwargs) -> dict:
-        """Calls the loss; returns `{self.name: scalar}`."""
-        return {self.name: self(*args, **kwargs)}
+        """Calls the loss; returns `{self.name: scalar}`, or the call's own dict of named
+        scalars for a loss made of several terms (e.g. the original's
+        HarmonicConsistencyLoss: amplitude, distribution and f0 terms)."""
+        value = self(*args, **kwargs)
+        if isinstance(value, dict):
+            return dict(value)
+        return {self.name: value}
 
 
 @register("losses")

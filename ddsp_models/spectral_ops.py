@@ -418,7 +418,7 @@ def _mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
     return (gains / gains.size).astype(np.float32)
 
 
-def _frame_hop(sample_rate, frame_rate) -> int:
+def hop_size(sample_rate, frame_rate) -> int:
     """Samples per frame, sample_rate / frame_rate.
 
     Raises:
@@ -482,7 +482,7 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
       `[n_frames]` or `[batch, n_frames]` float32 (tensor for use_tf, else numpy).
     """
     n_fft = _check_positive_int(n_fft, "n_fft")
-    hop = _frame_hop(sample_rate, frame_rate)
+    hop = hop_size(sample_rate, frame_rate)
     if not use_tf:
         return _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding)
     audio, squeeze = _batched_audio(audio)
@@ -497,7 +497,7 @@ def _mean_square(audio, sample_rate, frame_rate, frame_size, padding):
     """Mean of audio^2 over each frame, `[batch, n_frames]`, and whether the input was 1-D."""
     audio, squeeze = _batched_audio(audio)
     frame_size = _check_positive_int(frame_size, "frame_size")
-    hop = _frame_hop(sample_rate, frame_rate)
+    hop = hop_size(sample_rate, frame_rate)
     n_frames, left, right = framing(audio.shape[1], frame_size, hop, padding)
     squared = tf.pad(tf.square(audio), [[0, 0], [left, right]])
     squared = squared[:, :(n_frames - 1) * hop + frame_size, tf.newaxis]
@@ -564,7 +564,7 @@ def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: st
     array = crepe.check_audio(audio)
     if sample_rate != CREPE_SAMPLE_RATE:
         array = audio_io.resample(array, sample_rate, CREPE_SAMPLE_RATE)
-    hop = _frame_hop(CREPE_SAMPLE_RATE, frame_rate)
+    hop = hop_size(CREPE_SAMPLE_RATE, frame_rate)
     padded = np.asarray(pad(array, CREPE_FRAME_SIZE, hop, padding, axis=-1))
     n_frames = 1 + (padded.shape[-1] - CREPE_FRAME_SIZE) // hop
     if n_frames < 1:

@@ -6,6 +6,9 @@ clip of ``evaluate.split``, and is scored with `ddsp_models.training.evaluation.
 multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
 resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
+Evaluators a run's gin files name (``evaluate.evaluator_classes``, e.g. by including the
+original DDSP's eval/basic_f0_ld.gin) run too; their metrics join the record under their tags
+(``losses/total_loss``, ``metrics/loudness/loudness_db``, ...).
 Results go to ``<out-dir>/<run>.json`` (DVC metrics: the mean of each metric),
 ``<out-dir>/details/<run>.json`` (mean, median, std and counts), the log, a table
 artifact ``evaluation-metrics`` and a markdown artifact ``evaluation`` in the Prefect UI. A
@@ -70,6 +73,21 @@ def score_model(model, params: dict, run: str, info, batches=None) -> dict:
         outlier_semitones=settings["outlier_semitones"], spectral_loss=spectral_metric())
 
 
+def gin_evaluator_metrics(params: dict, run: str, info, model, batches) -> dict:
+    """{tag: {'mean': value}} of the evaluators the run's gin files bind to
+    ``evaluate.evaluator_classes`` (`ddsp_models.training.evaluators`); {} when none."""
+    from ddsp_models.training import evaluators
+    from ddsp_models.training.config import parse_gin
+
+    files, bindings = run_config.gin_config(params, run, info)
+    parse_gin(files, bindings, skip_unknown=True)
+    classes = evaluators.bound_evaluator_classes()
+    if not classes:
+        return {}
+    metrics = evaluators.run_evaluators(model, batches, classes, info.sample_rate, info.frame_rate)
+    return {tag: {"mean": value} for tag, value in metrics.items()}
+
+
 def n_examples_of(summary: dict) -> int:
     """Clips scored in an `evaluate_model` summary."""
     return max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
@@ -78,8 +96,8 @@ def n_examples_of(summary: dict) -> int:
 def evaluate_one(params: dict, run: str, info, runs_dir: str, metrics_dir: str) -> dict:
     """Scores the trained run ``<runs_dir>/<run>``; writes ``<metrics_dir>/<run>.json`` (and
     the details) and returns its metrics record."""
-    from ddsp_models.training.inference import load_trained_model
     from ddsp_models.training.checkpoints import checkpoint_step
+    from ddsp_models.training.inference import load_trained_model
 
     settings = params["evaluate"]
     folder = run_config.run_dir(runs_dir, run)
@@ -88,6 +106,7 @@ def evaluate_one(params: dict, run: str, info, runs_dir: str, metrics_dir: str) 
     step = checkpoint_step(folder)
     summary = score_model(model, params, run, info, batches)
     n_examples = n_examples_of(summary)
+    summary.update(gin_evaluator_metrics(params, run, info, model, batches))
     record = metrics_record(run, step, summary, settings["split"], n_examples)
     path = os.path.join(metrics_dir, f"{run}.json")
     details_path = os.path.join(metrics_dir, "details", f"{run}.json")

@@ -1,4 +1,5 @@
 """Specification of the data providers and of the TFDS dataset `ddsp_prepared`."""
+import hashlib
 import json
 import os
 
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_fixtures import write_fake_nsynth
 from ddsp_models.training import data
 from ddsp_models.training.tfds_builder import ddsp_prepared
 from pipelines import dataset as dataset_stage
@@ -126,47 +128,75 @@ def test_providers_are_gin_configurable(tmp_path):
         gin.clear_config()
 
 
+# ------------------------------------------- the original DDSP's TFRecords (golden)
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden")
+# name: (sample_rate, centered), as scripts/golden/record_upstream_tfrecords.py wrote them
+UPSTREAM_RECORDS = {"upstream_same": (16000, False), "upstream_center": (8000, True)}
+UPSTREAM_KEYS = {"audio", "audio_16k", "f0_hz", "f0_confidence", "loudness_db"}
+
+
+def upstream_provider(name, **kwargs):
+    sample_rate, centered = UPSTREAM_RECORDS[name]
+    return data.TFRecordProvider(os.path.join(GOLDEN, f"{name}.tfrecord"), example_secs=1,
+                                 sample_rate=sample_rate, frame_rate=250, centered=centered, **kwargs)
+
+
+def first_batch(provider):
+    batch = next(iter(provider.get_batch(8, shuffle=False, repeats=1, drop_remainder=False)))
+    return {key: value.numpy() for key, value in batch.items()}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_RECORDS))
+def test_original_records_read_as_the_original_reads_them(name):
+    """Records of the original's prepare_tfrecord (audio_16k, no power_db), read with its
+    arguments: the same keys, frame counts (centred: n + 1) and values as its own provider."""
+    golden = np.load(os.path.join(GOLDEN, "upstream_batches.npz"))
+    batch = first_batch(upstream_provider(name))
+    assert set(batch) == UPSTREAM_KEYS
+    for key, value in batch.items():
+        if key.startswith("audio"):
+            assert value.shape == tuple(golden[f"{name}/{key}.shape"])
+            digest = hashlib.sha256(value.astype("<f4").tobytes()).hexdigest()
+            assert digest == str(golden[f"{name}/{key}.sha256"])
+        else:
+            np.testing.assert_array_equal(value, golden[f"{name}/{key}"])
+    n_frames = 251 if UPSTREAM_RECORDS[name][1] else 250
+    assert batch["f0_hz"].shape[1] == n_frames
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_RECORDS))
+def test_power_of_original_records_matches_the_originals_compute_power(name):
+    """with_power=True adds power_db from audio_16k with the original's framing: equal (to
+    1e-4 dB) to the original's spectral_ops.compute_power of the same audio."""
+    golden = np.load(os.path.join(GOLDEN, "upstream_batches.npz"))
+    batch = first_batch(upstream_provider(name, with_power=True))
+    assert set(batch) == UPSTREAM_KEYS | {"power_db"}
+    assert batch["power_db"].shape == golden[f"{name}/power_db"].shape
+    np.testing.assert_allclose(batch["power_db"], golden[f"{name}/power_db"], atol=1e-4)
+    assert batch["power_db"].max() > -20.0 and batch["power_db"].min() >= -80.0
+
+
+def test_stored_power_is_read_and_with_power_false_drops_it(tmp_path):
+    examples = synthetic_examples(2, n_samples=16000, n_frames=250)
+    data.write_tfrecord(tmp_path / "p.tfrecord", [{k: v[i] for k, v in examples.items()} for i in range(2)])
+    for with_power in (None, True):
+        batch = first_batch(data.TFRecordProvider(str(tmp_path / "p.tfrecord"), example_secs=1,
+                                                  with_power=with_power))
+        np.testing.assert_array_equal(batch["power_db"], examples["power_db"])  # stored, not recomputed
+    batch = first_batch(data.TFRecordProvider(str(tmp_path / "p.tfrecord"), example_secs=1, with_power=False))
+    assert "power_db" not in batch and "audio_16k" not in batch
+
+
+def test_records_without_a_needed_feature_name_the_file_and_key(tmp_path):
+    examples = synthetic_examples(1, n_samples=16000, n_frames=250)
+    del examples["f0_confidence"]
+    data.write_tfrecord(tmp_path / "bad.tfrecord", [{k: v[0] for k, v in examples.items()}])
+    provider = data.TFRecordProvider(str(tmp_path / "bad.tfrecord"), example_secs=1)
+    with pytest.raises(ValueError, match=r"bad\.tfrecord.*f0_confidence"):
+        provider.get_dataset(shuffle=False)
+
+
 # ---------------------------------------------------------- NSynth (fake builder)
-def write_fake_nsynth(data_dir, n=3):
-    """A 'nsynth/gansynth_subset.f0_and_loudness:2.3.3' with NSynth's exact features and
-    n tiny made-up examples per split, prepared into data_dir."""
-    real = tfds.builder("nsynth/gansynth_subset.f0_and_loudness:2.3.3", data_dir=str(data_dir))
-    real_features = real.info.features
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        rows.append({
-            "id": f"note_{i}", "audio": rng.uniform(-1, 1, 64000).astype(np.float32),
-            "pitch": 60 + i, "velocity": 100,
-            "instrument": {"family": 1, "label": 7 + i, "source": 0},
-            "qualities": {q: False for q in real_features["qualities"].keys()},
-            "f0": {"hz": np.full(1000, 261.6 * (i + 1), np.float32),
-                   "confidence": rng.uniform(0, 1, 1000).astype(np.float32),
-                   "midi": np.full(1000, 60.0 + i, np.float32)},
-            "loudness": {"db": rng.uniform(-60, 0, 1000).astype(np.float32)},
-        })
-
-    with tfds.core.registered.skip_registration():
-        class FakeNsynth(tfds.core.GeneratorBasedBuilder):
-            name = "nsynth"
-            VERSION = tfds.core.Version("2.3.3")
-            BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="gansynth_subset.f0_and_loudness")]
-
-            def _info(self):
-                return tfds.core.DatasetInfo(builder=self, features=real_features)
-
-            def _split_generators(self, dl_manager):
-                return {"train": self._generate_examples(), "valid": self._generate_examples()}
-
-            def _generate_examples(self):
-                for row in rows:
-                    yield row["id"], row
-
-    FakeNsynth(config="gansynth_subset.f0_and_loudness", data_dir=str(data_dir)) \
-        .download_and_prepare()
-    return rows
-
-
 def test_nsynth_tfds_maps_feature_names_offline(tmp_path):
     rows = write_fake_nsynth(tmp_path)
     provider = data.NSynthTfds(split="valid", data_dir=str(tmp_path))

@@ -113,3 +113,47 @@ def test_decoders_restore_from_checkpoints(kind, tmp_path):
     path = tf.train.Checkpoint(decoder=saved).save(str(tmp_path / "ckpt"))
     tf.train.Checkpoint(decoder=restored).restore(path).assert_consumed()
     np.testing.assert_allclose(restored(inputs)["harmonic_distribution"], expected, atol=1e-6)
+
+
+def midi_inputs(batch=1, time_steps=10, z_dims=0):
+    pitch = np.full([batch, time_steps, 1], 60.0, np.float32)
+    velocity = np.full([batch, time_steps, 1], 100.0, np.float32)
+    out = {"pitch": pitch, "velocity": velocity}
+    if z_dims:
+        out["z"] = RNG.normal(size=[batch, time_steps, z_dims]).astype(np.float32)
+    return out
+
+
+def test_midi_to_harmonic_decoder_original_form_f0_midi_split_is_the_residual():
+    """The original's configs name the f0 channel ('f0_midi', 1) in output_splits and pass a
+    `net`: f0_midi = pitch + that channel (f0_residual), or the channel alone."""
+    from ddsp_models.training import nn
+
+    splits = (("f0_midi", 1), ("amplitudes", 1), ("harmonic_distribution", 4), ("magnitudes", 3))
+    for f0_residual in (True, False):
+        decoder = decoders.MidiToHarmonicDecoder(
+            net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1), output_splits=splits,
+            f0_residual=f0_residual)
+        inputs = midi_inputs()
+        out = decoder(inputs)
+        assert sorted(out) == ["amplitudes", "f0_hz", "f0_midi", "harmonic_distribution", "magnitudes"]
+        x = decoder.norm(decoder.net(inputs["pitch"]))
+        channel = decoder.dense_out(x)[..., :1].numpy()
+        expected = channel + (inputs["pitch"] if f0_residual else 0.0)
+        np.testing.assert_allclose(out["f0_midi"].numpy(), expected, atol=1e-5)
+        np.testing.assert_allclose(out["f0_hz"].numpy(), np.where(
+            expected <= 0, 0.0, 440.0 * 2.0 ** ((expected - 69.0) / 12.0)), rtol=1e-4)
+
+
+def test_midi_to_harmonic_decoder_net_decodes_a_given_z():
+    """With a conditional net the z of the features conditions it (input_keys need not name it)."""
+    from ddsp_models.training import nn
+
+    decoder = decoders.MidiToHarmonicDecoder(
+        net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1, conditional=True),
+        output_splits=(("f0_midi", 1), ("amplitudes", 1)))
+    a, b = midi_inputs(z_dims=2), midi_inputs(z_dims=2)
+    b["z"] = a["z"] + 1.0
+    assert not np.allclose(decoder(a)["amplitudes"].numpy(), decoder(b)["amplitudes"].numpy())
+    with pytest.raises(ValueError, match="f0_hz"):
+        decoders.MidiToHarmonicDecoder(output_splits=(("f0_hz", 1),))

@@ -186,3 +186,80 @@ def test_one_hot_encoder_unknown_id_gets_the_zero_embedding():
         encoders.OneHotEncoder(n_classes=4, unknown_id=2)
     with pytest.raises(ValueError, match="n_classes"):
         encoders.OneHotEncoder(n_classes=0)
+
+
+# ------------------------------------------------------------ the original's arguments
+def test_one_hot_encoder_original_names_and_expansion_over_time():
+    encoder = encoders.OneHotEncoder(one_hot_key="instrument", vocab_size=13, n_dims=4, skip_expand=False)
+    assert (encoder.n_classes, encoder.z_dims, encoder.input_key) == (13, 4, "instrument")
+    out = encoder({"instrument": np.array([12, 3], np.int64), "f0_scaled": np.zeros([2, 6, 1], np.float32)})
+    kernel = encoder.embedding.kernel.numpy()
+    assert out.shape == (2, 6, 4)
+    np.testing.assert_array_equal(out.numpy()[0], np.tile(kernel[12], (6, 1)))
+    np.testing.assert_array_equal(out.numpy()[1, 5], kernel[3])
+
+
+def test_expression_encoder_with_a_net_pools_over_time_when_asked():
+    from ddsp_models.training import nn
+
+    x = {"f0_scaled": RNG.uniform(size=[1, 8, 1]).astype(np.float32),
+         "amps_scaled": RNG.uniform(size=[1, 8, 1]).astype(np.float32)}
+    pooled = encoders.ExpressionEncoder(net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1), z_dims=3,
+                                        input_keys=("f0_scaled", "amps_scaled"), pool_time=True)
+    frames = encoders.ExpressionEncoder(net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1), z_dims=3,
+                                        input_keys=("f0_scaled", "amps_scaled"))
+    z_pooled, z_frames = pooled(x).numpy(), frames(x).numpy()
+    assert z_pooled.shape == z_frames.shape == (1, 8, 3)
+    np.testing.assert_allclose(z_pooled, np.broadcast_to(z_pooled[:, :1], z_pooled.shape))
+    assert np.std(z_frames[0, :, 0]) > 0  # per-frame latents vary
+    with_audio = encoders.ExpressionEncoder(z_dims=2, input_keys=("f0_scaled", "audio"), mfcc_bins=5,
+                                            fft_size=256, mel_bins=16)
+    z_a = with_audio({**features(0.25, 8, 1), "f0_scaled": x["f0_scaled"]}).numpy()
+    z_b = with_audio({**features(0.25, 8, 1, freqs=(880.0,)), "f0_scaled": x["f0_scaled"]}).numpy()
+    assert z_a.shape == (1, 8, 2) and not np.allclose(z_a, z_b)  # the MFCCs of the audio count
+
+
+def test_harmonic_to_midi_encoder_with_a_net_adds_an_unbounded_residual_to_f0():
+    from ddsp_models.training import nn
+
+    encoder = encoders.HarmonicToMidiEncoder(net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1))
+    inputs = {"f0_midi": np.full([1, 6, 1], 60.0, np.float32), "amps": np.ones([1, 6, 1], np.float32),
+              "hd": np.ones([1, 6, 3], np.float32) / 3, "noise": np.zeros([1, 6, 2], np.float32)}
+    out = encoder(inputs)
+    x = encoder.norm(encoder.net(tf.concat([inputs[k] for k in ("f0_midi", "amps", "hd", "noise")], -1)))
+    np.testing.assert_allclose(out["z_pitch"].numpy(), 60.0 + encoder.dense_pitch(x).numpy(), atol=1e-4)
+    np.testing.assert_array_equal(out["q_pitch"].numpy(), np.round(out["z_pitch"].numpy()))
+    with pytest.raises(ValueError, match="residual"):
+        encoders.HarmonicToMidiEncoder(net=nn.DilatedConvStack(ch=4), pitch_mode="logits")
+
+
+def test_resnet_sinusoidal_encoder_takes_the_originals_output_splits_and_spectral_fn():
+    calls = []
+
+    def spectral_fn(audio):
+        calls.append(audio.shape)
+        return spectral_ops.compute_logmel(audio, bins=32, fft_size=512, overlap=0.75, pad_end=True)
+
+    encoder = encoders.ResnetSinusoidalEncoder(
+        size="tiny", output_splits=(("frequencies", 4 * 8), ("amplitudes", 4), ("noise_magnitudes", 5)),
+        spectral_fn=spectral_fn)
+    assert (encoder.n_sinusoids, encoder.n_freq_bins, encoder.n_noise_bands) == (4, 8, 5)
+    out = encoder(features(0.256, 64, 1)["audio"])
+    assert calls == [(1, 4096)]
+    assert out["sin_freqs"].shape == (1, 64, 4) and out["noise_magnitudes"].shape == (1, 64, 5)
+    with pytest.raises(ValueError, match="output_splits"):
+        encoders.ResnetSinusoidalEncoder(output_splits=(("frequencies", 10), ("amplitudes", 3),
+                                                        ("noise_magnitudes", 5)))
+
+
+def test_sinusoidal_to_harmonic_encoder_with_a_net_replaces_its_stacks():
+    from ddsp_models.training import nn
+
+    net = nn.RnnSandwich(fc_stack_ch=6, fc_stack_layers=1, rnn_ch=5)
+    encoder = encoders.SinusoidalToHarmonicEncoder(net=net, n_harmonics=7)
+    sin = {"sin_amps": RNG.uniform(size=[1, 5, 4]).astype(np.float32),
+           "sin_freqs": RNG.uniform(100, 2000, size=[1, 5, 4]).astype(np.float32)}
+    out = encoder(sin)
+    assert out["harm_dist"].shape == (1, 5, 7) and not hasattr(encoder, "in_stack")
+    np.testing.assert_allclose(out["harm_dist"].numpy().sum(-1), 1.0, atol=1e-5)
+    assert encoders.SinusoidalToHarmonicEncoder().n_harmonics == 100  # the original's default

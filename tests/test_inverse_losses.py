@@ -23,7 +23,7 @@ def test_twm_error_is_lowest_at_true_f0_among_octave_and_fifth_candidates():
     amps, freqs = harmonic_sinusoids()
     candidates = np.array([F0 / 2, F0, 2 * F0, 1.5 * F0], np.float32)[np.newaxis, np.newaxis]
     candidates = np.tile(candidates, (1, 3, 1))
-    errors = inverse_losses.TWMLoss().get_errors(candidates, freqs, amps).numpy()
+    errors = inverse_losses.InverseTWMLoss().get_errors(candidates, freqs, amps).numpy()
     assert errors.shape == (1, 3, 4)
     assert np.all(np.argmin(errors, axis=-1) == 1)
     assert np.all(errors[..., 1] < errors[..., [0, 2, 3]].min(axis=-1) - 0.5)
@@ -41,7 +41,7 @@ def test_twm_ignores_silent_sinusoids():
 
 def test_twm_loss_gradient_is_finite_and_points_f0_towards_the_truth():
     amps, freqs = harmonic_sinusoids(n_frames=1)
-    loss = inverse_losses.TWMLoss(weight=2.0)
+    loss = inverse_losses.InverseTWMLoss(weight=2.0)
     f0 = tf.Variable([[[F0 * 1.02]]])
     with tf.GradientTape() as tape:
         value = loss(f0, freqs, amps)
@@ -53,20 +53,20 @@ def test_twm_loss_gradient_is_finite_and_points_f0_towards_the_truth():
 
 # ------------------------------------------------------------------------------ KDE
 def test_kde_consistency_is_zero_for_identical_sets_and_grows_with_detuning():
-    loss = inverse_losses.KDEConsistencyLoss()
+    loss = inverse_losses.InverseKDEConsistencyLoss()
     amps, freqs = harmonic_sinusoids()
     assert abs(float(loss(amps, freqs, amps, freqs))) < 1e-5
     values = [float(loss(amps, freqs, *harmonic_sinusoids(detune=d))) for d in (0.002, 0.01, 0.03)]
     assert 0.0 < values[0] < values[1] < values[2]
     # Without the self-likelihood it is the plain NLL: -log(weight) of lone, separated components.
-    raw = inverse_losses.KDEConsistencyLoss(weight_b_a=0.0, relative=False)
+    raw = inverse_losses.InverseKDEConsistencyLoss(weight_b_a=0.0, relative=False)
     weights = amps[0, 0] / amps[0, 0].sum()
     np.testing.assert_allclose(float(raw(amps, freqs, amps, freqs)), -np.sum(weights * np.log(weights)), rtol=1e-3)
 
 
 def test_kde_consistency_compares_harmonic_controls_with_sinusoids_of_other_size():
     """Harmonics (10) against sinusoids (12, two quiet strays): small, larger when strays are loud."""
-    loss = inverse_losses.KDEConsistencyLoss(weight_b_a=0.0)
+    loss = inverse_losses.InverseKDEConsistencyLoss(weight_b_a=0.0)
     amps, freqs = harmonic_sinusoids()
     stray_freqs = np.concatenate([freqs, np.full((1, 3, 2), [[[3000.0, 3500.0]]], np.float32)], axis=-1)
     quiet = np.concatenate([amps, np.full((1, 3, 2), 1e-3, np.float32)], axis=-1)
@@ -78,7 +78,7 @@ def test_kde_consistency_compares_harmonic_controls_with_sinusoids_of_other_size
 
 
 def test_kde_consistency_gradients_are_finite_and_pull_frequencies_together():
-    loss = inverse_losses.KDEConsistencyLoss()
+    loss = inverse_losses.InverseKDEConsistencyLoss()
     amps, freqs = harmonic_sinusoids(n_frames=1)
     _, detuned = harmonic_sinusoids(detune=0.002, n_frames=1)
     variable = tf.Variable(detuned)
@@ -89,15 +89,32 @@ def test_kde_consistency_gradients_are_finite_and_pull_frequencies_together():
     assert np.all(gradient > 0.0)  # detuned sharp: descending lowers them
 
 
+def test_kde_consistency_takes_the_originals_arguments():
+    """weight_a / weight_b / scale_a / scale_b map onto the two directions and their kernel
+    widths; the original's mean-amplitude term (default weight 1 with its names) adds
+    mean |mean_k amps_a - mean_k amps_b|."""
+    amps, freqs = harmonic_sinusoids()
+    ours = inverse_losses.InverseKDEConsistencyLoss(weight_a_b=0.3, weight_b_a=0.0, kernel_width_midi=0.2,
+                                             relative=False)
+    original = inverse_losses.InverseKDEConsistencyLoss(weight_a=0.3, weight_b=0.0, scale_a=0.7, scale_b=0.2,
+                                                 weight_mean_amp=0.0, relative=False)  # a under b's density
+    detuned = harmonic_sinusoids(detune=0.01)[1]
+    assert float(original(amps, freqs, amps, detuned)) == pytest.approx(float(ours(amps, freqs, amps, detuned)))
+    level = inverse_losses.InverseKDEConsistencyLoss(weight_a=0.0, weight_b=0.0)  # weight_mean_amp 1 by default
+    assert float(level(amps, freqs, 2.0 * amps, freqs)) == pytest.approx(float(np.mean(amps)), rel=1e-5)
+    assert float(inverse_losses.InverseKDEConsistencyLoss(weight_a_b=0.0, weight_b_a=0.0)(
+        amps, freqs, 2.0 * amps, freqs)) == 0.0  # ours: no level term unless asked
+
+
 def test_kde_consistency_rejects_mismatched_amplitudes_and_frequencies():
     amps, freqs = harmonic_sinusoids()
     with pytest.raises(ValueError, match="amps_b"):
-        inverse_losses.KDEConsistencyLoss()(amps, freqs, amps[..., :4], freqs)
+        inverse_losses.InverseKDEConsistencyLoss()(amps, freqs, amps[..., :4], freqs)
 
 
 # ------------------------------------------------------------------------------ harmonic, noise
 def test_harmonic_consistency_is_zero_for_identical_controls_and_grows_with_f0_mismatch():
-    loss = inverse_losses.HarmonicConsistencyLoss()
+    loss = inverse_losses.InverseHarmonicConsistencyLoss()
     amp = np.full((1, 3, 1), 0.3, np.float32)
     dist = np.tile(K / K.sum(), (1, 3, 1)).astype(np.float32)
     f0 = np.full((1, 3, 1), F0, np.float32)
@@ -110,7 +127,7 @@ def test_harmonic_consistency_is_zero_for_identical_controls_and_grows_with_f0_m
 
 
 def test_harmonic_consistency_gradients_are_finite():
-    loss = inverse_losses.HarmonicConsistencyLoss(loss_type="L2")
+    loss = inverse_losses.InverseHarmonicConsistencyLoss(loss_type="L2")
     amp = tf.Variable(np.full((1, 3, 1), 0.2, np.float32))
     dist = tf.Variable(np.tile(K / K.sum(), (1, 3, 1)).astype(np.float32))
     f0 = tf.Variable(np.full((1, 3, 1), 230.0, np.float32))
@@ -124,7 +141,7 @@ def test_harmonic_consistency_gradients_are_finite():
 
 
 def test_filtered_noise_consistency_is_zero_for_identical_and_grows_with_gain_mismatch():
-    loss = inverse_losses.FilteredNoiseConsistencyLoss()
+    loss = inverse_losses.InverseFilteredNoiseConsistencyLoss()
     mags = np.random.default_rng(0).uniform(0.01, 0.1, (2, 4, 9)).astype(np.float32)
     assert float(loss(mags, mags)) == 0.0
     values = [float(loss(mags * g, mags)) for g in (1.5, 3.0, 9.0)]
@@ -161,26 +178,26 @@ def test_losses_work_in_tf_function_and_are_gin_configurable():
 
     @tf.function
     def both(a, f, c):
-        return (inverse_losses.KDEConsistencyLoss()(a, f, a, f * 1.01),
-                inverse_losses.TWMLoss()(c, f, a))
+        return (inverse_losses.InverseKDEConsistencyLoss()(a, f, a, f * 1.01),
+                inverse_losses.InverseTWMLoss()(c, f, a))
 
     kde, twm = both(tf.constant(amps), tf.constant(freqs), tf.constant(candidates))
     assert float(kde) > 0.0 and np.isfinite(float(twm))
     with gin.unlock_config():
-        gin.parse_config("inverse_losses.KDEConsistencyLoss.kernel_width_midi = 0.25\n"
-                         "inverse_losses.TWMLoss.rho = 0.5")
+        gin.parse_config("inverse_losses.InverseKDEConsistencyLoss.kernel_width_midi = 0.25\n"
+                         "inverse_losses.InverseTWMLoss.rho = 0.5")
     try:
-        assert inverse_losses.KDEConsistencyLoss().kernel_width_midi == 0.25
-        assert inverse_losses.TWMLoss().rho == 0.5
+        assert inverse_losses.InverseKDEConsistencyLoss().kernel_width_midi == 0.25
+        assert inverse_losses.InverseTWMLoss().rho == 0.5
     finally:
         gin.clear_config()
 
 
 def test_bad_arguments_raise_named_errors():
     with pytest.raises(ValueError, match="kernel_width_midi"):
-        inverse_losses.KDEConsistencyLoss(kernel_width_midi=0.0)
+        inverse_losses.InverseKDEConsistencyLoss(kernel_width_midi=0.0)
     with pytest.raises(ValueError, match="n_harmonics"):
-        inverse_losses.TWMLoss(n_harmonics=0)
+        inverse_losses.InverseTWMLoss(n_harmonics=0)
     with pytest.raises(ValueError, match="harm_dist"):
         inverse_losses.HarmonicDistributionPrior()(np.ones((1, 2, 1), np.float32))
 
@@ -201,7 +218,7 @@ def test_twm_errors_match_hand_computed_values_for_the_true_f0_and_its_octave():
     s1, s3 = F0 * F0 ** -p, F0 * (3 * F0) ** -p
     e_mp = (s1 + 1.0 * (q * s1 - r) + 0.5 * (-r) + s3 + 0.25 * (q * s3 - r)) / 3
     np.testing.assert_allclose(errors[1], -0.5 * r + rho * e_mp, rtol=1e-5)
-    loss = inverse_losses.TWMLoss(weight=0.1)
+    loss = inverse_losses.InverseTWMLoss(weight=0.1)
     np.testing.assert_allclose(float(loss(np.array([[[F0, 2 * F0]]], np.float32), freqs, amps)),
                                0.1 * np.mean(errors), rtol=1e-6)
 
@@ -209,12 +226,12 @@ def test_twm_errors_match_hand_computed_values_for_the_true_f0_and_its_octave():
 @pytest.mark.parametrize("semitones", [0.25, 1.0])
 def test_kde_consistency_of_two_lone_detuned_components_is_their_gaussian_log_ratio(semitones):
     width = 0.5
-    loss = inverse_losses.KDEConsistencyLoss(kernel_width_midi=width)
+    loss = inverse_losses.InverseKDEConsistencyLoss(kernel_width_midi=width)
     amps = np.ones((1, 1, 1), np.float32)
     a = np.full((1, 1, 1), F0, np.float32)
     b = (a * 2 ** (semitones / 12)).astype(np.float32)
     # Each direction: -log(exp(-d^2 / 2 s^2) + 1e-5) minus its self-term -log(1 + 1e-5).
     one_way = -np.log(np.exp(-0.5 * (semitones / width) ** 2) + 1e-5) + np.log(1.0 + 1e-5)
     np.testing.assert_allclose(float(loss(amps, a, amps, b)), 2.0 * one_way, rtol=1e-4)
-    raw = inverse_losses.KDEConsistencyLoss(kernel_width_midi=width, relative=False, weight_b_a=0.5)
+    raw = inverse_losses.InverseKDEConsistencyLoss(kernel_width_midi=width, relative=False, weight_b_a=0.5)
     np.testing.assert_allclose(float(raw(amps, a, amps, b)), 1.5 * (one_way - np.log(1.0 + 1e-5)), rtol=1e-4)

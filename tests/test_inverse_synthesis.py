@@ -280,7 +280,7 @@ def np_kde_loss(loss, amps_a, freqs_a, amps_b, freqs_b):
 
 
 def np_twm_errors(f0, freqs, amps, n, p, q, r, rho, min_relative):
-    """Maher & Beauchamp two-way mismatch per frame and candidate (TWMLoss's docstring)."""
+    """Maher & Beauchamp two-way mismatch per frame and candidate (InverseTWMLoss's docstring)."""
     f0 = np.maximum(np.asarray(f0, np.float64), 1e-3)                # [b, t, c]
     freqs = np.maximum(np.asarray(freqs, np.float64), 1e-3)[:, :, None, :]  # [b, t, 1, k]
     rel = np.maximum(amps, 0.0) / np.max(amps, axis=-1, keepdims=True)

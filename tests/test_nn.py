@@ -166,6 +166,29 @@ def test_fc_stack_acts_on_each_time_step_alone():
     assert gradient[4] > 0 and np.all(np.delete(gradient, 4) == 0.0)
 
 
+def test_fc_stack_of_zero_layers_is_the_identity():
+    """The original's tiny_instrument.gin sets RnnFcDecoder.layers_per_stack = 0."""
+    x = random(2, 5, 3)
+    stack = nn.FcStack(ch=8, layers=0)
+    np.testing.assert_array_equal(stack(x).numpy(), x.numpy())
+    assert not stack.trainable_weights
+    with pytest.raises(ValueError, match="layers"):
+        nn.FcStack(ch=8, layers=-1)
+
+
+def test_rnn_sandwich_is_fc_stack_then_rnn_then_fc_stack():
+    x = random(1, 7, 3)
+    sandwich = nn.RnnSandwich(fc_stack_ch=6, fc_stack_layers=1, rnn_ch=5)
+    y = sandwich(x)
+    expected = sandwich.fc_out(sandwich.rnn(sandwich.fc_in(x)))
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-6)
+    with tf.GradientTape() as tape:  # causal through the GRU: the first output ignores later inputs
+        tape.watch(x)
+        first = sandwich(x)[0, 0]
+    gradient = np.abs(tape.gradient(first, x).numpy()[0]).sum(-1)
+    assert y.shape == (1, 7, 6) and gradient[0] > 0 and np.all(gradient[1:] == 0.0)
+
+
 def test_get_nonlinearity_by_name_or_callable():
     assert nn.get_nonlinearity("leaky_relu")(tf.constant(-1.0)).numpy() == pytest.approx(-0.2)
     assert nn.get_nonlinearity("relu")(tf.constant(-1.0)).numpy() == 0.0

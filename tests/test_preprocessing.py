@@ -148,3 +148,35 @@ def test_online_f0_power_preprocessor_tracks_pitch_from_audio_alone():
     graph_outputs = tf.function(lambda x: layer({"audio": x}))(audio)
     np.testing.assert_allclose(graph_outputs["f0_hz"].numpy(), outputs["f0_hz"].numpy(), rtol=1e-4)
     assert not layer.trainable_weights
+
+
+def test_online_preprocessor_in_the_originals_form_keeps_its_frame_counts():
+    """models/vst/*.gin: padding='center', compute_f0=False, no CREPE. Power of the 16 kHz
+    audio ('audio_16k' when given) with the original's centred framing: n / hop + 1 frames,
+    frame i the mean square of the audio (zero padded by half a frame) around sample i * hop."""
+    layer = preprocessing.OnlineF0PowerPreprocessor(frame_rate=50, frame_size=1024, padding="center",
+                                                    compute_f0=False, crepe_saved_model_path=None)
+    assert layer.crepe is None
+    audio_16k = sine(220.0, seconds=0.5)
+    f0 = np.full([1, 26], 220.0, np.float32)
+    features = {"audio": np.zeros([1, 16000], np.float32), "audio_16k": audio_16k[None], "f0_hz": f0,
+                "f0_confidence": np.ones_like(f0)}
+    out = layer(features)
+    assert out["pw_db"].shape == (1, 26, 1)  # 8000 / 320 + 1, not resampled
+    padded = np.pad(audio_16k.astype(np.float64), 512)
+    frame_10 = padded[10 * 320:10 * 320 + 1024]
+    assert out["pw_db"].numpy()[0, 10, 0] == pytest.approx(10 * np.log10(np.mean(frame_10 ** 2)), abs=1e-3)
+    np.testing.assert_array_equal(out["f0_hz"].numpy()[..., 0], f0)
+    with pytest.raises(ValueError, match="'f0_hz' has 25 frames.*give 26"):
+        layer(dict(features, f0_hz=f0[:, :25], f0_confidence=f0[:, :25]))
+
+
+def test_online_preprocessor_original_arguments_are_checked():
+    with pytest.raises(ValueError, match="crepe_saved_model_path"):
+        preprocessing.OnlineF0PowerPreprocessor(crepe_saved_model_path="/models/crepe_saved_model")
+    with pytest.raises(ValueError, match="compute_f0=True needs a CREPE"):
+        preprocessing.OnlineF0PowerPreprocessor(crepe_saved_model_path=None)
+    with pytest.raises(ValueError, match="viterbi"):
+        preprocessing.OnlineF0PowerPreprocessor(viterbi=True)
+    with pytest.raises(ValueError, match="padding"):
+        preprocessing.OnlineF0PowerPreprocessor(padding="causal", compute_f0=False)

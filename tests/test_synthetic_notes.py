@@ -132,11 +132,11 @@ def test_true_controls_are_self_consistent_under_the_inverse_losses():
     notes = generate_synthetic_notes(seed=5, **TINY)
     f0 = notes["f0_hz"].numpy()
     candidates = f0 * np.array([0.5, 1.0, 2.0, 1.5], np.float32)
-    errors = inverse_losses.TWMLoss().get_errors(candidates, notes["sin_freqs"], notes["sin_amps"]).numpy()
+    errors = inverse_losses.InverseTWMLoss().get_errors(candidates, notes["sin_freqs"], notes["sin_amps"]).numpy()
     sounding = notes["harm_amp"].numpy()[..., 0] > 0.01
     assert sounding.sum() > 100
     assert np.all(np.argmin(errors, axis=-1)[sounding] == 1)
     harmonic_freqs = core.get_harmonic_frequencies(notes["f0_hz"], 12)
     harmonic_amps = notes["harm_amp"] * notes["harm_dist"]
-    kde = inverse_losses.KDEConsistencyLoss()(harmonic_amps, harmonic_freqs, notes["sin_amps"], notes["sin_freqs"])
+    kde = inverse_losses.InverseKDEConsistencyLoss()(harmonic_amps, harmonic_freqs, notes["sin_amps"], notes["sin_freqs"])
     assert abs(float(kde)) < 1e-5

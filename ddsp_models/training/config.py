@@ -233,3 +233,25 @@ def write_operative_config(save_dir, step: int) -> str:
         f.write(text)
     os.replace(tmp, path)
     return path
+
+
+def _resolve(value):
+    if isinstance(value, gin.config.ConfigurableReference):
+        # `@x()` and macros (`%x`) evaluate; `@x` is the configurable itself.
+        return value.scoped_configurable_fn() if value.evaluate else value.scoped_configurable_fn
+    if isinstance(value, (list, tuple)):
+        return type(value)(_resolve(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    return value
+
+
+def query_binding(binding: str, default=None):
+    """The value the parsed config binds to `binding` (``'scope/Name.param'``), with its
+    references resolved: ``@Class()`` and macros built / evaluated now (with their scoped
+    bindings), ``@Class`` the configurable class itself; `default` when unbound."""
+    try:
+        value = gin.query_parameter(binding)
+    except ValueError:
+        return default
+    return _resolve(value)

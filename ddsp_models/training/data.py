@@ -21,6 +21,17 @@ from ddsp_models.gin_utils import register
 from ddsp_models.training.features import FRAME_FEATURES
 
 _AUTOTUNE = tf.data.AUTOTUNE
+# TFRecord providers live in `data_tfrecord` (importing it from here would be circular);
+# `data.TFRecordProvider` etc. still work through the module's __getattr__.
+_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi")
+
+
+def __getattr__(name: str):
+    if name in _TFRECORD_PROVIDERS:
+        from ddsp_models.training import data_tfrecord
+
+        return getattr(data_tfrecord, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DataProvider:
@@ -209,63 +220,13 @@ def serialize_example(example: dict) -> bytes:
 
 def write_tfrecord(path, examples) -> int:
     """Writes dict examples (audio, f0_hz, f0_confidence, loudness_db, power_db, ...) to a
-    TFRecord file readable by `TFRecordProvider`; returns the number written."""
+    TFRecord file readable by `data_tfrecord.TFRecordProvider`; returns the number written."""
     count = 0
     with tf.io.TFRecordWriter(os.fspath(path)) as writer:
         for example in examples:
             writer.write(serialize_example(example))
             count += 1
     return count
-
-
-@register("data")
-class TFRecordProvider(DataProvider):
-    """``tf.train.Example`` records with fixed-length audio and frame features.
-
-    Args:
-      file_pattern: glob (or list of globs) of TFRecord files.
-      example_secs: seconds per example: audio has ``example_secs * sample_rate`` samples and
-        each frame feature ``example_secs * frame_rate`` frames (+1 when ``centered``).
-      sample_rate, frame_rate: in Hz.
-      centered: frame features were computed with centred frames (one extra frame).
-      with_power: read ``power_db`` too (older records may lack it).
-      seed: shuffle seed.
-    """
-
-    def __init__(self, file_pattern, example_secs: float = 4, sample_rate: int = 16000,
-                 frame_rate: int = 250, centered: bool = False, with_power: bool = True,
-                 seed: int | None = None):
-        super().__init__(sample_rate, frame_rate)
-        self.file_pattern = file_pattern
-        self.example_secs = example_secs
-        self.n_samples = int(round(example_secs * self.sample_rate))
-        self.n_frames = int(round(example_secs * self.frame_rate)) + int(bool(centered))
-        self.with_power = with_power
-        self.seed = seed
-
-    @property
-    def features_dict(self) -> dict:
-        """Feature name -> `tf.io.FixedLenFeature` used to parse each record."""
-        features = {"audio": tf.io.FixedLenFeature([self.n_samples], tf.float32)}
-        for key in FRAME_FEATURES if self.with_power else FRAME_FEATURES[:3]:
-            features[key] = tf.io.FixedLenFeature([self.n_frames], tf.float32)
-        return features
-
-    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        files = _list_files(self.file_pattern)
-        dataset = tf.data.Dataset.from_tensor_slices(files)
-        if shuffle:
-            dataset = dataset.shuffle(len(files), seed=self.seed)
-        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4,
-                                     num_parallel_calls=_AUTOTUNE,
-                                     deterministic=not shuffle or self.seed is not None)
-        features = self.features_dict
-        dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
-                              num_parallel_calls=_AUTOTUNE,
-                              deterministic=not shuffle or self.seed is not None)
-        if shuffle:
-            dataset = dataset.shuffle(256, seed=self.seed)
-        return dataset
 
 
 @register("data")
@@ -315,26 +276,33 @@ class NSynthTfds(TfdsProvider):
     """NSynth (TFDS) with CREPE f0 and loudness, renamed to this project's features.
 
     NSynth's ``audio``, ``f0/hz``, ``f0/confidence``, ``loudness/db`` become ``audio``,
-    ``f0_hz``, ``f0_confidence``, ``loudness_db`` (4 s: 64000 samples, 1000 frames); its
-    ``pitch`` and ``velocity`` (MIDI numbers) and ``instrument/label`` (as ``instrument_id``)
-    ride along. The dataset must already be prepared under ``data_dir``.
+    ``f0_hz``, ``f0_confidence``, ``loudness_db`` (4 s: 64000 samples, 1000 frames). With
+    `include_note_labels` its ``pitch`` and ``velocity`` (MIDI numbers), ``instrument/label``
+    (as ``instrument_id``, and as the original DDSP names it ``instrument``),
+    ``instrument/source`` and ``instrument/family`` (``instrument_source``,
+    ``instrument_family``) ride along. The dataset must already be prepared under ``data_dir``.
     """
 
     def __init__(self, name: str = "nsynth/gansynth_subset.f0_and_loudness:2.3.3",
                  split: str = "train", data_dir: str | None = None, sample_rate: int = 16000,
-                 frame_rate: int = 250, shuffle_buffer: int = 1000, seed: int | None = None):
+                 frame_rate: int = 250, shuffle_buffer: int = 1000, seed: int | None = None,
+                 include_note_labels: bool = True):
         super().__init__(name, split, data_dir, sample_rate, frame_rate, shuffle_buffer, seed)
+        self.include_note_labels = bool(include_note_labels)
 
     def _map(self, example: dict) -> dict:
-        return {
+        out = {
             "audio": example["audio"],
             "f0_hz": example["f0"]["hz"],
             "f0_confidence": example["f0"]["confidence"],
             "loudness_db": example["loudness"]["db"],
-            "pitch": example["pitch"],
-            "velocity": example["velocity"],
-            "instrument_id": example["instrument"]["label"],
         }
+        if self.include_note_labels:
+            instrument = example["instrument"]
+            out.update(pitch=example["pitch"], velocity=example["velocity"], instrument_id=instrument["label"],
+                       instrument=instrument["label"], instrument_source=instrument["source"],
+                       instrument_family=instrument["family"])
+        return out
 
 
 PREPARED_TFDS_NAME = "ddsp_prepared"
@@ -491,13 +459,13 @@ class SyntheticNotesProvider(DataProvider):
 
 
 def _audio_length(provider: DataProvider):
-    """Static audio length (samples) of a provider's examples, or None when unknown."""
+    """Static audio length (samples) of a provider's examples; None when unknown or when it
+    yields no audio (e.g. `SyntheticNotes`' controls, which the model renders)."""
     spec = provider.get_dataset(shuffle=False).element_spec
-    audio = spec.get("audio") if isinstance(spec, dict) else None
-    if audio is None:
-        raise ValueError(f"{type(provider).__name__} yields no 'audio' feature (has "
-                         f"{sorted(spec) if isinstance(spec, dict) else spec})")
-    return audio.shape[0] if audio.shape.rank else None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{type(provider).__name__} must yield dict examples, got {spec}")
+    audio = spec.get("audio")
+    return audio.shape[0] if audio is not None and audio.shape.rank else None
 
 
 @register("data")
@@ -512,6 +480,9 @@ class ZippedProvider(DataProvider):
     Args:
       providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
       names: one name per provider (no '/'), default ``('synthetic', 'real')``.
+      data_providers: the original DDSP's name of `providers` (wins when given).
+      batch_size_ratios: () for `batch_size` examples of every part per batch, else one
+        ratio per provider: part i gets int(batch_size * ratio_i / sum(ratios)) examples.
 
     Raises:
       ValueError: names do not match the providers, or the audio lengths or sample rates
@@ -519,8 +490,13 @@ class ZippedProvider(DataProvider):
         frame features are used separately).
     """
 
-    def __init__(self, providers=(), names=("synthetic", "real")):
+    def __init__(self, providers=(), names=("synthetic", "real"), data_providers=None, batch_size_ratios=()):
+        providers = data_providers if data_providers is not None else providers
         providers, names = list(providers), [str(n) for n in names]
+        ratios = [float(r) for r in batch_size_ratios or ()]
+        if ratios and (len(ratios) != len(providers) or min(ratios) <= 0):
+            raise ValueError(f"ZippedProvider `batch_size_ratios` must hold one positive ratio per provider "
+                             f"({len(providers)}), got {list(batch_size_ratios)}")
         if len(providers) < 2 or len(providers) != len(names):
             raise ValueError(f"ZippedProvider needs at least 2 `providers` and one of `names` each, got "
                              f"{len(providers)} providers and names {names}")
@@ -538,13 +514,23 @@ class ZippedProvider(DataProvider):
             raise ValueError(f"ZippedProvider: providers disagree on sample_rate: "
                              f"{dict(zip(names, [p.sample_rate for p in providers]))}")
         self.providers, self.names = providers, names
+        self.batch_size_ratios = [r / sum(ratios) for r in ratios]
+
+    def _flatten(self, *examples) -> dict:
+        return {f"{name}/{key}": value for name, example in zip(self.names, examples)
+                for key, value in example.items()}
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         datasets = tuple(p.get_dataset(shuffle=shuffle) for p in self.providers)
-        names = self.names
+        return tf.data.Dataset.zip(datasets).map(self._flatten)
 
-        def flatten(*examples):
-            return {f"{name}/{key}": value for name, example in zip(names, examples)
-                    for key, value in example.items()}
-
-        return tf.data.Dataset.zip(datasets).map(flatten)
+    def get_batch(self, batch_size: int, shuffle: bool = True, repeats: int = -1,
+                  drop_remainder: bool = True) -> tf.data.Dataset:
+        """As `DataProvider.get_batch`; with `batch_size_ratios` each part is batched with its
+        own share of `batch_size` (each at least 1) before zipping."""
+        if not self.batch_size_ratios:
+            return super().get_batch(batch_size, shuffle, repeats, drop_remainder)
+        sizes = [max(1, int(batch_size * ratio)) for ratio in self.batch_size_ratios]
+        datasets = tuple(p.get_dataset(shuffle=shuffle).repeat(repeats).batch(size, drop_remainder=drop_remainder)
+                         for p, size in zip(self.providers, sizes))
+        return tf.data.Dataset.zip(datasets).map(self._flatten).prefetch(_AUTOTUNE)

@@ -110,33 +110,50 @@ class DilatedConvDecoder(nn.OutputSplitsLayer):
 class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
     """MIDI (pitch, velocity, optional z) -> synthesizer controls and f0.
 
-    pitch (MIDI) and velocity (0-127) are scaled by 1/127; with z (`[batch, time, n]`; a
-    single frame `[batch, 1, n]` is tiled over time) they go through FcStack -> Rnn -> FcStack -> Dense -> splits. The
-    output dict holds `output_splits` (raw, pre-scale_fn) plus
-      f0_midi = pitch + residual   (MIDI, `[batch, time, 1]`; the original DDSP's unbounded residual),
-        or pitch + f0_residual_range * tanh(residual) with a range,
-      f0_hz = midi_to_hz(f0_midi).
+    Built-in network (`net=None`): pitch (MIDI) and velocity (0-127) scaled by 1/127, with z
+    (`[batch, time, n]`; a single frame `[batch, 1, n]` is tiled over time), go through
+    FcStack -> Rnn -> FcStack -> Dense -> splits. With a `net` (the original DDSP's form,
+    e.g. an `nn.DilatedConvStack`): pitch (MIDI, unscaled) -> net (`net([pitch, z])` when
+    there is a z) -> layer norm (`norm`) -> Dense -> splits; velocity is not used.
+
+    The output dict holds `output_splits` (raw, pre-scale_fn) plus
+      f0_midi = pitch + f0 channel (MIDI, `[batch, time, 1]`; `f0_residual`, unbounded as the
+        original), or pitch + f0_residual_range * tanh(f0 channel) with a range, or the f0
+        channel alone without `f0_residual`;
+      f0_hz = midi_to_hz(f0_midi) (0 Hz where f0_midi <= 0 with `midi_zero_silence`).
+    The f0 channel is the split named 'f0_midi' when `output_splits` has one (the original's
+    configs), else one more channel after the splits.
 
     A bounded residual saturates when any loss pushes it past the bound (tanh' -> 0, and no
     loss can pull it back), so it is off by default.
 
     Args:
-      rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
+      rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
       f0_residual_range: None (default): unbounded residual; else the largest deviation of f0
         from the note's pitch, semitones (> 0).
-      input_keys: ('pitch', 'velocity'[, 'z']).
-      output_splits: (key, size) pairs of the controls.
+      input_keys: ('pitch', 'velocity'[, 'z']); with a `net`, a 'z' in the features is always
+        decoded (as the original decodes any z it is given).
+      output_splits: (key, size) pairs of the controls (may include ('f0_midi', 1)).
+      net: a layer replacing the built-in network (see above).
+      f0_residual: f0_midi is the pitch plus the f0 channel (else the f0 channel itself).
+      norm: layer-normalise `net`'s output (only with a `net`).
+      midi_zero_silence: f0_hz = 0 where f0_midi <= 0.
     """
 
     def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
                  f0_residual_range: float | None = None, input_keys=("pitch", "velocity"),
-                 output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), name=None,
+                 output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), net=None,
+                 f0_residual: bool = True, norm: bool = True, midi_zero_silence: bool = True, name=None,
                  **kwargs):
         splits = nn._check_splits(output_splits, "output_splits")
-        if any(key in ("f0_residual", "f0_midi", "f0_hz") for key, _ in splits):
+        if any(key in ("f0_residual", "f0_hz") for key, _ in splits):
             raise ValueError("MidiToHarmonicDecoder `output_splits` may not use the reserved keys "
-                             "'f0_residual', 'f0_midi', 'f0_hz'.")
-        super().__init__(input_keys=input_keys, output_splits=splits + [("f0_residual", 1)], name=name, **kwargs)
+                             "'f0_residual', 'f0_hz'.")
+        if dict(splits).get("f0_midi", 1) != 1:
+            raise ValueError(f"MidiToHarmonicDecoder: the 'f0_midi' split must have size 1, got {splits}.")
+        if "f0_midi" not in dict(splits):
+            splits = splits + [("f0_midi", 1)]
+        super().__init__(input_keys=input_keys, output_splits=splits, name=name, **kwargs)
         if len(self.input_keys) < 2:
             raise ValueError(f"MidiToHarmonicDecoder `input_keys` must start with (pitch, velocity), got "
                              f"{self.input_keys}.")
@@ -144,23 +161,36 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
             raise ValueError(f"MidiToHarmonicDecoder `f0_residual_range` must be None (unbounded) or > 0 "
                              f"semitones, got {f0_residual_range!r}.")
         self.f0_residual_range = None if f0_residual_range is None else float(f0_residual_range)
-        self.in_stack = nn.FcStack(ch, layers_per_stack)
-        self.rnn = nn.Rnn(rnn_channels, rnn_type)
-        self.out_stack = nn.FcStack(ch, layers_per_stack)
+        self.f0_residual, self.midi_zero_silence = bool(f0_residual), bool(midi_zero_silence)
+        self.net = net
+        if net is None:
+            self.in_stack = nn.FcStack(ch, layers_per_stack)
+            self.rnn = nn.Rnn(rnn_channels, rnn_type)
+            self.out_stack = nn.FcStack(ch, layers_per_stack)
+            self.norm = None
+        else:
+            self.norm = nn.Normalize("layer") if norm else None
 
     def call(self, *inputs, training=None):
+        if (self.net is not None and len(inputs) == 1 and isinstance(inputs[0], dict) and "z" in inputs[0]
+                and "z" not in self.input_keys):  # the original's form always decodes a z it is given
+            inputs = tuple(nn.get_features(inputs[0], list(self.input_keys) + ["z"], self.name))
         inputs = [core.ensure_3d(x, f"input {i}") for i, x in enumerate(self._inputs_from(inputs))]
         time_steps = inputs[0].shape[1]
         inputs = [x if x.shape[1] == time_steps else tf.tile(x[:, :1], [1, time_steps, 1]) for x in inputs]
         outputs = super().call(*inputs, training=training)
-        residual = outputs.pop("f0_residual")
+        f0 = outputs.pop("f0_midi")
         if self.f0_residual_range is not None:
-            residual = self.f0_residual_range * tf.tanh(residual)
-        f0_midi = inputs[0] + residual
-        outputs.update(f0_midi=f0_midi, f0_hz=core.midi_to_hz(f0_midi))
+            f0 = self.f0_residual_range * tf.tanh(f0)
+        f0_midi = inputs[0] + f0 if self.f0_residual else f0
+        outputs.update(f0_midi=f0_midi, f0_hz=core.midi_to_hz(f0_midi, midi_zero_silence=self.midi_zero_silence))
         return outputs
 
     def compute_output(self, pitch, velocity, *z, training=None):
+        if self.net is not None:
+            x = self.net(pitch, training=training) if not z else self.net(
+                [pitch, tf.concat(list(z), axis=-1)], training=training)
+            return self.norm(x) if self.norm is not None else x
         x = tf.concat([pitch / core.MIDI_MAX, velocity / MAX_VELOCITY] + list(z), axis=-1)
         x = self.in_stack(x)
         return self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))

@@ -165,21 +165,33 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
       pitch_range: largest pitch offset from f0, semitones ('residual' mode).
       pitch_mode: 'residual' (a pitch offset from f0) or 'logits' (a 128-way classifier).
       input_keys: features read from a dict call; the first is f0 in MIDI.
+      net: the original DDSP's form: a layer (e.g. `nn.DilatedConvStack`) replacing the
+        built-in network: concat(inputs, f0 unscaled) -> net -> layer norm -> Dense(2) ->
+        (pitch, velocity logit); z_pitch = pitch (+ f0_midi with `f0_residual`), unbounded
+        ('residual' mode only).
+      f0_residual: with a `net`, z_pitch is f0_midi plus the network's pitch output.
     """
 
     def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
                  pitch_range: float = 2.0, pitch_mode: str = "residual", input_keys=("f0_midi", "amps", "hd", "noise"),
-                 name=None, **kwargs):
+                 net=None, f0_residual: bool = True, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
+        if net is not None and pitch_mode != "residual":
+            raise ValueError("HarmonicToMidiEncoder: a `net` works with pitch_mode='residual' only, "
+                             f"got {pitch_mode!r}.")
         self.input_keys = nn._as_key_list(input_keys, "input_keys")
         if not self.input_keys:
             raise ValueError("HarmonicToMidiEncoder `input_keys` must name at least the f0 (MIDI) feature.")
         if pitch_mode not in ("residual", "logits"):
             raise ValueError(f"HarmonicToMidiEncoder `pitch_mode` must be 'residual' or 'logits', got {pitch_mode!r}.")
         self.pitch_range, self.pitch_mode = float(pitch_range), pitch_mode
-        self.in_stack = nn.FcStack(ch, layers_per_stack)
-        self.rnn = nn.Rnn(rnn_channels, rnn_type)
-        self.out_stack = nn.FcStack(ch, layers_per_stack)
+        self.net, self.f0_residual = net, bool(f0_residual)
+        if net is None:
+            self.in_stack = nn.FcStack(ch, layers_per_stack)
+            self.rnn = nn.Rnn(rnn_channels, rnn_type)
+            self.out_stack = nn.FcStack(ch, layers_per_stack)
+        else:
+            self.norm = nn.Normalize("layer")
         self.dense_pitch = keras.layers.Dense(1 if pitch_mode == "residual" else N_PITCHES)
         self.dense_velocity = keras.layers.Dense(1)
 
@@ -191,12 +203,18 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
 
         inputs = _concat_inputs(self, inputs, self.input_keys)
         f0_midi = inputs[0]
-        x = tf.concat([f0_midi / core.MIDI_MAX] + inputs[1:], axis=-1)
-        x = self.in_stack(x)
-        x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+        if self.net is not None:
+            x = self.norm(self.net(tf.concat(inputs, axis=-1), training=training))
+        else:
+            x = tf.concat([f0_midi / core.MIDI_MAX] + inputs[1:], axis=-1)
+            x = self.in_stack(x)
+            x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
         velocity = MAX_VELOCITY * tf.sigmoid(self.dense_velocity(x))
         outputs = {"velocity": velocity, "q_vel": midi.straight_through_round(velocity)}
-        if self.pitch_mode == "residual":
+        if self.net is not None:
+            z_pitch = self.dense_pitch(x) + (f0_midi if self.f0_residual else 0.0)
+            outputs.update(z_pitch=z_pitch, q_pitch=midi.straight_through_round(z_pitch))
+        elif self.pitch_mode == "residual":
             z_pitch = f0_midi + self.pitch_range * tf.tanh(self.dense_pitch(x))
             outputs.update(z_pitch=z_pitch, q_pitch=midi.straight_through_round(z_pitch))
         else:
@@ -210,29 +228,66 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
 
 @register("encoders")
 class ExpressionEncoder(keras.layers.Layer):
-    """Frame-wise expression latent from performance features (e.g. loudness and f0):
-    concatenated inputs -> FcStack -> Rnn -> Dense(z_dims). Returns `[batch, time, z_dims]`.
+    """Expression latent from performance features (e.g. loudness and f0): concatenated
+    inputs -> FcStack -> Rnn -> Dense(z_dims), or (the original DDSP's form, with a `net`)
+    -> net -> layer norm -> Dense(z_dims). Returns `[batch, time, z_dims]`; with
+    `pool_time` the mean over time, tiled back over the time steps.
 
     Args:
-      input_keys: features `[batch, time, c]` read from a dict call.
+      rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
       z_dims: output channels (e.g. 2 x latent size for a Gaussian mean and log-variance).
+      input_keys: features `[batch, time, c]` read from a dict call; 'audio' among them adds
+        instance-normalised MFCCs (`mfcc_bins`, `fft_size`, `mel_bins`, 20 Hz - 8 kHz)
+        resampled to the time steps of the other inputs.
+      net: a layer replacing the built-in network (e.g. `nn.DilatedConvStack`).
+      pool_time: average the latent over time (a global latent).
     """
 
     def __init__(self, rnn_channels: int = 128, rnn_type: str = "gru", ch: int = 128, layers_per_stack: int = 1,
-                 z_dims: int = 16, input_keys=("ld_scaled", "f0_scaled"), name=None, **kwargs):
+                 z_dims: int = 16, input_keys=("ld_scaled", "f0_scaled"), net=None, pool_time: bool = False,
+                 mfcc_bins: int = 60, fft_size: int = 1024, mel_bins: int = 128, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.input_keys = nn._as_key_list(input_keys, "input_keys")
-        self.z_dims = int(z_dims)
-        self.stack = nn.FcStack(ch, layers_per_stack)
-        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        if self.input_keys == ["audio"]:
+            raise ValueError("ExpressionEncoder `input_keys` needs a frame feature besides 'audio' (it sets "
+                             "the time steps).")
+        self.z_dims, self.pool_time, self.net = int(z_dims), bool(pool_time), net
+        self.mfcc_bins, self.fft_size, self.mel_bins = int(mfcc_bins), int(fft_size), int(mel_bins)
+        if "audio" in self.input_keys:
+            self.norm_mfcc = nn.Normalize("instance")
+        if net is None:
+            self.stack = nn.FcStack(ch, layers_per_stack)
+            self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        else:
+            self.norm = nn.Normalize("layer")
         self.dense_out = keras.layers.Dense(self.z_dims)
 
     def build(self, *args, **kwargs):
         pass
 
+    def _mfccs(self, audio, time_steps: int):
+        mfccs = spectral_ops.compute_mfcc(core.ensure_audio(audio, "audio"), lo_hz=20.0, hi_hz=8000.0,
+                                          fft_size=self.fft_size, mel_bins=self.mel_bins, mfcc_bins=self.mfcc_bins)
+        return core.resample(self.norm_mfcc(mfccs), time_steps)
+
     def call(self, *inputs, training=None):
-        x = self.stack(tf.concat(_concat_inputs(self, inputs, self.input_keys), axis=-1))
-        return self.dense_out(self.rnn(x, training=training))
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            inputs = nn.get_features(inputs[0], self.input_keys, self.name)
+        if len(inputs) != len(self.input_keys):
+            raise ValueError(f"{self.name}: expected {len(self.input_keys)} inputs {self.input_keys}, "
+                             f"got {len(inputs)}.")
+        named = dict(zip(self.input_keys, inputs))
+        frames = [core.ensure_3d(x, key) for key, x in named.items() if key != "audio"]
+        if "audio" in named:
+            frames.append(self._mfccs(named["audio"], frames[0].shape[1]))
+        x = tf.concat(frames, axis=-1)
+        if self.net is not None:
+            z = self.dense_out(self.norm(self.net(x, training=training)))
+        else:
+            z = self.dense_out(self.rnn(self.stack(x), training=training))
+        if self.pool_time:
+            z = tf.tile(tf.reduce_mean(z, axis=1, keepdims=True), [1, x.shape[1], 1])
+        return z
 
 
 @register("encoders")
@@ -246,6 +301,10 @@ class OneHotEncoder(keras.layers.Layer):
       input_key: feature read from a dict call.
       unknown_id: a label meaning "unknown" (the feature contract's -1 instrument) that
         gets the zero embedding, or None (every label must be a class).
+      one_hot_key, vocab_size, n_dims: the original DDSP's names of `input_key`,
+        `n_classes`, `z_dims` (they win when given).
+      skip_expand: return `[batch, z_dims]` (True) or, called with a features dict holding
+        'f0_scaled', `[batch, time_steps, z_dims]` tiled over its time steps (False).
 
     Raises (at call time, also inside `tf.function`):
       tf.errors.InvalidArgumentError: a label outside [0, n_classes) (other than
@@ -253,8 +312,13 @@ class OneHotEncoder(keras.layers.Layer):
     """
 
     def __init__(self, n_classes: int = 16, z_dims: int = 16, input_key: str = "instrument_id",
-                 unknown_id: int | None = None, name=None, **kwargs):
+                 unknown_id: int | None = None, one_hot_key: str | None = None, vocab_size: int | None = None,
+                 n_dims: int | None = None, skip_expand: bool = True, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
+        n_classes = n_classes if vocab_size is None else vocab_size
+        z_dims = z_dims if n_dims is None else n_dims
+        input_key = input_key if one_hot_key is None else one_hot_key
+        self.skip_expand = bool(skip_expand)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
             raise ValueError(f"OneHotEncoder `n_classes` must be a positive integer, got {n_classes!r}.")
         if unknown_id is not None and 0 <= int(unknown_id) < n_classes:
@@ -281,13 +345,17 @@ class OneHotEncoder(keras.layers.Layer):
             summarize=64, name="check_labels")
 
     def call(self, inputs, training=None):
+        time_steps = None
         if isinstance(inputs, dict):
+            if not self.skip_expand and "f0_scaled" in inputs:
+                time_steps = core.ensure_3d(inputs["f0_scaled"], "f0_scaled").shape[1]
             (inputs,) = nn.get_features(inputs, [self.input_key], self.name)
         labels = tf.convert_to_tensor(inputs)
         labels = tf.reshape(tf.cast(labels, tf.int32), [tf.shape(labels)[0], -1])[:, 0]
         with tf.control_dependencies([self.check_labels(labels)]):
             one_hot = tf.one_hot(labels, self.n_classes)  # unknown_id (< 0 or >= n): zeros
-        return self.embedding(one_hot)
+        z = self.embedding(one_hot)
+        return z if time_steps is None else tf.tile(z[:, tf.newaxis, :], [1, time_steps, 1])
 
 
 # ------------------------------------------------------------ inverse synthesis (DDSP-inv)
@@ -321,6 +389,16 @@ def scale_amplitudes(amplitudes) -> tf.Tensor:
     return scale_db(core.amplitude_to_db(core.tf_float32(amplitudes, "amplitudes") + 1e-4))
 
 
+def _sinusoidal_sizes(output_splits) -> tuple:
+    """(n_sinusoids, n_freq_bins, n_noise_bands) from the original's `output_splits`."""
+    sizes = dict(nn._check_splits(output_splits, "output_splits"))
+    expected = {"frequencies", "amplitudes", "noise_magnitudes"}
+    if set(sizes) != expected or sizes["frequencies"] % sizes["amplitudes"]:
+        raise ValueError(f"ResnetSinusoidalEncoder `output_splits` must name exactly {sorted(expected)}, "
+                         f"with 'frequencies' a multiple of 'amplitudes' (sinusoids x bins), got {output_splits!r}.")
+    return sizes["amplitudes"], sizes["frequencies"] // sizes["amplitudes"], sizes["noise_magnitudes"]
+
+
 @register("encoders")
 class ResnetSinusoidalEncoder(keras.layers.Layer):
     """Audio -> sinusoids and filtered-noise magnitudes (the DDSP-inv sinusoidal encoder).
@@ -344,6 +422,11 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
       fft_size, overlap, mel_bins: log-mel analysis (hop = fft_size * (1 - overlap)).
       hz_min, hz_max: sinusoid frequency range, Hz.
       amp_bias, noise_bias: added to the logits before exp_sigmoid (start quiet).
+      output_splits: the original DDSP's form of the sizes, (('frequencies', n_sinusoids *
+        n_freq_bins), ('amplitudes', n_sinusoids), ('noise_magnitudes', n_noise_bands)) in
+        any order; it wins over the three size arguments.
+      spectral_fn: audio `[batch, n_samples]` -> `[batch, frames, bins]` replacing the
+        built-in log-mel (e.g. a gin-scoped `spectral_ops.compute_logmel`).
 
     Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict with sin_amps, sin_freqs,
     noise_magnitudes.
@@ -352,9 +435,14 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
     def __init__(self, size: str = "small", n_sinusoids: int = 32, n_freq_bins: int = 64, n_noise_bands: int = 65,
                  sample_rate: int = 16000, frame_rate: int = 250, fft_size: int = 1024, overlap: float = 0.875,
                  mel_bins: int = 64, hz_min: float = 20.0, hz_max: float = 8000.0, amp_bias: float = -2.0,
-                 noise_bias: float = -5.0, name=None, **kwargs):
+                 noise_bias: float = -5.0, output_splits=None, spectral_fn=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         owner = "ResnetSinusoidalEncoder"
+        if output_splits is not None:
+            n_sinusoids, n_freq_bins, n_noise_bands = _sinusoidal_sizes(output_splits)
+        if spectral_fn is not None and not callable(spectral_fn):
+            raise TypeError(f"{owner} `spectral_fn` must be callable, got {type(spectral_fn).__name__}.")
+        self.spectral_fn = spectral_fn
         self.n_sinusoids = _positive_int(n_sinusoids, "n_sinusoids", owner)
         self.n_freq_bins = _positive_int(n_freq_bins, "n_freq_bins", owner)
         self.n_noise_bands = _positive_int(n_noise_bands, "n_noise_bands", owner)
@@ -385,7 +473,9 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         return n_frames
 
     def logmel(self, audio) -> tf.Tensor:
-        """`[batch, n_mel_frames, mel_bins]` natural-log mel magnitudes."""
+        """`[batch, n_mel_frames, mel_bins]` natural-log mel magnitudes (or `spectral_fn`'s)."""
+        if self.spectral_fn is not None:
+            return self.spectral_fn(audio)
         return spectral_ops.compute_logmel(audio, lo_hz=self.hz_min, hi_hz=self.hz_max, bins=self.mel_bins,
                                            fft_size=self.fft_size, overlap=self.overlap, pad_end=True,
                                            sample_rate=self.sample_rate)
@@ -422,19 +512,21 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
       f0_hz     = midi_to_hz(midi_min + (midi_max - midi_min) sigmoid(logit)), Hz  [batch, t, 1].
 
     Args:
-      n_harmonics: harmonics of the distribution.
+      n_harmonics: harmonics of the distribution (100, as the original).
       rnn_channels, rnn_type: recurrent layer ('gru' uses nn.FastGRU).
       ch, layers_per_stack: width and depth of the two Fc stacks.
       f0_midi_range: (min, max) of f0, MIDI.
       sample_rate: Hz (Nyquist for harm_dist).
       hz_min, hz_max: frequency range of the input scaling, Hz.
+      net: a layer replacing the built-in FcStack -> Rnn -> FcStack (the original DDSP's
+        form, e.g. `nn.RnnSandwich()`; a dict output's 'out' is used).
 
     Call: `encoder({'sin_amps': ..., 'sin_freqs': ...})` or `encoder(sin_amps, sin_freqs)`.
     """
 
-    def __init__(self, n_harmonics: int = 64, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 128,
+    def __init__(self, n_harmonics: int = 100, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 128,
                  layers_per_stack: int = 2, f0_midi_range=(24.0, 96.0), sample_rate: int = 16000,
-                 hz_min: float = 20.0, hz_max: float = 8000.0, name=None, **kwargs):
+                 hz_min: float = 20.0, hz_max: float = 8000.0, net=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         owner = "SinusoidalToHarmonicEncoder"
         self.n_harmonics = _positive_int(n_harmonics, "n_harmonics", owner)
@@ -443,9 +535,12 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
         if not 0.0 < hz_min < hz_max:
             raise ValueError(f"{owner} needs 0 < hz_min < hz_max, got {hz_min!r}, {hz_max!r}.")
         self.hz_min, self.hz_max = float(hz_min), float(hz_max)
-        self.in_stack = nn.FcStack(_positive_int(ch, "ch", owner), _positive_int(layers_per_stack, "layers_per_stack", owner))
-        self.rnn = nn.Rnn(_positive_int(rnn_channels, "rnn_channels", owner), rnn_type)
-        self.out_stack = nn.FcStack(ch, layers_per_stack)
+        self.net = net
+        if net is None:
+            self.in_stack = nn.FcStack(_positive_int(ch, "ch", owner),
+                                       _positive_int(layers_per_stack, "layers_per_stack", owner))
+            self.rnn = nn.Rnn(_positive_int(rnn_channels, "rnn_channels", owner), rnn_type)
+            self.out_stack = nn.FcStack(ch, layers_per_stack)
         self.dense_out = keras.layers.Dense(2 + self.n_harmonics)
 
     def build(self, *args, **kwargs):
@@ -455,8 +550,12 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
         sin_amps, sin_freqs = _concat_inputs(self, inputs, ("sin_amps", "sin_freqs"))
         x = tf.concat([scale_amplitudes(sin_amps),
                        core.hz_to_unit(sin_freqs, hz_min=self.hz_min, hz_max=self.hz_max)], axis=-1)
-        x = self.in_stack(x)
-        x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+        if self.net is not None:
+            x = self.net(x, training=training)
+            x = x["out"] if isinstance(x, dict) else x
+        else:
+            x = self.in_stack(x)
+            x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
         x = self.dense_out(x)
         midi_min, midi_max = self.f0_midi_range
         f0_hz = core.midi_to_hz(midi_min + (midi_max - midi_min) * tf.sigmoid(x[..., 1:2]))

@@ -149,12 +149,13 @@ class Fc(keras.layers.Layer):
 
 @register("nn")
 class FcStack(keras.layers.Layer):
-    """`layers` Fc layers of width `ch`. `[..., in] -> [..., ch]`."""
+    """`layers` Fc layers of width `ch`. `[..., in] -> [..., ch]`; with `layers=0` the
+    identity `[..., in] -> [..., in]` (as the original DDSP, e.g. its tiny_instrument.gin)."""
 
     def __init__(self, ch: int = 256, layers: int = 2, nonlinearity="leaky_relu", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-            raise ValueError(f"FcStack `layers` must be a positive integer, got {layers!r}.")
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+            raise ValueError(f"FcStack `layers` must be a non-negative integer, got {layers!r}.")
         self.ch = int(ch)
         self._fc_names = _set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
 
@@ -748,6 +749,30 @@ class FcStackOut(keras.layers.Layer):
 
     def call(self, x):
         return self.dense_out(self.stack(x))
+
+
+@register("nn")
+class RnnSandwich(keras.layers.Layer):
+    """FcStack -> Rnn -> FcStack (the original DDSP's "RNN sandwich"), `[batch, time, in]
+    -> [batch, time, fc_stack_ch]`.
+
+    Args:
+      fc_stack_ch, fc_stack_layers: width and depth of both Fc stacks.
+      rnn_ch, rnn_type: units and kind ('gru' | 'lstm') of the recurrent layer.
+    """
+
+    def __init__(self, fc_stack_ch: int = 256, fc_stack_layers: int = 2, rnn_ch: int = 512,
+                 rnn_type: str = "gru", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.fc_in = FcStack(fc_stack_ch, fc_stack_layers)
+        self.rnn = Rnn(rnn_ch, rnn_type)
+        self.fc_out = FcStack(fc_stack_ch, fc_stack_layers)
+
+    def build(self, input_shape):
+        pass  # sub-layers build on their first call
+
+    def call(self, x, training=None):
+        return self.fc_out(self.rnn(self.fc_in(x), training=training))
 
 
 # ----------------------------------------------------------------------- 2-D ResNet

@@ -164,6 +164,9 @@ class F0PowerPreprocessor(_FramePreprocessor):
         return inv_scale_f0_hz(f0_scaled), inv_scale_db(pw_scaled)
 
 
+CREPE_CAPACITIES = ("tiny", "small", "medium", "large", "full")
+
+
 @register("preprocessing")
 class OnlineF0PowerPreprocessor(F0PowerPreprocessor):
     """Audio only -> f0 from a pretrained CREPE run inside the model, and frame power.
@@ -173,28 +176,101 @@ class OnlineF0PowerPreprocessor(F0PowerPreprocessor):
     The pitch tracker's weights are frozen and no gradient flows through its f0 (as for a
     dataset feature); it runs inside `tf.function`.
 
+    With `padding` (the original DDSP's form, e.g. its models/vst/*.gin), features are not
+    resampled: power is computed at 16 kHz (from 'audio_16k' when the features hold it) with
+    the original's framing (`spectral_ops.compute_power`: 'center' gives
+    n_samples / hop + 1 frames), and every output must have that many frames (ValueError
+    naming the feature otherwise); `time_steps` is then unused.
+
     Args:
       crepe_capacity: 'tiny' or 'full' (the capacities whose weights ship offline).
       compute_power: compute power from audio (default True: the input holds only audio).
+      padding: None (resample to `time_steps`) or 'center' | 'same' | 'valid' (see above).
+      compute_f0: track f0 with CREPE; False reads 'f0_hz' and 'f0_confidence' from the
+        features (and builds no CREPE).
+      crepe_saved_model_path: the original's CREPE choice: a capacity name (as
+        `crepe_capacity`), None (no CREPE; needs compute_f0=False) or '' (use
+        `crepe_capacity`). SavedModel folders are not supported (ValueError).
+      viterbi: Viterbi decoding of CREPE's pitch (not supported inside the model: must be False).
       Others as in `F0PowerPreprocessor`.
     """
 
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
                  frame_size: int = 1024, compute_power: bool = True, crepe_capacity: str = "tiny",
-                 name=None, **kwargs):
-        super().__init__(time_steps, frame_rate, sample_rate, frame_size=frame_size,
-                         compute_power=compute_power, name=name, **kwargs)
-        from ddsp_models.crepe import PretrainedCREPE
+                 padding: str | None = None, compute_f0: bool = True, crepe_saved_model_path: str | None = "",
+                 viterbi: bool = False, name=None, **kwargs):
+        if padding is not None and padding not in spectral_ops.PADDINGS:
+            raise ValueError(f"OnlineF0PowerPreprocessor `padding` must be None or one of "
+                             f"{spectral_ops.PADDINGS}, got {padding!r}.")
+        if viterbi:
+            raise ValueError("OnlineF0PowerPreprocessor `viterbi` decoding is not available inside the "
+                             "model; use viterbi=False.")
+        if crepe_saved_model_path:
+            if crepe_saved_model_path not in CREPE_CAPACITIES:
+                raise ValueError(f"OnlineF0PowerPreprocessor `crepe_saved_model_path` must be a CREPE capacity "
+                                 f"{CREPE_CAPACITIES} or None (SavedModel folders are not supported), got "
+                                 f"{crepe_saved_model_path!r}.")
+            crepe_capacity = crepe_saved_model_path
+        if compute_f0 and crepe_saved_model_path is None:
+            raise ValueError("OnlineF0PowerPreprocessor: compute_f0=True needs a CREPE model "
+                             "(`crepe_saved_model_path` is None).")
+        # 16 kHz: the original computes these features at CREPE's rate.
+        from ddsp_models.crepe import MODEL_SAMPLE_RATE
 
+        super().__init__(time_steps, frame_rate, MODEL_SAMPLE_RATE if padding else sample_rate,
+                         frame_size=frame_size, compute_power=compute_power, name=name, **kwargs)
+        self.padding, self.compute_f0 = padding, bool(compute_f0)
         self.crepe_capacity = crepe_capacity
-        self.crepe = PretrainedCREPE(capacity=crepe_capacity, sample_rate=sample_rate,
-                                     frame_rate=frame_rate, name="pretrained_crepe")
+        self.crepe = None
+        if self.compute_f0:
+            from ddsp_models.crepe import PretrainedCREPE
+
+            self.crepe = PretrainedCREPE(capacity=crepe_capacity, sample_rate=self.sample_rate,
+                                         frame_rate=frame_rate, name="pretrained_crepe")
 
     def call(self, *inputs, training=None):
         features = self._features(inputs, ("audio",))
-        (audio,) = get_features(features, ["audio"], type(self).__name__)
-        pitch = self.crepe(audio)
-        tracked = dict(features, f0_hz=tf.stop_gradient(pitch["f0_hz"]))
+        owner = type(self).__name__
+        if self.padding is not None:
+            return self._call_framed(features)
+        (audio,) = get_features(features, ["audio"], owner)
+        if self.crepe is None:
+            f0_hz, confidence = get_features(features, ["f0_hz", "f0_confidence"], owner + " (compute_f0=False)")
+        else:
+            pitch = self.crepe(audio)
+            f0_hz, confidence = pitch["f0_hz"], pitch["f0_confidence"]
+        tracked = dict(features, f0_hz=tf.stop_gradient(f0_hz))
         outputs = super().call(tracked, training=training)
-        outputs["f0_confidence"] = self.resample(tf.stop_gradient(pitch["f0_confidence"]), "f0_confidence")
+        outputs["f0_confidence"] = self.resample(tf.stop_gradient(confidence), "f0_confidence")
+        return outputs
+
+    def _call_framed(self, features: dict) -> dict:
+        """The original's form: 16 kHz features with its frame counts, nothing resampled."""
+        owner = type(self).__name__
+        key = "audio_16k" if "audio_16k" in features else "audio"
+        (audio,) = get_features(features, [key], owner)
+        audio = core.ensure_audio(audio, key)
+        if self.compute_power:
+            pw_db = spectral_ops.compute_power(
+                audio, self.sample_rate, self.frame_rate, self.frame_size, padding=self.padding)
+        else:
+            (pw_db,) = get_features(features, ["power_db"], owner + " (compute_power=False)")
+        if self.crepe is None:
+            f0_hz, confidence = get_features(features, ["f0_hz", "f0_confidence"], owner + " (compute_f0=False)")
+        else:
+            pitch = self.crepe(audio)
+            f0_hz, confidence = pitch["f0_hz"], pitch["f0_confidence"]
+        hop = spectral_ops.hop_size(self.sample_rate, self.frame_rate)
+        n_samples = audio.shape[1]
+        n_frames = (n_samples // hop + 1 if self.padding == "center" else -(-n_samples // hop)
+                    if self.padding == "same" else 1 + (n_samples - self.frame_size) // hop)
+        outputs = {"f0_hz": tf.stop_gradient(f0_hz), "pw_db": pw_db, "f0_confidence": tf.stop_gradient(confidence)}
+        for name, value in outputs.items():
+            value = core.ensure_3d(value, name)
+            if value.shape[1] != n_frames:
+                raise ValueError(f"{owner}: '{name}' has {value.shape[1]} frames, but {n_samples} samples at "
+                                 f"{self.sample_rate} Hz framed with padding {self.padding!r} at "
+                                 f"{self.frame_rate} Hz give {n_frames}.")
+            outputs[name] = value
+        outputs.update(f0_scaled=scale_f0_hz(outputs["f0_hz"]), pw_scaled=scale_db(outputs["pw_db"]))
         return outputs

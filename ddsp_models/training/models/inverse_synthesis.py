@@ -32,8 +32,9 @@ Loss names (each loss object's `name`, prefixed by its branch):
 """
 import tensorflow as tf
 
-from ddsp_models import core, effects, inverse_losses, losses, processors, synths
+from ddsp_models import core, effects, inverse_losses, processors, synths
 from ddsp_models.gin_utils import register
+from ddsp_models.losses import SpectralLoss
 from ddsp_models.training.models.model import Model
 
 TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
@@ -96,7 +97,8 @@ def split_parts(features: dict, parts: tuple):
       parts: the part names of zipped batches (`InverseSynthesis.zipped_parts`).
 
     Raises:
-      ValueError: some keys belong to a part and others not, or a part lacks 'audio'.
+      ValueError: some keys belong to a part and others not, or a part has neither 'audio'
+        nor 'sin_amps' (true controls to render it from).
     """
     in_part = {key: key.partition("/")[0] for key in features
                if "/" in key and key.partition("/")[0] in parts}
@@ -110,8 +112,9 @@ def split_parts(features: dict, parts: tuple):
     for key, part in in_part.items():
         split.setdefault(part, {})[key[len(part) + 1:]] = features[key]
     for part, part_features in split.items():
-        if "audio" not in part_features:
-            raise ValueError(f"InverseSynthesis: zipped part {part!r} has no '{part}/audio' "
+        if "audio" not in part_features and "sin_amps" not in part_features:
+            raise ValueError(f"InverseSynthesis: zipped part {part!r} has neither '{part}/audio' "
+                             f"nor the true controls to render it from "
                              f"(has {sorted(part_features)}).")
     return {part: split[part] for part in sorted(split)}
 
@@ -138,21 +141,30 @@ class InverseSynthesis(Model):
       audio_losses: called (target_audio, audio) on both branches (default: SpectralLoss
         with linear and log magnitudes).
       consistency_losses: called (harm_sin_amps, harm_sin_freqs, sin_amps, sin_freqs)
-        (default: KDEConsistencyLoss).
+        (default: InverseKDEConsistencyLoss).
       prior_losses: called (harm_dist) (default: HarmonicDistributionPrior(weight=0.1)).
-      twm_losses: called (f0_hz, sin_freqs, sin_amps) (default: TWMLoss(weight=0.1)).
+      twm_losses: called (f0_hz, sin_freqs, sin_amps) (default: InverseTWMLoss(weight=0.1)).
       sinusoid_supervision_losses: self-supervised, called (sin_amps, sin_freqs, true
-        sin_amps, true sin_freqs) (default: KDEConsistencyLoss).
+        sin_amps, true sin_freqs) (default: InverseKDEConsistencyLoss).
       noise_supervision_losses: self-supervised, called (noise_magnitudes, true ones)
-        (default: FilteredNoiseConsistencyLoss).
+        (default: InverseFilteredNoiseConsistencyLoss).
       harmonic_supervision_losses: self-supervised, called (harm_amp, true, harm_dist, true,
-        f0_hz, true) (default: HarmonicConsistencyLoss).
+        f0_hz, true) (default: InverseHarmonicConsistencyLoss).
       Each loss list: None for the default, [] for none.
       zipped_parts: the part names of zipped batches (`data.ZippedProvider.names`, e.g.
         ``('synthetic', 'real')``; bound beside the provider in
         ``papers/icml2020/finetune_dataset.gin``). A batch whose keys are
         ``'<part>/<feature>'`` for these parts trains in zipped mode; plain batches (e.g.
         evaluation clips) run as usual. None: every batch is plain.
+
+    The original DDSP's loss arguments are accepted (when given, they stand in for ours):
+    `losses` (audio_losses), `sinusoidal_consistency_losses` (consistency_losses and
+    sinusoid_supervision_losses, as the original uses them for both), `harmonic_consistency_losses`
+    (harmonic_supervision_losses), `filtered_noise_consistency_loss`
+    (noise_supervision_losses), `twm_loss` (twm_losses), `harmonic_distribution_prior`
+    (prior_losses). Features holding true controls but no 'audio' (the original's
+    synthetic-notes records) get their audio rendered from the controls by the model's
+    synthesizer, as the original does.
     """
 
     def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, n_samples: int = 64000,
@@ -160,8 +172,21 @@ class InverseSynthesis(Model):
                  stop_gradient: bool = True, f0_audio_gradient: bool = False, audio_losses=None,
                  consistency_losses=None, prior_losses=None, twm_losses=None, sinusoid_supervision_losses=None,
                  noise_supervision_losses=None, harmonic_supervision_losses=None, zipped_parts=None,
+                 losses=None, sinusoidal_consistency_losses=None, harmonic_consistency_losses=None,
+                 filtered_noise_consistency_loss=None, twm_loss=None, harmonic_distribution_prior=None,
                  **kwargs):
         super().__init__(**kwargs)
+        # The original's arguments, where given, stand in for ours.
+        audio_losses = losses if losses is not None else audio_losses
+        if sinusoidal_consistency_losses is not None:
+            consistency_losses = sinusoid_supervision_losses = sinusoidal_consistency_losses
+        if harmonic_consistency_losses is not None:
+            harmonic_supervision_losses = harmonic_consistency_losses
+        if filtered_noise_consistency_loss is not None:
+            noise_supervision_losses = filtered_noise_consistency_loss
+        twm_losses = twm_loss if twm_loss is not None else twm_losses
+        if harmonic_distribution_prior is not None:
+            prior_losses = harmonic_distribution_prior
         if sinusoidal_encoder is None:
             raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
         for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
@@ -176,20 +201,20 @@ class InverseSynthesis(Model):
         self.processor_group = build_sinusoidal_processor_group(n_samples, sample_rate, int(noise_window_size),
                                                                 self.reverb)
         self.audio_losses = _loss_list(
-            audio_losses, lambda: [losses.SpectralLoss(logmag_weight=1.0)], "audio_losses")
+            audio_losses, lambda: [SpectralLoss(logmag_weight=1.0)], "audio_losses")
         self.consistency_losses = _loss_list(
-            consistency_losses, lambda: [inverse_losses.KDEConsistencyLoss()], "consistency_losses")
+            consistency_losses, lambda: [inverse_losses.InverseKDEConsistencyLoss()], "consistency_losses")
         self.prior_losses = _loss_list(
             prior_losses, lambda: [inverse_losses.HarmonicDistributionPrior(weight=0.1)], "prior_losses")
-        self.twm_losses = _loss_list(twm_losses, lambda: [inverse_losses.TWMLoss(weight=0.1)], "twm_losses")
+        self.twm_losses = _loss_list(twm_losses, lambda: [inverse_losses.InverseTWMLoss(weight=0.1)], "twm_losses")
         self.sinusoid_supervision_losses = _loss_list(
-            sinusoid_supervision_losses, lambda: [inverse_losses.KDEConsistencyLoss()],
+            sinusoid_supervision_losses, lambda: [inverse_losses.InverseKDEConsistencyLoss()],
             "sinusoid_supervision_losses")
         self.noise_supervision_losses = _loss_list(
-            noise_supervision_losses, lambda: [inverse_losses.FilteredNoiseConsistencyLoss()],
+            noise_supervision_losses, lambda: [inverse_losses.InverseFilteredNoiseConsistencyLoss()],
             "noise_supervision_losses")
         self.harmonic_supervision_losses = _loss_list(
-            harmonic_supervision_losses, lambda: [inverse_losses.HarmonicConsistencyLoss()],
+            harmonic_supervision_losses, lambda: [inverse_losses.InverseHarmonicConsistencyLoss()],
             "harmonic_supervision_losses")
 
     # ------------------------------------------------------------------ forward
@@ -229,10 +254,20 @@ class InverseSynthesis(Model):
         values = (outputs["sin_amps"], outputs["sin_freqs"], outputs["noise_magnitudes"])
         return tuple(tf.stop_gradient(v) for v in values) if self.stop_gradient else values
 
+    def with_audio(self, features: dict) -> dict:
+        """`features`, with 'audio' rendered from the true controls (sin_amps, sin_freqs,
+        noise_magnitudes) by the model's synthesizer when it is absent."""
+        if "audio" in features or "sin_amps" not in features:
+            return features
+        (sin_amps, sin_freqs, noise) = (core.ensure_3d(features[key], key) for key in
+                                        ("sin_amps", "sin_freqs", "noise_magnitudes"))
+        return dict(features, audio=self.synthesize(sin_amps, sin_freqs, noise))
+
     def call(self, features, training=False):
         """Outputs (see module doc); with `compute_losses`, the losses of each mode."""
         parts = split_parts(features, self.zipped_parts)
         if parts is None:
+            features = self.with_audio(features)
             if "audio" not in features:
                 hint = (" Zipped batches ('<part>/<feature>') need InverseSynthesis.zipped_parts."
                         if any("/" in key for key in features) else "")
@@ -242,6 +277,7 @@ class InverseSynthesis(Model):
             if self.compute_losses:
                 self._add_losses(features, outputs, prefix="")
             return outputs
+        parts = {name: self.with_audio(part) for name, part in parts.items()}
         audios = [core.ensure_audio(part["audio"], f"{name}/audio") for name, part in parts.items()]
         outputs = self.forward(tf.concat(audios, axis=0), training=training)
         start = 0

@@ -47,6 +47,27 @@ def build_processor_group(reverb: bool = False) -> processors.ProcessorGroup:
     return processors.ProcessorGroup(dag=dag, name="processor_group")
 
 
+def _as_list(value) -> list:
+    """None -> []; a list/tuple -> list; anything else -> [value]."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+# The original DDSP's control names -> this package's (either is accepted).
+CONTROL_ALIASES = {"amps": "amplitudes", "noise_magnitudes": "magnitudes"}
+
+
+def _control(params: dict, key: str, owner: str):
+    """`params[key]`, or the original's name for it; ValueError naming both when absent."""
+    for name in (key, CONTROL_ALIASES.get(key)):
+        if name is not None and name in params:
+            return params[name]
+    raise ValueError(f"{owner}: the decoder outputs need '{key}'"
+                     + (f" (or '{CONTROL_ALIASES[key]}')" if key in CONTROL_ALIASES else "")
+                     + f"; they hold {sorted(params)}")
+
+
 def _weighted(loss_class, weight: float, **kwargs):
     """``loss_class(weight, **kwargs)``, or None when `weight` is 0 (the loss is off)."""
     return loss_class(weight=weight, **kwargs) if weight > 0.0 else None
@@ -84,14 +105,26 @@ class MidiAutoencoder(Model):
         z_pitch(t-1)| on frames of notes shorter than min_length frames (at most max_notes
         notes per example).
     The four pitch losses apply only with a midi_encoder.
+
+    The original DDSP's argument names are accepted: `sg_before_midiae` (= stop_gradient),
+    `reconstruction_losses` (a loss, e.g. a `LossGroup` over the outputs, added to
+    `losses`), `mask_f0_loss` (False: f0 loss weights all 1). The controls may be named as
+    the original's decoders name them ('amplitudes', 'magnitudes' for 'amps',
+    'noise_magnitudes').
     """
 
     def __init__(self, preprocessor=None, encoder=None, synthcoder=None, midi_decoder=None, midi_encoder=None,
                  reverb: bool = False, processor_group=None, losses=None, stop_gradient: bool = True,
                  f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0, pitch_margin: float = 0.5,
                  pitch_qt_weight: float = 1.0, pitch_qt_margin: float = 1.0, pitch_q_weight: float = 0.1,
-                 slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64, **kwargs):
+                 slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64,
+                 sg_before_midiae: bool | None = None, reconstruction_losses=None, mask_f0_loss: bool = True,
+                 **kwargs):
         super().__init__(**kwargs)
+        if sg_before_midiae is not None:
+            stop_gradient = sg_before_midiae
+        if reconstruction_losses is not None:
+            losses = _as_list(losses) + _as_list(reconstruction_losses)
         if synthcoder is None:
             raise ValueError(f"{type(self).__name__}: synthcoder is required")
         if midi_decoder is None:
@@ -103,10 +136,9 @@ class MidiAutoencoder(Model):
         self.midi_encoder = midi_encoder
         self.reverb = bool(reverb)
         self.processor_group = processor_group if processor_group is not None else build_processor_group(reverb)
-        if losses is not None and not isinstance(losses, (list, tuple)):
-            losses = [losses]
-        self.loss_objs = list(losses or [])
+        self.loss_objs = _as_list(losses)
         self.stop_gradient = bool(stop_gradient)
+        self.mask_f0_loss = bool(mask_f0_loss)
         self.f0_audio_gradient = bool(f0_audio_gradient)
         self.f0_mask_semitones = float(f0_mask_semitones)
         self.pitch_weight, self.pitch_margin = float(pitch_weight), float(pitch_margin)
@@ -160,8 +192,10 @@ class MidiAutoencoder(Model):
 
     def synthesize(self, params, f0_hz):
         """(audio `[batch, n_samples]`, processor outputs dict) from raw controls and f0 (Hz)."""
-        dag_inputs = {"amps": params["amps"], "harmonic_distribution": params["harmonic_distribution"],
-                      "noise_magnitudes": params["noise_magnitudes"], "f0_hz": f0_hz}
+        owner = type(self).__name__
+        dag_inputs = {key: _control(params, key, owner)
+                      for key in ("amps", "harmonic_distribution", "noise_magnitudes")}
+        dag_inputs["f0_hz"] = f0_hz
         processor_outputs = self.processor_group(dag_inputs, return_outputs_dict=True)
         return processor_outputs["out/signal"], processor_outputs
 
@@ -190,7 +224,8 @@ class MidiAutoencoder(Model):
         amps, hd, noise = self.scaled_controls(synth_processed)
         if self.stop_gradient:
             amps, hd, noise = (tf.stop_gradient(x) for x in (amps, hd, noise))
-        outputs.update(synth_audio=synth_audio, f0_midi=f0_midi, amps=amps, hd=hd, noise=noise)
+        outputs.update(synth_audio=synth_audio, f0_midi=f0_midi, amps=amps, hd=hd, noise=noise,
+                       amps_scaled=amps, hd_scaled=hd, noise_scaled=noise)  # the original's names
 
         # MIDI.
         if self.midi_encoder is not None:
@@ -215,7 +250,8 @@ class MidiAutoencoder(Model):
         midi_f0_hz = midi_params["f0_hz"] if self.f0_audio_gradient else tf.stop_gradient(midi_params["f0_hz"])
         midi_audio, midi_processed = self.synthesize(midi_params, midi_f0_hz)
         amps_pred, hd_pred, noise_pred = self.scaled_controls(midi_processed)
-        f0_loss_weights = tf.cast(tf.abs(f0_midi - pitch) < self.f0_mask_semitones, tf.float32)
+        f0_loss_weights = (tf.cast(tf.abs(f0_midi - pitch) < self.f0_mask_semitones, tf.float32)
+                           if self.mask_f0_loss else tf.ones_like(f0_midi))
         outputs.update(midi_audio=midi_audio, f0_midi_pred=midi_params["f0_midi"], f0_hz_pred=midi_params["f0_hz"],
                        amps_pred=amps_pred, hd_pred=hd_pred, noise_pred=noise_pred,
                        f0_loss_weights=tf.stop_gradient(f0_loss_weights))
