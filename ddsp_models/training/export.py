@@ -119,7 +119,7 @@ class InferenceModule:
         `[b, n, 1]`, harmonic_amplitudes `[b, n, K]`, state `[b, state_size]`.
         """
         from ddsp_models import core
-        from ddsp_models.training import nn
+        from ddsp_models.training import gru
         from ddsp_models.training.preprocessing import scale_db, scale_f0_hz
         from ddsp_models.training import inference
 
@@ -130,13 +130,13 @@ class InferenceModule:
         if state is not None:
             parts = tf.split(state, self.state_sizes, axis=-1)
             values = {layer.name: part for layer, part in zip(self.rnns, parts)}
-        states = nn.RnnStates(values, mode=mode)
+        states = gru.RnnStates(values, mode=mode)
         inputs = {"f0_scaled": scale_f0_hz(f0_hz), self.loudness_key: scale_db(loudness)}
         if self.z_dims:
             if z is None:
                 raise ValueError(f"this decoder takes a latent z [batch, n_frames, {self.z_dims}]")
             inputs["z"] = core.tf_float32(z, "z")
-        with nn.carry_rnn_states(states):
+        with gru.carry_rnn_states(states):
             raw = self.decoder(inputs, training=False)
         new_state = tf.concat([states.values[layer.name] for layer in self.rnns], axis=-1)
         amps = raw["amps"]

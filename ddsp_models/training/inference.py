@@ -10,7 +10,7 @@ folders) plug in with `register_run_loader`.
 Any length: audio is read block by block (`audio_io.iter_audio_blocks`), features (CREPE f0
 with Viterbi, confidence, A-weighted loudness, power) are computed on chunks of
 `chunk_seconds` with `context_seconds` of audio either side, and the model runs chunk by
-chunk with its GRU states carried across chunks (`nn.carry_rnn_states`) and its synthesis
+chunk with its GRU states carried across chunks (`gru.carry_rnn_states`) and its synthesis
 continuing phase, noise filters and reverb tails (`ddsp_models.streaming`): the output of
 N chunks equals the output of one pass, so chunk borders are inaudible. Only the frame
 features of the whole recording (a few floats per 4 ms frame) stay in memory; audio is
@@ -271,10 +271,10 @@ class ControlStream:
     """
 
     def __init__(self, run: LoadedRun, branch: str = "synth", midi_z=None):
-        from ddsp_models.training import nn
+        from ddsp_models.training import gru
 
         self.run, self.model, self.branch = run, run.model, branch
-        self.states = nn.RnnStates()
+        self.states = gru.RnnStates()
         self.midi_z = midi_z
         if branch == "synth":
             if getattr(self.model, "encoder", None) is not None:
@@ -295,9 +295,9 @@ class ControlStream:
     def __call__(self, chunk: dict):
         import tensorflow as tf
 
-        from ddsp_models.training import nn
+        from ddsp_models.training import gru
 
-        with nn.carry_rnn_states(self.states):
+        with gru.carry_rnn_states(self.states):
             if self.branch == "midi":
                 inputs = {k: tf.constant(np.asarray(chunk[k], np.float32).reshape(1, -1, 1))
                           for k in ("pitch", "velocity")}
