@@ -218,7 +218,7 @@ class ValidationSummaries:
     def _pianorolls(self, i: int, outputs: dict):
         if "pianoroll" not in outputs:
             return None
-        from ddsp_models.training.evaluation import reference_pianoroll
+        from ddsp_models.training.metrics import reference_pianoroll
 
         estimate = np.asarray(_numpy(outputs["pianoroll"][i]), np.float32)
         try:
