@@ -198,9 +198,9 @@ def warm_start_source(params: dict, run: str) -> tuple[str | None, list[str]]:
 
 
 def load_trained_model(folder: str, example_batch: dict):
-    """The model of a finished run (`ddsp_models.training.inference.load_trained_model`:
+    """The model of a finished run (`ddsp_models.training.run_folders.load_trained_model`:
     newest operative config and checkpoint, every variable verified); ValueError naming
     the folder when it has no operative config or checkpoint."""
-    from ddsp_models.training.inference import load_trained_model as load
+    from ddsp_models.training.run_folders import load_trained_model as load
 
     return load(folder, example_batch)

@@ -98,10 +98,10 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
 
 
 def training_statistics(params: dict, info) -> dict:
-    """Statistics of the training split (`inference.dataset_statistics_of`: mean pitch and
+    """Statistics of the training split (`run_folders.dataset_statistics_of`: mean pitch and
     loudness, note ranges, quantile transforms) and its most common instrument id."""
     from ddsp_models.training.data import PreparedTfdsProvider
-    from ddsp_models.training.inference import dataset_statistics_of
+    from ddsp_models.training.run_folders import dataset_statistics_of
 
     return dataset_statistics_of(PreparedTfdsProvider(data_dir=info.data_dir, split="train"))
 

@@ -332,7 +332,7 @@ def _statistics_task():
     @task(name="dataset-statistics", cache_policy=NO_CACHE, persist_result=False)
     def statistics_task(data_dir: str, save_dir: str) -> str:
         from ddsp_models.training.data import PreparedTfdsProvider
-        from ddsp_models.training.inference import dataset_statistics_of, write_statistics
+        from ddsp_models.training.run_folders import dataset_statistics_of, write_statistics
 
         stats = dataset_statistics_of(PreparedTfdsProvider(data_dir=data_dir, split="train"))
         path = write_statistics(save_dir, stats)

@@ -91,16 +91,7 @@ def test_no_confident_frame_gives_nan_pitch_metrics_and_bad_input_is_named():
         audio_metrics(audio, audio, np.ones([1, frames]), np.ones([1, frames + 5]))
 
 
-
 # ------------------------------------------------------------------------- note metrics
-def roll_with(notes, n_frames=100):
-    """[n_frames, 128] roll with (pitch, first_frame, stop_frame, velocity) notes."""
-    roll = np.zeros([n_frames, 128], np.float32)
-    for pitch, first, stop, velocity in notes:
-        roll[first:stop, pitch] = velocity
-    return roll
-
-
 NOTES = [(60, 0, 25, 0.5), (64, 25, 50, 0.8), (67, 50, 100, 1.0)]
 
 
