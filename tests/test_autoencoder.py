@@ -75,12 +75,27 @@ def test_higher_sample_rates(sample_rate):
     audio = model.get_audio_from_outputs(outputs)
     assert audio.shape == (1, int(SECONDS * sample_rate))
     assert np.all(np.isfinite(audio.numpy())) and float(losses["total_loss"]) > 0.0
-    # The harmonic synth runs at the new rate: its fundamental sits at f0 on that grid.
+    # The harmonic synth runs at the new rate: harmonics 1..5 sit at exactly k * f0 (a synth
+    # that assumed 16 kHz would put its fundamental at f0 * sample_rate / 16000, a harmonic
+    # of f0 too, but nothing at f0 itself), and nothing sounds below the fundamental.
     harmonic = outputs["harmonic/signal"].numpy()[0]
     spectrum = np.abs(np.fft.rfft(harmonic * np.hanning(harmonic.size)))
-    peak_hz = np.argmax(spectrum) * sample_rate / harmonic.size
-    f0 = batch["f0_hz"][0, 0]
-    assert min(abs(peak_hz - k * f0) for k in range(1, 61)) < 2 * sample_rate / harmonic.size
+    bin_hz = sample_rate / harmonic.size  # 3.9 Hz
+    f0 = float(batch["f0_hz"][0, 0])
+
+    def peak_hz(low_hz, high_hz):
+        """Frequency of the largest peak in [low, high) Hz (parabolic interpolation of the
+        log magnitude around the peak bin), and its magnitude relative to the maximum."""
+        low, high = int(low_hz / bin_hz), int(high_hz / bin_hz)
+        i = low + int(np.argmax(spectrum[low:high]))
+        left, centre, right = np.log(spectrum[i - 1:i + 2])
+        return (i + 0.5 * (left - right) / (left - 2 * centre + right)) * bin_hz, spectrum[i] / spectrum.max()
+
+    for k in range(1, 6):
+        frequency, height = peak_hz((k - 0.5) * f0, (k + 0.5) * f0)
+        assert abs(frequency - k * f0) < 0.5, (k, frequency, k * f0)  # measured error < 0.07 Hz
+        assert height > 0.1, (k, height)  # a real harmonic, not leakage
+    assert spectrum[:int(0.8 * f0 / bin_hz)].max() < 1e-3 * spectrum.max()
 
 
 def test_encode_decode_match_call(batch):
