@@ -12,6 +12,7 @@ from ddsp_models.training import models
 from ddsp_models.training import data
 from ddsp_models.training.config import parse_gin
 from ddsp_models.training.trainer import Trainer
+from model_fixtures import same_noise_for_every_example
 from inverse_fixtures import (FRAME_RATE, N_HARMONICS, N_NOISE_BANDS, N_SAMPLES, SECONDS, f0_error_semitones,
                               synthetic_notes, tiny_model, write_prepared_tfds)
 
@@ -119,13 +120,7 @@ def _zipped(synthetic, real):
 def test_zipped_mode_splits_outputs_and_losses_by_part(notes, monkeypatch):
     tf.random.set_seed(0)
     model = tiny_model()
-
-    def same_noise_for_every_example(shape, minval=0.0, maxval=1.0):
-        """One fixed noise row for every example: an example's noise is then the same whether
-        it runs alone or inside the zipped batch (the synths draw through `seeding.uniform`)."""
-        row = tf.random.stateless_uniform([1, shape[1]], seed=[3, 4], minval=minval, maxval=maxval)
-        return tf.tile(row, tf.stack([shape[0], 1]))
-
+    # An example's noise is then the same whether it runs alone or inside the zipped batch.
     monkeypatch.setattr(seeding, "uniform", same_noise_for_every_example)
     real = {"audio": synthetic_notes(batch_size=3, seed=7)["audio"],
             "f0_hz": tf.zeros([3, 5])}  # real frame features of another rate are ignored
