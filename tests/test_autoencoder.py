@@ -62,8 +62,16 @@ def test_config_builds_and_returns_audio_of_the_input_shape(gin_file, batch):
     assert outputs["harmonic/signal"].shape == batch["audio"].shape
     if "ae.gin" in gin_file or "nsynth" in gin_file:
         assert model.encoder is not None and "z" in outputs
+        # No reverb: the audio is the sum of the two synths.
+        np.testing.assert_allclose(audio, outputs["harmonic/signal"] + outputs["filtered_noise/signal"],
+                                   rtol=0, atol=1e-6)
     else:
         assert model.encoder is None and "reverb/signal" in outputs
+        np.testing.assert_array_equal(audio, outputs["reverb/signal"])
+    # The loss is the model's spectral loss between the target and this very audio.
+    assert float(losses["spectral_loss"]) == pytest.approx(
+        float(model.loss_objs[0](batch["audio"], audio)), rel=1e-6)
+    assert float(losses["total_loss"]) == pytest.approx(float(losses["spectral_loss"]), rel=1e-6)
 
 
 @pytest.mark.parametrize("sample_rate", [32000, 48000])
