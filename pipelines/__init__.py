@@ -13,6 +13,8 @@ import os
 
 import yaml
 
+from ddsp_models.training.features import SPLITS  # noqa: F401  (pipelines.SPLITS)
+
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("PREFECT_HOME", os.path.join(_PROJECT_ROOT, ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -23,8 +25,6 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ddsp_models")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # library use outside flows
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-SPLITS = ("train", "valid", "test")
 
 # Every knob of the data stages (params.yaml `data:`), with its default.
 DATA_DEFAULTS = {

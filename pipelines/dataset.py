@@ -22,8 +22,8 @@ import sys
 
 import numpy as np
 
+from ddsp_models.training.features import MIDI_FEATURES
 from pipelines.ddsp_tfds import DdspPrepared
-from pipelines.ddsp_tfds.ddsp_prepared import MIDI_FEATURES
 
 log = logging.getLogger("pipelines.dataset")
 REPORT = "report.json"  # examples per split and the feature files skipped (file, reason)

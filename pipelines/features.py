@@ -8,14 +8,14 @@ For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
 - ``f0_hz``, ``f0_confidence`` float32 ``[n_frames]`` (CREPE, Viterbi-decoded),
 - ``loudness_db`` (A-weighted), ``power_db`` float32 ``[n_frames]``,
 - ``instrument_id`` int64 scalar (General MIDI program, -1 when unknown), ``id`` (text),
-- for clips with note annotations (``<id>.notes.json``) the MIDI feature contract, each
-  float32 ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities``
-  (MIDI velocity 1..127 where a note sounds, 0 elsewhere: the unit the MIDI
-  models, `ddsp_models.training.midi` and the decoders read), ``note_active_frame_indices`` (1 where a note
-  sounds), ``note_onsets`` (1 at a note's first frame), ``note_offsets`` (1 at its last
-  frame). Frame ``i`` is at ``i / frame_rate`` s and a note sounds on the frames with
-  ``start <= t < end``; cut boundaries (a note entering or leaving the clip) get no
-  onset / offset.
+- for clips with note annotations (``<id>.notes.json``) the note rolls, each float32
+  ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities`` (MIDI
+  velocity 1..127 where a note sounds), ``note_active_frame_indices``, ``note_onsets``,
+  ``note_offsets``; cut boundaries (a note entering or leaving the clip) get no onset /
+  offset.
+
+Names, shapes, units and frame counts are the feature contract of
+`ddsp_models.training.features`, which also computes the frame fitting and the note rolls.
 - ``_fingerprint``: hash of the clip bytes, its notes and the feature params.
 
 The work fans out over a Prefect 3 flow (one task per batch of clips) whose task runner
@@ -41,23 +41,23 @@ import time
 
 import numpy as np
 
-from pipelines import SPLITS  # (package import: Prefect env defaults)
+from ddsp_models.audio_io import load_audio, rms_db
+from ddsp_models.training.features import SPLITS, fit_frames, midi_frame_features, n_frames_of
 from pipelines.params import load_params  # the whole file is checked before any work
-from pipelines.prepare import CLIPPED_LEVEL, CLIPPED_SHARE, decode_audio, rms_db
+from pipelines.prepare import CLIPPED_LEVEL, CLIPPED_SHARE
 
 log = logging.getLogger("pipelines.features")
 
-N_PITCHES = 128
-FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
-MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
 FEATURE_VERSION = 2  # bump when this module's maths changes: all clips are recomputed
-# Library modules whose source is part of every clip's fingerprint (edit one: recompute).
-FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core")
+# Library modules (or packages: all their modules) whose source is part of every clip's
+# fingerprint (edit one: recompute).
+FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core",
+                       "ddsp_models.audio_io", "ddsp_models.training.features")
 
 
 def code_fingerprint() -> str:
-    """SHA-1 of the sources of `FINGERPRINT_MODULES` (found without importing them)."""
+    """SHA-1 of the sources of `FINGERPRINT_MODULES`, every ``.py`` file of a package
+    (found without importing them)."""
     import importlib.util
 
     digest = hashlib.sha1()
@@ -65,72 +65,20 @@ def code_fingerprint() -> str:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
             raise ValueError(f"module {name!r} not found")
-        with open(spec.origin, "rb") as f:
-            digest.update(f.read())
+        files = [spec.origin]
+        if spec.submodule_search_locations:
+            files = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "**", "*.py"),
+                                     recursive=True))
+        for path in files:
+            digest.update(os.path.basename(path).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
     return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
 # Per-clip maths.
 # ---------------------------------------------------------------------------------------
-def n_frames_of(n_samples: int, sample_rate: int, frame_rate: int) -> int:
-    """Frames covering ``n_samples``: ``n_samples * frame_rate // sample_rate``."""
-    return int(n_samples) * int(frame_rate) // int(sample_rate)
-
-
-def fit_frames(x, n_frames: int, name: str) -> np.ndarray:
-    """A frame feature as float32 ``[n_frames]``: trims or edge-pads up to 2 frames of
-    difference (centred vs. uncentred framing); more is an error naming ``name``."""
-    x = np.asarray(x, np.float32).reshape(-1)
-    if abs(len(x) - n_frames) > 2:
-        raise ValueError(f"{name}: got {len(x)} frames, expected {n_frames}")
-    if len(x) >= n_frames:
-        return x[:n_frames]
-    return np.pad(x, (0, n_frames - len(x)), mode="edge")
-
-
-def _first_frame_at_or_after(t: float, frame_rate: int) -> int:
-    return int(np.ceil(t * frame_rate - 1e-6))
-
-
-def midi_frame_features(notes: list[dict], n_frames: int, frame_rate: int = 250) -> dict:
-    """The MIDI feature contract from clip-relative notes (see the module docstring).
-
-    Args:
-      notes: dicts with ``pitch`` (0..127), ``velocity`` (1..127), ``start``/``end`` (s,
-        relative to the clip) and optional ``onset``/``offset`` flags (False where the
-        clip boundary cut the note; default True).
-      n_frames: frames of the clip.
-      frame_rate: frames per second.
-
-    Returns:
-      dict of float32 ``[n_frames, 128]`` arrays named as `MIDI_FEATURES`.
-    """
-    velocities = np.zeros((n_frames, N_PITCHES), np.float32)
-    active = np.zeros((n_frames, N_PITCHES), np.float32)
-    onsets = np.zeros((n_frames, N_PITCHES), np.float32)
-    offsets = np.zeros((n_frames, N_PITCHES), np.float32)
-    for note in notes:
-        pitch = int(note["pitch"])
-        if not 0 <= pitch < N_PITCHES:
-            raise ValueError(f"note pitch must be in 0..127, got {pitch}")
-        first = max(_first_frame_at_or_after(float(note["start"]), frame_rate), 0)
-        stop = min(_first_frame_at_or_after(float(note["end"]), frame_rate), n_frames)
-        if stop <= first:
-            continue
-        velocity = float(note["velocity"])
-        if not 0.0 < velocity <= 127.0:
-            raise ValueError(f"note velocity must be in 1..127 (MIDI), got {note['velocity']} "
-                             f"(pitch {pitch} at {note['start']} s)")
-        velocities[first:stop, pitch] = np.maximum(velocities[first:stop, pitch], velocity)
-        active[first:stop, pitch] = 1.0
-        if note.get("onset", True):
-            onsets[first, pitch] = 1.0
-        if note.get("offset", True):
-            offsets[stop - 1, pitch] = 1.0
-    return dict(zip(MIDI_FEATURES, (velocities, active, onsets, offsets)))
-
-
 def compute_clip_features(audio: np.ndarray, sample_rate: int = 16000, frame_rate: int = 250,
                           crepe_capacity: str = "tiny", crepe_viterbi: bool = True,
                           notes: list[dict] | None = None, instrument_id: int = -1) -> dict:
@@ -233,7 +181,7 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
     if os.path.exists(stale):  # an output of an older version of this clip
         os.remove(stale)
     try:
-        audio = decode_audio(job["wav"], int(settings["sample_rate"]))
+        audio = load_audio(job["wav"], int(settings["sample_rate"]))
         if np.max(np.abs(audio)) == 0.0 or rms_db(audio) < float(settings["silence_db"]):
             return {**result, "status": "silent", "error": f"RMS {rms_db(audio):.1f} dBFS"}
         expected = int(round(float(settings["clip_seconds"]) * int(settings["sample_rate"])))

@@ -9,13 +9,15 @@ key), checks every key, and returns ``{'data': ..., 'train': ..., 'evaluate': ..
 Runs (``train.<run>``): ``ae`` (Autoencoder, solo-instrument decoder), ``midiae``
 (MidiAutoencoder, warm-started from ``ae`` with ``synthcoder=decoder``), ``zmidiae``
 (ZMidiAutoencoder) and ``inverse`` (InverseSynthesis). Each run has ``steps``, its sizes,
-``gin_files`` (looked up in ``gin/``) and ``gin_params`` (extra bindings, applied last).
+``gin_files`` (the package's configs, ``ddsp_models/training/gin/``) and ``gin_params``
+(extra bindings, applied last).
 """
 import copy
 import os
 
 import yaml
 
+from ddsp_models.training.features import SPLITS
 from pipelines import load_data_params
 
 RUNS = ("ae", "midiae", "zmidiae", "inverse")
@@ -211,7 +213,6 @@ def list_of(spec: Spec, non_empty: bool = False) -> Spec:
 
 TEXT = Spec("a string", lambda v: isinstance(v, str) and v != "")
 BOOL = Spec("true or false", lambda v: isinstance(v, bool))
-SPLIT_NAMES = ("train", "valid", "test")
 CREPE_CAPACITIES = ("tiny", "small", "medium", "large", "full")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 POSITIVE = integer(1)
@@ -226,8 +227,8 @@ SCHEMA = {
         "sample_rate": integer(1000, 384000), "frame_rate": integer(1, 2000),
         "clip_seconds": number(above=0), "hop_seconds": number(above=0),
         "silence_db": number(high=0),
-        "splits": Spec(f"a mapping of {list(SPLIT_NAMES)} to fractions >= 0 summing to 1",
-                       lambda v: isinstance(v, dict) and set(v) <= set(SPLIT_NAMES)
+        "splits": Spec(f"a mapping of {list(SPLITS)} to fractions >= 0 summing to 1",
+                       lambda v: isinstance(v, dict) and set(v) <= set(SPLITS)
                        and all(_is_num(x) and x >= 0 for x in v.values())
                        and abs(sum(v.values()) - 1.0) <= 1e-6),
         "crepe_capacity": choice(*CREPE_CAPACITIES), "crepe_viterbi": BOOL,
@@ -253,12 +254,12 @@ SCHEMA = {
                     **_SIZES, **_GIN},
     },
     "evaluate": {
-        "runs": list_of(choice(*RUNS)), "split": choice(*SPLIT_NAMES), "batch_size": POSITIVE,
+        "runs": list_of(choice(*RUNS)), "split": choice(*SPLITS), "batch_size": POSITIVE,
         "crepe_capacity": choice(*CREPE_CAPACITIES), "min_f0_confidence": number(0.0, 1.0),
         "outlier_semitones": number(above=0), "metrics_dir": TEXT,
     },
     "sample": {
-        "runs": list_of(choice(*RUNS)), "split": choice(*SPLIT_NAMES), "n_clips": POSITIVE,
+        "runs": list_of(choice(*RUNS)), "split": choice(*SPLITS), "n_clips": POSITIVE,
         "transfer_audio": optional(TEXT), "transfer_instrument": TEXT,
         "transfer_seed": integer(0),
         "octave_shift": either(choice("auto"), integer(-8, 8)),

@@ -30,10 +30,10 @@ import shutil
 import sys
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from pipelines import SPLITS
+from ddsp_models.audio_io import load_audio, rms_db, write_wav
+from ddsp_models.training.features import SPLITS
 from pipelines.params import load_params  # the whole file is checked before any work
 from pipelines import midi_melodies
 
@@ -52,16 +52,6 @@ class Source:
     program: int = -1
     notes: list | None = None
     annotation_error: dict | None = None  # {'file', 'error'}: a MIDI file that did not read
-
-
-def decode_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
-    """Reads an audio file as float32 mono ``[n_samples]`` at ``sample_rate`` Hz
-    (`ddsp_models.audio_io.load_audio`: any format soundfile or librosa reads, channels
-    averaged, resampled). Raises ValueError naming the file when it cannot be decoded,
-    holds no samples, or holds non-finite values."""
-    from ddsp_models.audio_io import load_audio
-
-    return load_audio(path, sample_rate)
 
 
 def source_hash(source_name: str) -> float:
@@ -115,11 +105,6 @@ def clip_starts(n_samples: int, clip: int, hop: int) -> list[int]:
     if uncovered > 0 and n_samples - tail >= clip // 2:
         starts.append(tail)
     return starts
-
-
-def rms_db(audio: np.ndarray) -> float:
-    """Root-mean-square level in dBFS (-inf-safe: floor at -200 dB)."""
-    return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
 
 
 def clip_notes(notes: list[dict], start: float, duration: float) -> list[dict]:
@@ -187,7 +172,7 @@ def folder_jobs(params: dict, root: str):
                   if f.lower().endswith(AUDIO_EXTENSIONS)]
 
     def loader(path: str, name: str):
-        audio = decode_audio(path, int(params["sample_rate"]))
+        audio = load_audio(path, int(params["sample_rate"]))
         parts = name.split("/")
         instrument = parts[0] if len(parts) > 1 else "unknown"
         program = (midi_melodies.INSTRUMENTS[instrument].program
@@ -283,8 +268,7 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
                 report["dropped_silent_clips"] += 1
                 continue
             clip_id = _clip_id(src.name, k)
-            sf.write(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate,
-                     subtype="FLOAT")
+            write_wav(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate, subtype="FLOAT")
             if src.notes is not None:
                 notes = clip_notes(src.notes, start / sample_rate, clip / sample_rate)
                 with open(os.path.join(staging, f"{clip_id}.notes.json"), "w") as f:

@@ -129,10 +129,12 @@ def audio_data_url(path: str, max_seconds: float = MAX_AUDIO_SECONDS) -> tuple[s
     import numpy as np
     import soundfile as sf
 
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    from ddsp_models.audio_io import read_wav
+
+    audio, rate = read_wav(path)
     if audio.shape[0] == 0:
         raise ValueError(f"{path}: no samples")
-    audio = audio.mean(axis=1)
+    audio = audio.reshape(audio.shape[0], -1).mean(axis=1)
     cut = audio.shape[0] > max_seconds * rate
     if cut:
         audio = audio[:int(max_seconds * rate)]

@@ -29,12 +29,11 @@ import sys
 
 import numpy as np
 
+from ddsp_models.training.features import MIDI_FEATURES
 from pipelines import flow_utils
 from pipelines import runs as run_config
 from pipelines.params import load_params
 
-NOTE_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
 AUDIO_ONLY_RUNS = ("inverse",)
 
 
@@ -43,7 +42,7 @@ def shift_notes(features: dict, octaves: int) -> dict:
     (notes pushed off the keyboard are dropped)."""
     shifted = dict(features)
     semitones = 12 * int(octaves)
-    for key in NOTE_FEATURES:
+    for key in MIDI_FEATURES:
         if key not in features or semitones == 0:
             continue
         roll = np.asarray(features[key])
@@ -61,12 +60,13 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
 
     Built-in: a melody of ``sample.transfer_instrument`` rendered with FluidSynth, with its
     note features. Otherwise the first clip of ``sample.transfer_audio`` (any format
-    `pipelines.prepare.decode_audio` reads; zero-padded when shorter).
+    `ddsp_models.audio_io.load_audio` reads; zero-padded when shorter).
     """
+    from ddsp_models.audio_io import load_audio
     from pipelines.features import compute_clip_features
     from pipelines.midi_melodies import (INSTRUMENTS, generate_melody, instrument_spec,
                                          note_list, render_melody)
-    from pipelines.prepare import clip_notes, decode_audio
+    from pipelines.prepare import clip_notes
 
     settings, data = params["sample"], params["data"]
     seconds = info.n_samples / info.sample_rate
@@ -75,7 +75,7 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
         path = settings["transfer_audio"]
         if not os.path.isfile(path):
             raise ValueError(f"sample.transfer_audio {path!r} is not a file")
-        audio = decode_audio(path, info.sample_rate)[:info.n_samples]
+        audio = load_audio(path, info.sample_rate)[:info.n_samples]
         audio = np.pad(audio, (0, info.n_samples - len(audio)))
         name = os.path.splitext(os.path.basename(path))[0]
     else:

@@ -5,15 +5,14 @@ features and the note features a MIDI dataset provides.
 """
 import numpy as np
 
+from ddsp_models.training.features import N_PITCHES
 from model_fixtures import FRAME_RATE, shrink_bindings
-
-N_MIDI = 128
 
 
 def piano_roll(notes, n_frames: int = 100) -> np.ndarray:
     """`[n_frames, 128]` float32 roll holding each (pitch, first_frame, stop_frame, velocity)
     note's velocity over frames [first_frame, stop_frame) at its pitch."""
-    roll = np.zeros([n_frames, N_MIDI], np.float32)
+    roll = np.zeros([n_frames, N_PITCHES], np.float32)
     for pitch, first, stop, velocity in notes:
         roll[first:stop, pitch] = velocity
     return roll
@@ -45,7 +44,7 @@ def midi_notes(n_examples: int = 2, seconds: float = 0.5, sample_rate: int = 160
     gap = max(1, frames_per_note // 8)
     audio = np.zeros([n_examples, n_samples])
     f0_hz = np.zeros([n_examples, n_frames])
-    velocities_roll = np.zeros([n_examples, n_frames, N_MIDI])
+    velocities_roll = np.zeros([n_examples, n_frames, N_PITCHES])
     active = np.zeros_like(velocities_roll)
     onsets = np.zeros_like(velocities_roll)
     offsets = np.zeros_like(velocities_roll)

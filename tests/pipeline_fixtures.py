@@ -30,7 +30,7 @@ def harmonic_tone(midi_pitch: float, n_harmonics: int = 6, amplitude: float = 0.
 
 def clip_features(midi_pitch: int, with_midi: bool = True, instrument_id: int = 40) -> dict:
     from ddsp_models import spectral_ops
-    from pipelines.features import fit_frames, midi_frame_features
+    from ddsp_models.training.features import fit_frames, midi_frame_features
 
     audio = harmonic_tone(midi_pitch)
     f0 = 440.0 * 2 ** ((midi_pitch - 69) / 12)

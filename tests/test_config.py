@@ -1,5 +1,6 @@
-"""gin loading: this repo's configs, original-DDSP configs (``import ddsp``), operative configs."""
+"""gin loading: the packaged configs, original-DDSP configs (``import ddsp``), operative configs."""
 import os
+from pathlib import Path
 
 import gin
 import pytest
@@ -136,18 +137,22 @@ def test_original_style_config_binds(tmp_path):
     assert trainer.optimizer.learning_rate.numpy() == pytest.approx(0.01)
 
 
-def test_includes_prefer_user_search_paths_then_repository(tmp_path):
+def test_includes_prefer_user_search_paths_then_the_packaged_configs(tmp_path):
+    # The configs ship inside the package (an installed wheel has them too).
+    assert config.GIN_DIR == Path(config.__file__).parent / "gin"
+    assert (config.GIN_DIR / "models" / "ae.gin").is_file()
     user = tmp_path / "user_gin"
+    assert config.search_paths([str(user)]) == [str(user), str(config.GIN_DIR)]
     (user / "models").mkdir(parents=True)
-    # A user's models/ae.gin shadows the repository's.
+    # A user's models/ae.gin shadows the packaged one.
     (user / "models" / "ae.gin").write_text("import ddsp\nTrainer.grad_clip_norm = 7.0\n")
     (user / "mine.gin").write_text("include 'optimization/base.gin'\n"
                                    "include 'models/ae.gin'\n")
     config.parse_gin(["mine.gin"], gin_search_paths=[str(user)])
     assert gin.query_parameter("Trainer.grad_clip_norm") == 7.0
-    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the repo's base.gin
+    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the packaged base.gin
     with pytest.raises(ValueError, match="Configurable 'RnnFcDecoder' has no bound parameters"):
-        gin.query_parameter("RnnFcDecoder.rnn_channels")  # the repo's ae.gin was not read
+        gin.query_parameter("RnnFcDecoder.rnn_channels")  # the packaged ae.gin was not read
 
 
 def test_bindings_are_translated_and_applied_last():

@@ -7,6 +7,7 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
+from ddsp_models.audio_io import rms_db
 from pipelines import midi_melodies, prepare
 from tests.conftest import tone
 
@@ -178,7 +179,7 @@ def test_builtin_melodies_render_with_notes_aligned_to_clips(tmp_path, data_para
     for row in rows:
         audio, rate = sf.read(tmp_path / row["path"], dtype="float32")
         assert rate == 16000 and audio.shape == (32000,)
-        assert prepare.rms_db(audio) > -40.0
+        assert rms_db(audio) > -40.0
         midi = pretty_midi.PrettyMIDI(str(tmp_path / "midi" / row["source"]))
         starts = np.array([n.start - row["offset"] for n in midi.instruments[0].notes])
         with open(tmp_path / row["notes"]) as f:
@@ -211,5 +212,5 @@ def test_render_keeps_velocity_dynamics():
     loud_audio = midi_melodies.render_melody(loud, duration=1.2)
     soft_audio = midi_melodies.render_melody(soft, duration=1.2)
     assert loud_audio.shape == soft_audio.shape == (19200,)
-    assert prepare.rms_db(loud_audio) - prepare.rms_db(soft_audio) > 6.0
+    assert rms_db(loud_audio) - rms_db(soft_audio) > 6.0
     assert dominant_hz(loud_audio[3200:16000]) == pytest.approx(523.25, rel=0.02)

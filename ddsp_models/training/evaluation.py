@@ -12,11 +12,14 @@ Conventions: audio float32 `[batch, n_samples]`, frame features `[batch, n_frame
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import numpy as np
 
+from ddsp_models import seeding
+from ddsp_models.training.features import NOTE_ACTIVE, NOTE_ONSETS, NOTE_VELOCITIES
 from ddsp_models.training.metrics import as_array, audio_metrics, hz_to_midi_np, midi_to_hz_np, note_metrics
 
 log = logging.getLogger(__name__)
@@ -77,13 +80,14 @@ class MetricsAccumulator:
 # ------------------------------------------------------------------------ evaluation
 def _feature_rolls(batch: dict, index: int) -> dict:
     return {key: as_array(batch[key], key)[index] for key in
-            ("note_active_velocities", "note_active_frame_indices", "note_onsets") if key in batch}
+            (NOTE_VELOCITIES, NOTE_ACTIVE, NOTE_ONSETS) if key in batch}
 
 
 def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 250,
                    crepe_capacity: str = "tiny", midi: bool = False, min_f0_confidence: float = 0.85,
                    outlier_semitones: float = 1.0, spectral_loss=None, max_batches: int | None = None,
-                   log_every_s: float = 10.0, return_accumulator: bool = False):
+                   log_every_s: float = 10.0, return_accumulator: bool = False,
+                   seed: int | None = 0):
     """Metrics of a model over feature batches.
 
     For each batch (dict of numpy arrays / tensors with 'audio', 'f0_hz', 'f0_confidence' and
@@ -94,7 +98,9 @@ def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 2
     note_active_frame_indices > 0, split at note_onsets) and the model's
     `outputs['pianoroll']` `[batch, n_frames, 128]` (velocity at round(q_pitch) where
     q_vel > 0). A progress line (batches, examples, examples/s) is logged every
-    `log_every_s` seconds and at the end.
+    `log_every_s` seconds and at the end. The model's random draws (filtered noise, noise
+    reverb) are seeded by `[seed, batch index]` (`seeding.seed_scope`), so evaluating the same
+    weights on the same batches twice gives the same metrics; `seed=None` draws fresh noise.
 
     Returns:
       `MetricsAccumulator.summary()` ({metric: {'mean','median','std','n','n_nan'}}); with
@@ -111,7 +117,9 @@ def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 2
         for key in ("audio", "f0_hz", "f0_confidence"):
             if key not in batch:
                 raise ValueError(f"batches: batch {n_batches} lacks {key!r} (have {sorted(batch)})")
-        outputs = model(batch, training=False)
+        with (seeding.seed_scope([seed, n_batches]) if seed is not None
+              else contextlib.nullcontext()):
+            outputs = model(batch, training=False)
         audio_gen = model.get_audio_from_outputs(outputs)
         metrics = audio_metrics(batch["audio"], audio_gen, batch["f0_hz"], batch["f0_confidence"],
                                 batch.get("loudness_db"), sample_rate=sample_rate, frame_rate=frame_rate,

@@ -41,6 +41,7 @@ from ddsp_models.training.chunked_features import (DEFAULT_CHUNK_SECONDS, DEFAUL
 from ddsp_models.training.chunked_render import (ChunkRenderer, ControlStream, harmonic_amplitudes,
                                                  midi_latent, noise_magnitudes, noise_magnitudes_tf,
                                                  render, reverb_impulse_response, synth_processors)
+from ddsp_models.training.features import N_PITCHES, frame_at_or_after
 from ddsp_models.training.run_folders import (STATISTICS_FILE, LoadedRun, dataset_statistics_of,
                                               example_features, load_run, load_trained_model,
                                               read_statistics, register_run_loader, write_statistics)
@@ -259,11 +260,11 @@ def midi_voices(path, frame_rate: int = 250, pitch_offset: int = 0, tempo: float
             pitch = np.zeros(n_frames, np.float32)
             velocity = np.zeros(n_frames, np.float32)
             for start, stop, p, v in notes:
-                if not 0 <= p <= 127:
+                if not 0 <= p < N_PITCHES:
                     raise ValueError(f"{path}: track {name!r}: pitch {p} (with offset "
-                                     f"{pitch_offset}) is outside MIDI 0..127")
-                a = int(np.ceil(start * frame_rate - 1e-6))
-                b = max(int(np.ceil(stop * frame_rate - 1e-6)), a + 1)
+                                     f"{pitch_offset}) is outside MIDI 0..{N_PITCHES - 1}")
+                a = frame_at_or_after(start, frame_rate)
+                b = max(frame_at_or_after(stop, frame_rate), a + 1)
                 pitch[a:b], velocity[a:b] = p, v
             voices.append({"track": name, "voice": lane_index, "program": inst.program,
                            "pitch": pitch, "velocity": velocity, "n_notes": len(notes)})

@@ -36,8 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from ddsp_models import core
+from ddsp_models.training.features import N_PITCHES, NOTE_ONSETS, NOTE_VELOCITIES, reference_pianoroll
 
-N_PITCHES = 128
 AUDIO_METRIC_NAMES = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
                       "n_confident_frames")
 
@@ -183,18 +183,6 @@ def _pianoroll(x, name: str) -> np.ndarray:
     return roll
 
 
-def reference_pianoroll(features: dict) -> np.ndarray:
-    """Ground-truth roll of one example's features: note_active_velocities where
-    note_active_frame_indices > 0 (velocities alone when the indices are absent)."""
-    if "note_active_velocities" not in features:
-        raise ValueError(f"features: need 'note_active_velocities' [n_frames, 128] (have {sorted(features)})")
-    roll = _pianoroll(features["note_active_velocities"], "note_active_velocities")
-    if "note_active_frame_indices" in features:
-        active = _pianoroll(features["note_active_frame_indices"], "note_active_frame_indices")
-        roll = roll * (active > 0)
-    return roll
-
-
 def pianoroll_to_notes(pianoroll, frame_rate: float = 250, min_frames: int = 1, onsets=None):
     """Notes of a frame-wise piano roll.
 
@@ -266,8 +254,8 @@ def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int =
     """
     onsets = None
     if isinstance(reference, dict):
-        onsets = reference.get("note_onsets")
-        ref_roll = reference_pianoroll(reference)
+        onsets = reference.get(NOTE_ONSETS)
+        ref_roll = _pianoroll(reference_pianoroll(reference), NOTE_VELOCITIES)
     else:
         ref_roll = _pianoroll(reference, "reference")
     est_roll = _pianoroll(estimate, "estimate")
@@ -290,5 +278,5 @@ def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int =
     return result
 
 
-__all__ = ["AUDIO_METRIC_NAMES", "N_PITCHES", "audio_metrics", "note_metrics", "pianoroll_to_notes",
-           "reference_pianoroll", "as_array", "hz_to_midi_np", "midi_to_hz_np"]
+__all__ = ["AUDIO_METRIC_NAMES", "audio_metrics", "note_metrics", "pianoroll_to_notes", "as_array",
+           "hz_to_midi_np", "midi_to_hz_np"]

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from ddsp_models.training.chunked_render import synth_processors
+from ddsp_models.training.features import empty_midi_features
 
 STATISTICS_FILE = "dataset_statistics.json"
 
@@ -125,9 +126,7 @@ def example_features(n_frames: int, n_samples: int, midi: bool = True) -> dict:
              "f0_confidence": frames, "loudness_db": frames - 60.0, "power_db": frames - 60.0,
              "instrument_id": np.zeros([1], np.int64)}
     if midi:
-        for key in ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                    "note_offsets"):
-            batch[key] = np.zeros([1, n_frames, 128], np.float32)
+        batch.update(empty_midi_features(n_frames, batch_size=1))
     return batch
 
 

@@ -15,7 +15,8 @@ Features of one example (frames at ``frame_rate`` Hz):
 ``loudness_db``, ``power_db`` float32 ``[n_frames]``; ``instrument_id`` int64 (General
 MIDI program, -1 unknown); with ``midi``: ``note_active_velocities``,
 ``note_active_frame_indices``, ``note_onsets``, ``note_offsets`` float32
-``[n_frames, 128]`` (zlib-compressed on disk).
+``[n_frames, 128]`` (zlib-compressed on disk): the feature contract of
+`ddsp_models.training.features`.
 """
 import glob
 import json
@@ -24,10 +25,8 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-SPLITS = ("train", "valid", "test")
-FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
-MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
+from ddsp_models.training.features import (AUDIO, FRAME_FEATURES, INSTRUMENT_ID, MIDI_FEATURES,
+                                           N_PITCHES, SPLITS, n_frames_of)
 
 
 class DdspPreparedConfig(tfds.core.BuilderConfig):
@@ -57,14 +56,14 @@ class DdspPrepared(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         features = {
             "id": tfds.features.Text(),
-            "audio": tfds.features.Tensor(shape=(None,), dtype=np.float32),
-            "instrument_id": tfds.features.Tensor(shape=(), dtype=np.int64),
+            AUDIO: tfds.features.Tensor(shape=(None,), dtype=np.float32),
+            INSTRUMENT_ID: tfds.features.Tensor(shape=(), dtype=np.int64),
         }
         for key in FRAME_FEATURES:
             features[key] = tfds.features.Tensor(shape=(None,), dtype=np.float32)
         if self.builder_config.with_midi:
             for key in MIDI_FEATURES:
-                features[key] = tfds.features.Tensor(shape=(None, 128), dtype=np.float32,
+                features[key] = tfds.features.Tensor(shape=(None, N_PITCHES), dtype=np.float32,
                                                      encoding=tfds.features.Encoding.ZLIB)
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(features),
@@ -91,14 +90,14 @@ class DdspPrepared(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, files):
         """Examples of the readable, complete, right-length feature files; the others are
         skipped and listed (file + reason) in ``self.skipped``."""
-        keys = ("audio", "instrument_id") + FRAME_FEATURES
+        keys = (AUDIO, INSTRUMENT_ID) + FRAME_FEATURES
         if self.builder_config.with_midi:
             keys += MIDI_FEATURES
         meta = self.info.metadata
         n_samples = n_frames = None
         if {"sample_rate", "frame_rate", "clip_seconds"} <= set(meta.keys()):
             n_samples = int(round(float(meta["clip_seconds"]) * int(meta["sample_rate"])))
-            n_frames = n_samples * int(meta["frame_rate"]) // int(meta["sample_rate"])
+            n_frames = n_frames_of(n_samples, int(meta["sample_rate"]), int(meta["frame_rate"]))
         for path in files:
             try:
                 example, clip_id = self._read(path, keys, n_samples, n_frames)
@@ -121,8 +120,8 @@ class DdspPrepared(tfds.core.GeneratorBasedBuilder):
                 raise ValueError(f"missing {missing} (config {self.builder_config.name!r})")
             clip_id = str(npz["id"]) if "id" in npz.files else os.path.basename(path)[:-4]
             example = {k: npz[k] for k in keys}
-        if n_samples is not None and example["audio"].shape != (n_samples,):
-            raise ValueError(f"audio has shape {example['audio'].shape}, expected "
+        if n_samples is not None and example[AUDIO].shape != (n_samples,):
+            raise ValueError(f"audio has shape {example[AUDIO].shape}, expected "
                              f"({n_samples},) (clip_seconds * sample_rate of meta.json)")
         for key in keys:
             if key in FRAME_FEATURES and n_frames is not None and \
@@ -130,9 +129,9 @@ class DdspPrepared(tfds.core.GeneratorBasedBuilder):
                 raise ValueError(f"{key} has shape {example[key].shape}, expected "
                                  f"({n_frames},)")
             if key in MIDI_FEATURES and n_frames is not None and \
-                    example[key].shape != (n_frames, 128):
+                    example[key].shape != (n_frames, N_PITCHES):
                 raise ValueError(f"{key} has shape {example[key].shape}, expected "
-                                 f"({n_frames}, 128)")
+                                 f"({n_frames}, {N_PITCHES})")
             if example[key].dtype.kind == "f" and not np.all(np.isfinite(example[key])):
                 raise ValueError(f"{key} holds NaN or infinite values")
         example["id"] = clip_id
