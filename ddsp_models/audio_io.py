@@ -4,7 +4,9 @@ Reading: `load_audio` (a whole file) and `iter_audio_blocks` (block by block) de
 format soundfile or librosa reads, average the channels and resample to the rate asked
 for; `read_wav` reads a WAV file as it is. Writing: `write_wav` and `WavWriter` store float
 audio in [-1, 1] as 16-bit PCM (or another soundfile subtype); values beyond full scale
-are clipped with a logged warning. Levels: `rms_db`.
+are clipped with a logged warning. Levels: `rms_db`, and `clipping_warning`
+(`CLIPPED_LEVEL`, `CLIPPED_SHARE`): the checks the data stages apply to every recording
+and clip.
 
 Resampling, one method per domain:
   `resample`     numpy arrays (files, CREPE's `compute_f0`, impulse responses): soxr at
@@ -26,7 +28,8 @@ RESAMPLE_QUALITY = "HQ"  # soxr quality of every numpy resampling
 
 
 def _check_rate(value, name: str) -> float:
-    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+    if isinstance(value, (bool, str)) \
+            or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not value > 0:
         raise ValueError(f"{name}: expected a positive number of Hz, got {value!r}")
     return float(value)
@@ -41,7 +44,8 @@ def resample(audio, sample_rate: float, target_rate: float) -> np.ndarray:
     """
     import soxr  # librosa's default high-quality resampler, without librosa's imports
 
-    rate_in, rate_out = _check_rate(sample_rate, "sample_rate"), _check_rate(target_rate, "target_rate")
+    rate_in = _check_rate(sample_rate, "sample_rate")
+    rate_out = _check_rate(target_rate, "target_rate")
     if hasattr(audio, "numpy"):
         audio = audio.numpy()
     array = np.asarray(audio)
@@ -64,7 +68,8 @@ def resample_tf(audio, sample_rate: float, target_rate: float):
     equal)."""
     import tensorflow as tf
 
-    rate_in, rate_out = _check_rate(sample_rate, "sample_rate"), _check_rate(target_rate, "target_rate")
+    rate_in = _check_rate(sample_rate, "sample_rate")
+    rate_out = _check_rate(target_rate, "target_rate")
     if rate_in == rate_out:
         return audio
     n_in = audio.shape[-1]
@@ -83,6 +88,19 @@ def rms_db(audio) -> float:
     """Root-mean-square level of `audio` in dBFS (a floor of 1e-20 in power: -200 dB for
     silence)."""
     return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
+
+
+CLIPPED_LEVEL = 0.999      # |sample| at or above this counts as full scale
+CLIPPED_SHARE = 0.001      # more than this share of full-scale samples: reported as clipped
+
+
+def clipping_warning(audio: np.ndarray) -> str | None:
+    """A warning naming the share of full-scale samples (|x| >= `CLIPPED_LEVEL`) when more
+    than `CLIPPED_SHARE` of `audio` is at full scale (clipped), else None."""
+    share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
+    if share > CLIPPED_SHARE:
+        return f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
+    return None
 
 
 def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") -> str:
@@ -108,7 +126,8 @@ def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") ->
     except (TypeError, ValueError) as error:
         raise ValueError(f"audio: expected a float array, got {type(audio).__name__}") from error
     if audio.ndim not in (1, 2) or audio.shape[0] == 0:
-        raise ValueError(f"audio: expected [n_samples] or [n_samples, n_channels] with samples, got {audio.shape}")
+        raise ValueError(f"audio: expected [n_samples] or [n_samples, n_channels] with samples, "
+                         f"got {audio.shape}")
     if not np.all(np.isfinite(audio)):
         raise ValueError(f"audio: contains NaN or inf (writing {path})")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
@@ -197,7 +216,8 @@ def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: 
     if rate != sample_rate:  # the engine and quality of `resample`, chunk by chunk
         import soxr
 
-        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32",
+                                     quality=RESAMPLE_QUALITY)
     size = max(1, int(block_seconds * sample_rate))
     pending = np.zeros(0, np.float32)
     for block in blocks:
@@ -211,7 +231,8 @@ def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: 
             yield pending[:size]
             pending = pending[size:]
     if stream is not None:
-        pending = np.concatenate([pending, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
+        tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        pending = np.concatenate([pending, tail])
     if pending.size:
         yield pending
 
@@ -232,7 +253,8 @@ class WavWriter:
         self.clipped = 0
         self.peak = 0.0
         self.samples = 0
-        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype, format="WAV")
+        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype,
+                                  format="WAV")
 
     def write(self, block) -> None:
         block = np.asarray(block, np.float32).reshape(-1)

@@ -1,22 +1,11 @@
 """DVC stage ``features``: f0, confidence, loudness, power (and MIDI features) per clip.
 
-For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
-``<out>/<split>/<id>.npz`` (compressed) holding, at ``frame_rate`` Hz over
-``n_frames = n_samples * frame_rate // sample_rate`` frames:
-
-- ``audio`` float32 ``[n_samples]`` (mono, ``sample_rate`` Hz),
-- ``f0_hz``, ``f0_confidence`` float32 ``[n_frames]`` (CREPE, Viterbi-decoded),
-- ``loudness_db`` (A-weighted), ``power_db`` float32 ``[n_frames]``,
-- ``instrument_id`` int64 scalar (General MIDI program, -1 when unknown), ``id`` (text),
-- for clips with note annotations (``<id>.notes.json``) the note rolls, each float32
-  ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities`` (MIDI
-  velocity 1..127 where a note sounds), ``note_active_frame_indices``, ``note_onsets``,
-  ``note_offsets``; cut boundaries (a note entering or leaving the clip) get no onset /
-  offset.
-
-Names, shapes, units and frame counts are the feature contract of
-`ddsp_models.training.features`, which also computes the frame fitting and the note rolls.
-- ``_fingerprint``: hash of the clip bytes, its notes and the feature params.
+For every clip ``<clips-dir>/{train,valid,test}/<id>.wav`` the stage writes
+``<out-dir>/<split>/<id>.npz`` (compressed) holding the features of the clip contract
+(`ddsp_models.training.features`: ``audio``, ``f0_hz``, ``f0_confidence``,
+``loudness_db``, ``power_db``, ``instrument_id`` and, for clips with note annotations
+``<id>.notes.json``, the MIDI note features), its ``id`` (text) and ``_fingerprint``
+(hash of the clip bytes, its notes and the feature params).
 
 The work fans out over a Prefect 3 flow (one task per batch of clips) whose task runner
 params choose: ``thread`` (ThreadPoolTaskRunner) or ``dask`` (prefect_dask
@@ -26,10 +15,9 @@ the current fingerprint are skipped. Unreadable, empty, non-audio, non-finite, w
 or silent clips are listed by name with the reason in ``<out>/report.json`` and skipped;
 clipped ones are kept and listed under ``warnings``; the others go on.
 
-CLI: ``python -m pipelines.features --params params.yaml [--clips data/clips]
-[--out data/features]``.
+CLI: ``python -m pipelines.features --params params.yaml --clips-dir data/clips
+--out-dir data/features``.
 """
-import argparse
 import glob
 import hashlib
 import io
@@ -41,18 +29,19 @@ import time
 
 import numpy as np
 
-from ddsp_models.audio_io import load_audio, rms_db
-from ddsp_models.training.features import SPLITS, fit_frames, midi_frame_features, n_frames_of
-from pipelines.params import load_params  # the whole file is checked before any work
-from pipelines.prepare import CLIPPED_LEVEL, CLIPPED_SHARE
+from ddsp_models.audio_io import clipping_warning, load_audio, rms_db
+from ddsp_models.training import flow_utils
+from ddsp_models.training.feature_extraction import compute_clip_features
+from ddsp_models.training.features import FEATURE_VERSION, SPLITS
+from ddsp_models.training.params import load_params
 
 log = logging.getLogger("pipelines.features")
 
-FEATURE_VERSION = 2  # bump when this module's maths changes: all clips are recomputed
 # Library modules (or packages: all their modules) whose source is part of every clip's
 # fingerprint (edit one: recompute).
 FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core",
-                       "ddsp_models.audio_io", "ddsp_models.training.features")
+                       "ddsp_models.audio_io", "ddsp_models.training.features",
+                       "ddsp_models.training.feature_extraction")
 
 
 def code_fingerprint() -> str:
@@ -74,36 +63,6 @@ def code_fingerprint() -> str:
             with open(path, "rb") as f:
                 digest.update(f.read())
     return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------
-# Per-clip maths.
-# ---------------------------------------------------------------------------------------
-def compute_clip_features(audio: np.ndarray, sample_rate: int = 16000, frame_rate: int = 250,
-                          crepe_capacity: str = "tiny", crepe_viterbi: bool = True,
-                          notes: list[dict] | None = None, instrument_id: int = -1) -> dict:
-    """All features of one mono clip ``audio`` float32 ``[n_samples]`` (module docstring)."""
-    from ddsp_models import crepe, spectral_ops
-
-    audio = np.asarray(audio, np.float32).reshape(-1)
-    n_frames = n_frames_of(len(audio), sample_rate, frame_rate)
-    if n_frames < 1:
-        raise ValueError(f"audio of {len(audio)} samples is shorter than one frame")
-    f0_hz, f0_confidence = crepe.compute_f0(audio, sample_rate=sample_rate, frame_rate=frame_rate,
-                                            viterbi=crepe_viterbi, capacity=crepe_capacity)
-    loudness = spectral_ops.compute_loudness(audio, sample_rate, frame_rate)
-    power = spectral_ops.compute_power(audio, sample_rate, frame_rate)
-    features = {
-        "audio": audio,
-        "f0_hz": fit_frames(f0_hz, n_frames, "f0_hz"),
-        "f0_confidence": fit_frames(f0_confidence, n_frames, "f0_confidence"),
-        "loudness_db": fit_frames(loudness, n_frames, "loudness_db"),
-        "power_db": fit_frames(power, n_frames, "power_db"),
-        "instrument_id": np.int64(instrument_id),
-    }
-    if notes is not None:
-        features.update(midi_frame_features(notes, n_frames, frame_rate))
-    return features
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,10 +149,7 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
                              f"expected {float(settings['clip_seconds']):.3f} s "
                              "(data.clip_seconds); rerun the prepare stage")
         audio = np.pad(audio[:expected], (0, max(0, expected - len(audio))))
-        warning = None
-        share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
-        if share > CLIPPED_SHARE:
-            warning = f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
+        warning = clipping_warning(audio)
         notes, program = None, job["program"]
         if job["notes"]:
             with open(job["notes"]) as f:
@@ -280,14 +236,14 @@ def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: boo
             now = time.monotonic()
             if now - last_log >= float(settings["log_every_s"]) or len(results) == len(pending):
                 rate = len(results) / max(now - start, 1e-9)
+                eta = format_seconds((len(pending) - len(results)) / rate)
                 logger.info("features: %d/%d clips, %.2f clips/s, ETA %s", len(results),
-                            len(pending), rate, format_seconds((len(pending) - len(results)) / rate))
+                            len(pending), rate, eta)
                 last_log = now
     return results
 
 
-def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str = "data/features",
-                     progress: bool = True) -> dict:
+def compute_features(params: dict, clips_dir: str, out_dir: str, progress: bool = True) -> dict:
     """Runs the stage (a Prefect flow on the task runner params choose); returns the report,
     also written to ``<out_dir>/report.json``."""
     from prefect import flow
@@ -348,14 +304,10 @@ def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str =
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--clips", default="data/clips")
-    parser.add_argument("--out", default="data/features")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    report = compute_features(load_params(args.params)["data"], args.clips, args.out)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--clips-dir": "the prepare stage's clips", "--out-dir": "output folder (resumable)"})
+    args = flow_utils.parse_stage_args(parser, argv)
+    report = compute_features(load_params(args.params)["data"], args.clips_dir, args.out_dir)
     log.info("features: %d clips, %d computed, %d already done, bad: %s, silent: %s",
              report["n_clips"], report["computed"], report["skipped_done"],
              [b["file"] for b in report["bad_files"]] or "none",

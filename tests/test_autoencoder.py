@@ -63,8 +63,8 @@ def test_config_builds_and_returns_audio_of_the_input_shape(gin_file, batch):
     if "ae.gin" in gin_file or "nsynth" in gin_file:
         assert model.encoder is not None and "z" in outputs
         # No reverb: the audio is the sum of the two synths.
-        np.testing.assert_allclose(audio, outputs["harmonic/signal"] + outputs["filtered_noise/signal"],
-                                   rtol=0, atol=1e-6)
+        synths = outputs["harmonic/signal"] + outputs["filtered_noise/signal"]
+        np.testing.assert_allclose(audio, synths, rtol=0, atol=1e-6)
     else:
         assert model.encoder is None and "reverb/signal" in outputs
         np.testing.assert_array_equal(audio, outputs["reverb/signal"])
@@ -98,7 +98,8 @@ def test_higher_sample_rates(sample_rate):
         low, high = int(low_hz / bin_hz), int(high_hz / bin_hz)
         i = low + int(np.argmax(spectrum[low:high]))
         left, centre, right = np.log(spectrum[i - 1:i + 2])
-        return (i + 0.5 * (left - right) / (left - 2 * centre + right)) * bin_hz, spectrum[i] / spectrum.max()
+        offset = 0.5 * (left - right) / (left - 2 * centre + right)
+        return (i + offset) * bin_hz, spectrum[i] / spectrum.max()
 
     for k in range(1, 6):
         frequency, height = peak_hz((k - 0.5) * f0, (k + 0.5) * f0)

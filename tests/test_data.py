@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ddsp_models.training import data
+from ddsp_models.training.tfds_builder import ddsp_prepared
 from pipelines import dataset as dataset_stage
-from pipelines.ddsp_tfds import ddsp_prepared
 
 
 def synthetic_examples(n=5, n_samples=160, n_frames=10, seed=0):
@@ -91,7 +91,8 @@ def test_npz_provider_names_bad_files(tmp_path):
         data.NpzProvider(str(tmp_path / "*.npz"))
     np.savez(tmp_path / "a.npz", audio=np.zeros(16, np.float32))
     np.savez(tmp_path / "b.npz", audio=np.zeros(8, np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"b\.npz: array 'audio' has shape \(8,\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"b\.npz: array 'audio' has shape \(8,\)"):
         collect(data.NpzProvider(str(tmp_path / "*.npz")).get_batch(1, shuffle=False,
                                                                     repeats=1))
 
@@ -183,8 +184,8 @@ def test_nsynth_tfds_maps_feature_names_offline(tmp_path):
     # Never downloads: an unprepared folder is an error naming it (TFDS with download=True
     # would try the network instead).
     with pytest.raises(FileNotFoundError, match=r"NSynthTfds: TFDS dataset "
-                       r"'nsynth/gansynth_subset.f0_and_loudness:2.3.3' is not prepared under data_dir "
-                       r"'.*empty'; this provider never downloads"):
+                       r"'nsynth/gansynth_subset.f0_and_loudness:2.3.3' is not prepared under "
+                       r"data_dir '.*empty'; this provider never downloads"):
         data.NSynthTfds(split="train", data_dir=str(tmp_path / "empty")).get_dataset()
 
 

@@ -13,12 +13,13 @@ from pipelines.evaluate import evaluate_runs
 
 
 def test_evaluate_flow_writes_one_metrics_file_per_run(trained_tiny_runs, monkeypatch):
-    overrides = trained_tiny_runs["overrides"]
+    folders = trained_tiny_runs["folders"]
     # The flow's model calls (in Prefect's worker threads) and the direct ones below draw the
     # same filtered noise.
     monkeypatch.setattr(seeding, "uniform", same_noise_for_every_example)
-    records = evaluate_runs(None, ["ae", "midiae"], overrides)
-    metrics_dir = overrides["evaluate"]["metrics_dir"]
+    records = evaluate_runs(None, ["ae", "midiae"], trained_tiny_runs["overrides"],
+                            folders=folders)
+    metrics_dir = folders.metrics_dir
     for run, step in (("ae", 6), ("midiae", 3)):
         with open(os.path.join(metrics_dir, f"{run}.json")) as f:
             stored = json.load(f)
@@ -40,21 +41,22 @@ def test_evaluate_flow_writes_one_metrics_file_per_run(trained_tiny_runs, monkey
     # the test clips: loudness L1 recomputed by hand, the spectral loss with the stage's loss.
     with open(os.path.join(metrics_dir, "ae.json")) as f:
         stored = json.load(f)
-    direct = recompute_ae_metrics(overrides)
+    direct = recompute_ae_metrics(folders)
     assert stored["loudness_l1_db"] == pytest.approx(direct["loudness_l1_db"], rel=1e-5)
     assert stored["spectral_loss"] == pytest.approx(direct["spectral_loss"], rel=1e-5)
 
 
-def recompute_ae_metrics(overrides) -> dict:
+def recompute_ae_metrics(folders) -> dict:
     """loudness_l1_db and spectral_loss of the trained tiny ``ae`` run on the test split,
     computed directly from its resynthesis (batch of 2 = the whole split)."""
     from ddsp_models import spectral_ops
+    from ddsp_models.training.run_config import split_batches
     from ddsp_models.training.run_folders import load_trained_model
-    from pipelines.evaluate import spectral_metric, test_batches
+    from pipelines.evaluate import spectral_metric
 
     (batch,) = [{k: v.numpy() for k, v in b.items() if k != "id"}
-                for b in test_batches(overrides["train"]["data_dir"], "test", 2)]
-    model = load_trained_model(os.path.join(overrides["train"]["runs_dir"], "ae"), batch)
+                for b in split_batches(folders.data_dir, "test", 2)]
+    model = load_trained_model(os.path.join(folders.runs_dir, "ae"), batch)
     audio_gen = np.asarray(model.get_audio_from_outputs(model(batch, training=False)))
     n_frames = batch["loudness_db"].shape[1]
     loudness = np.asarray(spectral_ops.compute_loudness(audio_gen, 16000, 250, use_tf=False))
@@ -69,7 +71,8 @@ def test_evaluate_publishes_a_markdown_table(trained_tiny_runs):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    evaluate_runs(None, ["ae"], trained_tiny_runs["overrides"])
+    evaluate_runs(None, ["ae"], trained_tiny_runs["overrides"],
+                  folders=trained_tiny_runs["folders"])
 
     async def read():
         async with get_client() as client:

@@ -10,8 +10,12 @@ import pytest
 from conftest import tone
 from ddsp_models import losses, spectral_ops
 from ddsp_models.training import metrics
-from ddsp_models.training.evaluation import (MetricsAccumulator, adjust_for_timbre_transfer,
-                                             compute_dataset_statistics, evaluate_model)
+from ddsp_models.training.evaluation import (
+    MetricsAccumulator,
+    adjust_for_timbre_transfer,
+    compute_dataset_statistics,
+    evaluate_model,
+)
 from midi_fixtures import piano_roll as roll_with
 from model_fixtures import NO_NOISE_DAG, harmonic_notes, make_model, shrink_bindings
 

@@ -1,4 +1,6 @@
-"""Specification of the `features` stage: per-clip maths, the flow, resumption, Dask."""
+"""Specification of the `features` stage: the per-clip maths
+(ddsp_models/training/feature_extraction.py), the flow (pipelines/features.py), resumption,
+Dask. The note rolls and frame fitting are the contract's (tests/test_features_contract.py)."""
 import glob
 import json
 import os
@@ -6,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from ddsp_models.training.feature_extraction import compute_clip_features
 from ddsp_models.training.features import FRAME_FEATURES
 from pipelines import features
 from tests.conftest import tone
@@ -13,8 +16,8 @@ from tests.conftest import tone
 
 # ------------------------------------------------------------------------ clip maths
 def test_tone_features_have_its_pitch_power_and_6db_loudness_steps():
-    loud = features.compute_clip_features(tone(440.0, 0.5, 0.5), crepe_capacity="tiny")
-    soft = features.compute_clip_features(tone(440.0, 0.5, 0.25), crepe_capacity="tiny")
+    loud = compute_clip_features(tone(440.0, 0.5, 0.5), crepe_capacity="tiny")
+    soft = compute_clip_features(tone(440.0, 0.5, 0.25), crepe_capacity="tiny")
     n_frames = 125  # 0.5 s at 250 Hz
     for out in (loud, soft):
         assert set(out) == {"audio", "f0_hz", "f0_confidence", "loudness_db", "power_db",
@@ -148,16 +151,19 @@ def test_note_velocities_reach_the_midi_decoder_in_midi_units(tmp_path):
     for note in notes:
         start, stop = int(note["start"] * SAMPLE_RATE), int(note["end"] * SAMPLE_RATE)
         audio[start:stop] = note["velocity"] / 127.0 * harmonic_tone(note["pitch"])[:stop - start]
-    computed = features.compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True, notes, 40)
+    computed = compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True,
+                                                notes, 40)
     for split in ("train", "valid", "test"):
         os.makedirs(tmp_path / "features" / split)
         np.savez_compressed(tmp_path / "features" / split / f"{split}_clip.npz",
                             id=np.array(f"{split}_clip"), **computed)
     with open(tmp_path / "features" / "meta.json", "w") as f:
-        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE, "clip_seconds": CLIP_SECONDS,
-                   "crepe_capacity": "tiny", "crepe_viterbi": True}, f)
+        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE,
+                   "clip_seconds": CLIP_SECONDS, "crepe_capacity": "tiny", "crepe_viterbi": True},
+                  f)
     build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
-    batch = next(iter(PreparedTfdsProvider(str(tmp_path / "tfds"), split="test").get_batch(1, shuffle=False)))
+    provider = PreparedTfdsProvider(str(tmp_path / "tfds"), split="test")
+    batch = next(iter(provider.get_batch(1, shuffle=False)))
 
     keras.utils.set_random_seed(0)
     model = make_midi_model(["models/midiae/midiae.gin"], midi_shrink_bindings(CLIP_SECONDS))

@@ -72,7 +72,8 @@ def test_reference_pianoroll_is_velocity_where_a_note_sounds_in_numpy_and_tensor
     assert roll[20:25, 67].tolist() == [20.0] * 5
     assert roll[3, 61] == 0.0 and roll.sum() == 100.0 * 10 + 20.0 * 5
     # Velocities alone when the activity roll is absent.
-    assert features.reference_pianoroll({"note_active_velocities": rolls["note_active_velocities"]})[3, 61] == 55.0
+    velocities_only = {"note_active_velocities": rolls["note_active_velocities"]}
+    assert features.reference_pianoroll(velocities_only)[3, 61] == 55.0
     # Tensors give the same values and the gradient of the velocities is the activity mask.
     velocities = tf.constant(rolls["note_active_velocities"][None])
     with tf.GradientTape() as tape:
@@ -87,7 +88,8 @@ def test_reference_pianoroll_is_velocity_where_a_note_sounds_in_numpy_and_tensor
                                   rolls["note_active_frame_indices"])
     with pytest.raises(ValueError, match="note_active_velocities"):
         features.reference_pianoroll({"note_onsets": rolls["note_onsets"]})
-    with pytest.raises(ValueError, match=r"note_active_velocities: expected a \[\.\.\., n_frames, 128\]"):
+    with pytest.raises(ValueError,
+                       match=r"note_active_velocities: expected a \[\.\.\., n_frames, 128\]"):
         features.reference_pianoroll({"note_active_velocities": np.zeros([25, 127])})
 
 
@@ -110,29 +112,30 @@ def test_empty_note_rolls_of_a_clip_or_a_batch():
     single = features.empty_midi_features(7)
     batch = features.empty_midi_features(7, batch_size=2)
     assert set(single) == set(batch) == set(features.MIDI_FEATURES)
-    assert all(v.shape == (7, 128) and v.dtype == np.float32 and not v.any() for v in single.values())
+    assert all(v.shape == (7, 128) and v.dtype == np.float32 and not v.any()
+               for v in single.values())
     assert all(v.shape == (2, 7, 128) for v in batch.values())
 
 
 # ----------------------------------------------------------------- one home for the contract
 def test_stages_builder_providers_and_models_share_the_contracts_names():
-    import pipelines
-    from ddsp_models.training import data, encoders, evaluation, inference
-    from pipelines import params, sample
-    from pipelines.ddsp_tfds import ddsp_prepared
+    from ddsp_models.training import data, encoders, metrics, params, run_folders
+    from ddsp_models.training.tfds_builder import ddsp_prepared
+    from pipelines import features as features_stage
+    from pipelines import prepare, sample
 
     assert features.SPLITS == ("train", "valid", "test")
-    assert pipelines.SPLITS is features.SPLITS and ddsp_prepared.SPLITS is features.SPLITS
+    assert params.SPLITS is features.SPLITS and ddsp_prepared.SPLITS is features.SPLITS
+    assert prepare.SPLITS is features_stage.SPLITS is features.SPLITS
     assert ddsp_prepared.FRAME_FEATURES is features.FRAME_FEATURES is data.FRAME_FEATURES
     assert ddsp_prepared.MIDI_FEATURES is features.MIDI_FEATURES is sample.MIDI_FEATURES
-    assert encoders.N_PITCHES == evaluation.N_PITCHES == midi_pitches() == 128
-    assert evaluation.reference_pianoroll is features.reference_pianoroll
-    batch = inference.example_features(n_frames=5, n_samples=320, midi=True)
+    assert encoders.N_PITCHES == metrics.N_PITCHES == midi_pitches() == 128
+    assert metrics.reference_pianoroll is features.reference_pianoroll
+    batch = run_folders.example_features(n_frames=5, n_samples=320, midi=True)
     assert set(features.FRAME_FEATURES) | set(features.MIDI_FEATURES) | {"audio", "instrument_id"} \
         == set(batch)
     with pytest.raises(ValueError, match=r"data\.splits"):
-        params.check_section({**pipelines.DATA_DEFAULTS, "splits": {"training": 1.0}},
-                             params.SCHEMA["data"], "data", "params.yaml")
+        params.load_params(None, {"data": {"splits": {"training": 1.0}}})
 
 
 def midi_pitches() -> int:

@@ -19,15 +19,18 @@ def random(*shape):
     return tf.constant(RNG.normal(size=shape).astype(np.float32))
 
 
-def gru_pair(units=6, go_backwards=False, return_sequences=True, recurrence="xla_step", input_dims=5):
+def gru_pair(units=6, go_backwards=False, return_sequences=True, recurrence="xla_step",
+             input_dims=5):
     """(keras.layers.GRU, gru.FastGRU) built on `input_dims` inputs and sharing random weights
     (non-zero biases, so every bias term is exercised)."""
-    keras_gru = keras.layers.GRU(units, return_sequences=return_sequences, go_backwards=go_backwards)
+    keras_gru = keras.layers.GRU(units, return_sequences=return_sequences,
+                                 go_backwards=go_backwards)
     fast_gru = gru.FastGRU(units, recurrence=recurrence, return_sequences=return_sequences,
                           go_backwards=go_backwards)
     x = random(1, 3, input_dims)
     keras_gru(x), fast_gru(x)
-    weights = [RNG.normal(scale=0.5, size=w.shape).astype(np.float32) for w in keras_gru.get_weights()]
+    weights = [RNG.normal(scale=0.5, size=w.shape).astype(np.float32)
+               for w in keras_gru.get_weights()]
     keras_gru.set_weights(weights)
     fast_gru.set_weights(weights)
     return keras_gru, fast_gru

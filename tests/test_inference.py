@@ -81,8 +81,8 @@ def test_features_are_read_lazily_and_audio_is_written_as_it_is_rendered(ae_run)
         writes.append(x.size)
 
     n = chunked_render.render(ae_run, chunked_render.ControlStream(ae_run),
-                              chunked_features.frame_chunks(features.as_dict(), 125), features.n_samples,
-                              sink)
+                              chunked_features.frame_chunks(features.as_dict(), 125),
+                              features.n_samples, sink)
     assert n == sum(writes) == features.n_samples
     assert len(writes) >= 3 and max(writes) <= 125 * 64 + 64
     assert max(alive_at_write) == 0

@@ -8,13 +8,21 @@ import pytest
 import tensorflow as tf
 
 from ddsp_models import seeding
-from ddsp_models.training import models
-from ddsp_models.training import data
+from ddsp_models.training import data, models
 from ddsp_models.training.config import parse_gin
 from ddsp_models.training.trainer import Trainer
+from inverse_fixtures import (
+    FRAME_RATE,
+    N_HARMONICS,
+    N_NOISE_BANDS,
+    N_SAMPLES,
+    SECONDS,
+    f0_error_semitones,
+    synthetic_notes,
+    tiny_model,
+    write_prepared_tfds,
+)
 from model_fixtures import same_noise_for_every_example
-from inverse_fixtures import (FRAME_RATE, N_HARMONICS, N_NOISE_BANDS, N_SAMPLES, SECONDS, f0_error_semitones,
-                              synthetic_notes, tiny_model, write_prepared_tfds)
 
 HARMONIC_LOSSES = ("harm_spectral_loss", "harm_kde_consistency_loss", "harm_harmonic_distribution_prior",
                    "harm_twm_loss", "harm_harmonic_consistency_loss")

@@ -32,10 +32,12 @@ def resyntheses(reference):
     batch = lambda x: np.stack([x] * 3)  # noqa: E731
     gen = np.stack([a, tone(440.0 * SEMITONE, seconds=1.0, amplitude=0.5), np.zeros_like(a)])
     loss = losses.SpectralLoss(fft_sizes=(1024, 256, 64))
-    strict = audio_metrics(batch(a), gen, batch(reference["f0_hz"]), batch(reference["f0_confidence"]),
+    strict = audio_metrics(batch(a), gen, batch(reference["f0_hz"]),
+                           batch(reference["f0_confidence"]),
                            None, SR, FR, outlier_semitones=0.5, spectral_loss=loss)
-    loose = audio_metrics(batch(a), gen, batch(reference["f0_hz"]), batch(reference["f0_confidence"]),
-                          batch(reference["loudness_db"]), SR, FR, outlier_semitones=2.0, spectral_loss=loss)
+    loose = audio_metrics(batch(a), gen, batch(reference["f0_hz"]),
+                          batch(reference["f0_confidence"]), batch(reference["loudness_db"]), SR,
+                          FR, outlier_semitones=2.0, spectral_loss=loss)
     return strict, loose, gen, loss
 
 
@@ -56,7 +58,8 @@ def test_identical_audio_scores_perfectly(reference, resyntheses):
 def test_a_semitone_sharp_resynthesis_is_one_semitone_off(resyntheses):
     strict, loose, _, _ = resyntheses
     assert strict["f0_l1_semitones"][1] == pytest.approx(1.0, abs=0.15)
-    assert strict["spectral_loss"][1] > 0.5 * strict["spectral_loss"][2]  # silence: all energy missing
+    # Silence: all energy missing.
+    assert strict["spectral_loss"][1] > 0.5 * strict["spectral_loss"][2]
     assert strict["loudness_l1_db"][1] < 1.0  # same level, different pitch
     # Outliers: off by more than 0.5 semitone -> nearly all; by more than 2 -> nearly none.
     assert strict["f0_outlier_ratio"][1] > 0.9
@@ -74,14 +77,16 @@ def test_spectral_loss_is_the_per_example_spectral_loss(resyntheses):
     strict, _, gen, loss = resyntheses
     target = np.stack([gen[0]] * 3)
     for i in range(3):
-        assert strict["spectral_loss"][i] == pytest.approx(float(loss(target[i:i + 1], gen[i:i + 1])), rel=1e-5)
+        assert strict["spectral_loss"][i] == pytest.approx(
+            float(loss(target[i:i + 1], gen[i:i + 1])), rel=1e-5)
     assert strict["spectral_loss"].mean() == pytest.approx(float(loss(target, gen)), rel=1e-4)
 
 
 def test_no_confident_frame_gives_nan_pitch_metrics_and_bad_input_is_named():
     audio = tone(300.0, seconds=0.25)[None]
     frames = int(0.25 * FR)
-    metrics = audio_metrics(audio, audio, np.full([1, frames], 300.0), np.zeros([1, frames]), sample_rate=SR,
+    metrics = audio_metrics(audio, audio, np.full([1, frames], 300.0), np.zeros([1, frames]),
+                            sample_rate=SR,
                             frame_rate=FR, spectral_loss=losses.SpectralLoss(fft_sizes=(256,)))
     assert math.isnan(metrics["f0_l1_semitones"][0]) and math.isnan(metrics["f0_outlier_ratio"][0])
     assert metrics["n_confident_frames"][0] == 0
@@ -116,7 +121,8 @@ def test_pianoroll_to_notes_gives_intervals_pitches_and_velocities():
 def test_identical_rolls_score_one():
     roll = roll_with(NOTES)
     metrics = note_metrics(roll, roll.copy(), FR)
-    for name in ("note_precision", "note_recall", "note_f1", "note_onset_f1", "frame_precision", "frame_recall",
+    for name in ("note_precision", "note_recall", "note_f1", "note_onset_f1", "frame_precision",
+                 "frame_recall",
                  "frame_f1"):
         assert metrics[name] == 1.0, name
     assert metrics["n_ref_notes"] == metrics["n_est_notes"] == metrics["n_matched_notes"] == 3
@@ -127,7 +133,8 @@ def test_a_shifted_or_shortened_note_lowers_the_scores():
     semitone_up = roll_with([(60, 0, 25, 0.5), (65, 25, 50, 0.8), (67, 50, 100, 1.0)])
     metrics = note_metrics(ref, semitone_up, FR)
     assert metrics["n_matched_notes"] == 2
-    assert metrics["note_precision"] == pytest.approx(2 / 3) and metrics["note_recall"] == pytest.approx(2 / 3)
+    assert metrics["note_precision"] == pytest.approx(2 / 3)
+    assert metrics["note_recall"] == pytest.approx(2 / 3)
     assert metrics["note_f1"] == pytest.approx(2 / 3)
     assert metrics["frame_f1"] == pytest.approx(75 / 100)
     # Last note ends 30 frames (0.12 s) early: onset still matches, offset does not.
@@ -145,7 +152,8 @@ def test_empty_rolls_follow_the_zero_over_zero_rule():
     missed = note_metrics(roll, empty, FR)
     assert (missed["note_precision"], missed["note_recall"], missed["note_f1"]) == (1.0, 0.0, 0.0)
     spurious = note_metrics(empty, roll, FR)
-    assert (spurious["note_precision"], spurious["note_recall"], spurious["frame_f1"]) == (0.0, 1.0, 0.0)
+    scores = (spurious["note_precision"], spurious["note_recall"], spurious["frame_f1"])
+    assert scores == (0.0, 1.0, 0.0)
 
 
 def test_reference_from_features_uses_active_velocities_and_onsets():

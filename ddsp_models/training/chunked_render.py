@@ -81,7 +81,8 @@ class ControlStream:
                 raise ValueError(f"{type(self.model).__name__} in {run.folder!r} has an audio "
                                  "encoder (z from the audio): chunked inference drives models "
                                  "from f0 and loudness / power only")
-            self.decoder = getattr(self.model, "decoder", None) or getattr(self.model, "synthcoder", None)
+            self.decoder = (getattr(self.model, "decoder", None)
+                            or getattr(self.model, "synthcoder", None))
             if self.decoder is None:
                 raise ValueError(f"{type(self.model).__name__} has no decoder / synthcoder")
         elif branch == "midi":
@@ -236,7 +237,8 @@ class ChunkRenderer:
         if self.noise is not None and "noise_magnitudes" in controls:
             magnitudes = noise_magnitudes(self.noise, controls["noise_magnitudes"])
             noise = self.rng.uniform(-1.0, 1.0, n * self.hop).astype(np.float32)
-            full, ir_size = streaming.filtered_noise_block(noise, magnitudes, self.noise.window_size)
+            full, ir_size = streaming.filtered_noise_block(noise, magnitudes,
+                                                           self.noise.window_size)
             self.noise_delay = ir_size // 2
             self.dry.add(start - ir_size // 2, full)
         self.frames_in += n

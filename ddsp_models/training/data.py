@@ -301,7 +301,8 @@ class TfdsProvider(DataProvider):
         except AssertionError as error:  # TFDS's way of saying the data is not prepared
             raise FileNotFoundError(
                 f"{type(self).__name__}: TFDS dataset {self.name!r} is not prepared under data_dir "
-                f"{self.data_dir!r}; this provider never downloads: prepare it first ({error})") from error
+                f"{self.data_dir!r}; this provider never downloads: prepare it first "
+                f"({error})") from error
 
     def _map(self, example: dict) -> dict:
         """Hook: renames / reshapes one example (identity here)."""
@@ -347,7 +348,8 @@ PREPARED_TFDS_NAME = "ddsp_prepared"
 
 @register("data")
 class PreparedTfdsProvider(TfdsProvider):
-    """This project's TFDS dataset (DVC stage ``dataset``, ``pipelines/ddsp_tfds``).
+    """This project's TFDS dataset (DVC stage ``dataset``; its builder:
+    ``ddsp_models/training/tfds_builder``).
 
     Read straight from its folder (``data_dir/ddsp_prepared/<config>/<version>``) with
     `tfds.builder_from_directory`, so the builder code need not be importable. Audio and

@@ -20,7 +20,13 @@ import numpy as np
 
 from ddsp_models import seeding
 from ddsp_models.training.features import NOTE_ACTIVE, NOTE_ONSETS, NOTE_VELOCITIES
-from ddsp_models.training.metrics import as_array, audio_metrics, hz_to_midi_np, midi_to_hz_np, note_metrics
+from ddsp_models.training.metrics import (
+    as_array,
+    audio_metrics,
+    hz_to_midi_np,
+    midi_to_hz_np,
+    note_metrics,
+)
 
 log = logging.getLogger(__name__)
 

@@ -192,9 +192,8 @@ class InferenceModule:
     def features(self, audio, crepe):
         """In-graph features of audio `[b, n_samples]` (any length): f0_hz, f0_confidence
         (CREPE, local weighted average), loudness_db or power_db, `[b, n_samples // hop]`."""
-        from ddsp_models import core
+        from ddsp_models import core, spectral_ops
         from ddsp_models import crepe as crepe_lib
-        from ddsp_models import spectral_ops
 
         tf = self.tf
         audio = tf.convert_to_tensor(audio, tf.float32)

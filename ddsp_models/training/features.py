@@ -50,10 +50,14 @@ NOTE_VELOCITIES, NOTE_ACTIVE, NOTE_ONSETS, NOTE_OFFSETS = MIDI_FEATURES
 
 N_PITCHES = 128  # MIDI note numbers 0..127: the last axis of every note roll
 MAX_VELOCITY = 127.0  # MIDI velocity of the loudest note; note rolls hold 1..127 (0 = silent)
+# Bump when the features' maths changes (the note rolls here, or f0 / loudness / power in
+# `ddsp_models.training.feature_extraction`): the features stage then recomputes its clips.
+FEATURE_VERSION = 2
 
 
 # ---------------------------------------------------------------------------- frames
-def n_frames_of(n_samples: int, sample_rate: float = SAMPLE_RATE, frame_rate: float = FRAME_RATE) -> int:
+def n_frames_of(n_samples: int, sample_rate: float = SAMPLE_RATE,
+                frame_rate: float = FRAME_RATE) -> int:
     """Frames of a clip of `n_samples` at `sample_rate` Hz: floor(n_samples * frame_rate /
     sample_rate) (exact, also for non-integer rates)."""
     if not sample_rate > 0 or not frame_rate > 0:
@@ -189,4 +193,5 @@ def _float_array(x, name: str) -> np.ndarray:
 def _check_roll(shape, name: str) -> None:
     shape = tuple(shape)
     if len(shape) < 2 or shape[-1] != N_PITCHES:
-        raise ValueError(f"{name}: expected a [..., n_frames, {N_PITCHES}] note roll, got shape {shape}")
+        raise ValueError(f"{name}: expected a [..., n_frames, {N_PITCHES}] note roll, "
+                         f"got shape {shape}")

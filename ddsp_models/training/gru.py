@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ddsp_models import core
 
+
 def _gru_step(x_t, h, recurrent_kernel, recurrent_bias_h):
     """One GRU step (Keras reset_after maths) from a precomputed input projection.
 
@@ -100,10 +101,12 @@ def _gru_backward_loop(d_outputs, saved, recurrent_kernel, step_grad):
     grads = tf.TensorArray(tf.float32, size=n_steps)
 
     def body(t, dh_next, grads):
-        dh_prev, grads_t = step_grad(d_outputs_ta.read(t), dh_next, saved_ta.read(t), recurrent_kernel_t)
+        dh_prev, grads_t = step_grad(d_outputs_ta.read(t), dh_next, saved_ta.read(t),
+                                     recurrent_kernel_t)
         return t - 1, dh_prev, grads.write(t, grads_t)
 
-    _, dh0, grads = tf.while_loop(lambda t, *_: t >= 0, body, (n_steps - 1, tf.zeros_like(d_outputs[0]), grads),
+    _, dh0, grads = tf.while_loop(lambda t, *_: t >= 0, body,
+                                  (n_steps - 1, tf.zeros_like(d_outputs[0]), grads),
                                   maximum_iterations=n_steps)
     return dh0, grads.stack()
 
@@ -113,7 +116,8 @@ def _make_loops(recurrence: str):
     if recurrence not in GRU_RECURRENCES:
         raise ValueError(f"`recurrence` must be one of {GRU_RECURRENCES}, got {recurrence!r}.")
     xla_step = recurrence == "xla_step"
-    step, step_grad = (_gru_step_xla, _gru_step_grad_xla) if xla_step else (_gru_step, _gru_step_grad)
+    step, step_grad = ((_gru_step_xla, _gru_step_grad_xla) if xla_step
+                       else (_gru_step, _gru_step_grad))
 
     def forward(projected, h0, recurrent_kernel, recurrent_bias_h):
         return _gru_forward_loop(projected, h0, recurrent_kernel, recurrent_bias_h, step)
@@ -168,7 +172,8 @@ def gru_recurrence(projected, h0, recurrent_kernel, recurrent_bias_h, recurrence
             d_recurrent = grads[..., :3 * units]
             d_projected = tf.concat([grads[..., :2 * units], grads[..., 3 * units:]], axis=-1)
             previous_states = tf.reshape(saved[..., :units], [-1, units])
-            d_kernel = tf.matmul(previous_states, tf.reshape(d_recurrent, [-1, 3 * units]), transpose_a=True)
+            d_kernel = tf.matmul(previous_states, tf.reshape(d_recurrent, [-1, 3 * units]),
+                                 transpose_a=True)
             d_bias_h = tf.reduce_sum(d_recurrent[..., 2 * units:], axis=[0, 1])
             return d_projected, dh0, d_kernel, d_bias_h
 
@@ -194,7 +199,8 @@ class FastGRU(keras.layers.GRU):
 
     def __init__(self, units, recurrence: str = "xla_loop", **kwargs):
         if recurrence not in GRU_RECURRENCES:
-            raise ValueError(f"FastGRU `recurrence` must be one of {GRU_RECURRENCES}, got {recurrence!r}.")
+            raise ValueError(f"FastGRU `recurrence` must be one of {GRU_RECURRENCES}, got "
+                             f"{recurrence!r}.")
         super().__init__(units, **kwargs)
         self.recurrence = recurrence
 
@@ -206,7 +212,8 @@ class FastGRU(keras.layers.GRU):
         return (mask is None and not self.unroll and cell.use_bias and cell.reset_after
                 and cell.recurrent_dropout == 0
                 and cell.activation in (keras.activations.tanh, tf.tanh, keras.ops.tanh)
-                and cell.recurrent_activation in (keras.activations.sigmoid, tf.sigmoid, keras.ops.sigmoid)
+                and cell.recurrent_activation in (keras.activations.sigmoid, tf.sigmoid,
+                                                  keras.ops.sigmoid)
                 and self.compute_dtype == "float32"
                 and not tf.config.list_logical_devices("GPU"))
 
@@ -223,8 +230,10 @@ class FastGRU(keras.layers.GRU):
         # z and r recurrent biases sit outside the reset gate: fold them into the input bias.
         input_bias = bias[0] + tf.concat([bias[1, :2 * units], tf.zeros([units])], axis=0)
         time_major = tf.transpose(sequences, [1, 0, 2])
-        projected = tf.einsum("tbi,ij->tbj", time_major, tf.convert_to_tensor(cell.kernel)) + input_bias
-        states = gru_recurrence(projected, tf.convert_to_tensor(h0), tf.convert_to_tensor(cell.recurrent_kernel),
+        projected = (tf.einsum("tbi,ij->tbj", time_major, tf.convert_to_tensor(cell.kernel))
+                     + input_bias)
+        states = gru_recurrence(projected, tf.convert_to_tensor(h0),
+                                tf.convert_to_tensor(cell.recurrent_kernel),
                                 bias[1, 2 * units:], self.recurrence)
         last = states[-1]
         outputs = tf.transpose(states, [1, 0, 2]) if self.return_sequences else last[:, tf.newaxis]

@@ -36,23 +36,47 @@ import time
 
 import numpy as np
 
-from ddsp_models.training.chunked_features import (DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS,
-                                                   PLOT_SECONDS, Features, compute_features, frame_chunks)
-from ddsp_models.training.chunked_render import (ChunkRenderer, ControlStream, harmonic_amplitudes,
-                                                 midi_latent, noise_magnitudes, noise_magnitudes_tf,
-                                                 render, reverb_impulse_response, synth_processors)
+from ddsp_models.training.chunked_features import (
+    DEFAULT_CHUNK_SECONDS,
+    DEFAULT_CONTEXT_SECONDS,
+    PLOT_SECONDS,
+    Features,
+    compute_features,
+    frame_chunks,
+)
+from ddsp_models.training.chunked_render import (
+    ChunkRenderer,
+    ControlStream,
+    harmonic_amplitudes,
+    midi_latent,
+    noise_magnitudes,
+    noise_magnitudes_tf,
+    render,
+    reverb_impulse_response,
+    synth_processors,
+)
 from ddsp_models.training.features import N_PITCHES, frame_at_or_after
-from ddsp_models.training.run_folders import (STATISTICS_FILE, LoadedRun, dataset_statistics_of,
-                                              example_features, load_run, load_trained_model,
-                                              read_statistics, register_run_loader, write_statistics)
+from ddsp_models.training.run_folders import (
+    STATISTICS_FILE,
+    LoadedRun,
+    dataset_statistics_of,
+    example_features,
+    load_run,
+    load_trained_model,
+    read_statistics,
+    register_run_loader,
+    write_statistics,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [  # this module's own names, then those of the modules it puts together
     "process_audio", "resynthesize", "transfer", "midi_voices", "render_midi", "main",
-    "DEFAULT_CHUNK_SECONDS", "DEFAULT_CONTEXT_SECONDS", "PLOT_SECONDS", "Features", "compute_features",
+    "DEFAULT_CHUNK_SECONDS", "DEFAULT_CONTEXT_SECONDS", "PLOT_SECONDS", "Features",
+    "compute_features",
     "frame_chunks", "ChunkRenderer", "ControlStream", "harmonic_amplitudes", "midi_latent",
-    "noise_magnitudes", "noise_magnitudes_tf", "render", "reverb_impulse_response", "synth_processors",
+    "noise_magnitudes", "noise_magnitudes_tf", "render", "reverb_impulse_response",
+    "synth_processors",
     "STATISTICS_FILE", "LoadedRun", "dataset_statistics_of", "example_features", "load_run",
     "load_trained_model", "read_statistics", "register_run_loader", "write_statistics"]
 
@@ -88,8 +112,8 @@ def _transfer_features(features: Features, run: LoadedRun, octaves: float, semit
                        loudness_db: float, auto: bool, autotune: float, quiet_db: float,
                        mute: bool):
     """Adjusted frame features, per-frame output gain (None: no muting) and what was done."""
-    from ddsp_models.training.evaluation import adjust_for_timbre_transfer
     from ddsp_models.training import postprocessing
+    from ddsp_models.training.evaluation import adjust_for_timbre_transfer
 
     mask_on, ratio = postprocessing.detect_notes(features.loudness_db, features.f0_confidence)
     if auto and not run.statistics:

@@ -36,7 +36,12 @@ from __future__ import annotations
 import numpy as np
 
 from ddsp_models import core
-from ddsp_models.training.features import N_PITCHES, NOTE_ONSETS, NOTE_VELOCITIES, reference_pianoroll
+from ddsp_models.training.features import (
+    N_PITCHES,
+    NOTE_ONSETS,
+    NOTE_VELOCITIES,
+    reference_pianoroll,
+)
 
 AUDIO_METRIC_NAMES = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
                       "n_confident_frames")
@@ -105,9 +110,10 @@ def _f1(precision: float, recall: float) -> float:
 
 
 # ----------------------------------------------------------------------- audio metrics
-def audio_metrics(audio, audio_gen, f0_hz, f0_confidence, loudness_db=None, sample_rate: int = 16000,
-                  frame_rate: int = 250, crepe_capacity: str = "tiny", min_f0_confidence: float = 0.85,
-                  outlier_semitones: float = 1.0, spectral_loss=None, viterbi: bool = True) -> dict:
+def audio_metrics(audio, audio_gen, f0_hz, f0_confidence, loudness_db=None,
+                  sample_rate: int = 16000, frame_rate: int = 250, crepe_capacity: str = "tiny",
+                  min_f0_confidence: float = 0.85, outlier_semitones: float = 1.0,
+                  spectral_loss=None, viterbi: bool = True) -> dict:
     """Per-example resynthesis metrics (definitions in the module docstring).
 
     Args:
@@ -140,7 +146,8 @@ def audio_metrics(audio, audio_gen, f0_hz, f0_confidence, loudness_db=None, samp
     # Spectral loss, one example at a time (the loss averages over its batch).
     if spectral_loss is None:
         spectral_loss = losses.SpectralLoss()
-    spectral = np.array([float(spectral_loss(audio[i:i + 1], audio_gen[i:i + 1])) for i in range(batch)],
+    spectral = np.array([float(spectral_loss(audio[i:i + 1], audio_gen[i:i + 1]))
+                         for i in range(batch)],
                         np.float32)
 
     # Loudness as the features stage computes it.
@@ -165,7 +172,8 @@ def audio_metrics(audio, audio_gen, f0_hz, f0_confidence, loudness_db=None, samp
     outlier = (conf_gen < min_f0_confidence) | (error > outlier_semitones)
     with np.errstate(invalid="ignore", divide="ignore"):
         f0_l1 = np.where(n_confident > 0, (error * confident).sum(axis=1) / n_confident, np.nan)
-        outliers = np.where(n_confident > 0, (outlier & confident).sum(axis=1) / n_confident, np.nan)
+        outliers = np.where(n_confident > 0, (outlier & confident).sum(axis=1) / n_confident,
+                            np.nan)
     return {
         "spectral_loss": spectral,
         "loudness_l1_db": loudness_l1.astype(np.float32),
@@ -179,7 +187,8 @@ def audio_metrics(audio, audio_gen, f0_hz, f0_confidence, loudness_db=None, samp
 def _pianoroll(x, name: str) -> np.ndarray:
     roll = as_array(x, name)
     if roll.ndim != 2 or roll.shape[1] != N_PITCHES:
-        raise ValueError(f"{name}: expected a [n_frames, {N_PITCHES}] piano roll, got shape {roll.shape}")
+        raise ValueError(f"{name}: expected a [n_frames, {N_PITCHES}] piano roll, got shape "
+                         f"{roll.shape}")
     return roll
 
 
@@ -212,11 +221,13 @@ def pianoroll_to_notes(pianoroll, frame_rate: float = 250, min_frames: int = 1, 
         for start, stop in zip(change[::2], change[1::2]):
             cuts = [start]
             if starts_extra is not None:
-                cuts += [int(i) for i in np.flatnonzero(starts_extra[start + 1:stop, pitch]) + start + 1]
+                inner = np.flatnonzero(starts_extra[start + 1:stop, pitch]) + start + 1
+                cuts += [int(i) for i in inner]
             cuts.append(stop)
             for a, b in zip(cuts[:-1], cuts[1:]):
                 if b - a >= int(min_frames):
-                    notes.append((a / frame_rate, b / frame_rate, int(pitch), float(roll[a:b, pitch].mean())))
+                    notes.append((a / frame_rate, b / frame_rate, int(pitch),
+                                  float(roll[a:b, pitch].mean())))
     notes.sort(key=lambda n: (n[0], n[2]))
     intervals = np.array([[n[0], n[1]] for n in notes], np.float64).reshape(-1, 2)
     pitches = np.array([n[2] for n in notes], np.int64)
@@ -230,7 +241,8 @@ def _match_count(ref, est, offset_ratio, onset_tolerance, pitch_tolerance_cents)
     if len(ref[0]) == 0 or len(est[0]) == 0:
         return 0
     matches = mir_eval.transcription.match_notes(
-        ref[0], midi_to_hz_np(ref[1]), est[0], midi_to_hz_np(est[1]), onset_tolerance=onset_tolerance,
+        ref[0], midi_to_hz_np(ref[1]), est[0], midi_to_hz_np(est[1]),
+        onset_tolerance=onset_tolerance,
         pitch_tolerance=pitch_tolerance_cents, offset_ratio=offset_ratio, offset_min_tolerance=0.05)
     return len(matches)
 
@@ -260,7 +272,8 @@ def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int =
         ref_roll = _pianoroll(reference, "reference")
     est_roll = _pianoroll(estimate, "estimate")
     if est_roll.shape != ref_roll.shape:
-        raise ValueError(f"estimate: shape {est_roll.shape} differs from the reference's {ref_roll.shape}")
+        raise ValueError(f"estimate: shape {est_roll.shape} differs from the reference's "
+                         f"{ref_roll.shape}")
     ref = pianoroll_to_notes(ref_roll, frame_rate, min_frames, onsets=onsets)
     est = pianoroll_to_notes(est_roll, frame_rate, min_frames)
     n_ref, n_est = len(ref[1]), len(est[1])

@@ -160,8 +160,8 @@ def _load_own_run(folder: str) -> LoadedRun | None:
     import gin
 
     from ddsp_models.training import models
-    from ddsp_models.training.models.model import resolve_checkpoint
     from ddsp_models.training.config import latest_operative_config, parse_gin
+    from ddsp_models.training.models.model import resolve_checkpoint
 
     if latest_operative_config(folder) is None:
         return None

@@ -25,8 +25,15 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ddsp_models.training.features import (AUDIO, FRAME_FEATURES, INSTRUMENT_ID, MIDI_FEATURES,
-                                           N_PITCHES, SPLITS, n_frames_of)
+from ddsp_models.training.features import (
+    AUDIO,
+    FRAME_FEATURES,
+    INSTRUMENT_ID,
+    MIDI_FEATURES,
+    N_PITCHES,
+    SPLITS,
+    n_frames_of,
+)
 
 
 class DdspPreparedConfig(tfds.core.BuilderConfig):

@@ -1,5 +1,5 @@
-"""Shared Prefect plumbing of the train / evaluate / sample flows: run names and tags,
-artifacts, a logger that works inside and outside a flow run.
+"""What the pipeline stages share: Prefect run names and tags, artifacts, a logger that
+works inside and outside a flow run, and the stages' command lines and log set-up.
 
 Artifacts the UI shows without opening files: tables (`publish_table`), images
 (`publish_image`: the picture itself as a ``data:image/png;base64,...`` URL, JPEG when the
@@ -10,14 +10,18 @@ from it), markdown with such images embedded (`markdown_image`), and progress ba
 Flows run against ``PREFECT_API_URL`` when it is set (e.g. a ``prefect server start`` on
 127.0.0.1, see README), otherwise against a temporary local API that Prefect starts for
 the process.
+
+Every stage's command line has one shape (`stage_parser`, `parse_stage_args`):
+``--params params.yaml``, then its inputs and outputs as folder flags (``--data-dir``,
+``--runs-dir``, ``--out-dir``, ...), then its own options (``--run``).
 """
+import argparse
 import base64
 import hashlib
 import json
 import logging
 import os
 import re
-
 
 NOISY_LOGGERS = ("httpx", "absl", "docket", "urllib3")
 
@@ -48,29 +52,47 @@ def run_tagged(flow, kind: str, label: str, params: dict, parameters: dict,
 
 
 def run_flow_over_runs(make_flow, kind: str, params_path: str | None, runs: list | None,
-                       overrides: dict | None) -> dict:
-    """Runs a flow taking ``(params_path, runs, overrides)`` (evaluate, sample, experiment)
-    over `runs` (default: the params section ``<kind>.runs``, else every run), named and
-    tagged by `run_tagged`."""
-    from pipelines.params import RUNS, load_params
+                       overrides: dict | None, folders) -> dict:
+    """Runs a flow taking ``(params_path, runs, overrides, folders)`` (evaluate, sample,
+    transfer, experiment) over `runs` (default: the params section ``<kind>.runs``, else
+    every run), named and tagged by `run_tagged`. `folders`: a `run_config.Folders` or a
+    mapping of its fields (the flow gets a mapping)."""
+    import dataclasses
+
+    from ddsp_models.training.params import RUNS, load_params
+    from ddsp_models.training.run_config import Folders
 
     params = load_params(params_path, overrides)
     runs = list(runs or params.get(kind, {}).get("runs") or RUNS)
     return run_tagged(make_flow(), kind, "-".join(runs), params,
-                      {"params_path": params_path, "runs": runs, "overrides": overrides})
+                      {"params_path": params_path, "runs": runs, "overrides": overrides,
+                       "folders": dataclasses.asdict(Folders.of(folders))})
 
 
-def parse_runs_cli(argv, description: str, kind: str):
-    """``--params`` and repeatable ``--run`` of the evaluate / sample / experiment CLIs;
-    also sets up the log format."""
-    import argparse
-
-    from pipelines.params import RUNS
+# ---------------------------------------------------------------------------------------
+# The stages' command lines.
+# ---------------------------------------------------------------------------------------
+def stage_parser(description: str, folders: dict | None = None,
+                 runs: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of a stage: ``--params`` (default ``params.yaml``), then one
+    required flag per entry of `folders` (``{'--data-dir': 'what it holds', ...}``), then,
+    with `runs` (the stage's kind), a repeatable ``--run`` (default: ``<runs>.runs`` of
+    the params)."""
+    from ddsp_models.training.params import RUNS
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--run", action="append", choices=RUNS,
-                        help=f"run to {kind} (repeatable; default: {kind}.runs, else all)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file, merged over the repository's params.yaml")
+    for flag, what in (folders or {}).items():
+        parser.add_argument(flag, required=True, help=what)
+    if runs is not None:
+        parser.add_argument("--run", action="append", choices=RUNS,
+                            help=f"run to {runs} (repeatable; default: {runs}.runs)")
+    return parser
+
+
+def parse_stage_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parses a stage's command line, then sets up its logging (`configure_cli_logging`)."""
     args = parser.parse_args(argv)
     configure_cli_logging()
     return args
@@ -259,7 +281,8 @@ def file_links(paths: list[str], title: str) -> str:
 
 
 def configure_cli_logging() -> None:
-    """Log lines with time and logger name on stderr for the stage CLIs."""
+    """The log set-up of every stage's command line: INFO lines with time, logger name and
+    level on stderr; the chatty HTTP / absl loggers at ERROR."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in NOISY_LOGGERS:
@@ -268,7 +291,7 @@ def configure_cli_logging() -> None:
 
 def library_logs_at_info() -> None:
     """Lets the library's INFO lines (training progress) through to the handlers Prefect
-    attaches (``PREFECT_LOGGING_EXTRA_LOGGERS=ddsp_models``, set by `pipelines`), even
+    attaches (``PREFECT_LOGGING_EXTRA_LOGGERS=ddsp_models``, set by ``pipelines``), even
     when the root logger is at WARNING."""
     logger = logging.getLogger("ddsp_models")
     if logger.level == logging.NOTSET or logger.level > logging.INFO:

@@ -1,11 +1,14 @@
-"""The built-in dataset: monophonic MIDI melodies for a few General MIDI instruments.
+"""MIDI melodies and note lists: the built-in dataset of the ``prepare`` stage, and the
+note annotations of clips.
 
-Each melody is a sequence of phrases (legato or detached notes, a rest between phrases)
+The built-in dataset: monophonic MIDI melodies for a few General MIDI instruments. Each
+melody is a sequence of phrases (legato or detached notes, a rest between phrases)
 drawn from a major or minor scale inside the instrument's comfortable range, with phrase-
 level dynamics (velocity crescendo / diminuendo) and vibrato as MIDI pitch bends on longer
 notes. `render_melody` synthesises one with FluidSynth through a General MIDI SoundFont
 (pretty_midi's bundled ``TimGM6mb.sf2`` by default).
 
+`note_list` reads the notes of any MIDI file; `clip_notes` cuts them to a clip.
 Times are in seconds, pitches are MIDI note numbers, velocities 1..127.
 """
 import dataclasses
@@ -182,3 +185,19 @@ def note_list(midi: pretty_midi.PrettyMIDI) -> list[dict]:
                           "start": float(note.start), "end": float(note.end),
                           "program": int(track.program), "is_drum": bool(track.is_drum)})
     return sorted(notes, key=lambda n: (n["start"], n["pitch"]))
+
+
+def clip_notes(notes: list[dict], start: float, duration: float) -> list[dict]:
+    """Notes overlapping [start, start + duration) (seconds), with times relative to the
+    clip start and cut to [0, duration]; ``onset``/``offset`` tell whether the note really
+    starts/ends inside the clip (False where the cut made the boundary)."""
+    out = []
+    for note in notes:
+        s, e = note["start"] - start, note["end"] - start
+        if e <= 0.0 or s >= duration:
+            continue
+        out.append({"pitch": note["pitch"], "velocity": note["velocity"],
+                    "start": round(max(s, 0.0), 6), "end": round(min(e, duration), 6),
+                    "onset": bool(s >= 0.0), "offset": bool(e <= duration),
+                    "program": note.get("program", -1)})
+    return out
