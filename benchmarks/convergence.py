@@ -6,7 +6,7 @@
         --set train.learning_rate=0.003 --set train.zmidiae.rnn_channels=256
 
 Trains the run exactly as the ``train_<run>`` stage does (same gin files and bindings from
-the params, same data provider, `pipelines.train.run_chunk_steps`, same warm start), but
+the params, same data provider, `train_loop.TrainingSession`, same warm start), but
 in a scratch folder (``--out``, default ``<tmp>/ddsp-convergence/<run>``, emptied first),
 and after every ``--every`` steps (and at step 0) scores the model on the
 ``evaluate.split`` clips with the ``evaluate`` stage's own code
@@ -139,7 +139,7 @@ def warm_start_checkpoint(params: dict, run: str, override: str | None, disabled
     or (None, []). ValueError naming the folder and the fix when the source holds no
     checkpoint."""
     from ddsp_models.training import run_config
-    from ddsp_models.training.models.model import resolve_checkpoint
+    from ddsp_models.training.checkpoints import resolve_checkpoint
 
     source, keys = run_config.warm_start_source(params, runs_dir, run)
     if disabled or not keys:
@@ -191,11 +191,9 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
     step 0 and every `every` steps; returns the rows (also written to
     ``<out_dir>/convergence.{csv,jsonl}``)."""
     from ddsp_models.checks import positive_int
-    from ddsp_models.training import run_config
-    from ddsp_models.training.models.model import checkpoint_step
-    from ddsp_models.training.train_loop import save_checkpoint
+    from ddsp_models.training import checkpoints, run_config
+    from ddsp_models.training.train_loop import TrainingSession, resume_or_warm_start
     from pipelines.evaluate import n_examples_of, score_model
-    from pipelines.train import TrainingSession, run_chunk_steps
 
     positive_int("--steps", steps)
     positive_int("--every", every)
@@ -210,8 +208,8 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     trainer, provider, files, bindings = build_trainer(params, run, info)
-    restored = trainer.restore(prefix, restore_keys=keys) if prefix else None
-    save_checkpoint(trainer, out_dir)
+    restored = resume_or_warm_start(trainer, out_dir, prefix, keys).warm_started_from
+    checkpoints.save(trainer, out_dir)
     with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"run": run, "gin_files": files, "gin_bindings": bindings,
                    "warm_start": restored, "seed": seed, "dataset": info.data_dir,
@@ -223,11 +221,10 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
           f"warm start {restored or 'none'}; every {every} steps up to {steps}"
           + (f" or {seconds:.0f} s" if seconds else "") + f"; results in {out_dir}", flush=True)
     batches = run_config.split_batches(info.data_dir, split, params["evaluate"]["batch_size"])
-    session = TrainingSession(run, out_dir, provider, trainer, train["batch_size"], steps,
-                              every)
+    session = TrainingSession(out_dir, provider, trainer, train["batch_size"], every)
     recorder = Recorder(out_dir, COLUMNS)
     train_s, losses, rate = 0.0, {}, None
-    step = checkpoint_step(out_dir)
+    step = trainer.get_step()
     while True:
         t0 = time.perf_counter()
         summary = score_model(trainer.model, params, run, info, batches)
@@ -244,7 +241,7 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
                 f.write(table)
             print("\n" + table, flush=True)
             return recorder.rows
-        result = run_chunk_steps(session, min(step + every, steps))
+        result = session.run_until(min(step + every, steps))
         train_s += result["seconds"]
         rate = (result["end_step"] - result["start_step"]) / max(result["seconds"], 1e-9)
         step, losses = result["end_step"], result["losses"]

@@ -78,7 +78,7 @@ def n_examples_of(summary: dict) -> int:
 def evaluate_one(params: dict, run: str, info, runs_dir: str, metrics_dir: str) -> dict:
     """Scores the trained run ``<runs_dir>/<run>``; writes ``<metrics_dir>/<run>.json`` (and
     the details) and returns its metrics record."""
-    from ddsp_models.training.models.model import checkpoint_step
+    from ddsp_models.training.checkpoints import checkpoint_step
     from ddsp_models.training.run_folders import load_trained_model
 
     settings = params["evaluate"]

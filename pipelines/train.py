@@ -4,11 +4,14 @@
 Tasks (each a task run in the Prefect UI): ``dataset-info`` (what the prepared dataset
 holds: rates, clip length, note annotations) -> ``resolve-config`` (gin files + params ->
 bindings; the text is kept as ``<run>/resolved_config.gin``) -> ``load-dataset`` ->
-``build-model`` (model + optimizer variables) -> ``warm-start`` (partial restore with key
-mapping, e.g. the ``ae`` run's ``decoder`` into the MIDI model's ``synthcoder``) ->
-``train-chunk-<i>`` (``train.chunk_steps`` steps each, ending with a checkpoint; Prefect
-retries a failed chunk ``train.retries`` times and the retry resumes from the newest
-checkpoint) -> ``report-training`` (``<plots-dir>/<run>/losses.csv`` and ``losses.png``).
+``build-model`` (model + optimizer variables) -> ``warm-start``
+(`train_loop.resume_or_warm_start`: resume from the run's newest checkpoint, else a partial
+restore with key mapping, e.g. the ``ae`` run's ``decoder`` into the MIDI model's
+``synthcoder``, saved as the step-0 checkpoint) -> ``train-chunk-<i>``
+(`train_loop.TrainingSession`: ``train.chunk_steps`` steps each, continuing the previous
+chunk and ending with a checkpoint; Prefect retries a failed chunk ``train.retries`` times
+and only a retry first goes back to the newest checkpoint) -> ``report-training``
+(``<plots-dir>/<run>/losses.csv`` and ``losses.png``).
 The run's folder is ``<runs-dir>/<run>``; the gin configuration comes from
 `ddsp_models.training.run_config` (params -> gin macros).
 
@@ -36,64 +39,12 @@ import shutil
 import sys
 import time
 
-from ddsp_models.checks import positive_int
 from ddsp_models.training import flow_utils, run_config
 from ddsp_models.training.params import RUNS, load_params
 
 RESOLVED_CONFIG = "resolved_config.gin"
 CONFIG_DIGEST = "config_digest.txt"
 SUMMARY_FILE = "train_summary.json"
-
-
-class TrainingSession:
-    """The in-process state the chunk tasks share (a plain object: Prefect passes it to
-    the tasks as it is; they run in the flow's process)."""
-
-    def __init__(self, run: str, save_dir: str, provider, trainer, batch_size: int,
-                 total_steps: int, steps_per_summary: int, steps_per_eval: int = 0,
-                 eval_provider=None, eval_examples: int = 2, seed: int | None = None):
-        self.run, self.save_dir = run, save_dir
-        self.provider, self.trainer = provider, trainer
-        self.batch_size, self.total_steps = batch_size, total_steps
-        self.steps_per_summary = steps_per_summary
-        self.steps_per_eval, self.eval_provider = steps_per_eval, eval_provider
-        self.eval_examples = eval_examples
-        self.seed = seed  # data order and noise (``train.seed``)
-        self.attempts = {}  # chunk index -> attempts so far
-
-
-def chunk_ends(start_step: int, total_steps: int, chunk_steps: int) -> list[int]:
-    """Steps at which the chunks after `start_step` end: multiples of `chunk_steps`, then
-    `total_steps` (``chunk_ends(0, 250, 100) == [100, 200, 250]``)."""
-    positive_int("chunk_steps", chunk_steps)
-    ends = list(range((start_step // chunk_steps + 1) * chunk_steps, total_steps, chunk_steps))
-    if start_step < total_steps:
-        ends.append(total_steps)
-    return ends
-
-
-def run_chunk_steps(session: TrainingSession, until_step: int) -> dict:
-    """Trains from the newest checkpoint in the run folder up to `until_step` and saves.
-
-    Everything (weights, optimizer state, step) is first restored from the newest
-    checkpoint, so a retried chunk never keeps the half-done work of the failed attempt.
-    """
-    from ddsp_models.training.train_loop import train
-
-    trainer = session.trainer
-    trainer.restore(session.save_dir, restore_keys=[])
-    start = trainer.get_step()
-    t0 = time.perf_counter()
-    result = train(data_provider=session.provider, trainer=trainer,
-                   batch_size=session.batch_size, num_steps=until_step,
-                   steps_per_summary=session.steps_per_summary, steps_per_save=until_step,
-                   save_dir=session.save_dir, restore_dir=None,
-                   steps_per_eval=session.steps_per_eval,
-                   eval_data_provider=session.eval_provider,
-                   eval_examples=session.eval_examples, seed=session.seed)
-    seconds = time.perf_counter() - t0
-    return {"start_step": start, "end_step": int(result["step"]), "seconds": seconds,
-            "losses": result["losses"]}
 
 
 def validation_provider(info):
@@ -105,7 +56,20 @@ def validation_provider(info):
     return PreparedTfdsProvider(data_dir=info.data_dir, split=split)
 
 
-def _tasks():
+@dataclasses.dataclass(frozen=True)
+class TrainTasks:
+    """The ``train`` flow's Prefect tasks, in the order the flow runs them."""
+    dataset_info: object
+    resolve_config: object
+    statistics: object
+    load_dataset: object
+    build_model: object
+    warm_start: object
+    train_chunk: object
+    report: object
+
+
+def _tasks() -> TrainTasks:
     """The flow's tasks (built lazily: importing this module does not import Prefect)."""
     from prefect import task
     from prefect.cache_policies import NO_CACHE
@@ -170,38 +134,57 @@ def _tasks():
         return trainer
 
     @task(name="warm-start", **options)
-    def warm_start_task(trainer, save_dir: str, source: str | None, keys: list) -> dict:
-        """Partial restore from another run, then a step-0 checkpoint here (so a retried
-        first chunk starts from the warm-started weights)."""
-        from ddsp_models.training.models.model import resolve_checkpoint
-        from ddsp_models.training.train_loop import has_checkpoint, save_checkpoint
+    def warm_start_task(trainer, save_dir: str, source: str | None, keys: list):
+        """Resume from the run's own newest checkpoint, else warm-start from `source`
+        (`resume_or_warm_start`); a run not resumed gets a checkpoint of its starting
+        weights, so a retried first chunk starts from them."""
+        from ddsp_models.training import checkpoints
+        from ddsp_models.training.train_loop import resume_or_warm_start
 
+        start = resume_or_warm_start(trainer, save_dir, source, keys)
         logger = flow_utils.get_logger(__name__)
-        if has_checkpoint(save_dir, repair=True):  # a half-written newest one is set aside
-            logger.info("%s already has checkpoints: resuming", save_dir)
-            return {"warm_started": False, "resumed": True}
-        restored = None
-        if source is not None:
-            prefix = resolve_checkpoint(source)  # ValueError names the folder when missing
-            restored = trainer.restore(prefix, restore_keys=keys)
-            logger.info("warm start: %s from %s", keys, restored)
-        save_checkpoint(trainer, save_dir)
-        return {"warm_started": restored is not None, "resumed": False, "from": restored,
-                "keys": keys}
+        if start.resumed_from:
+            logger.info("%s: resuming from %s (step %d)", save_dir, start.resumed_from,
+                        start.step)
+        else:
+            if start.warm_started_from:
+                logger.info("warm start: %s from %s", list(keys), start.warm_started_from)
+            checkpoints.save(trainer, save_dir)
+        return start
 
     @task(name="train-chunk", **options)
-    def train_chunk_task(session: TrainingSession, index: int, until_step: int) -> dict:
-        session.attempts[index] = session.attempts.get(index, 0) + 1
-        result = run_chunk_steps(session, until_step)
-        result["attempt"] = session.attempts[index]
-        return result
+    def train_chunk_task(session, until_step: int) -> dict:
+        """`session.run_until(until_step)`; a retry (Prefect's run count > 1) first goes
+        back to the newest checkpoint, dropping the failed attempt's half-done work."""
+        from prefect.runtime import task_run
+
+        attempt = task_run.run_count
+        if attempt > 1:
+            session.resume()
+        return dict(session.run_until(until_step), attempt=attempt)
 
     @task(name="report-training", **options)
     def report_task(run: str, save_dir: str, plots_dir: str, chunks: list, params: dict):
         return report_training(run, save_dir, plots_dir, chunks, params)
 
-    return (dataset_info_task, resolve_config_task, load_dataset_task, build_model_task,
-            warm_start_task, train_chunk_task, report_task)
+    @task(name="dataset-statistics", **options)
+    def statistics_task(data_dir: str, save_dir: str) -> str:
+        """``<run>/dataset_statistics.json`` (JSON, no pickle) of the prepared dataset's
+        training split, which inference (`transfer`) and export read."""
+        from ddsp_models.training.data import PreparedTfdsProvider
+        from ddsp_models.training.run_folders import dataset_statistics_of, write_statistics
+
+        stats = dataset_statistics_of(PreparedTfdsProvider(data_dir=data_dir, split="train"))
+        path = write_statistics(save_dir, stats)
+        flow_utils.get_logger(__name__).info(
+            "%s: mean pitch %.1f, note pitch range %.1f-%.1f MIDI", path,
+            stats["mean_pitch"] or float("nan"), stats["mean_min_pitch_note"] or float("nan"),
+            stats["mean_max_pitch_note"] or float("nan"))
+        return path
+
+    return TrainTasks(dataset_info_task, resolve_config_task, statistics_task,
+                      load_dataset_task, build_model_task, warm_start_task, train_chunk_task,
+                      report_task)
 
 
 def _worth_retrying(task, task_run, state) -> bool:
@@ -223,7 +206,7 @@ def config_digest(config_text: str, warm_start_dir: str | None, keys: list) -> s
     newest checkpoint (its index file's bytes)."""
     digest = hashlib.sha1(config_text.encode())
     if warm_start_dir is not None:
-        from ddsp_models.training.models.model import resolve_checkpoint
+        from ddsp_models.training.checkpoints import resolve_checkpoint
 
         digest.update(repr(keys).encode())
         with open(resolve_checkpoint(warm_start_dir) + ".index", "rb") as f:
@@ -326,42 +309,18 @@ def publish_training_artifacts(run: str, save_dir: str, records: list, final_row
                                 f"{run} training losses")
 
 
-def _statistics_task():
-    """Task ``dataset-statistics``: ``<run>/dataset_statistics.json`` (JSON, no pickle) of
-    the prepared dataset's training split, which inference (`transfer`) and export read."""
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    @task(name="dataset-statistics", cache_policy=NO_CACHE, persist_result=False)
-    def statistics_task(data_dir: str, save_dir: str) -> str:
-        from ddsp_models.training.data import PreparedTfdsProvider
-        from ddsp_models.training.run_folders import dataset_statistics_of, write_statistics
-
-        stats = dataset_statistics_of(PreparedTfdsProvider(data_dir=data_dir, split="train"))
-        path = write_statistics(save_dir, stats)
-        flow_utils.get_logger(__name__).info(
-            "%s: mean pitch %.1f, note pitch range %.1f-%.1f MIDI", path,
-            stats["mean_pitch"] or float("nan"), stats["mean_min_pitch_note"] or float("nan"),
-            stats["mean_max_pitch_note"] or float("nan"))
-        return path
-
-    return statistics_task
-
-
 def make_train_flow():
     """The ``train`` flow (a function so Prefect is imported only when it runs)."""
     from prefect import flow
 
-    (dataset_info_task, resolve_config_task, load_dataset_task, build_model_task,
-     warm_start_task, train_chunk_task, report_task) = _tasks()
+    tasks = _tasks()
 
     @flow(name="train", log_prints=True)
     def train_flow(params_path: str | None, run: str, overrides: dict | None,
                    folders: dict) -> dict:
         """Trains one run of the params file in checkpointed chunks (`folders`: the
         dataset's, the runs' and the plots' folders, `run_config.Folders`)."""
-        from ddsp_models.training.models.model import checkpoint_step
-        from ddsp_models.training.train_loop import format_seconds
+        from ddsp_models.training.train_loop import TrainingSession, chunk_ends, format_seconds
         from ddsp_models.training.trainer import get_strategy, is_chief, worker_save_dir
 
         flow_utils.library_logs_at_info()
@@ -378,32 +337,30 @@ def make_train_flow():
             plots_dir = folders.get("plots_dir") if is_chief(strategy) else \
                 os.path.join(save_dir, "plots")
             logger = flow_utils.get_logger(__name__)
-            info = dataset_info_task(folders.get("data_dir"))
-            resolve_config_task(params, run, info, save_dir, runs_dir)
-            _statistics_task()(info.data_dir, save_dir)
-            provider = load_dataset_task()
-            trainer = build_model_task(provider, train["batch_size"], strategy, train["seed"],
-                                       train["max_nonfinite_steps"])
+            info = tasks.dataset_info(folders.get("data_dir"))
+            tasks.resolve_config(params, run, info, save_dir, runs_dir)
+            tasks.statistics(info.data_dir, save_dir)
+            provider = tasks.load_dataset()
+            trainer = tasks.build_model(provider, train["batch_size"], strategy,
+                                        train["seed"], train["max_nonfinite_steps"])
             source, keys = run_config.warm_start_source(params, runs_dir, run)
-            warm_start_task(trainer, save_dir, source, keys)
+            start_step = tasks.warm_start(trainer, save_dir, source, keys).step
             total = train[run]["steps"]
-            session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
-                                      total, train["steps_per_summary"],
-                                      train["steps_per_eval"], validation_provider(info),
-                                      train["eval_examples"], train["seed"])
-            # Each chunk restores the newest checkpoint itself; here only its step counts.
-            start_step = checkpoint_step(save_dir)
+            session = TrainingSession(save_dir, provider, trainer, train["batch_size"],
+                                      train["steps_per_summary"], train["steps_per_eval"],
+                                      validation_provider(info), train["eval_examples"],
+                                      train["seed"])
             ends = chunk_ends(start_step, total, train["chunk_steps"])
             progress = flow_utils.ProgressBar(
                 f"{run}-training-progress", f"{run}: step {start_step} of {total}",
                 100.0 * start_step / total)
-            chunk_task = train_chunk_task.with_options(retries=train["retries"],
+            chunk_task = tasks.train_chunk.with_options(retries=train["retries"],
                                                        retry_delay_seconds=0,
                                                        retry_condition_fn=_worth_retrying)
             chunks, t0, done = [], time.perf_counter(), 0
             for index, until in enumerate(ends):
                 result = chunk_task.with_options(task_run_name=f"train-chunk-{index}-to-{until}")(
-                    session, index, until)
+                    session, until)
                 chunks.append(result)
                 done += result["end_step"] - result["start_step"]
                 rate = done / max(time.perf_counter() - t0, 1e-9)
@@ -415,7 +372,7 @@ def make_train_flow():
                                 f"{run}: step {result['end_step']} of {total}, total_loss "
                                 f"{result['losses'].get('total_loss', float('nan')):.4f}, "
                                 f"ETA {eta}")
-            return report_task(run, save_dir, plots_dir, chunks, params)
+            return tasks.report(run, save_dir, plots_dir, chunks, params)
 
     return train_flow
 

@@ -127,7 +127,7 @@ def _zipped(synthetic, real):
 
 def test_zipped_mode_splits_outputs_and_losses_by_part(notes, monkeypatch):
     tf.random.set_seed(0)
-    model = tiny_model()
+    model = tiny_model(zipped_parts=("synthetic", "real"))
     # An example's noise is then the same whether it runs alone or inside the zipped batch.
     monkeypatch.setattr(seeding, "uniform", same_noise_for_every_example)
     real = {"audio": synthetic_notes(batch_size=3, seed=7)["audio"],
@@ -155,6 +155,10 @@ def test_zipped_mode_splits_outputs_and_losses_by_part(notes, monkeypatch):
                                        value, rtol=1e-5, err_msg=f"{part}/{name}")
     np.testing.assert_allclose(losses["total_loss"], synthetic_losses["total_loss"] + real_losses["total_loss"],
                                rtol=1e-5)
+    # A '/' in a key of a plain batch (not a part name) does not switch to zipped mode.
+    _, plain_losses = model(dict(real, **{"harmonic/signal": real["audio"]}), return_losses=True)
+    assert set(plain_losses) == set(real_losses)
+    np.testing.assert_allclose(plain_losses["harm_twm_loss"], real_losses["harm_twm_loss"], rtol=1e-5)
 
 
 def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
@@ -162,7 +166,7 @@ def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
                                             n_noise_bands=N_NOISE_BANDS, chunk_size=2)
     real = data.InMemoryProvider({"audio": synthetic_notes(batch_size=4, seed=3)["audio"].numpy()})
     dataset = data.ZippedProvider([synthetic, real]).get_batch(2)
-    model = tiny_model()
+    model = tiny_model(zipped_parts=("synthetic", "real"))
     trainer = Trainer(model, learning_rate=1e-3)
     iterator = iter(dataset)
     trainer.build(next(iterator))
@@ -193,7 +197,12 @@ def test_bad_inputs_raise_named_errors(notes):
     with pytest.raises(ValueError, match="'audio'"):
         model({"f0_hz": tf.zeros([1, 50])})
     with pytest.raises(ValueError, match=r"\['audio'\] are not"):
-        model({"synthetic/audio": notes["audio"], "audio": notes["audio"]})
+        tiny_model(zipped_parts=("synthetic", "real"))(
+            {"synthetic/audio": notes["audio"], "audio": notes["audio"]})
+    with pytest.raises(ValueError, match="zipped_parts"):  # zipped batch, plain model
+        model({"synthetic/audio": notes["audio"], "real/audio": notes["audio"]})
+    with pytest.raises(ValueError, match="zipped_parts"):
+        tiny_model(zipped_parts=("synthetic", "a/b"))
     partial = {"audio": notes["audio"], "sin_amps": notes["sin_amps"]}
     with pytest.raises(ValueError, match="missing.*'harm_dist'"):
         model(partial, return_losses=True)
@@ -238,6 +247,8 @@ def test_icml2020_configs_build_the_model_and_provider(stage, tmp_path):
     else:
         assert isinstance(provider, data.ZippedProvider)
         assert isinstance(provider.providers[1], data.PreparedTfdsProvider)
+        # The config tells the model the provider's part names: zipped mode by argument.
+        assert model.zipped_parts == tuple(provider.names) == ("synthetic", "real")
         assert "synthetic/sin_kde_consistency_loss" in losses and "real/sin_spectral_loss" in losses
         assert "real/sin_kde_consistency_loss" not in losses
         assert outputs["real/harm_audio"].shape == (2, N_SAMPLES)

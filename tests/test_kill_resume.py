@@ -7,7 +7,6 @@ reached, each step is logged once, and the final weights equal the uninterrupted
 (the data order and the filtered noise are seeded by ``train.seed``).
 """
 import glob
-import json
 import os
 import random
 import signal
@@ -118,8 +117,7 @@ def test_the_kills_landed_during_training_and_during_a_save(killed_run):
 
 
 def test_every_checkpoint_loads_and_the_final_step_is_reached(killed_run):
-    from ddsp_models.training.models.model import checkpoint_step
-    from ddsp_models.training.train_loop import checkpoint_is_complete
+    from ddsp_models.training.checkpoints import checkpoint_is_complete, checkpoint_step
 
     save_dir = killed_run["save_dir"]
     assert checkpoint_step(save_dir) == STEPS

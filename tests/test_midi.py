@@ -90,3 +90,36 @@ def test_gaussian_sample_is_reparameterised():
     assert float(tf.math.reduce_std(sample)) == pytest.approx(0.5, abs=0.02)
     np.testing.assert_allclose(tape.gradient(sample, mean).numpy(), 1.0)
     np.testing.assert_array_equal(midi.gaussian_sample(mean, log_var, training=False).numpy(), mean.numpy())
+
+
+def test_midi_loss_objects_equal_their_closed_forms_and_are_gin_losses():
+    import gin
+
+    def close(expected):  # float32 sums
+        return pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+    value = tf.constant([[[60.2], [61.0], [58.0]]])
+    target = tf.constant([[[60.0], [60.0], [60.0]]])
+    margin = midi.MarginLoss(weight=2.0, margin=0.5, name="pitch_loss")
+    # |d| = 0.2 (inside the margin), 1.0, 2.0 -> relu(|d| - 0.5) = 0, 0.5, 1.5
+    losses = margin.get_losses_dict(value, target)
+    assert list(losses) == ["pitch_loss"]
+    assert float(losses["pitch_loss"]) == close(2.0 * 2.0 / 3)
+    assert float(midi.MarginLoss(weight=1.0)(value, target)) == close(3.2 / 3)
+    # KL of N(1, e^0) per channel is 0.5; two channels; only the present note counts.
+    mean, log_var = tf.constant([[[1.0, 1.0], [0.0, 0.0]]]), tf.zeros([1, 2, 2])
+    kl = midi.GaussianKLLoss(weight=0.1, name="kl_note_loss")
+    assert float(kl(mean, log_var, present=tf.constant([[1.0, 0.0]]))) == close(0.1)
+    assert float(kl(mean, log_var)) == close(0.05)
+    # A pitch latent that moves inside a 2-frame note (short: min length 3) is penalised,
+    # one that moves only at the note boundaries is not.
+    q_pitch = tf.constant([[[60.0], [60.0], [62.0], [62.0], [62.0]]])
+    velocity = tf.fill([1, 5, 1], 100.0)
+    slow = midi.SlownessLoss(weight=1.0, min_note_length=3, max_notes=4)
+    assert float(slow(q_pitch, q_pitch, velocity)) == close(0.0)
+    wobble = q_pitch + tf.constant([[[0.0], [0.4], [0.0], [0.0], [0.0]]])
+    assert float(slow(wobble, q_pitch, velocity)) == close(0.4 / 4)
+    gin.parse_config("m/losses.MarginLoss.margin = 1.0")
+    with gin.config_scope("m"):
+        assert midi.MarginLoss().margin == 1.0
+    gin.clear_config()

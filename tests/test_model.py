@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from ddsp_models.training import models
-from ddsp_models.training.models.model import parse_restore_keys, resolve_checkpoint
+from ddsp_models.training.checkpoints import parse_restore_keys, resolve_checkpoint, verify
 from model_fixtures import harmonic_notes, make_model, shrink_bindings
 
 SECONDS = 0.256  # 64 frames at 250 Hz; 4096 samples at 16 kHz
@@ -173,11 +173,11 @@ def test_verification_names_a_variable_that_differs(trained_checkpoint, batch):
     folder, _, _ = trained_checkpoint
     model = solo()
     model.restore(folder, build_inputs=batch)
-    assert model.verify_restore(folder) == len(model.weights)
+    assert verify(model, folder) == len(model.weights)
     model.processor_group.reverb.ir.assign_add(tf.ones_like(model.processor_group.reverb.ir))
     with pytest.raises(ValueError, match="reverb"):
-        model.verify_restore(folder)
-    assert model.verify_restore(folder, restore_keys=["decoder"]) == len(model.decoder.weights)
+        verify(model, folder)
+    assert verify(model, folder, keys=["decoder"]) == len(model.decoder.weights)
 
 
 def test_restore_rejects_a_checkpoint_of_another_architecture(tmp_path, batch):

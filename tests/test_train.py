@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from ddsp_models.training.train_loop import TrainingSession, chunk_ends
 from pipeline_fixtures import tiny_folders, tiny_overrides
-from pipelines import train as train_stage
-from pipelines.train import chunk_ends, train_run
+from pipelines.train import train_run
 
 
 def test_chunks_end_on_multiples_of_the_chunk_size_then_at_the_last_step():
@@ -124,7 +124,7 @@ def test_warm_started_midi_autoencoder_starts_from_the_autoencoder_decoder(train
 def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, tone_dataset,
                                                                    prefect_harness,
                                                                    monkeypatch):
-    real = train_stage.run_chunk_steps
+    real = TrainingSession.run_until
     seen = []
 
     def fail_once_in_second_chunk(session, until_step):
@@ -139,7 +139,7 @@ def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, ton
         seen.append(("started", result["start_step"]))
         return result
 
-    monkeypatch.setattr(train_stage, "run_chunk_steps", fail_once_in_second_chunk)
+    monkeypatch.setattr(TrainingSession, "run_until", fail_once_in_second_chunk)
     summary = train_run(None, "ae", tiny_overrides(), folders=tiny_folders(tmp_path, tone_dataset))
     chunks = summary["chunks"]
     assert [c["attempt"] for c in chunks] == [1, 2]

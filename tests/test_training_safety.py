@@ -10,9 +10,8 @@ import pytest
 import tensorflow as tf
 
 from ddsp_models.training import data
-from ddsp_models.training.train_loop import (BROKEN_DIR, newest_complete_checkpoint,
-                                             read_loss_log, run_train, train,
-                                             truncate_loss_log)
+from ddsp_models.training.checkpoints import BROKEN_DIR, newest_complete_checkpoint
+from ddsp_models.training.train_loop import read_loss_log, run_train, train, truncate_loss_log
 from ddsp_models.training.trainer import NonFiniteError, Trainer
 from model_fixtures import harmonic_notes, make_model, shrink_bindings
 
@@ -181,7 +180,7 @@ def test_a_half_written_newest_checkpoint_is_set_aside_and_training_resumes_befo
     data_file = tmp_path / "ckpt-2.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:200])  # killed while writing it
     os.makedirs(tmp_path / "ckpt-3_temp")  # and a save that never finished
-    with caplog.at_level(logging.WARNING, logger="ddsp_models.training.train_loop"):
+    with caplog.at_level(logging.WARNING, logger="ddsp_models.training.checkpoints"):
         assert newest_complete_checkpoint(tmp_path) == str(tmp_path / "ckpt-1")
     assert any("ckpt-2" in r.getMessage() and "incomplete" in r.getMessage()
                for r in caplog.records)

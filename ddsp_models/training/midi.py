@@ -9,10 +9,17 @@ Conventions:
 A note is a maximal run of frames of equal (quantised) pitch with pitch > 0; a change of
 pitch, or silence, ends it. Notes are numbered in time order; those after `max_notes` are
 dropped (their frames belong to no note).
+
+The MIDI models' loss objects (`losses.Loss` layers, ``get_losses_dict`` -> ``{name:
+scalar}``, gin ``losses.<Name>``) live here too: `MarginLoss` (pitch near f0),
+`SlownessLoss` (a steady pitch latent within short notes) and `GaussianKLLoss` (latent
+priors).
 """
 import tensorflow as tf
 
 from ddsp_models import core, seeding
+from ddsp_models.gin_utils import register
+from ddsp_models.losses import Loss, check_weight
 from ddsp_models.training.features import N_PITCHES
 
 
@@ -146,3 +153,69 @@ def gaussian_sample(mean, log_var, training: bool = True):
     if not training:
         return mean
     return mean + tf.exp(0.5 * log_var) * seeding.normal(tf.shape(mean))
+
+
+# ---------------------------------------------------------------------- loss objects
+@register("losses")
+class MarginLoss(Loss):
+    """``weight * mean(relu(|value - target| - margin))``: zero while `value` stays within
+    `margin` of `target` (e.g. a pitch latent within half a semitone of f0, MIDI units).
+
+    Call: ``(value, target)``, tensors of one shape (e.g. ``[batch, n_frames, 1]``).
+    With ``margin=0`` this is the weighted mean absolute difference.
+    """
+
+    def __init__(self, weight: float = 1.0, margin: float = 0.0, name: str = "margin_loss"):
+        super().__init__(name=name)
+        self.weight = check_weight(weight, "weight")
+        self.margin = check_weight(margin, "margin")
+
+    def call(self, value, target):
+        return self.weight * tf.reduce_mean(tf.nn.relu(tf.abs(value - target) - self.margin))
+
+
+@register("losses")
+class SlownessLoss(Loss):
+    """``weight * mean(|z(t) - z(t-1)| * short(t))``: penalises a changing pitch latent on
+    frames of short notes (fewer than `min_note_length` frames) of the quantised MIDI,
+    whose notes are split wherever the quantised pitch changes (`get_note_mask`, at most
+    `max_notes` per example). The mean runs over batch and the n_frames - 1 differences.
+
+    Call: ``(z_pitch, q_pitch, q_vel)``, each ``[batch, n_frames, 1]`` (MIDI pitch, MIDI
+    pitch, velocity 0-127); the note segmentation gets no gradient.
+    """
+
+    def __init__(self, weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64,
+                 name: str = "slowness_loss"):
+        super().__init__(name=name)
+        self.weight = check_weight(weight, "weight")
+        self.min_note_length, self.max_notes = int(min_note_length), int(max_notes)
+
+    def call(self, z_pitch, q_pitch, q_vel):
+        note_pitch = tf.stop_gradient(q_pitch * tf.cast(q_vel > 0.0, tf.float32))
+        note_mask = get_note_mask(note_pitch, self.max_notes)
+        short = get_short_note_loss_mask(note_mask, self.min_note_length)
+        change = tf.abs(z_pitch[:, 1:] - z_pitch[:, :-1]) * short[:, 1:]
+        return self.weight * tf.reduce_mean(change)
+
+
+@register("losses")
+class GaussianKLLoss(Loss):
+    """``weight * KL(N(mean, exp(log_var)) || N(0, 1))`` summed over the latent channels
+    (last axis) and averaged over the other axes, or over the entries where `present` is
+    1 (e.g. the notes an example really has).
+
+    Call: ``(mean, log_var)`` ``[..., n]`` each, optional ``present`` ``[...]`` (0 / 1).
+    """
+
+    def __init__(self, weight: float = 1e-3, name: str = "kl_loss"):
+        super().__init__(name=name)
+        self.weight = check_weight(weight, "weight")
+
+    def call(self, mean, log_var, present=None):
+        kl = tf.reduce_sum(gaussian_kl(mean, log_var), axis=-1)
+        if present is None:
+            return self.weight * tf.reduce_mean(kl)
+        present = core.tf_float32(present, "present")
+        return self.weight * core.safe_divide(tf.reduce_sum(kl * present),
+                                              tf.reduce_sum(present))

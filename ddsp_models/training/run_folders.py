@@ -143,7 +143,7 @@ def load_trained_model(folder, example_batch: dict):
     """
     import gin
 
-    from ddsp_models.training import models
+    from ddsp_models.training import checkpoints, models
     from ddsp_models.training.config import latest_operative_config, parse_gin
 
     if latest_operative_config(folder) is None:
@@ -151,7 +151,7 @@ def load_trained_model(folder, example_batch: dict):
     gin.clear_config()
     parse_gin(operative_config_dir=folder)
     model = models.get_model()
-    model.restore(folder, build_inputs={k: v[:1] for k, v in example_batch.items()})
+    checkpoints.resume(model, folder, build_inputs={k: v[:1] for k, v in example_batch.items()})
     return model
 
 
@@ -159,13 +159,12 @@ def _load_own_run(folder: str) -> LoadedRun | None:
     """Loader of this project's run folders (operative config + ``ckpt-<step>``)."""
     import gin
 
-    from ddsp_models.training import models
+    from ddsp_models.training import checkpoints, models
     from ddsp_models.training.config import latest_operative_config, parse_gin
-    from ddsp_models.training.models.model import resolve_checkpoint
 
     if latest_operative_config(folder) is None:
         return None
-    checkpoint = resolve_checkpoint(folder)
+    checkpoint = checkpoints.resolve_checkpoint(folder)
     gin.clear_config()
     parse_gin(operative_config_dir=folder)
     model = models.get_model()
@@ -183,7 +182,7 @@ def _load_own_run(folder: str) -> LoadedRun | None:
     if sample_rate % hop:
         raise ValueError(f"run {folder!r}: sample rate {sample_rate} is not a whole number of "
                          f"{hop}-sample frames")
-    model.restore(checkpoint, build_inputs=example_features(n_frames, n_samples))
+    checkpoints.resume(model, checkpoint, build_inputs=example_features(n_frames, n_samples))
     return LoadedRun(folder, checkpoint, model, sample_rate, sample_rate // hop, hop, n_frames,
                      read_statistics(folder))
 

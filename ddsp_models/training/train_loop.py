@@ -1,5 +1,11 @@
 """The training loop: steps, TensorBoard summaries, a JSON-lines loss log, checkpoints.
 
+One way through, for the `train` function (gin, the ``ddsp_models.training.run`` CLI) and
+the ``train`` flow's chunks (`TrainingSession`) alike: build the trainer,
+`resume_or_warm_start` (the run's newest checkpoint, else a warm start), iterate over
+`training_batches` (continuing a seeded data order where the checkpoint left it), and
+`run_steps` up to a step. Checkpoint files themselves are `checkpoints`' business.
+
 Files written in ``save_dir``:
 
 - ``ckpt-<step>.*`` checkpoints (model, optimizer, step) every ``steps_per_save`` steps
@@ -11,95 +17,25 @@ Files written in ``save_dir``:
 - ``summaries/valid/``: every ``steps_per_eval`` steps, audio, spectrograms, f0 and piano
   rolls of a fixed validation batch (`summaries.ValidationSummaries`).
 """
-import glob
+import dataclasses
 import json
 import logging
 import math
 import os
-import re
-import shutil
 import time
 
 import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
-from ddsp_models.training.models.model import resolve_checkpoint
-from ddsp_models.training.config import write_operative_config
+from ddsp_models.training import checkpoints
 from ddsp_models.training.summaries import ValidationSummaries
 
 logger = logging.getLogger(__name__)
 
 LOSS_LOG = "losses.jsonl"
-BROKEN_DIR = "broken_checkpoints"  # half-written checkpoints found on resume are moved here
-_CKPT_RE = re.compile(r"-(\d+)$")
-
-
-def _checkpoint_prefixes(folder) -> list[tuple[int, str]]:
-    """``(step, prefix)`` of every ``<name>-<step>.index`` in `folder`, newest first."""
-    found = []
-    for index in glob.glob(os.path.join(os.fspath(folder), "*.index")):
-        prefix = index[:-len(".index")]
-        match = _CKPT_RE.search(prefix)
-        if match:
-            found.append((int(match.group(1)), prefix))
-    return sorted(found, reverse=True)
-
-
-def checkpoint_is_complete(prefix: str) -> str | None:
-    """None when every tensor of checkpoint `prefix` reads back; else why not."""
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except Exception as error:  # noqa: BLE001 - any read failure means unusable
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    return None
-
-
-def newest_complete_checkpoint(folder) -> str | None:
-    """The newest checkpoint of `folder` that reads back completely (None: none).
-
-    A newer one that does not (a process killed while writing it) is moved to
-    ``<folder>/broken_checkpoints/`` with a warning, temporary save folders of killed
-    saves are removed, and the ``checkpoint`` state file is rewritten to the good ones.
-    """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        return None
-    for leftover in glob.glob(os.path.join(folder, "*_temp*")):
-        shutil.rmtree(leftover, ignore_errors=True) if os.path.isdir(leftover) \
-            else os.remove(leftover)
-    prefixes = _checkpoint_prefixes(folder)
-    good = []
-    for step, prefix in prefixes:
-        problem = checkpoint_is_complete(prefix)
-        if problem is None:
-            good.append(prefix)
-            continue
-        if good:  # an older broken one below a good newest one: leave it
-            continue
-        broken = os.path.join(folder, BROKEN_DIR)
-        os.makedirs(broken, exist_ok=True)
-        for path in glob.glob(glob.escape(prefix) + ".*"):
-            os.replace(path, os.path.join(broken, os.path.basename(path)))
-        logger.warning("checkpoint %s (step %d) is incomplete (%s), probably written by a "
-                       "killed process: moved to %s; resuming from the one before", prefix,
-                       step, problem, broken)
-    if not good:
-        if prefixes and os.path.isfile(os.path.join(folder, "checkpoint")):
-            os.remove(os.path.join(folder, "checkpoint"))
-        return None
-    state = tf.train.get_checkpoint_state(folder)
-    listed = list(state.all_model_checkpoint_paths) if state else []
-    if not state or state.model_checkpoint_path != good[0] and \
-            os.path.basename(state.model_checkpoint_path) != os.path.basename(good[0]):
-        kept = [p for p in listed if os.path.exists(
-            (p if os.path.isabs(p) else os.path.join(folder, p)) + ".index")]
-        tf.compat.v1.train.update_checkpoint_state(folder, good[0], all_model_checkpoint_paths=(
-            [p for p in kept if os.path.basename(p) != os.path.basename(good[0])] + [good[0]]))
-    return good[0]
 
 
 def truncate_loss_log(save_dir, step: int) -> int:
@@ -136,31 +72,6 @@ def truncate_loss_log(save_dir, step: int) -> int:
     return dropped
 
 
-def has_checkpoint(folder, repair: bool = False) -> bool:
-    """True when `folder` is a directory holding at least one checkpoint.
-
-    With `repair` (a run's own folder, before resuming it), a half-written newest
-    checkpoint is set aside first and only complete ones count (see
-    `newest_complete_checkpoint`); never repair another process's folder."""
-    if not folder or not tf.io.gfile.isdir(os.fspath(folder)):
-        return False
-    if repair and _checkpoint_prefixes(folder):
-        return newest_complete_checkpoint(folder) is not None
-    try:
-        resolve_checkpoint(folder)
-        return True
-    except ValueError:
-        return False
-
-
-def save_checkpoint(trainer, save_dir) -> str:
-    """A checkpoint of `trainer` (model, optimizer, step) plus the gin operative config of
-    the same step in `save_dir`; returns the checkpoint prefix."""
-    path = trainer.save(save_dir)
-    write_operative_config(save_dir, trainer.get_step())
-    return path
-
-
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 
@@ -187,6 +98,236 @@ class _LossWindow:
         return {k: float(v) / self.count for k, v in self.sums.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """Where a run starts: the trainer's step after `resume_or_warm_start`, and from what.
+
+    ``resumed_from``: the run's own newest checkpoint (everything restored), or None.
+    ``warm_started_from``: another run's checkpoint (only ``keys``, or everything when
+    ``keys`` is empty), or None. Both None: a fresh start.
+    """
+    step: int
+    resumed_from: str | None = None
+    warm_started_from: str | None = None
+    keys: tuple = ()
+
+
+def resume_or_warm_start(trainer, save_dir, warm_start=None, keys=None) -> Start:
+    """Brings a built trainer to where its run starts, the one way every entry point does.
+
+    1. `save_dir` holds a checkpoint: resume from the newest complete one (a half-written
+       newer one is set aside with a warning): weights, optimizer state and step.
+    2. Else, `warm_start` (another folder, or a checkpoint prefix) holds one: restore the
+       model sub-modules `keys` from it (default: ``trainer.restore_keys``; e.g.
+       ``['synthcoder=decoder']``), or everything when there are no keys. A `warm_start`
+       that is `save_dir` itself, or holds no checkpoint, is skipped (with a log line).
+    3. Else: a fresh start at the trainer's current step.
+
+    Records of ``<save_dir>/losses.jsonl`` after the start step (logged by a process killed
+    before its next checkpoint) are dropped, so every step is logged once.
+
+    Args:
+      trainer: a `Trainer`, built (``trainer.build(batch)``).
+      save_dir: the run folder.
+      warm_start: folder or prefix to warm-start from (None: none).
+      keys: sub-modules to warm-start (None: ``trainer.restore_keys``).
+
+    Returns:
+      a `Start`.
+    """
+    save_dir = os.fspath(save_dir)
+    keys = trainer.restore_keys if keys is None else keys
+    keys = (keys,) if isinstance(keys, str) else tuple(keys or ())
+    start = Start(trainer.get_step())
+    if checkpoints.has_checkpoint(save_dir, repair=True):
+        path = checkpoints.resume(trainer, save_dir)
+        start = Start(trainer.get_step(), resumed_from=path)
+    elif warm_start and os.path.abspath(os.fspath(warm_start)) != os.path.abspath(save_dir):
+        if checkpoints.has_checkpoint(warm_start) or \
+                tf.io.gfile.exists(os.fspath(warm_start) + ".index"):
+            path = checkpoints.warm_start(trainer, warm_start, keys) if keys else \
+                checkpoints.resume(trainer, warm_start)
+            start = Start(trainer.get_step(), warm_started_from=path, keys=keys)
+        else:
+            logger.info("no checkpoint in %s to warm-start from: starting afresh", warm_start)
+    truncate_loss_log(save_dir, start.step)
+    return start
+
+
+def apply_seed(data_provider, trainer, seed: int | None) -> None:
+    """Seeds what the provider and the trainer leave unseeded: the data order
+    (``data_provider.seed``) and the model's random draws (``trainer.seed``)."""
+    if seed is None:
+        return
+    if getattr(data_provider, "seed", 0) is None:
+        data_provider.seed = int(seed)
+    if trainer.seed is None:
+        trainer.seed = int(seed)
+
+
+def training_batches(data_provider, trainer, batch_size: int):
+    """An iterator over shuffled, repeated, distributed training batches from the
+    trainer's current step on: with a deterministic (seeded) data order the batches the
+    checkpoint already trained on are skipped, so a resumed run sees the batches an
+    uninterrupted one would."""
+    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
+    step = trainer.get_step()
+    if step > 0 and getattr(data_provider, "seed", None) is not None:
+        logger.info("skipping the %d batches trained before step %d (seeded data order)",
+                    step, step)
+        dataset = dataset.skip(step)
+    return iter(trainer.distribute_dataset(dataset))
+
+
+def validation_summaries(provider, n_examples: int, save_dir, steps_per_eval: int):
+    """The `ValidationSummaries` of a run (``<save_dir>/summaries/valid``) over the first
+    `n_examples` of `provider`; None when `steps_per_eval` is 0 (none written)."""
+    if steps_per_eval <= 0:
+        return None
+    log_dir = os.path.join(os.fspath(save_dir), "summaries", "valid")
+    return ValidationSummaries.from_provider(provider, n_examples, log_dir)
+
+
+def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: int = 300,
+              steps_per_save: int | None = None, early_stop_loss_value=None,
+              validation=None, steps_per_eval: int = 0) -> dict:
+    """Trains from the trainer's step up to `until_step`, logging and checkpointing.
+
+    Every `steps_per_summary` steps and at `until_step`: the mean losses since the last
+    log line go to TensorBoard (``summaries/train``), ``losses.jsonl`` and the logger
+    (with steps/s and ETA). Every `steps_per_save` steps (None: only at the end), at
+    `until_step` and on an early stop: a checkpoint plus operative config
+    (`checkpoints.save`). A batch skipped for a non-finite loss does not count as a step.
+
+    Args:
+      trainer: a built `Trainer` at its start step (see `resume_or_warm_start`).
+      iterator: batches (`training_batches`).
+      until_step: the global step to stop at.
+      save_dir: the run folder.
+      early_stop_loss_value: stop once a logging window's mean ``total_loss`` is below.
+      validation: a `summaries.ValidationSummaries` (audio, spectrograms, f0 and piano
+        rolls of a fixed validation batch), written every `steps_per_eval` steps and at
+        the last step (None: never).
+
+    Returns:
+      ``{'start_step', 'step', 'losses' (last logged means), 'seconds', 'stopped'}``.
+    """
+    if steps_per_summary < 1 or (steps_per_save is not None and steps_per_save < 1):
+        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
+    if steps_per_eval < 0:
+        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
+                         f"got {steps_per_eval}")
+    save_dir = os.fspath(save_dir)
+    os.makedirs(save_dir, exist_ok=True)
+    writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
+    step = first_step = trainer.get_step()
+    logger.info("training from step %d to %d (%d replica(s))", step, until_step,
+                trainer.num_replicas)
+    window, last, stop = _LossWindow(), {}, False
+    t_window = t_start = time.perf_counter()
+    steps_in_window = 0
+    with writer.as_default(), open(os.path.join(save_dir, LOSS_LOG), "a", encoding="utf-8") as log:
+        while step < until_step and not stop:
+            losses = trainer.train_step(iterator)
+            if trainer.last_step_skipped:  # a non-finite batch, skipped (no update)
+                continue
+            window.add(losses)
+            step += 1
+            steps_in_window += 1
+            if step % steps_per_summary == 0 or step >= until_step:
+                now = time.perf_counter()
+                last = window.means()
+                rate = steps_in_window / max(now - t_window, 1e-9)
+                _log_losses(log, step, last, rate, trainer.learning_rate(), now - t_start,
+                            until_step)
+                writer.flush()
+                window, t_window, steps_in_window = _LossWindow(), now, 0
+                if early_stop_loss_value is not None and \
+                        last.get("total_loss", math.inf) < early_stop_loss_value:
+                    logger.info("total_loss %.4f < %.4f: stopping early", last["total_loss"],
+                                early_stop_loss_value)
+                    stop = True
+            end = step >= until_step or stop
+            if validation is not None and (end or steps_per_eval and step % steps_per_eval == 0):
+                validation.write(trainer.model, step)
+            if end or (steps_per_save is not None and step % steps_per_save == 0):
+                checkpoints.save(trainer, save_dir)
+    return {"start_step": first_step, "step": step, "losses": last,
+            "seconds": time.perf_counter() - t_start, "stopped": stop}
+
+
+def _log_losses(log, step, losses, rate, learning_rate, wall_s, until_step):
+    """One logging point: TensorBoard scalars, a ``losses.jsonl`` line, a logger line."""
+    for key, value in losses.items():
+        write_scalar(f"losses/{key}", value, step)
+    write_scalar("steps_per_sec", rate, step)
+    write_scalar("learning_rate", learning_rate, step)
+    log.write(json.dumps({"step": step, "losses": losses, "steps_per_sec": rate,
+                          "learning_rate": learning_rate, "wall_s": wall_s}) + "\n")
+    log.flush()
+    eta = (until_step - step) / rate if rate > 0 else math.inf
+    logger.info("step %d  total_loss %.4f  %.2f steps/s  ETA %s", step,
+                losses.get("total_loss", math.nan), rate, format_seconds(eta))
+
+
+def chunk_ends(start_step: int, total_steps: int, chunk_steps: int) -> list[int]:
+    """Steps at which the chunks after `start_step` end: multiples of `chunk_steps`, then
+    `total_steps` (``chunk_ends(0, 250, 100) == [100, 200, 250]``)."""
+    positive_int("chunk_steps", chunk_steps)
+    ends = list(range((start_step // chunk_steps + 1) * chunk_steps, total_steps, chunk_steps))
+    if start_step < total_steps:
+        ends.append(total_steps)
+    return ends
+
+
+class TrainingSession:
+    """Training in chunks inside one process (the ``train`` flow's chunk tasks, the
+    convergence benchmark): each `run_until` continues where the previous one stopped
+    (trainer, data iterator) and ends with a checkpoint; `resume` goes back to the newest
+    checkpoint after a failed attempt.
+
+    Args:
+      save_dir: the run folder.
+      provider: training data (`DataProvider`).
+      trainer: a built `Trainer`, at its start step (`resume_or_warm_start`).
+      batch_size: global batch size.
+      steps_per_summary: log losses this often (and at the end of each chunk).
+      steps_per_eval, eval_provider, eval_examples: validation summaries, see `train`.
+      seed: seeds the data order and the model's random draws when they are unseeded.
+    """
+
+    def __init__(self, save_dir, provider, trainer, batch_size: int,
+                 steps_per_summary: int = 300, steps_per_eval: int = 0, eval_provider=None,
+                 eval_examples: int = 2, seed: int | None = None):
+        self.save_dir = os.fspath(save_dir)
+        self.provider, self.trainer, self.batch_size = provider, trainer, int(batch_size)
+        self.steps_per_summary, self.steps_per_eval = steps_per_summary, steps_per_eval
+        apply_seed(provider, trainer, seed)
+        self.validation = validation_summaries(eval_provider or provider, eval_examples,
+                                               self.save_dir, steps_per_eval)
+        self.batches = None  # made on the first chunk, continued by the next
+
+    def run_until(self, until_step: int) -> dict:
+        """Trains up to `until_step` (`run_steps`), then checkpoints.
+
+        Returns:
+          ``{'start_step', 'end_step', 'seconds', 'losses'}`` (the last logged means).
+        """
+        if self.batches is None:
+            self.batches = training_batches(self.provider, self.trainer, self.batch_size)
+        result = run_steps(self.trainer, self.batches, until_step, self.save_dir,
+                           self.steps_per_summary, validation=self.validation,
+                           steps_per_eval=self.steps_per_eval)
+        return {"start_step": result["start_step"], "end_step": int(result["step"]),
+                "seconds": result["seconds"], "losses": result["losses"]}
+
+    def resume(self) -> int:
+        """Back to the newest checkpoint (weights, optimizer, step, loss log; the data
+        continue from that step), dropping unsaved work. Returns the step."""
+        self.batches = None
+        return resume_or_warm_start(self.trainer, self.save_dir).step
+
+
 @register("training")
 def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
           steps_per_summary: int = 300, steps_per_save: int = 300, save_dir="/tmp/ddsp",
@@ -195,14 +336,12 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
           eval_data_provider=None, eval_examples: int = 2, seed: int | None = None) -> dict:
     """Trains until the trainer's step reaches `num_steps` (or the loss gets low enough).
 
-    Resumes from the newest complete checkpoint in `save_dir` (step, optimizer and model;
-    a half-written newer one is set aside with a warning); if there is none there,
-    warm-starts from `restore_dir` (with the trainer's ``restore_keys``, e.g.
-    ``['synthcoder=decoder']``) when it holds a checkpoint. Records of ``losses.jsonl``
-    after the restored step (logged by a run killed before its next checkpoint) are
-    dropped, so every step is logged once. With a `seed` (or a seeded data provider) the
-    data order is deterministic and a resumed run first skips the batches the checkpoint
-    already trained on, so kill + rerun ends with the weights of an uninterrupted run.
+    `resume_or_warm_start` first: resumes from the newest complete checkpoint in
+    `save_dir`, else warm-starts from `restore_dir` (with the trainer's ``restore_keys``,
+    e.g. ``['synthcoder=decoder']``) when it holds a checkpoint; then `run_steps`. With a
+    `seed` (or a seeded data provider) the data order is deterministic and a resumed run
+    first skips the batches the checkpoint already trained on, so kill + rerun ends with
+    the weights of an uninterrupted run.
 
     Args:
       data_provider: a `DataProvider` (``get_batch(batch_size, shuffle, repeats)``).
@@ -222,8 +361,7 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
         (0: never).
       eval_data_provider: where that batch comes from (None: `data_provider`, unshuffled).
       eval_examples: examples in that batch.
-      seed: seeds what the provider and the trainer leave unseeded: the data order
-        (``data_provider.seed``) and the model's random draws (``trainer.seed``). Weight
+      seed: seeds what the provider and the trainer leave unseeded (`apply_seed`). Weight
         initialisation is seeded where the model is made (`run_train`).
 
     Returns:
@@ -235,97 +373,27 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     if steps_per_summary < 1 or steps_per_save < 1:
         raise ValueError("steps_per_summary and steps_per_save must be >= 1")
     if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), got {steps_per_eval}")
+        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
+                         f"got {steps_per_eval}")
     from ddsp_models.training.trainer import worker_save_dir
 
     save_dir = worker_save_dir(save_dir, trainer.strategy)  # non-chief workers: own copy
     os.makedirs(save_dir, exist_ok=True)
-
-    if seed is not None:
-        if getattr(data_provider, "seed", 0) is None:
-            data_provider.seed = int(seed)
-        if trainer.seed is None:
-            trainer.seed = int(seed)
+    apply_seed(data_provider, trainer, seed)
     # Build from an unshuffled copy: an iterator over the training dataset itself would
     # draw (and, prefetching, use up a timing-dependent number of) its reshuffle seeds.
     trainer.build(next(iter(data_provider.get_batch(batch_size, shuffle=False, repeats=-1))))
-    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
-    if has_checkpoint(save_dir, repair=True):
-        trainer.restore(save_dir, restore_keys=[])  # resume: everything
-    elif restore_dir and os.path.abspath(os.fspath(restore_dir)) != os.path.abspath(save_dir) \
-            and (has_checkpoint(restore_dir)
-                 or tf.io.gfile.exists(os.fspath(restore_dir) + ".index")):
-        trainer.restore(restore_dir)  # warm start (the trainer's restore_keys)
-    truncate_loss_log(save_dir, trainer.get_step())
-    if trainer.get_step() > 0 and getattr(data_provider, "seed", None) is not None:
-        # A deterministic order: continue it where the checkpoint left it.
-        logger.info("skipping the %d batches trained before step %d (seeded data order)",
-                    trainer.get_step(), trainer.get_step())
-        dataset = dataset.skip(trainer.get_step())
-    iterator = iter(trainer.distribute_dataset(dataset))
-    validation = None
-    if steps_per_eval > 0:
-        validation = ValidationSummaries.from_provider(
-            eval_data_provider or data_provider, eval_examples,
-            os.path.join(save_dir, "summaries", "valid"))
-
-    writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
-    step = trainer.get_step()
-    first_step = step
-    logger.info("training from step %d to %d (batch %d, %d replica(s))", step, num_steps,
-                batch_size, trainer.num_replicas)
-    window = _LossWindow()
-    last = {}
-    t_window = t_start = time.perf_counter()
-    steps_in_window = 0
-    saved_at = None
-    with writer.as_default(), open(os.path.join(save_dir, LOSS_LOG), "a", encoding="utf-8") as log:
-        while step < num_steps:
-            losses = trainer.train_step(iterator)
-            if trainer.last_step_skipped:  # a non-finite batch, skipped (no update)
-                continue
-            window.add(losses)
-            step += 1
-            steps_in_window += 1
-            stop = False
-            if step % steps_per_summary == 0 or step >= num_steps:
-                now = time.perf_counter()
-                last = window.means()
-                rate = steps_in_window / max(now - t_window, 1e-9)
-                learning_rate = trainer.learning_rate()
-                for key, value in last.items():
-                    write_scalar(f"losses/{key}", value, step)
-                write_scalar("steps_per_sec", rate, step)
-                write_scalar("learning_rate", learning_rate, step)
-                writer.flush()
-                log.write(json.dumps({"step": step, "losses": last, "steps_per_sec": rate,
-                                      "learning_rate": learning_rate,
-                                      "wall_s": now - t_start}) + "\n")
-                log.flush()
-                eta = (num_steps - step) / rate if rate > 0 else math.inf
-                logger.info("step %d  total_loss %.4f  %.2f steps/s  ETA %s", step,
-                            last.get("total_loss", math.nan), rate, format_seconds(eta))
-                window = _LossWindow()
-                t_window, steps_in_window = now, 0
-                if early_stop_loss_value is not None and \
-                        last.get("total_loss", math.inf) < early_stop_loss_value:
-                    logger.info("total_loss %.4f < %.4f: stopping early", last["total_loss"],
-                                early_stop_loss_value)
-                    stop = True
-            if validation and (step % steps_per_eval == 0 or step >= num_steps or stop):
-                validation.write(trainer.model, step)
-            if step % steps_per_save == 0 or step >= num_steps or stop:
-                save_checkpoint(trainer, save_dir)
-                saved_at = step
-            if stop:
-                break
-    if saved_at != step and step > first_step:
-        save_checkpoint(trainer, save_dir)
-    if step == first_step and not has_checkpoint(save_dir):
-        save_checkpoint(trainer, save_dir)
-    if report_loss_to_hpo and last:
-        _report_to_hpo(save_dir, step, last.get("total_loss", math.nan))
-    return {"step": step, "losses": last}
+    start = resume_or_warm_start(trainer, save_dir, restore_dir)
+    batches = training_batches(data_provider, trainer, batch_size)
+    validation = validation_summaries(eval_data_provider or data_provider, eval_examples,
+                                      save_dir, steps_per_eval)
+    result = run_steps(trainer, batches, num_steps, save_dir, steps_per_summary,
+                       steps_per_save, early_stop_loss_value, validation, steps_per_eval)
+    if result["step"] == start.step and not checkpoints.has_checkpoint(save_dir):
+        checkpoints.save(trainer, save_dir)
+    if report_loss_to_hpo and result["losses"]:
+        _report_to_hpo(save_dir, result["step"], result["losses"].get("total_loss", math.nan))
+    return {"step": result["step"], "losses": result["losses"]}
 
 
 def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), strategy=None,

@@ -1,4 +1,4 @@
-"""Trainer: optimizer, distributed train step, checkpoints (save / full or partial restore).
+"""Trainer: optimizer and the distributed train step (checkpoints: `checkpoints`).
 
 The train step runs under a `tf.distribute` strategy. Each replica computes its losses
 (means over its share of the global batch) and the gradient of ``total_loss /
@@ -16,8 +16,7 @@ import keras
 
 from ddsp_models import seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.training.models.model import (incomplete_checkpoint_message, parse_restore_keys,
-                                      resolve_checkpoint)
+from ddsp_models.training import checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +189,6 @@ class Trainer:
                 self.optimizer = keras.optimizers.SGD(learning_rate=schedule)
             else:
                 raise ValueError(f"Trainer.optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-        self._managers = {}
         # Python-side work per step is one dict check; all else runs in these graphs.
         self._step_on_batch = tf.function(self._compute_on_batch_fn, reduce_retracing=True)
         self._step_on_iterator = tf.function(self._compute_on_iterator_fn,
@@ -405,73 +403,27 @@ class Trainer:
         return self.strategy.experimental_distribute_values_from_function(value_fn)
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self):
-        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
-
     def save(self, save_dir) -> str:
         """Writes ``<save_dir>/ckpt-<step>`` (model, optimizer, step); keeps the newest
-        ``checkpoints_to_keep``. Returns the checkpoint prefix."""
-        save_dir = os.fspath(save_dir)
-        manager = self._managers.get(save_dir)
-        if manager is None:
-            manager = tf.train.CheckpointManager(self._checkpoint(), directory=save_dir,
-                                                 max_to_keep=self.checkpoints_to_keep)
-            self._managers[save_dir] = manager
-        path = manager.save(checkpoint_number=self.get_step())
-        logger.info("saved checkpoint %s", path)
-        return path
+        ``checkpoints_to_keep``. Returns the prefix (`checkpoints.save`, without the
+        operative config)."""
+        return checkpoints.save(self, save_dir, operative_config=False)
 
     def restore(self, checkpoint_path, restore_keys=None, verify: bool = True) -> str:
-        """Restores a checkpoint (a prefix or a folder's latest).
+        """Restores a checkpoint (a prefix or a folder's newest); build the trainer first.
 
-        With no keys (argument or the trainer's ``restore_keys``): the whole model, the
-        optimizer state and the step, so training resumes where it stopped. With keys:
-        only those model sub-modules (``'decoder'``, ``'synthcoder=decoder'``), for warm
-        starts; optimizer and step stay as they are. Build the trainer first.
+        With keys (the argument, else the trainer's ``restore_keys``): only those model
+        sub-modules (`checkpoints.warm_start`, ``'decoder'``, ``'synthcoder=decoder'``);
+        optimizer and step stay as they are. Without: everything, optimizer state and step
+        included (`checkpoints.resume`), so training continues where it stopped.
 
         Returns:
           the checkpoint prefix restored from.
         """
-        keys = restore_keys if restore_keys is not None else self.restore_keys
-        if not self.model.built:
-            raise ValueError("Trainer.restore: call trainer.build(batch) before restoring")
-        path = resolve_checkpoint(checkpoint_path)
-        with self.strategy.scope():
-            if keys:
-                parse_restore_keys(keys)
-                self.model.restore(path, restore_keys=keys, verify=verify)
-            else:
-                if not self.optimizer.built:
-                    self.optimizer.build(self.model.trainable_variables)
-                try:
-                    status = self._checkpoint().restore(path)
-                except (tf.errors.OpError, IndexError, OSError) as error:
-                    raise ValueError(incomplete_checkpoint_message(path, error)) from None
-                except ValueError as error:  # a variable's shape differs
-                    raise ValueError(
-                        f"Trainer.restore from {path}: {error} The checkpoint was written by "
-                        "another model architecture or another optimizer. Restore the model "
-                        "only (restore_keys=['<sub-module>', ...] or Model.restore) and let the "
-                        "optimizer start afresh, or train with the settings of the run that "
-                        "wrote it; make a new Trainer before training (this one may be partly "
-                        "overwritten).") from None
-                status.expect_partial()
-                if verify:
-                    # The model part: every variable equals the checkpoint (names the first
-                    # mismatch); the optimizer and step: everything present was matched.
-                    self.model.verify_restore(path)
-                    try:
-                        status.assert_existing_objects_matched()
-                    except AssertionError as error:
-                        raise ValueError(
-                            f"Trainer.restore: checkpoint {path} does not match this "
-                            f"model/optimizer ({str(error)[:300]}): it was written with another "
-                            "optimizer or without one. Restore the model only "
-                            "(restore_keys=['<sub-module>', ...] or Model.restore) and let the "
-                            "optimizer start afresh, or train with the optimizer settings of "
-                            "the run that wrote it") from None
-        logger.info("restored %s (keys=%s) at step %d", path, keys, self.get_step())
-        return path
+        keys = restore_keys or self.restore_keys
+        if keys:
+            return checkpoints.warm_start(self, checkpoint_path, keys, verify=verify)
+        return checkpoints.resume(self, checkpoint_path, verify=verify)
 
 
 def _is_distributed(value) -> bool:

@@ -3,7 +3,7 @@ import gin
 
 from ddsp_models.gin_utils import register
 from ddsp_models.training.models.autoencoder import Autoencoder
-from ddsp_models.training.models.model import Model, parse_restore_keys, resolve_checkpoint
+from ddsp_models.training.models.model import Model
 
 
 @register("models")
@@ -12,7 +12,7 @@ def get_model(model=gin.REQUIRED):
     return model
 
 
-__all__ = ["Autoencoder", "Model", "get_model", "parse_restore_keys", "resolve_checkpoint"]
+__all__ = ["Autoencoder", "Model", "get_model"]
 
 from ddsp_models.training.models.midi_autoencoder import MidiAutoencoder, ZMidiAutoencoder  # noqa: E402
 

@@ -14,8 +14,9 @@ Training modes, chosen by the features passed in:
   self-supervised: the features also carry the true controls of
     `training.synthetic_notes.generate_synthetic_notes` (`sin_amps`, `sin_freqs`,
     `noise_magnitudes`, `harm_amp`, `harm_dist`, `f0_hz`); the supervised losses are added.
-  zipped: every key is `<part>/<feature>` (e.g. `synthetic/audio`, `synthetic/f0_hz`, ...,
-    `real/audio`), as `training.data.ZippedProvider` yields them. The parts' audio is
+  zipped (only with `zipped_parts`, e.g. ('synthetic', 'real')): every key is
+    `<part>/<feature>` for one of those parts (e.g. `synthetic/audio`, `synthetic/f0_hz`,
+    ..., `real/audio`), as `training.data.ZippedProvider` yields them. The parts' audio is
     concatenated on the batch axis (parts in sorted name order) for one forward pass; the
     outputs come back whole (unprefixed) and split per part (`<part>/<output>`), and each
     part's losses are computed on its own examples and named `<part>/<loss>`. A part with
@@ -70,27 +71,49 @@ def _loss_list(value, default, name: str) -> list:
     return list(value)
 
 
-def split_parts(features: dict):
-    """Zipped features `{'<part>/<key>': ...}` -> `{part: {key: ...}}`; None for plain features.
+def check_parts(parts) -> tuple:
+    """`zipped_parts` as a tuple of distinct non-empty names without '/' (() for None)."""
+    if parts is None:
+        return ()
+    if isinstance(parts, str) or not isinstance(parts, (list, tuple)):
+        raise TypeError(f"InverseSynthesis `zipped_parts` must be a list of part names, e.g. "
+                         f"('synthetic', 'real'), got {parts!r}.")
+    parts = tuple(parts)
+    if len(set(parts)) != len(parts) or not all(isinstance(p, str) and p and "/" not in p
+                                                 for p in parts):
+        raise ValueError(f"InverseSynthesis `zipped_parts` must be distinct, non-empty names "
+                         f"without '/', got {parts!r}.")
+    return parts
+
+
+def split_parts(features: dict, parts: tuple):
+    """Zipped features `{'<part>/<key>': ...}` -> `{part: {key: ...}}` (parts in sorted name
+    order); None for plain features (no key starts with one of `parts` and '/', or no
+    `parts` at all).
+
+    Args:
+      features: a batch.
+      parts: the part names of zipped batches (`InverseSynthesis.zipped_parts`).
 
     Raises:
-      ValueError: some keys have a part prefix and others not, or a part lacks 'audio'.
+      ValueError: some keys belong to a part and others not, or a part lacks 'audio'.
     """
-    prefixed = [key for key in features if "/" in key]
-    if not prefixed:
+    in_part = {key: key.partition("/")[0] for key in features
+               if "/" in key and key.partition("/")[0] in parts}
+    if not in_part:
         return None
-    if len(prefixed) != len(features):
-        plain = sorted(key for key in features if "/" not in key)
-        raise ValueError(f"InverseSynthesis: zipped features must all be '<part>/<key>', but {plain} are not.")
-    parts = {}
-    for key, value in features.items():
-        part, _, name = key.partition("/")
-        parts.setdefault(part, {})[name] = value
-    for part, part_features in parts.items():
+    if len(in_part) != len(features):
+        plain = sorted(key for key in features if key not in in_part)
+        raise ValueError(f"InverseSynthesis: zipped features must all be '<part>/<key>' with a part of "
+                         f"zipped_parts {list(parts)}, but {plain} are not.")
+    split = {}
+    for key, part in in_part.items():
+        split.setdefault(part, {})[key[len(part) + 1:]] = features[key]
+    for part, part_features in split.items():
         if "audio" not in part_features:
             raise ValueError(f"InverseSynthesis: zipped part {part!r} has no '{part}/audio' "
                              f"(has {sorted(part_features)}).")
-    return {part: parts[part] for part in sorted(parts)}
+    return {part: split[part] for part in sorted(split)}
 
 
 @register("models")
@@ -125,19 +148,26 @@ class InverseSynthesis(Model):
       harmonic_supervision_losses: self-supervised, called (harm_amp, true, harm_dist, true,
         f0_hz, true) (default: HarmonicConsistencyLoss).
       Each loss list: None for the default, [] for none.
+      zipped_parts: the part names of zipped batches (`data.ZippedProvider.names`, e.g.
+        ``('synthetic', 'real')``; bound beside the provider in
+        ``papers/icml2020/finetune_dataset.gin``). A batch whose keys are
+        ``'<part>/<feature>'`` for these parts trains in zipped mode; plain batches (e.g.
+        evaluation clips) run as usual. None: every batch is plain.
     """
 
     def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, n_samples: int = 64000,
                  sample_rate: int = 16000, noise_window_size: int = 0, reverb: bool = False,
                  stop_gradient: bool = True, f0_audio_gradient: bool = False, audio_losses=None,
                  consistency_losses=None, prior_losses=None, twm_losses=None, sinusoid_supervision_losses=None,
-                 noise_supervision_losses=None, harmonic_supervision_losses=None, **kwargs):
+                 noise_supervision_losses=None, harmonic_supervision_losses=None, zipped_parts=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if sinusoidal_encoder is None:
             raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
         for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"InverseSynthesis `{arg}` must be a positive integer, got {value!r}.")
+        self.zipped_parts = check_parts(zipped_parts)
         self.sinusoidal_encoder = sinusoidal_encoder
         self.harmonic_encoder = harmonic_encoder
         self.n_samples, self.sample_rate = n_samples, sample_rate
@@ -201,11 +231,13 @@ class InverseSynthesis(Model):
 
     def call(self, features, training=False):
         """Outputs (see module doc); with `compute_losses`, the losses of each mode."""
-        parts = split_parts(features)
+        parts = split_parts(features, self.zipped_parts)
         if parts is None:
             if "audio" not in features:
+                hint = (" Zipped batches ('<part>/<feature>') need InverseSynthesis.zipped_parts."
+                        if any("/" in key for key in features) else "")
                 raise ValueError(f"InverseSynthesis: features need 'audio' [batch, n_samples] "
-                                 f"(have {sorted(features)}).")
+                                 f"(have {sorted(features)}).{hint}")
             outputs = self.forward(features["audio"], training=training)
             if self.compute_losses:
                 self._add_losses(features, outputs, prefix="")
@@ -223,37 +255,33 @@ class InverseSynthesis(Model):
         return outputs
 
     # ------------------------------------------------------------------ losses
-    def _add(self, name: str, loss_objs, *args):
-        for loss_obj in loss_objs:
-            for key, value in loss_obj.get_losses_dict(*args).items():
-                full = f"{name}{key}"
-                if full in self._losses_dict:
-                    raise ValueError(f"InverseSynthesis: loss {full!r} is computed twice; give the loss "
-                                     "objects distinct names.")
-                self._losses_dict[full] = value
-
     def _add_losses(self, features, outputs, prefix: str):
-        """Adds one batch's (or zipped part's) losses, names prefixed by `prefix`."""
+        """Adds one batch's (or zipped part's) losses, names prefixed by `prefix` and the
+        branch (``sin_`` / ``harm_``)."""
         target = core.ensure_audio(features["audio"], f"{prefix}audio")
         harmonic = self.harmonic_encoder is not None
-        self._add(f"{prefix}sin_", self.audio_losses, target, outputs["sin_audio"])
+        sin, harm = f"{prefix}sin_", f"{prefix}harm_"
+        self._update_losses_dict(self.audio_losses, target, outputs["sin_audio"], prefix=sin)
         if harmonic:
             sin_amps, sin_freqs, _ = self._harmonic_branch_inputs(outputs)
-            self._add(f"{prefix}harm_", self.audio_losses, target, outputs["harm_audio"])
-            self._add(f"{prefix}harm_", self.consistency_losses, outputs["harm_sin_amps"],
-                      outputs["harm_sin_freqs"], sin_amps, sin_freqs)
-            self._add(f"{prefix}harm_", self.prior_losses, outputs["harm_dist"])
-            self._add(f"{prefix}harm_", self.twm_losses, outputs["f0_hz"], sin_freqs, sin_amps)
+            self._update_losses_dict(self.audio_losses, target, outputs["harm_audio"], prefix=harm)
+            self._update_losses_dict(self.consistency_losses, outputs["harm_sin_amps"],
+                                     outputs["harm_sin_freqs"], sin_amps, sin_freqs, prefix=harm)
+            self._update_losses_dict(self.prior_losses, outputs["harm_dist"], prefix=harm)
+            self._update_losses_dict(self.twm_losses, outputs["f0_hz"], sin_freqs, sin_amps,
+                                     prefix=harm)
         if "sin_amps" not in features:
             return
         true = self.true_controls(features, outputs["sin_amps"].shape[1], prefix)
-        self._add(f"{prefix}sin_", self.sinusoid_supervision_losses, outputs["sin_amps"], outputs["sin_freqs"],
-                  true["sin_amps"], true["sin_freqs"])
-        self._add(f"{prefix}sin_", self.noise_supervision_losses, outputs["noise_magnitudes"],
-                  true["noise_magnitudes"])
+        self._update_losses_dict(self.sinusoid_supervision_losses, outputs["sin_amps"],
+                                 outputs["sin_freqs"], true["sin_amps"], true["sin_freqs"],
+                                 prefix=sin)
+        self._update_losses_dict(self.noise_supervision_losses, outputs["noise_magnitudes"],
+                                 true["noise_magnitudes"], prefix=sin)
         if harmonic:
-            self._add(f"{prefix}harm_", self.harmonic_supervision_losses, outputs["harm_amp"], true["harm_amp"],
-                      outputs["harm_dist"], true["harm_dist"], outputs["f0_hz"], true["f0_hz"])
+            self._update_losses_dict(self.harmonic_supervision_losses, outputs["harm_amp"],
+                                     true["harm_amp"], outputs["harm_dist"], true["harm_dist"],
+                                     outputs["f0_hz"], true["f0_hz"], prefix=harm)
 
     @staticmethod
     def true_controls(features, n_frames: int, prefix: str = "") -> dict:

@@ -47,9 +47,9 @@ def build_processor_group(reverb: bool = False) -> processors.ProcessorGroup:
     return processors.ProcessorGroup(dag=dag, name="processor_group")
 
 
-def _margin_loss(x, target, margin: float):
-    """mean(relu(|x - target| - margin))."""
-    return tf.reduce_mean(tf.nn.relu(tf.abs(x - target) - margin))
+def _weighted(loss_class, weight: float, **kwargs):
+    """``loss_class(weight, **kwargs)``, or None when `weight` is 0 (the loss is off)."""
+    return loss_class(weight=weight, **kwargs) if weight > 0.0 else None
 
 
 @register("models")
@@ -113,6 +113,16 @@ class MidiAutoencoder(Model):
         self.pitch_qt_weight, self.pitch_qt_margin = float(pitch_qt_weight), float(pitch_qt_margin)
         self.pitch_q_weight, self.slowness_weight = float(pitch_q_weight), float(slowness_weight)
         self.min_note_length, self.max_notes = int(min_note_length), int(max_notes)
+        # The pitch losses as loss objects (None: weight 0, not computed).
+        self.pitch_f0rec_loss = _weighted(midi.MarginLoss, self.pitch_weight,
+                                          margin=self.pitch_margin, name="pitch_loss")
+        self.qpitch_f0rec_loss = _weighted(midi.MarginLoss, self.pitch_qt_weight,
+                                           margin=self.pitch_qt_margin, name="pitch_qt_loss")
+        self.pitch_qpitch_loss = _weighted(midi.MarginLoss, self.pitch_q_weight, margin=0.0,
+                                           name="pitch_q_loss")
+        self.midi_slowness_loss = _weighted(midi.SlownessLoss, self.slowness_weight,
+                                            min_note_length=self.min_note_length,
+                                            max_notes=self.max_notes, name="slowness_loss")
 
     # ------------------------------------------------------------------ MIDI <-> rolls
     @staticmethod
@@ -223,25 +233,15 @@ class MidiAutoencoder(Model):
                 self._add_pitch_losses(outputs)
         return outputs
 
-    def _add_loss(self, name, weight, value):
-        if weight > 0.0:
-            if name in self._losses_dict:
-                raise ValueError(f"{type(self).__name__}: loss {name!r} computed twice")
-            self._losses_dict[name] = weight * value
-
     def _add_pitch_losses(self, outputs):
+        """z_pitch and q_pitch near f0 (margin losses), z_pitch near q_pitch, and a steady
+        z_pitch within short notes; f0 and q_pitch (as a target) get no gradient."""
         f0_midi = tf.stop_gradient(outputs["f0_midi"])
-        z_pitch, q_pitch, q_vel = outputs["z_pitch"], outputs["q_pitch"], outputs["q_vel"]
-        self._add_loss("pitch_loss", self.pitch_weight, _margin_loss(z_pitch, f0_midi, self.pitch_margin))
-        self._add_loss("pitch_qt_loss", self.pitch_qt_weight, _margin_loss(q_pitch, f0_midi, self.pitch_qt_margin))
-        self._add_loss("pitch_q_loss", self.pitch_q_weight,
-                       tf.reduce_mean(tf.abs(z_pitch - tf.stop_gradient(q_pitch))))
-        if self.slowness_weight > 0.0:
-            note_pitch = tf.stop_gradient(q_pitch * tf.cast(q_vel > 0.0, tf.float32))
-            note_mask = midi.get_note_mask(note_pitch, self.max_notes)
-            short = midi.get_short_note_loss_mask(note_mask, self.min_note_length)
-            change = tf.abs(z_pitch[:, 1:] - z_pitch[:, :-1]) * short[:, 1:]
-            self._add_loss("slowness_loss", self.slowness_weight, tf.reduce_mean(change))
+        z_pitch, q_pitch = outputs["z_pitch"], outputs["q_pitch"]
+        self._update_losses_dict(self.pitch_f0rec_loss, z_pitch, f0_midi)
+        self._update_losses_dict(self.qpitch_f0rec_loss, q_pitch, f0_midi)
+        self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, tf.stop_gradient(q_pitch))
+        self._update_losses_dict(self.midi_slowness_loss, z_pitch, q_pitch, outputs["q_vel"])
 
     def get_audio_from_outputs(self, outputs):
         """`outputs['midi_audio']` `[batch, n_samples]` (the audio resynthesised from MIDI)."""
@@ -277,6 +277,10 @@ class ZMidiAutoencoder(MidiAutoencoder):
         self.z_preconditioning_stack = z_preconditioning_stack
         self.global_prior, self.note_prior = bool(global_prior), bool(note_prior)
         self.kl_weight = float(kl_weight)
+        self.z_global_prior = _weighted(midi.GaussianKLLoss, self.kl_weight if self.global_prior else 0.0,
+                                        name="kl_global_loss")
+        self.z_note_prior = _weighted(midi.GaussianKLLoss, self.kl_weight if self.note_prior else 0.0,
+                                      name="kl_note_loss")
 
     def _set_list(self, prefix, layers):
         if layers is None:
@@ -334,8 +338,8 @@ class ZMidiAutoencoder(MidiAutoencoder):
             if self.global_prior:
                 mean, log_var = self.split_prior(z_global)
                 z_global = midi.gaussian_sample(mean, log_var, training)
-                kl = tf.reduce_mean(tf.reduce_sum(midi.gaussian_kl(mean, log_var), axis=-1))
-                self._add_kl("kl_global_loss", kl)
+                if self.compute_losses:
+                    self._update_losses_dict(self.z_global_prior, mean, log_var)
             outputs["z_global"] = z_global
             parts.append(tf.tile(z_global[:, tf.newaxis, :], [1, n_frames, 1]))
         if self.z_note_encoder is not None:
@@ -346,10 +350,9 @@ class ZMidiAutoencoder(MidiAutoencoder):
             if self.note_prior:
                 mean, log_var = self.split_prior(note_params)
                 note_z = midi.gaussian_sample(mean, log_var, training)
-                present = tf.cast(midi.get_note_lengths(note_mask) > 0.0, tf.float32)
-                kl = tf.reduce_sum(midi.gaussian_kl(mean, log_var), axis=-1)
-                self._add_kl("kl_note_loss", core.safe_divide(tf.reduce_sum(kl * present),
-                                                              tf.reduce_sum(present)))
+                if self.compute_losses:
+                    present = tf.cast(midi.get_note_lengths(note_mask) > 0.0, tf.float32)
+                    self._update_losses_dict(self.z_note_prior, mean, log_var, present=present)
             else:
                 note_z = note_params
             z_note = tf.einsum("btn,bnc->btc", note_mask, note_z)
@@ -362,7 +365,3 @@ class ZMidiAutoencoder(MidiAutoencoder):
             z = self.z_preconditioning_stack(z)
         outputs["z_midi"] = z
         return z
-
-    def _add_kl(self, name, value):
-        if self.compute_losses:
-            self._add_loss(name, self.kl_weight, value)
