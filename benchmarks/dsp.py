@@ -59,7 +59,12 @@ def baseline_harmonic_synthesis(frequencies, amplitudes, harmonic_distribution, 
     """Sample-rate amplitudes (window upsampling) into the direct harmonic oscillator bank."""
     f0_envelope = core.resample(frequencies, n_samples, method="linear")
     harmonic_amplitudes = baseline_upsample_with_windows(amplitudes * harmonic_distribution, n_samples)
-    return core.harmonic_oscillator_bank(f0_envelope, harmonic_amplitudes, sample_rate, use_angular_cumsum=True)
+    harmonic_amplitudes = core.remove_above_nyquist(core.get_harmonic_frequencies(f0_envelope, harmonic_amplitudes.shape[-1]),
+                                                    harmonic_amplitudes, sample_rate)
+    omega = f0_envelope * (2.0 * np.pi / sample_rate)
+    ratios = tf.range(1.0, harmonic_amplitudes.shape[-1] + 1.0)
+    audio = tf.reduce_sum(harmonic_amplitudes * tf.sin(core.angular_cumsum(omega, float64=True) * ratios), axis=-1)
+    return audio
 
 
 def baseline_fft_convolve(audio, impulse_response, delay_compensation=-1):
@@ -73,13 +78,14 @@ def baseline_fft_convolve(audio, impulse_response, delay_compensation=-1):
     convolved = tf.signal.irfft(tf.signal.rfft(blocks, [fft_size]) * tf.signal.rfft(impulse_response, [fft_size]),
                                 [fft_size])
     full = convolved[:, 0, :] if n_frames == 1 else tf.signal.overlap_and_add(convolved, block)
-    start = ir_size // 2 if delay_compensation < 0 else delay_compensation
+    start = core.default_delay_compensation(ir_size) if delay_compensation < 0 else delay_compensation
     return full[:, start:start + audio_size]
 
 
 # ------------------------------------------------------------------------------ cases
 def harmonic_case(batch, n_harmonics, rng, gradient=False):
-    synth = synths.Harmonic(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE)
+    # The shared float64 phase (use_angular_cumsum=True) against the direct form with it.
+    synth = synths.Harmonic(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE, use_angular_cumsum=True)
     amps = tf.Variable(rng.normal(size=[batch, N_FRAMES, 1]).astype(np.float32))
     dist = tf.Variable(rng.normal(size=[batch, N_FRAMES, n_harmonics]).astype(np.float32))
     f0 = tf.constant(rng.uniform(80.0, 500.0, size=[batch, N_FRAMES, 1]).astype(np.float32))

@@ -29,6 +29,11 @@ def _check_ir(ir, name: str = "ir") -> tf.Tensor:
     return ir
 
 
+def _match_batch(audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
+    """A learned IR `[1, ir_size]` repeated for each example of audio: `[batch, ir_size]`."""
+    return tf.tile(ir, [tf.shape(audio)[0], 1])
+
+
 @register("effects")
 class Reverb(Processor):
     """Convolution reverb: audio + audio * ir (causal, no delay compensation).
@@ -60,11 +65,11 @@ class Reverb(Processor):
     def get_controls(self, audio, ir=None) -> TensorDict:
         """Args: audio `[batch, n_samples]`; ir `[batch or 1, ir_size]` (ignored when trainable).
 
-        Returns {'audio', 'ir'}; a learned IR has batch 1 and broadcasts over the batch.
+        Returns {'audio', 'ir'}; a learned IR is repeated for every example.
         """
         audio = check_audio(audio)
         if self.learn_ir:
-            ir = tf.convert_to_tensor(self.ir)[tf.newaxis, :]
+            ir = _match_batch(audio, tf.convert_to_tensor(self.ir)[tf.newaxis, :])
         elif ir is None:
             raise ValueError(f"{type(self).__name__} '{self.name}' has trainable=False, so it needs "
                              "the `ir` input (`[batch, ir_size]`).")
@@ -120,7 +125,8 @@ class ExpDecayReverb(Reverb):
                              "`gain` and `decay` inputs (`[batch, 1]`).")
         gain = self._check_scalar_per_example(gain, "gain")
         decay = self._check_scalar_per_example(decay, "decay")
-        return {"audio": audio, "ir": self.impulse_response(gain, decay)}
+        ir = self.impulse_response(gain, decay)
+        return {"audio": audio, "ir": _match_batch(audio, ir) if self.learn_ir else ir}
 
     def impulse_response(self, gain, decay) -> tf.Tensor:
         """IR `[batch, reverb_length]` from gain and decay `[batch, 1]` (pre-scaling)."""
@@ -156,17 +162,20 @@ class FilteredNoiseReverb(Reverb):
       initial_bias: added to the magnitudes before scale_fn.
       add_dry: add the input signal.
       name: processor name.
+      initial_stddev: standard deviation of the learned magnitudes' random initial values
+        (not an argument of the original, which uses 0.01).
     """
 
     def __init__(self, trainable: bool = False, reverb_length: int = 48000, window_size: int = 257,
                  n_frames: int = 1000, n_filter_banks: int = 16, scale_fn=core.exp_sigmoid,
                  initial_bias: float = -3.0, add_dry: bool = True, name: str = "filtered_noise_reverb",
-                 **kwargs):
+                 initial_stddev: float = 1e-2, **kwargs):
         super().__init__(trainable=trainable, reverb_length=reverb_length, add_dry=add_dry, name=name,
                          **kwargs)
         check_divides(reverb_length, n_frames, "n_frames", "FilteredNoiseReverb reverb_length")
         self.n_frames = int(n_frames)
         self.n_filter_banks = int(n_filter_banks)
+        self.initial_stddev = float(initial_stddev)
         self.noise_synth = FilteredNoise(n_samples=reverb_length, window_size=window_size,
                                          scale_fn=scale_fn, initial_bias=initial_bias,
                                          name=f"{name}_noise")
@@ -175,7 +184,7 @@ class FilteredNoiseReverb(Reverb):
         if self.learn_ir:
             self.magnitudes = self.add_weight(
                 name="magnitudes", shape=[self.n_frames, self.n_filter_banks], dtype="float32",
-                trainable=True, initializer=keras.initializers.RandomNormal(mean=0.0, stddev=0.5))
+                trainable=True, initializer=keras.initializers.RandomNormal(mean=0.0, stddev=self.initial_stddev))
 
     def get_controls(self, audio, magnitudes=None) -> TensorDict:
         """Args: audio `[batch, n_samples]`; magnitudes `[batch, n_frames, n_filter_banks]`
@@ -187,7 +196,7 @@ class FilteredNoiseReverb(Reverb):
             raise ValueError(f"FilteredNoiseReverb '{self.name}' has trainable=False, so it needs the "
                              "`magnitudes` input (`[batch, n_frames, n_filter_banks]`).")
         ir = self.noise_synth(magnitudes)
-        return {"audio": audio, "ir": ir}
+        return {"audio": audio, "ir": _match_batch(audio, ir) if self.learn_ir else ir}
 
 
 @register("effects")
@@ -195,14 +204,14 @@ class FIRFilter(Processor):
     """Time-varying linear-phase FIR filter designed from magnitude responses.
 
     Args:
-      trainable: kept for DDSP config compatibility (the filter has no variables).
-      window_size: FIR length, samples.
+      window_size: FIR length, samples (see core.frequency_impulse_response).
       scale_fn: squashing of magnitudes (None: use as given).
       name: processor name.
+      trainable: keyword only, for configs that pass it (the filter has no variables).
     """
 
-    def __init__(self, trainable: bool = False, window_size: int = 257, scale_fn=core.exp_sigmoid,
-                 name: str = "fir_filter", **kwargs):
+    def __init__(self, window_size: int = 257, scale_fn=core.exp_sigmoid, name: str = "fir_filter", *,
+                 trainable: bool = False, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.window_size = int(window_size)
         self.scale_fn = scale_fn
@@ -216,7 +225,7 @@ class FIRFilter(Processor):
         return {"audio": audio, "magnitudes": magnitudes}
 
     def get_signal(self, audio, magnitudes) -> tf.Tensor:
-        """Filtered audio `[batch, n_samples]` (filter delay compensated)."""
+        """Filtered audio `[batch, n_samples]` (delay compensated as core.fft_convolve)."""
         audio, magnitudes = self._check(audio, magnitudes)
         return core.frequency_filter(audio, magnitudes, window_size=self.window_size)
 
@@ -234,12 +243,13 @@ class FIRFilter(Processor):
 class ModDelay(Processor):
     """Modulated delay (chorus / flanger / vibrato): audio + gain * audio(t - delay(t)).
 
-    The delay sweeps [center_ms - depth_ms, center_ms + depth_ms] as phase goes from 0 to 1:
-    delay = center_ms + depth_ms * (2 * phase - 1), read with linear interpolation.
+    The delay is center_ms + depth_ms * phase: it sweeps [center_ms, center_ms + depth_ms]
+    as phase goes from 0 to 1; it is read with core.variable_length_delay (linear
+    interpolation) with a maximum of (center_ms + depth_ms) * sample_rate / 1000 samples.
 
     Args:
-      center_ms: centre delay, ms.
-      depth_ms: modulation depth, ms (at most center_ms).
+      center_ms: shortest delay, ms.
+      depth_ms: modulation depth, ms.
       sample_rate: Hz.
       gain_scale_fn: squashing of gain (None: use as given).
       phase_scale_fn: squashing of phase into [0, 1] (None: use as given).
@@ -251,8 +261,9 @@ class ModDelay(Processor):
                  gain_scale_fn=core.exp_sigmoid, phase_scale_fn=tf.nn.sigmoid, add_dry: bool = True,
                  name: str = "mod_delay", **kwargs):
         super().__init__(name=name, **kwargs)
-        if depth_ms < 0 or center_ms < depth_ms:
-            raise ValueError(f"ModDelay needs 0 <= depth_ms ({depth_ms}) <= center_ms ({center_ms}).")
+        if depth_ms < 0 or center_ms < 0 or center_ms + depth_ms <= 0:
+            raise ValueError(f"ModDelay needs center_ms ({center_ms}) >= 0, depth_ms ({depth_ms}) >= 0 and a "
+                             "positive sum.")
         self.center_ms = float(center_ms)
         self.depth_ms = float(depth_ms)
         self.sample_rate = int(sample_rate)
@@ -273,7 +284,8 @@ class ModDelay(Processor):
         return {"audio": audio, "gain": gain, "phase": phase}
 
     def get_signal(self, audio, gain, phase) -> tf.Tensor:
-        """Audio `[batch, n_samples]`; phase in [0, 1] (clipped)."""
+        """Audio `[batch, n_samples]`; gain and phase at frame or sample rate (frame rate is
+        upsampled linearly), phase in [0, 1]."""
         audio = check_audio(audio)
         n_samples = audio.shape[1]
         if n_samples is None:
@@ -284,8 +296,8 @@ class ModDelay(Processor):
                         what="batch sizes in ModDelay")
         max_delay_ms = self.center_ms + self.depth_ms
         max_length = int(self.sample_rate / 1000.0 * max_delay_ms)
-        delay_ms = self.center_ms + self.depth_ms * (2.0 * tf.clip_by_value(phase, 0.0, 1.0) - 1.0)
-        wet = core.variable_length_delay(delay_ms / max_delay_ms, audio, max_length=max_length)
+        phase = phase * (self.depth_ms / max_delay_ms) + self.center_ms / max_delay_ms
+        wet = core.variable_length_delay(phase, audio, max_length=max_length)
         wet = wet * gain[..., 0]
         return wet + audio if self.add_dry else wet
 

@@ -13,6 +13,9 @@ Losses:
   HarmonicConsistencyLoss / FilteredNoiseConsistencyLoss: direct parameter agreement.
   TWMLoss: Maher & Beauchamp two-way mismatch between f0 candidates and sinusoids.
   HarmonicDistributionPrior: penalises energy in upper harmonics.
+
+These are this project's versions (gin names `inverse_losses.*`); the original DDSP's
+classes of the same names, with its arguments, are ddsp_models.losses.* (consistency_losses).
 """
 import tensorflow as tf
 
@@ -22,6 +25,11 @@ from ddsp_models.losses import (Loss, ParamLoss, check_loss_type, check_same_sha
                                  mean_difference)
 
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
+
+
+def _floored_log(x) -> tf.Tensor:
+    """Natural log with inputs floored at 1e-5 (bounded values and gradients)."""
+    return tf.math.log(tf.maximum(core.tf_float32(x, "x"), 1e-5))
 
 
 def _frames(x, name: str, channels: int | None = None) -> tf.Tensor:
@@ -70,7 +78,7 @@ def kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, kernel_width_m
     return tf.reduce_sum(_normalized_weights(amps_x) * nll, axis=-1)
 
 
-@register("losses")
+@register("inverse_losses")
 class KDEConsistencyLoss(Loss):
     """Agreement of two weighted frequency sets (e.g. harmonics and sinusoids) by kernel densities.
 
@@ -123,7 +131,7 @@ class KDEConsistencyLoss(Loss):
         return loss
 
 
-@register("losses")
+@register("inverse_losses")
 class HarmonicConsistencyLoss(Loss):
     """Agreement of two harmonic-synth parameter sets (e.g. predicted vs. from sinusoids).
 
@@ -151,7 +159,7 @@ class HarmonicConsistencyLoss(Loss):
 
     def call(self, harm_amp, harm_amp_target, harm_dist, harm_dist_target, f0_hz, f0_hz_target):
         terms = (
-            ("harm_amp", harm_amp, harm_amp_target, 1, core.safe_log, self.amp_weight),
+            ("harm_amp", harm_amp, harm_amp_target, 1, _floored_log, self.amp_weight),
             ("harm_dist", harm_dist, harm_dist_target, None, tf.identity, self.dist_weight),
             ("f0_hz", f0_hz, f0_hz_target, 1, core.hz_to_midi, self.f0_weight),
         )
@@ -165,7 +173,7 @@ class HarmonicConsistencyLoss(Loss):
         return loss
 
 
-@register("losses")
+@register("inverse_losses")
 class FilteredNoiseConsistencyLoss(ParamLoss):
     """Agreement of two filtered-noise band-gain sets, compared as natural logs (floored 1e-5).
 
@@ -181,7 +189,7 @@ class FilteredNoiseConsistencyLoss(ParamLoss):
         value = _frames(noise_magnitudes, "noise_magnitudes")
         target = _frames(noise_magnitudes_target, "noise_magnitudes_target")
         check_same_shape(target, value, "noise_magnitudes_target", "noise_magnitudes")
-        return super().call(core.safe_log(target), core.safe_log(value))
+        return super().call(_floored_log(target), _floored_log(value))
 
 
 def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: float = 0.5, q: float = 1.4,
@@ -243,7 +251,7 @@ def twm_errors(f0_candidates, sin_freqs, sin_amps, n_harmonics: int = 20, p: flo
     return e_pm + rho * e_mp
 
 
-@register("losses")
+@register("inverse_losses")
 class TWMLoss(Loss):
     """Two-way mismatch loss: how badly f0 candidates explain measured sinusoids (see twm_errors).
 
@@ -293,7 +301,7 @@ class TWMLoss(Loss):
         return self.weight * tf.reduce_mean(self.get_errors(f0_candidates, sin_freqs, sin_amps))
 
 
-@register("losses")
+@register("inverse_losses")
 class HarmonicDistributionPrior(Loss):
     """Prior favouring energy in lower harmonics: weight * mean_frames sum_k d_k ((k-1)/(K-1))^exponent.
 

@@ -1,28 +1,38 @@
-"""Training losses: multi-scale spectral loss, parameter loss, CREPE embedding loss, groups.
+"""Training losses: multi-scale spectral loss, parameter losses, CREPE embedding loss, groups.
 
 A loss is a Keras layer returning a float32 scalar; `get_losses_dict(...)` returns
-`{loss.name: scalar}` so models can sum and log losses by name.
+`{loss.name: scalar}` so models can sum and log losses by name. Names, defaults and argument
+order follow the original DDSP 3.7.0 `ddsp.losses` (tests/test_golden_dsp.py compares).
 
 `loss_type` everywhere: 'L1' (mean absolute difference), 'L2' (mean squared difference) or
 'COSINE' (mean over vectors along the last axis of 1 - cosine similarity).
 """
 import functools
 import inspect
+from typing import Dict
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ddsp_models import spectral_ops
-from ddsp_models.core import LD_RANGE, safe_divide, safe_log, tf_float32
+from ddsp_models import core, spectral_ops
+from ddsp_models.core import DB_RANGE, hz_to_midi, safe_divide, safe_log, tf_float32
+from ddsp_models.crepe_wrappers import EmbeddingCREPE as PretrainedCREPE  # the original's losses.PretrainedCREPE
 from ddsp_models.gin_utils import register
 
+TensorDict = Dict[str, tf.Tensor]
 LOSS_TYPES = ("L1", "L2", "COSINE")
 SPECTRAL_OVERLAP = 0.75  # overlap of the STFT frames of SpectralLoss.
-# Loudness term of SpectralLoss: 2048-sample frames of 16 kHz audio at 250 Hz (all passed
-# explicitly, so gin bindings of compute_loudness do not change the loss).
-LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, n_fft=2048, range_db=LD_RANGE, ref_db=0.0,
+# Loudness term of SpectralLoss: compute_loudness's defaults with 2048-point frames, as the
+# original (passed explicitly, so gin bindings of compute_loudness do not change the loss).
+LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, n_fft=2048, range_db=DB_RANGE, ref_db=0.0,
                      use_tf=True, padding="center")
+# The original's factor per CREPE layer (PretrainedCREPEEmbeddingLoss's weight is 20 x it).
+CREPE_EMBEDDING_SCALES = {
+    "conv1-BN": 1.3, "conv1-maxpool": 1.0, "conv2-BN": 1.4, "conv2-maxpool": 1.1, "conv3-BN": 1.9,
+    "conv3-maxpool": 1.6, "conv4-BN": 1.5, "conv4-maxpool": 1.4, "conv5-BN": 1.9, "conv5-maxpool": 1.7,
+    "conv6-BN": 30, "conv6-maxpool": 25, "classifier": 130,
+}
 
 
 def check_loss_type(loss_type) -> str:
@@ -32,34 +42,77 @@ def check_loss_type(loss_type) -> str:
     return upper
 
 
-def _expand_weights(weights: tf.Tensor, rank: int) -> tf.Tensor:
-    """Appends unit axes so batch-first weights (`[batch]`, `[batch, time]`) broadcast."""
+def _broadcasts(shape_a, shape_b) -> bool:
+    """Whether two static shapes broadcast numpy-style (unknown sizes count as compatible)."""
+    for x, y in zip(reversed(shape_a), reversed(shape_b)):
+        if x is not None and y is not None and x != y and 1 not in (x, y):
+            return False
+    return True
+
+
+def _align_weights(weights: tf.Tensor, shape) -> tf.Tensor:
+    """Weights as given when they broadcast against `shape` (the original's rule); otherwise
+    lower-rank weights are batch-first (`[batch]` per example, `[batch, time]` ...) and get
+    trailing unit axes."""
+    rank = len(shape)
+    if weights.shape.rank is None or weights.shape.rank >= rank or \
+            _broadcasts(weights.shape.as_list(), list(shape)):
+        return weights
     for _ in range(rank - weights.shape.rank):
         weights = weights[..., tf.newaxis]
     return weights
 
 
-def mean_difference(target: tf.Tensor, value, loss_type: str, weights=None) -> tf.Tensor:
-    """Mean difference of two same-shape tensors under `loss_type` (already validated).
+def mean_difference(target, value, loss_type: str = "L1", weights=None) -> tf.Tensor:
+    """Mean difference of two same-shape tensors.
 
     Args:
-      target, value: tensors of one shape. For 'L1'/'L2', `value=None` means `target` already
-        holds the difference target - value (saves a pass when it is at hand).
-      weights: None, a scalar, or batch-first weights broadcastable to the elements (L1/L2)
-        or to the vectors along the last axis (COSINE), e.g. `[batch]` per example.
+      target, value: tensors of one shape.
+      loss_type: 'L1' mean(|d * w|), 'L2' mean(d^2 * w) with d = target - value, or 'COSINE'
+        mean(w * (1 - cos)) over vectors along the last axis.
+      weights: None, or weights that broadcast against the elements (numpy rules, as the
+        original; for COSINE against `[..., 1]`); lower-rank weights that do not broadcast
+        are read batch-first, e.g. `[batch]` per example.
+
+    Raises:
+      ValueError: for an unknown loss_type.
     """
+    loss_type = check_loss_type(loss_type)
+    target = tf_float32(target, "target")
+    value = tf_float32(value, "value")
+    return _mean_difference(target, value, loss_type, None if weights is None else tf_float32(weights, "weights"))
+
+
+def _mean_difference(target: tf.Tensor, value, loss_type: str, weights=None) -> tf.Tensor:
+    """mean_difference for checked inputs; for 'L1'/'L2', `value=None` means `target` already
+    holds target - value (saves a pass when it is at hand)."""
     if loss_type == "COSINE":
-        dot = tf.reduce_sum(target * value, axis=-1)
-        norms = tf.norm(target, axis=-1) * tf.norm(value, axis=-1)
+        dot = tf.reduce_sum(target * value, axis=-1, keepdims=True)
+        norms = tf.norm(target, axis=-1, keepdims=True) * tf.norm(value, axis=-1, keepdims=True)
         distance = 1.0 - safe_divide(dot, norms)
         if weights is not None:
-            distance = distance * _expand_weights(weights, distance.shape.rank)
+            distance = distance * _align_weights(weights, distance.shape.as_list())
         return tf.reduce_mean(distance)
     difference = target if value is None else target - value
-    elementwise = tf.abs(difference) if loss_type == "L1" else tf.square(difference)
     if weights is not None:
-        elementwise = elementwise * _expand_weights(weights, elementwise.shape.rank)
-    return tf.reduce_mean(elementwise)
+        weights = _align_weights(weights, difference.shape.as_list())
+    if loss_type == "L1":
+        return tf.reduce_mean(tf.abs(difference if weights is None else difference * weights))
+    squared = difference ** 2
+    return tf.reduce_mean(squared if weights is None else squared * weights)
+
+
+def amp_loss(amp, amp_target, loss_type: str = "L1", weights=None, log: bool = False, amin: float = 1e-5):
+    """mean_difference of two amplitudes; with `log`, of log10(max(amplitude, amin))."""
+    if log:
+        amp = core.log10(tf.maximum(amin, tf_float32(amp, "amp")))
+        amp_target = core.log10(tf.maximum(amin, tf_float32(amp_target, "amp_target")))
+    return mean_difference(amp, amp_target, loss_type, weights)
+
+
+def freq_loss(f_hz, f_hz_target, loss_type: str = "L1", weights=None):
+    """mean_difference of two frequencies (Hz) in MIDI note numbers."""
+    return mean_difference(hz_to_midi(f_hz), hz_to_midi(f_hz_target), loss_type, weights)
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,12 +188,14 @@ class SpectralLoss(Loss):
       cumsum_freq_weight: their cumulative sums over frequency (an earth-mover-like term
         that keeps growing as a partial moves further from its target);
       logmag_weight: natural-log magnitudes (floored at 1e-5);
-    and, once for the whole signal, loudness_weight: A-weighted loudness in dB (2048-sample
-    frames of 16 kHz audio at 250 Hz). Terms whose weight is 0 are not computed. The loss is
-    the weighted sum over terms and scales.
+    and, once for the whole signal, loudness_weight: A-weighted loudness in dB
+    (spectral_ops.compute_loudness with 2048-sample frames, its other defaults: 16 kHz audio,
+    250 Hz, 80 dB range, 'center' framing). Terms whose weight is 0 are not computed. The
+    loss is the weighted sum over terms and scales.
 
     Call: `loss(target_audio, audio, weights=None)` with audio `[batch, n_samples]` and
-    optional weights, a scalar or `[batch]` (per example). Returns a float32 scalar.
+    optional weights (see mean_difference; `[batch]` weighs each example). Returns a float32
+    scalar.
     """
 
     def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type: str = "L1",
@@ -196,23 +251,22 @@ class SpectralLoss(Loss):
             difference = target_mag - value_mag if self.loss_type != "COSINE" and any_linear else None
             for weight, transform, linear in terms:
                 if linear and difference is not None:
-                    term = mean_difference(transform(difference), None, self.loss_type, weights)
+                    term = _mean_difference(transform(difference), None, self.loss_type, weights)
                 else:
-                    term = mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
+                    term = _mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
                 loss += weight * term
         if self.loudness_weight > 0.0:
             target = spectral_ops.compute_loudness(target_audio, **LOUDNESS_ARGS)
             value = spectral_ops.compute_loudness(audio, **LOUDNESS_ARGS)
-            loss += self.loudness_weight * mean_difference(target, value, self.loss_type, weights)
+            loss += self.loudness_weight * _mean_difference(target, value, self.loss_type, weights)
         return loss
 
 
 @register("losses")
 class ParamLoss(Loss):
-    """Weighted difference between target and predicted parameters (any same shape).
+    """Weighted difference between predicted and target parameters (any same shape).
 
-    Call: `loss(target, predicted, weights=None)`; weights a scalar or batch-first tensor
-    broadcastable to the parameters (e.g. `[batch]`, `[batch, n_frames]`). Returns
+    Call: `loss(pred, target, weights=None)` (weights: see mean_difference). Returns
     weight * mean difference under `loss_type`.
     """
 
@@ -226,46 +280,69 @@ class ParamLoss(Loss):
         config.update(weight=self.weight, loss_type=self.loss_type)
         return config
 
-    def call(self, target, predicted, weights=None):
+    def call(self, pred, target, weights=None):
+        pred = tf_float32(pred, "pred")
         target = tf_float32(target, "target")
-        predicted = tf_float32(predicted, "predicted")
-        check_same_shape(target, predicted, "target", "predicted")
-        weights = _check_weights(weights, predicted)
-        return self.weight * mean_difference(target, predicted, self.loss_type, weights)
+        check_same_shape(pred, target, "pred", "target")
+        weights = _check_weights(weights, pred)
+        return self.weight * _mean_difference(pred, target, self.loss_type, weights)
 
 
 @register("losses")
-class PretrainedCREPEEmbeddingLoss(Loss):
-    """Difference between pretrained-CREPE embeddings of target and generated audio.
+class EmbeddingLoss(Loss):
+    """Difference between the embeddings of target and generated audio by a pretrained model.
 
-    Both signals go through the frozen CREPE network (`ddsp_models.crepe.PretrainedCREPE`,
-    capacity `model_size`); the outputs of `activation_layer` ('classifier': the 360 pitch
-    activations, or e.g. 'conv5-maxpool') are compared with `loss_type`, times `weight`.
-    Differentiable w.r.t. the audio.
+    Args:
+      weight: factor of the loss (0 skips the model).
+      loss_type: see mean_difference.
+      pretrained_model: a callable layer, audio `[batch, n_samples]` -> embeddings.
 
-    Call: `loss(target_audio, audio)` with audio `[batch, n_samples]` at `sample_rate`.
+    Call: `loss(target_audio, audio)`.
     """
 
-    def __init__(self, weight: float = 1.0, loss_type: str = "L1", model_size: str = "tiny",
-                 activation_layer: str = "classifier", name: str = "pretrained_crepe_embedding_loss",
-                 sample_rate: int = 16000, frame_rate: int = 250, **kwargs):
+    def __init__(self, weight: float = 1.0, loss_type: str = "L1", pretrained_model=None,
+                 name: str = "embedding_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        from ddsp_models.crepe import PretrainedCREPE  # loads weights; imported on use.
-
         self.weight = check_weight(weight, "weight")
         self.loss_type = check_loss_type(loss_type)
-        self.model_size = model_size
-        self.activation_layer = activation_layer
-        self.pretrained_model = PretrainedCREPE(capacity=model_size, activation_layer=activation_layer,
-                                                sample_rate=sample_rate, frame_rate=frame_rate)
+        self.pretrained_model = pretrained_model
 
     def call(self, target_audio, audio):
+        if self.weight <= 0.0:
+            return tf.constant(0.0)
         target_audio = spectral_ops.check_audio(target_audio, "target_audio")
         audio = spectral_ops.check_audio(audio, "audio")
         check_same_shape(target_audio, audio, "target_audio", "audio")
-        target = self.pretrained_model(target_audio)["embedding"]
-        value = self.pretrained_model(audio)["embedding"]
-        return self.weight * mean_difference(target, value, self.loss_type)
+        target = self.pretrained_model(target_audio)
+        value = self.pretrained_model(audio)
+        return self.weight * _mean_difference(target, value, self.loss_type)
+
+
+@register("losses")
+class PretrainedCREPEEmbeddingLoss(EmbeddingLoss):
+    """EmbeddingLoss of frozen pretrained CREPE (losses.PretrainedCREPE), as the original.
+
+    Both signals are cut into non-overlapping 1024-sample frames (16 kHz audio, 512 zeros on
+    each end), normalised per frame, and the activations of `activation_layer` compared with
+    `loss_type`. The loss is multiplied by 20 * CREPE_EMBEDDING_SCALES[activation_layer] *
+    weight (2600 x weight for 'classifier'), the original's per-layer normalisation.
+    Differentiable w.r.t. the audio.
+
+    Call: `loss(target_audio, audio)` with audio `[batch, n_samples]`.
+    """
+
+    def __init__(self, weight: float = 1.0, loss_type: str = "L1", model_capacity: str = "tiny",
+                 activation_layer: str = "classifier", name: str = "pretrained_crepe_embedding_loss", **kwargs):
+        if activation_layer not in CREPE_EMBEDDING_SCALES:
+            raise ValueError(f"`activation_layer` must be one of {sorted(CREPE_EMBEDDING_SCALES)}, got "
+                             f"{activation_layer!r}.")
+        weight = check_weight(weight, "weight")
+        super().__init__(weight=20.0 * CREPE_EMBEDDING_SCALES[activation_layer] * weight, loss_type=loss_type,
+                         name=name, pretrained_model=PretrainedCREPE(model_capacity=model_capacity,
+                                                                     activation_layer=activation_layer),
+                         **kwargs)
+        self.model_capacity = model_capacity
+        self.activation_layer = activation_layer
 
 
 def _lookup(outputs: dict, key: str, loss_name: str):
@@ -304,9 +381,9 @@ class LossGroup(Loss):
                 raise TypeError(f"LossGroup keyword `{key}` must be a Loss layer, got {type(value).__name__}.")
         self.losses_and_keys = []
         for index, node in enumerate(dag):
-            if not isinstance(node, (list, tuple)) or len(node) != 2:
+            if not isinstance(node, (list, tuple)) or len(node) not in (2, 3):
                 raise ValueError(f"`dag` entry {index} must be a (loss, [input_keys]) pair, got {node!r}.")
-            loss, keys = node
+            loss, keys = node[0], node[1]  # a third element (output keys) is not needed
             if isinstance(loss, str):
                 if loss not in kwarg_losses:
                     raise ValueError(f"`dag` entry {index} names loss '{loss}', which is not among the keyword "
@@ -329,6 +406,11 @@ class LossGroup(Loss):
     def loss_names(self) -> list:
         return [loss.name for loss in self.loss_layers]
 
+    @property
+    def dag(self) -> list:
+        """The nodes as the original's DAGLayer keeps them: `[loss name, [input keys]]`."""
+        return [[loss.name, list(keys)] for loss, keys in self.losses_and_keys]
+
     def call(self, outputs):
         if not isinstance(outputs, dict):
             raise TypeError(f"LossGroup expects a dict of tensors, got {type(outputs).__name__}.")
@@ -338,3 +420,17 @@ class LossGroup(Loss):
     def get_losses_dict(self, outputs) -> dict:
         """`{loss.name: scalar}` for every loss of the group."""
         return self(outputs)
+
+
+# The original's experimental losses live in consistency_losses (which imports this module);
+# they are reachable as losses.<name>, imported on first use.
+_CONSISTENCY_LOSSES = ("FilteredNoiseConsistencyLoss", "HarmonicConsistencyLoss", "WassersteinConsistencyLoss",
+                       "wasserstein_distance", "KDEConsistencyLoss", "TWMLoss", "HmmTranscriber")
+
+
+def __getattr__(name):
+    if name in _CONSISTENCY_LOSSES:
+        from ddsp_models import consistency_losses
+
+        return getattr(consistency_losses, name)
+    raise AttributeError(f"module 'ddsp_models.losses' has no attribute {name!r}")

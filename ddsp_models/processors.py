@@ -25,8 +25,9 @@ class Processor(keras.layers.Layer):
     Subclasses implement `get_controls(*inputs) -> dict` (scaling and checking network outputs)
     and `get_signal(**controls) -> tensor`. Calling the processor runs both:
     `processor(*inputs)` returns the signal, `processor(*inputs, return_outputs_dict=True)`
-    returns `{**controls, 'signal': signal}`. Variables are created in `build()`, which runs
-    once on the first call (or when a ProcessorGroup runs the processor).
+    returns `{'signal': signal, 'controls': controls}` (as the original). Variables are
+    created in `build()`, which runs once on the first call (or when a ProcessorGroup runs
+    the processor).
     """
 
     def __init__(self, name: str, trainable: bool = False, **kwargs):
@@ -46,7 +47,8 @@ class Processor(keras.layers.Layer):
 
         Args:
           *inputs: positional inputs of `get_controls`.
-          return_outputs_dict: return `{**controls, 'signal': signal}` instead of the signal.
+          return_outputs_dict: return `{'signal': signal, 'controls': controls}` instead of
+            the signal.
           **kwargs: keyword inputs of `get_controls` (keras' `training` / `mask` are dropped).
         """
         for key in _KERAS_CALL_KWARGS:
@@ -55,7 +57,7 @@ class Processor(keras.layers.Layer):
         controls = self.get_controls(*inputs, **kwargs)
         signal = self.get_signal(**controls)
         if return_outputs_dict:
-            return {**controls, "signal": signal}
+            return {"signal": signal, "controls": controls}
         return signal
 
     def call(self, *inputs, **kwargs):
@@ -130,6 +132,16 @@ def _flatten_inputs(inputs: Mapping[str, Any], prefix: str = "") -> TensorDict:
     return flat
 
 
+def _named_node(node, named: Mapping[str, Any], index: int):
+    """A node whose processor is given by keyword name, with that processor put in."""
+    if isinstance(node, (tuple, list)) and node and isinstance(node[0], str):
+        if node[0] not in named:
+            raise ValueError(f"DAG node {index} names processor {node[0]!r}, which is not among the keyword "
+                             f"processors {sorted(named)}.")
+        return (named[node[0]], *node[1:])
+    return node
+
+
 def _parse_node(node, index: int) -> Tuple[Processor, List[str]]:
     """(processor, keys), (processor, keys, output_keys) or {'processor':..., 'inputs':...}."""
     if isinstance(node, Mapping):
@@ -156,14 +168,18 @@ class ProcessorGroup(keras.layers.Layer):
     """Runs processors in order, routing tensors between them by key.
 
     Each node is `(processor, [input_keys])` (a third element is ignored, and the dict form
-    `{'processor': p, 'inputs': [...]}` is accepted). Input keys name entries of the input dict
+    `{'processor': p, 'inputs': [...]}` is accepted); `processor` may also be the name of a
+    processor passed as a keyword argument (as in the original). Input keys name entries of the input dict
     (nested dicts are flattened with '/', and 'inputs/<key>' also works) or outputs of earlier
     nodes: `'<processor.name>/signal'` and `'<processor.name>/controls/<control>'`. The last
     node's signal is the group's output, also stored as `'out/signal'`.
     """
 
-    def __init__(self, dag, name: str = "processor_group", **kwargs):
+    def __init__(self, dag, name: str = "processor_group", **kwarg_processors):
+        named = {k: v for k, v in kwarg_processors.items() if isinstance(v, keras.layers.Layer)}
+        kwargs = {k: v for k, v in kwarg_processors.items() if k not in named}
         super().__init__(name=name, **kwargs)
+        dag = [_named_node(node, named, i) for i, node in enumerate(dag)]
         nodes = [_parse_node(node, i) for i, node in enumerate(dag)]
         if not nodes:
             raise ValueError("ProcessorGroup `dag` needs at least one (processor, [input_keys]) node.")
@@ -316,72 +332,96 @@ def _check_same_shape(one: tf.Tensor, two: tf.Tensor, owner: str) -> None:
                          f"{two.shape.as_list()} must have the same shape.")
 
 
+def _safe_sqrt(x: tf.Tensor) -> tf.Tensor:
+    """sqrt(x) for x >= 0 with a zero (not infinite) gradient where x == 0."""
+    positive = x > 0.0
+    return tf.where(positive, tf.sqrt(tf.where(positive, x, 1.0)), 0.0)
+
+
 @register("processors")
 class Mix(Processor):
-    """Constant-power crossfade between two signals by a frame-rate control.
+    """Mixes two signals by a frame-rate control, with the original's gain curves.
 
-    mix_level = sigmoid(nn_out_mix_level) in [0, 1], linearly resampled to audio rate;
-    signal = sqrt(mix_level) * signal_one + sqrt(1 - mix_level) * signal_two.
+    mix_level m = sigmoid(nn_out_mix_level) in [0, 1], linearly resampled to audio rate;
+    signal = sqrt(|m|) * signal_one + (1 - sqrt(|m - 1|)) * signal_two. (As in the original,
+    both gains rise with m: 0 and 0 at m = 0, 1 and 1 at m = 1.) With `constant_power=True`
+    (not in the original) it is a constant-power crossfade: sqrt(m) * signal_one +
+    sqrt(1 - m) * signal_two.
     """
 
-    def __init__(self, name: str = "mix", **kwargs):
+    def __init__(self, name: str = "mix", *, constant_power: bool = False, **kwargs):
         super().__init__(name=name, **kwargs)
+        self.constant_power = bool(constant_power)
 
     def get_controls(self, signal_one, signal_two, nn_out_mix_level) -> TensorDict:
-        """Args: signals `[batch, n_samples]`; nn_out_mix_level `[batch, n_frames(, 1)]` logits.
+        """Args: signals `[batch, n_samples]` or `[batch, n_samples, 1]`; nn_out_mix_level
+        `[batch, n_frames(, 1)]` logits.
 
         Returns controls with mix_level `[batch, n_samples, 1]` in [0, 1].
         """
-        signal_one = check_audio(signal_one, "signal_one")
-        signal_two = check_audio(signal_two, "signal_two")
+        signal_one = core.tf_float32(signal_one, "signal_one")
+        signal_two = core.tf_float32(signal_two, "signal_two")
+        n_samples = signal_one.shape[1]
+        if n_samples is None or signal_two.shape[1] != n_samples:
+            raise ValueError(f"Mix: `signal_one` and `signal_two` must have the same static length, got "
+                             f"{signal_one.shape.as_list()} and {signal_two.shape.as_list()}.")
         _check_same_shape(signal_one, signal_two, "Mix")
         mix_logits = check_frames(nn_out_mix_level, "nn_out_mix_level", channels=1)
-        n_samples = signal_one.shape[1]
-        if n_samples is None:
-            raise ValueError("Mix needs a static number of samples in `signal_one`.")
-        mix_level = core.resample(tf.nn.sigmoid(mix_logits), n_samples, method="linear")
+        mix_level = core.resample(tf.nn.sigmoid(mix_logits), n_samples)
         return {"signal_one": signal_one, "signal_two": signal_two, "mix_level": mix_level}
 
     def get_signal(self, signal_one, signal_two, mix_level) -> tf.Tensor:
-        mix_level = check_frames(mix_level, "mix_level", channels=1)[..., 0]
-        # Floors keep the sqrt gradient finite where the sigmoid saturates at exactly 0 or 1.
-        gain_one = tf.sqrt(tf.maximum(mix_level, 1e-12))
-        gain_two = tf.sqrt(tf.maximum(1.0 - mix_level, 1e-12))
+        """The mixed signal, with the rank of the inputs."""
+        signal_one = core.tf_float32(signal_one, "signal_one")
+        signal_two = core.tf_float32(signal_two, "signal_two")
+        mix_level = check_frames(mix_level, "mix_level", channels=1)
+        if signal_one.shape.rank == 2:
+            mix_level = mix_level[..., 0]
+        gain_one = _safe_sqrt(tf.abs(mix_level))
+        if self.constant_power:
+            gain_two = _safe_sqrt(tf.abs(1.0 - mix_level))
+        else:
+            gain_two = 1.0 - _safe_sqrt(tf.abs(mix_level - 1.0))
         return gain_one * signal_one + gain_two * signal_two
 
 
 @register("processors")
 class Crop(Processor):
-    """Drops the samples that framed synthesis adds beyond the hop grid.
+    """Removes the audio that synthesis of padding frames added.
 
-    A signal made from frames of `frame_size` samples at `frame_rate` frames per second (hop
-    = sample_rate / frame_rate) is `frame_size - hop` samples longer than the frame grid.
-    Crop removes them from the front, the back, or half from each side ('center').
+    The original's rule: 2 * (frame_size // 2) samples are removed from the front, from the
+    back, or frame_size // 2 from each end ('center').
 
     Args:
       frame_size: frame length, samples.
-      frame_rate: frames per second, Hz.
       crop_location: 'front', 'center' or 'back'.
-      sample_rate: audio sample rate, Hz.
+      name: processor name.
+      frame_rate: keyword only (not in the original): crop frame_size - hop samples instead,
+        hop = sample_rate / frame_rate (the samples that frames of frame_size every hop
+        add beyond the hop grid).
+      sample_rate: keyword only, Hz, with frame_rate.
     """
 
-    def __init__(self, frame_size: int, frame_rate: int, crop_location: str = "front",
-                 sample_rate: int = 16000, name: str = "crop", **kwargs):
+    def __init__(self, frame_size: int, crop_location: str = "back", name: str = "crop", *,
+                 frame_rate: int | None = None, sample_rate: int = 16000, **kwargs):
         super().__init__(name=name, **kwargs)
         if crop_location not in ("front", "center", "back"):
             raise ValueError(f"Crop `crop_location` must be 'front', 'center' or 'back', got "
                              f"{crop_location!r}.")
-        hop, remainder = divmod(int(sample_rate), int(frame_rate))
-        if remainder:
-            raise ValueError(f"Crop: sample_rate ({sample_rate}) must be a multiple of frame_rate "
-                             f"({frame_rate}).")
-        if frame_size < hop:
-            raise ValueError(f"Crop: frame_size ({frame_size}) must be at least the hop ({hop}).")
         self.frame_size = int(frame_size)
-        self.frame_rate = int(frame_rate)
-        self.sample_rate = int(sample_rate)
         self.crop_location = crop_location
-        self.crop_size = self.frame_size - hop
+        self.frame_rate = frame_rate
+        self.sample_rate = int(sample_rate)
+        if frame_rate is None:
+            self.crop_size = 2 * (self.frame_size // 2)
+        else:
+            hop, remainder = divmod(int(sample_rate), int(frame_rate))
+            if remainder:
+                raise ValueError(f"Crop: `sample_rate` ({sample_rate}) must be a multiple of `frame_rate` "
+                                 f"({frame_rate}).")
+            if frame_size < hop:
+                raise ValueError(f"Crop: `frame_size` ({frame_size}) must be at least the hop ({hop}).")
+            self.crop_size = self.frame_size - hop
 
     def get_controls(self, audio) -> TensorDict:
         return {"audio": check_audio(audio)}

@@ -1,16 +1,20 @@
 """Spectral features of audio: STFT magnitudes, mel / MFCC, A-weighted loudness, power, f0.
 
+Names, defaults and argument order follow the original DDSP 3.7.0 `ddsp.spectral_ops`
+(tests/test_golden_dsp.py compares against its recorded outputs).
+
 Shapes: audio is `[batch, n_samples]` (or `[n_samples]`, or `[batch, n_samples, 1]`), float32
 in [-1, 1]. Spectrogram-like outputs are `[batch, n_frames, n_bins]`; frame features
 (loudness, power, RMS) are `[batch, n_frames]` (or `[n_frames]` for 1-D input).
 
 Framing of the frame features (`padding`), with hop = sample_rate // frame_rate:
-  * 'center': frame i is centred on sample i * hop (zeros before the start and after the
-    end); n_frames = ceil(n_samples / hop), i.e. one frame per hop whose centre lies inside
-    the audio (4 s at 16 kHz and 250 Hz -> 1000 frames).
+  * 'center': frame_size // 2 zeros on both ends, so frame i is centred on sample i * hop;
+    n_frames = n_samples // hop + 1 for even frame sizes (4 s at 16 kHz and 250 Hz -> 1001
+    frames: one more than hops, the last centred on the end of the audio).
   * 'same': frame i starts at sample i * hop (zeros after the end); n_frames =
     ceil(n_samples / hop).
   * 'valid': no padding; n_frames = 1 + (n_samples - frame_size) // hop.
+`pad_or_trim_to_expected_length` fits a feature to a given number of frames.
 
 All TF functions work eagerly and inside `tf.function` and are differentiable w.r.t. audio.
 """
@@ -18,10 +22,14 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import core
-from ddsp_models.core import ensure_audio, power_to_db, safe_log, tf_float32
+from ddsp_models.core import amplitude_to_db, ensure_audio, power_to_db, safe_log, tf_float32
 from ddsp_models.gin_utils import register
 
 PADDINGS = ("center", "same", "valid")
+CREPE_SAMPLE_RATE = 16000  # Hz, the rate CREPE works at.
+CREPE_FRAME_SIZE = 1024  # samples per CREPE frame.
+F0_RANGE = 127.0  # MIDI: f0 scaling range.
+DB_RANGE = core.DB_RANGE  # dB (80): default dynamic range of loudness and power.
 
 # Python control flow here depends only on static shapes and arguments, so tf.function's
 # AutoGraph conversion (seconds per function on first trace, also of gin's wrapper) is skipped.
@@ -31,7 +39,6 @@ _no_autograph = tf.autograph.experimental.do_not_convert
 A_WEIGHTING_POLES_HZ = (20.598997, 107.65265, 737.86223, 12194.217)
 A_WEIGHTING_OFFSET_DB = 2.0
 A_WEIGHTING_MIN_DB = -80.0  # floor (the curve is -inf dB at 0 Hz).
-POWER_AMIN = 1e-20  # power floor before the log (-200 dB; range_db floors it further).
 
 
 # ------------------------------------------------------------------------------ checks
@@ -75,20 +82,6 @@ def _hop_from_overlap(frame_size: int, overlap: float) -> int:
     return int(round(hop))
 
 
-def hop_size(sample_rate, frame_rate) -> int:
-    """Samples per frame, sample_rate / frame_rate; ValueError unless it is a whole number."""
-    for name, value in (("sample_rate", sample_rate), ("frame_rate", frame_rate)):
-        if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not value > 0:
-            raise ValueError(f"`{name}` must be a positive number (Hz), got {value!r}.")
-    ratio = sample_rate / frame_rate
-    if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
-        raise ValueError(
-            f"`frame_rate` ({frame_rate} Hz) must divide `sample_rate` ({sample_rate} Hz) into a whole "
-            f"number of samples per frame; got {ratio}.")
-    return int(round(ratio))
-
-
 def framing(n_samples: int, frame_size: int, hop: int, padding: str = "center"):
     """Frame count and zero padding of a signal of `n_samples` (see the module docstring).
 
@@ -98,7 +91,7 @@ def framing(n_samples: int, frame_size: int, hop: int, padding: str = "center"):
     """
     if padding not in PADDINGS:
         raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}.")
-    if hop > frame_size:
+    if hop > frame_size and padding != "valid":
         raise ValueError(f"frame size ({frame_size}) must be at least the hop size ({hop}); "
                          "frames would skip samples.")
     if n_samples is None:
@@ -107,10 +100,84 @@ def framing(n_samples: int, frame_size: int, hop: int, padding: str = "center"):
         if n_samples < frame_size:
             raise ValueError(f"padding='valid' needs at least frame_size={frame_size} samples, got {n_samples}.")
         return 1 + (n_samples - frame_size) // hop, 0, 0
+    if padding == "center":
+        half = frame_size // 2
+        return 1 + (n_samples + 2 * half - frame_size) // hop, half, half
     n_frames = -(-n_samples // hop)
-    pad_left = frame_size // 2 if padding == "center" else 0
-    pad_right = max(0, (n_frames - 1) * hop + frame_size - n_samples - pad_left)
-    return n_frames, pad_left, pad_right
+    return n_frames, 0, (n_frames - 1) * hop + frame_size - n_samples
+
+
+def get_framed_lengths(input_length: int, frame_size: int, hop_size: int, padding: str = "center"):
+    """(n_frames, padded_length) of framing `input_length` samples (see the module docstring).
+
+    padded_length is the length after `pad` for 'same' and 'valid', and input_length +
+    frame_size for 'center' (as the original reports it).
+    """
+    if padding == "valid":
+        return int(np.floor((input_length - frame_size) / hop_size)) + 1, input_length
+    if padding == "center":
+        padded_length = input_length + frame_size
+        return int(np.floor((padded_length - frame_size) / hop_size)) + 1, padded_length
+    if padding == "same":
+        n_frames = int(np.ceil(input_length / hop_size))
+        return n_frames, (n_frames - 1) * hop_size + frame_size
+    raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}.")
+
+
+def pad(x, frame_size: int, hop_size: int, padding: str = "center", axis: int = 1, mode: str = "CONSTANT",
+        constant_values=0) -> tf.Tensor:
+    """Pads `x` along `axis` for framing with `padding` (see the module docstring).
+
+    'center' adds frame_size // 2 on both ends, 'same' pads the end to (n_frames - 1) * hop
+    + frame_size, 'valid' returns x. A 1-D x is padded along axis 0. mode and
+    constant_values go to tf.pad.
+
+    Raises:
+      ValueError: for an unknown padding, or a hop larger than the frame.
+    """
+    x = tf_float32(x, "x")
+    if padding == "valid":
+        return x
+    if hop_size > frame_size:
+        raise ValueError(f"pad: `frame_size` ({frame_size}) must be at least `hop_size` ({hop_size}).")
+    if padding not in PADDINGS:
+        raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}.")
+    axis = 0 if x.shape.rank <= 1 else axis
+    n_samples = x.shape[axis]
+    pads = [[0, 0] for _ in range(x.shape.rank)]
+    if padding == "same":
+        pads[axis] = [0, int(get_framed_lengths(n_samples, frame_size, hop_size, "same")[1] - n_samples)]
+    else:
+        pads[axis] = [frame_size // 2, frame_size // 2]
+    return tf.pad(x, pads, mode=mode, constant_values=constant_values)
+
+
+def pad_or_trim_to_expected_length(vector, expected_len: int, pad_value=0, len_tolerance: int = 20,
+                                   use_tf: bool = False):
+    """Fits a feature to `expected_len` frames along its last axis: pads the end with
+    `pad_value` or trims it.
+
+    Args:
+      vector: `[n]` or `[batch, n]` (numpy, or TF with use_tf).
+      len_tolerance: largest accepted |n - expected_len|.
+
+    Raises:
+      ValueError: when the length differs by more than len_tolerance.
+    """
+    expected_len = int(expected_len)
+    vector_len = int(vector.shape[-1])
+    if abs(vector_len - expected_len) > len_tolerance:
+        raise ValueError(f"pad_or_trim_to_expected_length: length {vector_len} differs from `expected_len` "
+                         f"{expected_len} by more than `len_tolerance` {len_tolerance}.")
+    lib = tf if use_tf else np
+    is_1d = len(vector.shape) == 1
+    vector = vector[lib.newaxis, :] if is_1d else vector
+    if vector_len < expected_len:
+        vector = lib.pad(vector, ((0, 0), (0, expected_len - vector_len)), mode="constant",
+                         constant_values=pad_value)
+    elif vector_len > expected_len:
+        vector = vector[..., :expected_len]
+    return vector[0] if is_1d else vector
 
 
 def _overlap_add(frames: tf.Tensor, hop: int) -> tf.Tensor:
@@ -138,11 +205,13 @@ def _rfft_adjoint_scale(frame_size: int) -> np.ndarray:
     return scale
 
 
-def _windowed_rfft(audio: tf.Tensor, frame_size: int, hop: int, padding: str, output: str = "complex"):
+def _windowed_rfft(audio: tf.Tensor, frame_size: int, hop: int, padding: str, output: str = "complex",
+                   fft_size: int | None = None):
     """Spectra of Hann-windowed frames of zero-padded audio, with an exact, cheap gradient.
 
-    Forward: pad per `framing`, frame, multiply by the periodic Hann window, rfft, and
-    return the complex spectrum, its magnitude |X| or its power |X|^2 (`output`).
+    Forward: pad per `framing`, frame, multiply by the periodic Hann window, rfft of length
+    fft_size (default frame_size; zero-padded frames), and return the complex spectrum, its
+    magnitude |X| or its power |X|^2 (`output`).
 
     Backward (replaces TF's generic rfft, framing and complex-abs gradients; ~40% less CPU):
     with h_k = dL/dRe(X_k) + i dL/dIm(X_k) and X_k = sum_n x_n e^{-2 pi i kn/N},
@@ -156,19 +225,20 @@ def _windowed_rfft(audio: tf.Tensor, frame_size: int, hop: int, padding: str, ou
       output: 'complex', 'magnitude' or 'power'.
 
     Returns:
-      `[batch, n_frames, frame_size // 2 + 1]`, complex64 or float32.
+      `[batch, n_frames, fft_size // 2 + 1]`, complex64 or float32.
     """
+    fft_size = frame_size if fft_size is None else int(fft_size)
     n_samples = audio.shape[1]
     n_frames, pad_left, pad_right = framing(n_samples, frame_size, hop, padding)
     used = (n_frames - 1) * hop + frame_size  # padded samples covered by the frames
     window = tf.signal.hann_window(frame_size, periodic=True)
-    adjoint_scale = _rfft_adjoint_scale(frame_size)
+    adjoint_scale = _rfft_adjoint_scale(fft_size)
 
     @tf.custom_gradient
     def forward(x):
         padded = tf.pad(x, [[0, 0], [pad_left, pad_right]]) if pad_left or pad_right else x
         frames = tf.signal.frame(padded[:, :used], frame_size, hop, pad_end=False)
-        spectrum = tf.signal.rfft(frames * window)
+        spectrum = tf.signal.rfft(frames * window, fft_length=[fft_size])
         if output == "magnitude":
             result = tf.abs(spectrum)
         elif output == "power":
@@ -185,7 +255,7 @@ def _windowed_rfft(audio: tf.Tensor, frame_size: int, hop: int, padding: str, ou
                 adjoint = spectrum * tf.complex(factor, tf.zeros_like(factor))
             else:
                 adjoint = upstream * tf.constant(adjoint_scale.astype(np.complex64))
-            grad_frames = tf.signal.irfft(adjoint, fft_length=[frame_size]) * window
+            grad_frames = tf.signal.irfft(adjoint, fft_length=[fft_size])[..., :frame_size] * window
             grad_padded = _overlap_add(grad_frames, hop)  # [batch, used]
             grad = grad_padded[:, pad_left:pad_left + n_samples]
             missing = n_samples - (used - pad_left)  # samples after the last frame ('valid')
@@ -204,41 +274,73 @@ def _frames_np(audio: np.ndarray, frame_size: int, hop: int, padding: str) -> np
 
 
 # -------------------------------------------------------------------------------- STFT
+def _fft_length(frame_size: int) -> int:
+    """The FFT length of tf.signal.stft: the smallest power of two >= frame_size."""
+    return 1 << (int(frame_size) - 1).bit_length()
+
+
 @_no_autograph
 def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
-    """Short-time Fourier transform with a periodic Hann window.
+    """Short-time Fourier transform with a periodic Hann window (as tf.signal.stft).
 
     Args:
       audio: `[batch, n_samples]` or `[n_samples]`.
-      frame_size: window and FFT length, samples.
+      frame_size: window length, samples; the FFT length is the next power of two (frames
+        zero-padded).
       overlap: fraction of overlap between frames; hop = frame_size * (1 - overlap).
-      pad_end: zero-pad the end so n_frames = ceil(n_samples / hop) (as tf.signal.stft);
-        else only whole frames, 1 + (n_samples - frame_size) // hop.
+      pad_end: zero-pad the end so n_frames = ceil(n_samples / hop); else only whole frames,
+        1 + (n_samples - frame_size) // hop.
 
     Returns:
-      complex64 `[batch, n_frames, frame_size // 2 + 1]`; bin k is k * sample_rate /
-      frame_size Hz. A sine of amplitude A on a bin centre peaks at A * frame_size / 4.
+      complex64 `[batch, n_frames, fft_length // 2 + 1]`; bin k is k * sample_rate /
+      fft_length Hz. A sine of amplitude A on a bin centre peaks at A * frame_size / 4.
     """
     audio = check_audio(audio)
     frame_size = _check_positive_int(frame_size, "frame_size")
     hop = _hop_from_overlap(frame_size, overlap)
-    return _windowed_rfft(audio, frame_size, hop, "same" if pad_end else "valid")
+    return _windowed_rfft(audio, frame_size, hop, "same" if pad_end else "valid", fft_size=_fft_length(frame_size))
+
+
+def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> np.ndarray:
+    """STFT in numpy (librosa, not differentiable), one example at a time: periodic Hann
+    window of frame_size, FFT of frame_size, frames from the start (`pad_end` pads the end
+    as 'same').
+
+    Args:
+      audio: numpy `[n_samples]` or `[batch, n_samples]`.
+
+    Returns:
+      complex `[n_frames, frame_size // 2 + 1]` or `[batch, n_frames, frame_size // 2 + 1]`.
+    """
+    import librosa  # numpy-only path; imported on use.
+
+    hop = _hop_from_overlap(int(frame_size), overlap)
+    audio = np.asarray(audio)
+    is_2d = audio.ndim == 2
+    if pad_end:
+        audio = pad(audio, frame_size, hop, "same", axis=int(is_2d)).numpy()
+
+    def one(y):
+        return librosa.stft(y=y, n_fft=int(frame_size), hop_length=hop, center=False).T
+
+    return np.stack([one(a) for a in audio]) if is_2d else one(audio)
 
 
 @_no_autograph
 @register("spectral_ops")
 def compute_mag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
-    """STFT magnitude |stft| `[batch, n_frames, size // 2 + 1]` (linear amplitude, see `stft`)."""
+    """STFT magnitude |stft| `[batch, n_frames, fft_length // 2 + 1]` (linear amplitude, see `stft`)."""
     audio = check_audio(audio)
     size = _check_positive_int(size, "size")
     hop = _hop_from_overlap(size, overlap)
-    return _windowed_rfft(audio, size, hop, "same" if pad_end else "valid", output="magnitude")
+    return _windowed_rfft(audio, size, hop, "same" if pad_end else "valid", output="magnitude",
+                          fft_size=_fft_length(size))
 
 
 @_no_autograph
 @register("spectral_ops")
 def compute_logmag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
-    """Natural log of the STFT magnitude (floored at 1e-5), `[batch, n_frames, size // 2 + 1]`."""
+    """Natural log of the STFT magnitude (zeros read as 1e-5, see core.safe_log), `[batch, n_frames, bins]`."""
     return safe_log(compute_mag(audio, size=size, overlap=overlap, pad_end=pad_end))
 
 
@@ -265,7 +367,7 @@ def compute_mel(audio, lo_hz: float = 0.0, hi_hz: float = 8000.0, bins: int = 64
 @register("spectral_ops")
 def compute_logmel(audio, lo_hz: float = 80.0, hi_hz: float = 7600.0, bins: int = 64, fft_size: int = 2048,
                    overlap: float = 0.75, pad_end: bool = True, sample_rate: int = 16000) -> tf.Tensor:
-    """Natural log (floored at 1e-5) of `compute_mel`, `[batch, n_frames, bins]`."""
+    """Natural log of `compute_mel` (zeros read as 1e-5), `[batch, n_frames, bins]`."""
     return safe_log(compute_mel(audio, lo_hz, hi_hz, bins, fft_size, overlap, pad_end, sample_rate))
 
 
@@ -316,6 +418,25 @@ def _mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
     return (gains / gains.size).astype(np.float32)
 
 
+def _frame_hop(sample_rate, frame_rate) -> int:
+    """Samples per frame, sample_rate / frame_rate.
+
+    Raises:
+      ValueError: unless it is a whole number (the original floors it silently, which gives
+        frames at a rate other than frame_rate).
+    """
+    for name, value in (("sample_rate", sample_rate), ("frame_rate", frame_rate)):
+        if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not value > 0:
+            raise ValueError(f"`{name}` must be a positive number (Hz), got {value!r}.")
+    ratio = sample_rate / frame_rate
+    if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+        raise ValueError(
+            f"`frame_rate` ({frame_rate} Hz) must divide `sample_rate` ({sample_rate} Hz) into a whole "
+            f"number of samples per frame; got {ratio}.")
+    return int(round(ratio))
+
+
 def _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding) -> np.ndarray:
     if isinstance(audio, tf.Tensor):
         if not tf.executing_eagerly():
@@ -336,22 +457,22 @@ def _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding) -> n
     spectrum = np.fft.rfft(frames * window, axis=-1)
     power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
     mean_power = power @ _mean_weights(sample_rate, n_fft).astype(np.float64)
-    loudness = 10.0 * np.log10(np.maximum(mean_power, POWER_AMIN)) - ref_db
-    loudness = np.maximum(loudness, -range_db).astype(np.float32)
+    loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db, use_tf=False).astype(np.float32)
     return loudness[0] if squeeze else loudness
 
 
 @_no_autograph
 @register("spectral_ops")
 def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_fft: int = 512,
-                     range_db: float = core.LD_RANGE, ref_db: float = 0.0, use_tf: bool = True,
+                     range_db: float = DB_RANGE, ref_db: float = 0.0, use_tf: bool = True,
                      padding: str = "center"):
     """A-weighted loudness per frame, dB.
 
-    Frames of `n_fft` samples every sample_rate / frame_rate samples (see the module
-    docstring for `padding`) are Hann-windowed; the power spectrum |X_k|^2 of each is
-    weighted by 10^(A(f_k) / 10), averaged over the n_fft // 2 + 1 bins, and converted to
-    10 log10(power) - ref_db, floored at -range_db. Doubling the amplitude adds 6.02 dB.
+    Frames of `n_fft` samples every sample_rate // frame_rate samples (see the module
+    docstring for `padding`; 'center' gives n_samples // hop + 1 frames) are Hann-windowed;
+    the power spectrum |X_k|^2 of each is weighted by 10^(A(f_k) / 10), averaged over the
+    n_fft // 2 + 1 bins, and converted by core.power_to_db(power, ref_db, range_db): at
+    least -range_db. Doubling the amplitude adds 6.02 dB.
 
     Args:
       audio: `[n_samples]` or `[batch, n_samples]`.
@@ -361,13 +482,13 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
       `[n_frames]` or `[batch, n_frames]` float32 (tensor for use_tf, else numpy).
     """
     n_fft = _check_positive_int(n_fft, "n_fft")
-    hop = hop_size(sample_rate, frame_rate)
+    hop = _frame_hop(sample_rate, frame_rate)
     if not use_tf:
         return _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding)
     audio, squeeze = _batched_audio(audio)
     power = _windowed_rfft(audio, n_fft, hop, padding, output="power")
     mean_power = tf.tensordot(power, tf.constant(_mean_weights(sample_rate, n_fft)), axes=1)
-    loudness = power_to_db(mean_power, amin=POWER_AMIN, ref_db=ref_db, range_db=range_db)
+    loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db)
     return loudness[0] if squeeze else loudness
 
 
@@ -376,7 +497,7 @@ def _mean_square(audio, sample_rate, frame_rate, frame_size, padding):
     """Mean of audio^2 over each frame, `[batch, n_frames]`, and whether the input was 1-D."""
     audio, squeeze = _batched_audio(audio)
     frame_size = _check_positive_int(frame_size, "frame_size")
-    hop = hop_size(sample_rate, frame_rate)
+    hop = _frame_hop(sample_rate, frame_rate)
     n_frames, left, right = framing(audio.shape[1], frame_size, hop, padding)
     squared = tf.pad(tf.square(audio), [[0, 0], [left, right]])
     squared = squared[:, :(n_frames - 1) * hop + frame_size, tf.newaxis]
@@ -384,44 +505,92 @@ def _mean_square(audio, sample_rate, frame_rate, frame_size, padding):
     return mean_square, squeeze
 
 
-@_no_autograph
-@register("spectral_ops")
-def compute_power(audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 1024,
-                  range_db: float = core.LD_RANGE, ref_db: float = 0.0, padding: str = "center") -> tf.Tensor:
-    """Frame power in dB: 10 log10(mean(audio^2 over the frame)) - ref_db, floored at -range_db.
-
-    A full-scale sine gives -3.01 dB. Returns `[batch, n_frames]` (`[n_frames]` for 1-D input).
-    """
-    mean_square, squeeze = _mean_square(audio, sample_rate, frame_rate, frame_size, padding)
-    power_db = power_to_db(mean_square, amin=POWER_AMIN, ref_db=ref_db, range_db=range_db)
-    return power_db[0] if squeeze else power_db
+def _safe_sqrt(x: tf.Tensor) -> tf.Tensor:
+    """sqrt(x) for x >= 0, with a zero (not infinite) gradient where x == 0."""
+    positive = x > 0.0
+    return tf.where(positive, tf.sqrt(tf.where(positive, x, 1.0)), 0.0)
 
 
 @_no_autograph
 @register("spectral_ops")
-def compute_rms_energy(audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 2048,
+def compute_rms_energy(audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 512,
                        padding: str = "center") -> tf.Tensor:
     """Root-mean-square amplitude per frame (linear), `[batch, n_frames]` (`[n_frames]` for 1-D).
 
-    A sine of amplitude A gives A / sqrt(2). The gradient is finite at silence.
+    Frames as compute_loudness. A sine of amplitude A gives A / sqrt(2); silent frames give
+    0 (with a finite, zero gradient).
     """
     mean_square, squeeze = _mean_square(audio, sample_rate, frame_rate, frame_size, padding)
-    rms = tf.sqrt(tf.maximum(mean_square, POWER_AMIN))
+    rms = _safe_sqrt(mean_square)
     return rms[0] if squeeze else rms
 
 
-# --------------------------------------------------------------------------------- f0
 @_no_autograph
 @register("spectral_ops")
-def compute_f0(audio, sample_rate: int = 16000, frame_rate: int = 250, viterbi: bool = True,
-               capacity: str = "full", **kwargs):
-    """Fundamental frequency with pretrained CREPE; see `ddsp_models.crepe.compute_f0`.
+def compute_power(audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 512,
+                  ref_db: float = 0.0, range_db: float = DB_RANGE, padding: str = "center") -> tf.Tensor:
+    """Frame power in dB: core.amplitude_to_db(compute_rms_energy(...), ref_db, range_db).
+
+    That is 10 log10(mean(audio^2 over the frame)) - ref_db, at least -range_db. A
+    full-scale sine gives -3.01 dB. Returns `[batch, n_frames]` (`[n_frames]` for 1-D input).
+    """
+    rms = compute_rms_energy(audio, sample_rate, frame_rate, frame_size, padding)
+    return amplitude_to_db(rms, ref_db=ref_db, range_db=range_db)
+
+
+# --------------------------------------------------------------------------------- f0
+@register("spectral_ops")
+def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: str = "center", *,
+               sample_rate: int = CREPE_SAMPLE_RATE, capacity: str = "full", **kwargs):
+    """Fundamental frequency with pretrained CREPE (not differentiable; numpy in and out).
+
+    Frames of CREPE_FRAME_SIZE samples every 16000 // frame_rate samples of 16 kHz audio,
+    framed with `padding` as compute_loudness ('center': n_samples // hop + 1 frames, frame i
+    centred on sample i * hop).
+
+    Args:
+      audio: `[n_samples]` or `[batch, n_samples]` at `sample_rate` (resampled to 16 kHz).
+      frame_rate: frames per second, Hz.
+      viterbi: Viterbi-smoothed bin path (else the per-frame argmax).
+      padding: 'center', 'same' or 'valid'.
+      sample_rate: rate of `audio`, Hz (the original takes 16 kHz audio only).
+      capacity, **kwargs: see ddsp_models.crepe.compute_f0.
 
     Returns:
-      (f0_hz, f0_confidence) numpy float32, `[n_frames]` or `[batch, n_frames]`, with
-      n_frames = floor(n_samples * frame_rate / sample_rate).
+      (f0_hz, f0_confidence): float32 numpy `[n_frames]` or `[batch, n_frames]`; confidence in [0, 1].
     """
-    from ddsp_models import crepe  # heavy (weights); imported on first use.
+    from ddsp_models import audio_io, crepe  # heavy (weights); imported on first use.
 
-    return crepe.compute_f0(audio, sample_rate=sample_rate, frame_rate=frame_rate, viterbi=viterbi,
-                            capacity=capacity, **kwargs)
+    array = crepe.check_audio(audio)
+    if sample_rate != CREPE_SAMPLE_RATE:
+        array = audio_io.resample(array, sample_rate, CREPE_SAMPLE_RATE)
+    hop = _frame_hop(CREPE_SAMPLE_RATE, frame_rate)
+    padded = np.asarray(pad(array, CREPE_FRAME_SIZE, hop, padding, axis=-1))
+    n_frames = 1 + (padded.shape[-1] - CREPE_FRAME_SIZE) // hop
+    if n_frames < 1:
+        raise ValueError(f"compute_f0: {array.shape[-1]} samples hold no whole frame with padding={padding!r}.")
+    # crepe.compute_f0 centres frame j on sample j * hop (zeros before the start). Shift the
+    # padded audio right by lead = skip * hop - 512 so that its frame skip + i starts at
+    # sample i * hop of the padded audio, i.e. is the original's frame i.
+    skip = -(-(CREPE_FRAME_SIZE // 2) // hop)
+    lead = skip * hop - CREPE_FRAME_SIZE // 2
+    tail = max(0, (skip + n_frames) * hop - lead - padded.shape[-1])
+    widths = [(0, 0)] * (padded.ndim - 1) + [(lead, tail)]
+    shifted = np.pad(padded, widths)
+    f0_hz, confidence = crepe.compute_f0(shifted, sample_rate=CREPE_SAMPLE_RATE,
+                                         frame_rate=CREPE_SAMPLE_RATE / hop, viterbi=viterbi,
+                                         capacity=capacity, **kwargs)
+    keep = slice(skip, skip + n_frames)
+    return f0_hz[..., keep], np.nan_to_num(confidence[..., keep])
+
+
+from ddsp_models.crepe_wrappers import PitchCREPE as PretrainedCREPE  # noqa: E402  (the original's name)
+
+
+def reset_crepe() -> None:
+    """Forgets the cached CREPE networks and weights (the next use rebuilds them)."""
+    from ddsp_models.crepe import weights
+
+    with weights._LOCK:
+        weights._MODEL_CACHE.clear()
+        weights._WEIGHTS_CACHE.clear()

@@ -74,7 +74,7 @@ def harmonic_block(f0_hz, harmonic_amplitudes, phase, sample_rate: int, hop: int
     audible = ratios < (sample_rate / 2.0) / tf.maximum(f0_env[..., tf.newaxis], 1e-7)
     sines = tf.sin(tf.where(audible, sample_phase[..., tf.newaxis] * ratios, 0.0))  # [b,n,hop,K]
     a_now, a_next = amplitudes[:, :-1, :], amplitudes[:, 1:, :]
-    window = core._rising_half_window(hop)  # the `window` upsampling's ramp
+    window = core.rising_half_window(hop)  # the `window` upsampling's ramp
     env = a_now[:, :, tf.newaxis, :] + (a_next - a_now)[:, :, tf.newaxis, :] * window[:, tf.newaxis]
     audio = tf.reduce_sum(sines * env, axis=-1)                       # [b, n, hop]
     return tf.reshape(audio, [tf.shape(audio)[0], -1]), tf.cast(end, tf.float32)
@@ -166,11 +166,13 @@ def filtered_noise_block(noise, magnitudes, window_size: int = 0) -> np.ndarray:
 
     Returns:
       (`[n * hop + ir_size - 1]` samples, ir_size): sample j belongs at output position
-      block_start + j - ir_size // 2 (the centred filters' delay, as `FilteredNoise`).
+      block_start + j - core.default_delay_compensation(ir_size) (the delay `FilteredNoise`
+      removes).
     """
     ir = core.frequency_impulse_response(np.asarray(magnitudes, np.float32)[np.newaxis],
                                          window_size)
-    full = core.fft_convolve(np.asarray(noise, np.float32)[np.newaxis], ir, padding="valid")
+    full = core.fft_convolve(np.asarray(noise, np.float32)[np.newaxis], ir, padding="valid",
+                             delay_compensation=0)
     return full.numpy()[0], int(ir.shape[-1])
 
 
@@ -225,7 +227,8 @@ def filtered_noise_frames(noise, magnitudes, hop: int, window_size: int = 0):
     spectrum = tf.signal.rfft(blocks, [fft_size]) * tf.signal.rfft(ir, [fft_size])
     full = tf.signal.overlap_and_add(tf.signal.irfft(spectrum, [fft_size]), hop)
     n_samples = tf.shape(noise)[1]
-    return full[:, ir_size // 2:ir_size // 2 + n_samples]
+    delay = core.default_delay_compensation(ir_size)
+    return full[:, delay:delay + n_samples]
 
 
 def reverb_tf(audio, impulse_response, add_dry: bool = True):
@@ -243,19 +246,12 @@ def reverb_tf(audio, impulse_response, add_dry: bool = True):
 
 
 def filter_bank_matrix(n_bands: int, window_size: int = 0) -> np.ndarray:
-    """`[n_bands, ir_size]`: magnitudes @ matrix = `core.frequency_impulse_response`'s
-    centred, Hann-windowed linear-phase FIR (the inverse real FFT of a zero-phase response
-    written as a cosine sum, then rolled, cropped and windowed), with plain matmuls only."""
-    n_fft = 2 * (n_bands - 1)
-    size = n_fft if window_size <= 0 or window_size > n_fft else int(window_size)
-    t = (np.arange(size) - size // 2) % n_fft                       # time of each output tap
-    k = np.arange(n_bands)[:, None]
-    weights = np.full([n_bands, 1], 2.0)
-    weights[0] = weights[-1] = 1.0
-    basis = weights * np.cos(2.0 * np.pi * k * t[None, :] / n_fft) / n_fft
-    n = np.arange(size) - size // 2
-    window = 0.5 + 0.5 * np.cos(np.pi * n / (size / 2.0 + 0.5))
-    return (basis * window[None, :]).astype(np.float32)
+    """`[n_bands, ir_size]`: magnitudes @ matrix = `core.frequency_impulse_response(magnitudes)`
+    (it is linear in the magnitudes: row k is the response of band k alone), so the FIRs
+    need plain matmuls only."""
+    identity = np.eye(n_bands, dtype=np.float32)[np.newaxis]
+    with tf.init_scope():  # eager, also while a tf.function traces
+        return core.frequency_impulse_response(identity, window_size).numpy()[0]
 
 
 def filtered_noise_block_tf(noise, magnitudes, hop: int, window_size: int = 0):
@@ -282,4 +278,5 @@ def filtered_noise_block_tf(noise, magnitudes, hop: int, window_size: int = 0):
     out = tf.zeros([total])
     for f in range(n):
         out = out + tf.pad(full[f], [[f * hop, total - f * hop - (hop + ir_size - 1)]])
-    return out[ir_size // 2:ir_size // 2 + n * hop][tf.newaxis]
+    delay = core.default_delay_compensation(ir_size)
+    return out[delay:delay + n * hop][tf.newaxis]

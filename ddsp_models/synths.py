@@ -16,6 +16,22 @@ def _scaled(scale_fn, x):
 
 
 @register("synths")
+class TensorToAudio(Processor):
+    """Identity "synth": samples `[batch, n_samples, 1]` -> audio `[batch, n_samples]`."""
+
+    def __init__(self, name: str = "tensor_to_audio", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def get_controls(self, samples) -> TensorDict:
+        """Args: samples `[batch, n_samples, 1]`. Returns {'samples': samples}."""
+        return {"samples": samples}
+
+    def get_signal(self, samples) -> tf.Tensor:
+        """The samples without their channel axis, `[batch, n_samples]`."""
+        return tf.squeeze(samples, 2)
+
+
+@register("synths")
 class Harmonic(Processor):
     """Harmonic (additive) synthesizer: sum_k A(t) c_k(t) sin(k phi(t)), phi' = 2 pi f0(t).
 
@@ -25,10 +41,11 @@ class Harmonic(Processor):
       scale_fn: squashing applied to amplitudes and harmonic_distribution (None: use as given).
       normalize_below_nyquist: zero harmonics at or above Nyquist before normalising the
         distribution to sum to 1 (otherwise normalise all harmonics).
-      amp_resample_method: 'window' (Hann overlap-add) or 'linear' amplitude upsampling.
-      use_angular_cumsum: kept so DDSP gin configs bind. The phase is always accumulated in
-        float64 and wrapped (core.angular_cumsum), which is accurate over long signals and
-        cheap for the single f0 channel, so this flag changes nothing.
+      amp_resample_method: 'window' (Hann overlap-add), 'linear', 'nearest' or 'cubic'.
+      use_angular_cumsum: False (the original's default): each harmonic accumulates its own
+        float32 phase, as the original DDSP does (identical numbers; the phase drifts over
+        long signals). True: the phase of f0 is accumulated once in float64 (accurate to
+        ~1e-6 and faster; see core.harmonic_synthesis).
       name: processor name (ProcessorGroup keys).
     """
 
@@ -36,8 +53,8 @@ class Harmonic(Processor):
                  normalize_below_nyquist: bool = True, amp_resample_method: str = "window",
                  use_angular_cumsum: bool = False, name: str = "harmonic", **kwargs):
         super().__init__(name=name, **kwargs)
-        if amp_resample_method not in ("window", "linear", "nearest"):
-            raise ValueError(f"Harmonic `amp_resample_method` must be 'window', 'linear' or 'nearest', "
+        if amp_resample_method not in core.RESAMPLE_METHODS:
+            raise ValueError(f"Harmonic `amp_resample_method` must be one of {list(core.RESAMPLE_METHODS)}, "
                              f"got {amp_resample_method!r}.")
         self.n_samples = int(n_samples)
         self.sample_rate = int(sample_rate)
@@ -84,7 +101,7 @@ class Harmonic(Processor):
         return core.harmonic_synthesis(
             frequencies=f0_hz, amplitudes=amplitudes, harmonic_distribution=harmonic_distribution,
             n_samples=self.n_samples, sample_rate=self.sample_rate,
-            amp_resample_method=self.amp_resample_method, use_angular_cumsum=True)
+            amp_resample_method=self.amp_resample_method, use_angular_cumsum=self.use_angular_cumsum)
 
     def _check_shapes(self, amplitudes, harmonic_distribution, f0_hz) -> None:
         check_same_size({"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution,
@@ -148,21 +165,25 @@ class Sinusoidal(Processor):
       n_samples: output length, samples.
       sample_rate: Hz; sinusoids at or above Nyquist are silenced.
       amp_scale_fn: squashing of amplitudes (None: use as given).
-      amp_resample_method: 'window' or 'linear' amplitude upsampling.
-      freq_scale_fn: network outputs -> Hz (core.frequencies_softmax / frequencies_sigmoid);
-        None: frequencies are already in Hz.
+      amp_resample_method: 'window', 'linear', 'nearest' or 'cubic' amplitude upsampling.
+      freq_scale_fn: network outputs -> Hz (core.frequencies_sigmoid, the default, or
+        core.frequencies_softmax ...); None: frequencies are already in Hz.
       name: processor name.
+      use_angular_cumsum: accumulate phases with core.angular_cumsum (accurate over long
+        signals) instead of the original's float32 running sum (not an argument of the
+        original; default False as there).
     """
 
     def __init__(self, n_samples: int = 64000, sample_rate: int = 16000, amp_scale_fn=core.exp_sigmoid,
-                 amp_resample_method: str = "window", freq_scale_fn=core.frequencies_softmax,
-                 name: str = "sinusoidal", **kwargs):
+                 amp_resample_method: str = "window", freq_scale_fn=core.frequencies_sigmoid,
+                 name: str = "sinusoidal", use_angular_cumsum: bool = False, **kwargs):
         super().__init__(name=name, **kwargs)
         self.n_samples = int(n_samples)
         self.sample_rate = int(sample_rate)
         self.amp_scale_fn = amp_scale_fn
         self.amp_resample_method = amp_resample_method
         self.freq_scale_fn = freq_scale_fn
+        self.use_angular_cumsum = use_angular_cumsum
 
     def get_controls(self, amplitudes, frequencies) -> TensorDict:
         """Args:
@@ -170,15 +191,17 @@ class Sinusoidal(Processor):
           frequencies: `[batch, n_frames, n_sinusoids * depth]` network outputs (or Hz,
             `[batch, n_frames, n_sinusoids]`, when freq_scale_fn is None).
 
-        Returns: amplitudes (zero at or above Nyquist) and frequencies in Hz.
+        Returns: amplitudes and frequencies in Hz; with a freq_scale_fn, amplitudes of
+        sinusoids at or above Nyquist are zeroed here (otherwise only when synthesizing).
         """
         amplitudes = check_frames(amplitudes, "amplitudes", ranks=(3,))
         frequencies = check_frames(frequencies, "frequencies", ranks=(3, 4))
         amplitudes = _scaled(self.amp_scale_fn, amplitudes)
         if self.freq_scale_fn is not None:
             frequencies = self.freq_scale_fn(frequencies)
+            self._check_shapes(amplitudes, frequencies)
+            amplitudes = core.remove_above_nyquist(frequencies, amplitudes, self.sample_rate)
         self._check_shapes(amplitudes, frequencies)
-        amplitudes = core.remove_above_nyquist(frequencies, amplitudes, self.sample_rate)
         return {"amplitudes": amplitudes, "frequencies": frequencies}
 
     def get_signal(self, amplitudes, frequencies) -> tf.Tensor:
@@ -189,10 +212,8 @@ class Sinusoidal(Processor):
         self._check_shapes(amplitudes, frequencies)
         amplitude_envelopes = core.resample(amplitudes, self.n_samples, method=self.amp_resample_method)
         frequency_envelopes = core.resample(frequencies, self.n_samples, method="linear")
-        # Accurate (float64, wrapped) phases: a float32 running sum drifts audibly within a
-        # second. It is the slow part for many sinusoids (about 1 s per 10 M sample-sinusoids).
         return core.oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=self.sample_rate,
-                                    use_angular_cumsum=True)
+                                    use_angular_cumsum=self.use_angular_cumsum)
 
     def _check_shapes(self, amplitudes, frequencies) -> None:
         named = {"amplitudes": amplitudes, "frequencies": frequencies}
@@ -209,7 +230,7 @@ class Wavetable(Processor):
     Args:
       n_samples: output length, samples (a multiple of the number of amplitude frames).
       sample_rate: Hz.
-      scale_fn: squashing of amplitudes (None: use as given). Wavetables are used as given.
+      scale_fn: squashing of amplitudes and wavetables (None: use as given).
       name: processor name.
     """
 
@@ -232,6 +253,7 @@ class Wavetable(Processor):
         f0_hz = check_frames(f0_hz, "f0_hz", channels=1)
         self._check_shapes(amplitudes, wavetables, f0_hz)
         amplitudes = _scaled(self.scale_fn, amplitudes)
+        wavetables = _scaled(self.scale_fn, wavetables)
         return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
 
     def get_signal(self, amplitudes, wavetables, f0_hz) -> tf.Tensor:

@@ -91,7 +91,7 @@ def test_trainable_reverb_learns_its_ir_and_restores_from_a_checkpoint(tmp_path)
 def test_exp_decay_reverb_ir_decays_at_the_requested_rate():
     reverb = effects.ExpDecayReverb(reverb_length=16000, scale_fn=None)
     gain, decay = np.array([[0.5]], np.float32), np.array([[np.log(4.0)]], np.float32)  # rate 2 + 4
-    ir = reverb(AUDIO[:1], gain, decay, return_outputs_dict=True)["ir"].numpy()[0]
+    ir = reverb(AUDIO[:1], gain, decay, return_outputs_dict=True)["controls"]["ir"].numpy()[0]
     quarters = (ir.reshape(4, 4000) ** 2).mean(axis=1)
     # Envelope 0.5 * exp(-6 t): energy falls by exp(-2 * 6 * 0.25) per quarter of the IR.
     np.testing.assert_allclose(quarters[1:] / quarters[:-1], np.exp(-3.0), rtol=0.15)
@@ -121,7 +121,7 @@ def test_trainable_parametric_reverbs_build_restorable_variables(tmp_path):
 def test_filtered_noise_reverb_shapes_its_ir_spectrum():
     reverb = effects.FilteredNoiseReverb(reverb_length=8000, n_frames=10, n_filter_banks=17, scale_fn=None)
     magnitudes = np.tile((np.arange(17) < 4).astype(np.float32), [1, 10, 1])  # low-pass at 2 kHz
-    ir = reverb(AUDIO[:1], magnitudes, return_outputs_dict=True)["ir"].numpy()[0]
+    ir = reverb(AUDIO[:1], magnitudes, return_outputs_dict=True)["controls"]["ir"].numpy()[0]
     power = np.abs(np.fft.rfft(ir)) ** 2
     cutoff_bin = len(power) * 2000 // 8000
     assert power[:cutoff_bin].sum() > 0.9 * power.sum()
@@ -143,16 +143,20 @@ def test_fir_filter_passes_low_and_blocks_high_frequencies():
 
 
 # ------------------------------------------------------------------------------ ModDelay
-def test_mod_delay_delays_by_center_plus_depth_times_phase_swing():
+def test_mod_delay_delays_by_center_plus_depth_times_phase():
+    """The original's mapping: delay = center_ms + depth_ms * phase."""
     mod_delay = effects.ModDelay(center_ms=2.0, depth_ms=1.0, gain_scale_fn=None, phase_scale_fn=None,
                                  add_dry=False)
     gain = np.ones([2, 10, 1], np.float32)
-    for phase, delay_samples in [(0.5, 32), (1.0, 48), (0.0, 16)]:  # 2 ms, 3 ms, 1 ms at 16 kHz
+    for phase, delay_samples in [(0.5, 40), (0.75, 44), (0.0, 32)]:  # 2.5, 2.75, 2 ms at 16 kHz
         out = mod_delay(AUDIO, gain, np.full([2, 10, 1], phase, np.float32)).numpy()
         np.testing.assert_allclose(out[:, delay_samples:], AUDIO[:, :-delay_samples], atol=1e-5)
+    # The longest delay wraps to no delay (core.variable_length_delay reads its table cyclically).
+    np.testing.assert_allclose(mod_delay(AUDIO, gain, np.full([2, 10, 1], 1.0, np.float32)).numpy(), AUDIO,
+                               atol=1e-5)
     with_dry = effects.ModDelay(center_ms=2.0, depth_ms=1.0, gain_scale_fn=None, phase_scale_fn=None)
     out = with_dry(AUDIO, 0.5 * gain, np.full([2, 10, 1], 0.5, np.float32)).numpy()
-    np.testing.assert_allclose(out[:, 32:], AUDIO[:, 32:] + 0.5 * AUDIO[:, :-32], atol=1e-5)
+    np.testing.assert_allclose(out[:, 40:], AUDIO[:, 40:] + 0.5 * AUDIO[:, :-40], atol=1e-5)
 
 
 def test_mod_delay_graph_mode_gradients_and_errors():
@@ -171,7 +175,7 @@ def test_mod_delay_graph_mode_gradients_and_errors():
     with pytest.raises(ValueError, match="gain"):
         mod_delay(AUDIO, np.zeros([2, 10, 2], np.float32), phase)
     with pytest.raises(ValueError, match="depth_ms"):
-        effects.ModDelay(center_ms=5.0, depth_ms=10.0)
+        effects.ModDelay(center_ms=5.0, depth_ms=-1.0)
 
 
 def test_reverb_output_is_differentiable_with_respect_to_the_given_ir():

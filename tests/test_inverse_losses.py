@@ -167,7 +167,8 @@ def test_losses_work_in_tf_function_and_are_gin_configurable():
     kde, twm = both(tf.constant(amps), tf.constant(freqs), tf.constant(candidates))
     assert float(kde) > 0.0 and np.isfinite(float(twm))
     with gin.unlock_config():
-        gin.parse_config("KDEConsistencyLoss.kernel_width_midi = 0.25\nTWMLoss.rho = 0.5")
+        gin.parse_config("inverse_losses.KDEConsistencyLoss.kernel_width_midi = 0.25\n"
+                         "inverse_losses.TWMLoss.rho = 0.5")
     try:
         assert inverse_losses.KDEConsistencyLoss().kernel_width_midi == 0.25
         assert inverse_losses.TWMLoss().rho == 0.5

@@ -105,7 +105,8 @@ def test_spectral_loss_terms_match_their_definitions():
     t, v = mag(target), mag(audio)
     expected = {
         "mag": np.mean(np.abs(t - v)),
-        "logmag": np.mean(np.abs(np.log(np.maximum(t, 1e-5)) - np.log(np.maximum(v, 1e-5)))),
+        # core.safe_log (the original's): only non-positive magnitudes read as 1e-5.
+        "logmag": np.mean(np.abs(np.log(np.where(t <= 0, 1e-5, t)) - np.log(np.where(v <= 0, 1e-5, v)))),
         "delta_time": np.mean(np.abs(np.diff(t, axis=1) - np.diff(v, axis=1))),
         "delta_freq": np.mean(np.abs(np.diff(t, axis=2) - np.diff(v, axis=2))),
         "cumsum_freq": np.mean(np.abs(np.cumsum(t, axis=2) - np.cumsum(v, axis=2))),
@@ -178,9 +179,13 @@ def test_param_loss_values():
     np.testing.assert_allclose(float(losses.ParamLoss()(target, predicted)), (0.5 + 2.0 + 1.0 + 1.0) / 6)
     np.testing.assert_allclose(float(losses.ParamLoss(weight=2.0, loss_type="L2")(target, predicted)),
                                2.0 * (0.25 + 4.0 + 1.0 + 1.0) / 6)
-    # Batch-first weights: [batch] per example, [batch, n] per element.
+    # Weights broadcast as numpy does (the original); lower-rank weights that do not are
+    # batch-first: [batch] per example, [batch, n] per element.
     np.testing.assert_allclose(float(losses.ParamLoss()(target, predicted, weights=np.array([1.0, 0.0]))),
                                2.5 / 6, rtol=1e-6)
+    per_column = np.array([0.0, 1.0, 1.0], np.float32)  # broadcasts along the last axis
+    np.testing.assert_allclose(float(losses.ParamLoss()(target, predicted, weights=per_column)), 3.0 / 6,
+                               rtol=1e-6)
     frame_weights = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], np.float32)
     np.testing.assert_allclose(
         float(losses.ParamLoss()(target[..., None], predicted[..., None], weights=frame_weights)), 3.0 / 6)
@@ -189,7 +194,7 @@ def test_param_loss_values():
     np.testing.assert_allclose(float(cosine([[1.0, 1.0]], [[2.0, 2.0]])), 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="loss_type"):
         losses.ParamLoss(loss_type="huber")
-    with pytest.raises(ValueError, match="target.*predicted"):
+    with pytest.raises(ValueError, match="pred.*target"):
         losses.ParamLoss()(np.zeros((2, 3)), np.zeros((2, 4)))
 
 
@@ -254,7 +259,7 @@ def test_loss_group_errors_name_the_key_and_the_loss():
 
 # -------------------------------------------------------------- CREPE embedding loss
 def test_pretrained_crepe_embedding_loss():
-    loss = losses.PretrainedCREPEEmbeddingLoss(model_size="tiny")
+    loss = losses.PretrainedCREPEEmbeddingLoss(model_capacity="tiny")
     n_samples = SR // 4
     target = tf.constant(sine(440.0, n_samples))
     assert abs(float(loss(target, target))) < 1e-7

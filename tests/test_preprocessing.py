@@ -57,24 +57,28 @@ def test_f0_loudness_preprocessor_values_and_shapes():
 
 def test_features_are_resampled_linearly_to_time_steps():
     ramp = np.linspace(100.0, 200.0, 250, dtype=np.float32)[np.newaxis]  # [1, 250]
-    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=1000)
+    preprocessor = preprocessing.F0LoudnessPreprocessor(time_steps=1000, compute_loudness=False)
     outputs = preprocessor(np.full([1, 250], -20.0, np.float32), ramp)  # positional: (loudness, f0)
     f0 = outputs["f0_hz"].numpy()[0, :, 0]
     assert f0.shape == (1000,)
-    np.testing.assert_allclose(f0, np.linspace(100.0, 200.0, 1000), atol=1e-3)  # end points kept
+    # core.resample: step t reads frame t * 250 / 1000; the last frame holds (the original).
+    np.testing.assert_allclose(f0, np.interp(np.arange(1000) / 4.0, np.arange(250), ramp[0]), atol=1e-3)
     np.testing.assert_allclose(outputs["loudness_db"], -20.0)
 
 
 def test_loudness_is_computed_from_audio_when_asked_or_missing():
     audio = np.stack([sine(amplitude=0.5), sine(amplitude=0.05)])
-    expected = spectral_ops.compute_loudness(audio, sample_rate=SR, frame_rate=FRAME_RATE).numpy()
+    # 'center' framing gives 251 frames, resampled to the 250 time steps (as the original).
+    expected = spectral_ops.compute_loudness(audio, sample_rate=SR, frame_rate=FRAME_RATE)
+    expected = core.resample(expected, 250).numpy()
     f0 = np.full([2, 250], 220.0, np.float32)
-    missing = preprocessing.F0LoudnessPreprocessor(time_steps=250)({"f0_hz": f0, "audio": audio})
+    missing = preprocessing.F0LoudnessPreprocessor(time_steps=250, compute_loudness=False)(
+        {"f0_hz": f0, "audio": audio})
     np.testing.assert_allclose(missing["loudness_db"][:, :, 0], expected, atol=1e-4)
     # 10x quieter is 20 dB lower, a quarter of the 80 dB scaling range.
     ld_drop = missing["ld_scaled"][0, 125, 0] - missing["ld_scaled"][1, 125, 0]
     assert float(ld_drop) == pytest.approx(20.0 / 80.0, abs=1e-3)
-    forced = preprocessing.F0LoudnessPreprocessor(time_steps=250, compute_loudness=True)(
+    forced = preprocessing.F0LoudnessPreprocessor(time_steps=250)(  # compute_loudness=True by default
         {"f0_hz": f0, "audio": audio, "loudness_db": np.zeros([2, 250], np.float32)})
     np.testing.assert_allclose(forced["loudness_db"], missing["loudness_db"])
 
@@ -137,8 +141,8 @@ def test_online_f0_power_preprocessor_tracks_pitch_from_audio_alone():
     # Half the amplitude is 6 dB less power; power matches spectral_ops on the same audio.
     pw_db = outputs["pw_db"].numpy()[:, 10:-10, 0]
     assert np.median(pw_db[0] - pw_db[1]) == pytest.approx(6.02, abs=0.3)
-    expected = spectral_ops.compute_power(audio, sample_rate=sample_rate, frame_rate=250)
-    np.testing.assert_allclose(outputs["pw_db"].numpy()[..., 0], np.asarray(expected)[:, :125],
+    expected = spectral_ops.compute_power(audio, sample_rate=sample_rate, frame_rate=250, frame_size=1024)
+    np.testing.assert_allclose(outputs["pw_db"].numpy()[..., 0], core.resample(expected, 125).numpy(),
                                atol=1e-3)
     # The same inside tf.function; the pitch tracker's weights stay frozen.
     graph_outputs = tf.function(lambda x: layer({"audio": x}))(audio)

@@ -52,9 +52,10 @@ def test_processor_group_equals_running_the_processors_by_hand():
     by_hand = reverb(mixed, inputs["ir"])
 
     for name in ("amplitudes", "harmonic_distribution", "f0_hz"):
-        np.testing.assert_allclose(outputs[f"harmonic/controls/{name}"].numpy(), harmonic_out[name].numpy())
+        np.testing.assert_allclose(outputs[f"harmonic/controls/{name}"].numpy(),
+                                   harmonic_out["controls"][name].numpy())
     np.testing.assert_allclose(outputs["filtered_noise/controls/magnitudes"].numpy(),
-                               noise_out["magnitudes"].numpy())
+                               noise_out["controls"]["magnitudes"].numpy())
     np.testing.assert_allclose(outputs["filtered_noise/signal"].numpy(), noise_out["signal"].numpy(), atol=1e-6)
     np.testing.assert_allclose(outputs["add/signal"].numpy(), mixed.numpy(), atol=1e-6)
     np.testing.assert_allclose(outputs["reverb/signal"].numpy(), by_hand.numpy(), atol=1e-5)
@@ -117,8 +118,15 @@ def test_processor_group_checks_the_dag_at_construction():
         processors.ProcessorGroup([(first, ["audio"]), (first, ["first/signal"])])
     with pytest.raises(ValueError, match="processor"):
         processors.ProcessorGroup([(first,)])
-    with pytest.raises(TypeError, match="not a Processor"):
+    with pytest.raises(ValueError, match="'first'.*keyword processors"):
         processors.ProcessorGroup([("first", ["audio"])])
+    with pytest.raises(TypeError, match="not a Processor"):
+        processors.ProcessorGroup([(tf.keras.layers.Dense(2), ["audio"])])
+    # As in the original, nodes may name processors passed as keyword arguments.
+    group = processors.ProcessorGroup([("first", ["audio"]), ("second", ["first/signal"])], first=first,
+                                      second=second, name="by_name")
+    assert group.name == "by_name" and group.processors == [first, second]
+    np.testing.assert_array_equal(group({"audio": np.full([1, 3], 5.0, np.float32)}).numpy(), 5.0)
     # Dict nodes, 3-element nodes, nested inputs and 'inputs/' keys are accepted.
     group = processors.ProcessorGroup([{"processor": first, "inputs": ["inputs/sound/dry"]},
                                        (second, ["first/signal"], ["ignored"])])
@@ -145,7 +153,8 @@ def test_processor_returns_controls_and_signal_dict():
     harmonic = synths.Harmonic(n_samples=N_SAMPLES)
     inputs = solo_inputs()
     outputs = harmonic(inputs["amps"], inputs["harmonic_distribution"], inputs["f0_hz"], return_outputs_dict=True)
-    assert set(outputs) == {"amplitudes", "harmonic_distribution", "f0_hz", "signal"}
+    assert set(outputs) == {"signal", "controls"}  # the original's layout
+    assert set(outputs["controls"]) == {"amplitudes", "harmonic_distribution", "f0_hz"}
     signal = harmonic.get_signal(**harmonic.get_controls(inputs["amps"], inputs["harmonic_distribution"],
                                                          inputs["f0_hz"]))
     np.testing.assert_allclose(outputs["signal"].numpy(), signal.numpy(), atol=1e-6)
@@ -161,16 +170,25 @@ def test_add_sums_and_rejects_mismatched_lengths():
         processors.Add()(one, two[:, :40])
 
 
-def test_mix_crossfades_with_constant_power():
+def test_mix_gains_follow_the_original_curves_or_a_constant_power_crossfade():
     one, two = np.ones([1, 100], np.float32), -np.ones([1, 100], np.float32)
+    level = lambda logit: np.full([1, 5, 1], logit, np.float32)  # noqa: E731
+    # The original: sqrt(m) * one + (1 - sqrt(1 - m)) * two, both gains rising with m.
     mix = processors.Mix()
-    np.testing.assert_allclose(mix(one, two, np.full([1, 5, 1], 30.0, np.float32)).numpy(), 1.0, atol=1e-6)
-    np.testing.assert_allclose(mix(one, two, np.full([1, 5, 1], -30.0, np.float32)).numpy(), -1.0, atol=1e-6)
-    halfway = mix(one, np.ones([1, 100], np.float32), np.zeros([1, 5, 1], np.float32)).numpy()
-    np.testing.assert_allclose(halfway, 2 * np.sqrt(0.5), atol=1e-6)  # equal gains, power sums to 1
+    np.testing.assert_allclose(mix(one, 2 * two, level(30.0)).numpy(), -1.0, atol=1e-6)  # m = 1: 1 and 1
+    np.testing.assert_allclose(mix(one, two, level(-30.0)).numpy(), 0.0, atol=1e-6)  # m = 0: 0 and 0
+    halfway = mix(one, 3 * one, level(0.0)).numpy()
+    np.testing.assert_allclose(halfway, np.sqrt(0.5) + 3 * (1 - np.sqrt(0.5)), atol=1e-6)
+    # constant_power: sqrt(m) and sqrt(1 - m).
+    crossfade = processors.Mix(constant_power=True)
+    np.testing.assert_allclose(crossfade(one, two, level(30.0)).numpy(), 1.0, atol=1e-6)
+    np.testing.assert_allclose(crossfade(one, two, level(-30.0)).numpy(), -1.0, atol=1e-6)
+    np.testing.assert_allclose(crossfade(one, one, level(0.0)).numpy(), 2 * np.sqrt(0.5), atol=1e-6)
+    # Signals with a channel axis keep it (the original's layout).
+    assert mix(one[..., None], two[..., None], level(0.0)).shape == (1, 100, 1)
     # Mix level ramps along time at audio rate.
-    ramp = mix(one, 0 * two, np.array([[[-30.0], [30.0]]], np.float32), return_outputs_dict=True)
-    assert ramp["mix_level"].shape == (1, 100, 1)
+    ramp = crossfade(one, 0 * two, np.array([[[-30.0], [30.0]]], np.float32), return_outputs_dict=True)
+    assert ramp["controls"]["mix_level"].shape == (1, 100, 1)
     assert np.all(np.diff(ramp["signal"].numpy()[0]) >= 0)
     logits = tf.Variable(np.full([1, 5, 1], 100.0, np.float32))  # saturated sigmoid
     with tf.GradientTape() as tape:
@@ -180,11 +198,17 @@ def test_mix_crossfades_with_constant_power():
         mix(one, two, np.zeros([1, 5, 2], np.float32))
 
 
-def test_crop_removes_the_framing_overhang():
+def test_crop_removes_the_padding_of_framing():
     audio = np.arange(24, dtype=np.float32)[np.newaxis]
-    # frame_size 10 at 2 frames/s with sample_rate 8 -> hop 4, 6 extra samples.
-    np.testing.assert_array_equal(processors.Crop(10, 2, "front", sample_rate=8)(audio).numpy(), audio[:, 6:])
-    np.testing.assert_array_equal(processors.Crop(10, 2, "back", sample_rate=8)(audio).numpy(), audio[:, :-6])
-    np.testing.assert_array_equal(processors.Crop(10, 2, "center", sample_rate=8)(audio).numpy(), audio[:, 3:-3])
+    # The original: 2 * (frame_size // 2) samples, from the back by default.
+    np.testing.assert_array_equal(processors.Crop(7)(audio).numpy(), audio[:, :-6])
+    np.testing.assert_array_equal(processors.Crop(7, "front")(audio).numpy(), audio[:, 6:])
+    np.testing.assert_array_equal(processors.Crop(7, "center")(audio).numpy(), audio[:, 3:-3])
+    # With frame_rate: the frame_size - hop samples beyond the hop grid (frame_size 10 at
+    # 2 frames/s with sample_rate 8 -> hop 4, 6 extra samples).
+    np.testing.assert_array_equal(processors.Crop(10, "front", frame_rate=2, sample_rate=8)(audio).numpy(),
+                                  audio[:, 6:])
+    np.testing.assert_array_equal(processors.Crop(10, "center", frame_rate=2, sample_rate=8)(audio).numpy(),
+                                  audio[:, 3:-3])
     with pytest.raises(ValueError, match="crop_location"):
-        processors.Crop(10, 2, "middle", sample_rate=8)
+        processors.Crop(10, "middle")

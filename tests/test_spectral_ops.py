@@ -1,4 +1,9 @@
-"""Specification of ddsp_models.spectral_ops: STFT, mel/MFCC, A-weighted loudness, power, f0."""
+"""Specification of ddsp_models.spectral_ops: STFT, mel/MFCC, A-weighted loudness, power, f0.
+
+Defaults and framing are the original DDSP 3.7.0's (tests/test_golden_dsp.py checks its
+recorded numbers): 'center' framing gives n_samples // hop + 1 frames, loudness and power
+floor at -80 dB, power frames are 512 samples.
+"""
 import gin
 import librosa
 import numpy as np
@@ -152,8 +157,9 @@ def test_a_weighting_follows_iec_61672_and_librosa():
 
 # ------------------------------------------------------------------------- loudness
 @pytest.mark.parametrize("padding,n_frames", [
-    ("center", 1000), ("same", 1000), ("valid", 1 + (64000 - 512) // 64)])
-def test_loudness_of_4_seconds_at_250_hz_has_1000_frames(padding, n_frames):
+    ("center", 1001), ("same", 1000), ("valid", 1 + (64000 - 512) // 64)])
+def test_loudness_frame_counts_of_4_seconds_at_250_hz(padding, n_frames):
+    """'center' frames sit on samples 0, 64, ..., 64000: one more than hops (the original)."""
     audio = noise(64000)
     loudness = spectral_ops.compute_loudness(audio, padding=padding)
     assert loudness.shape == (n_frames,)
@@ -200,8 +206,8 @@ def test_loudness_tf_and_numpy_paths_agree(padding):
 
 def test_loudness_floor_and_reference():
     silence = np.zeros(4000, np.float32)
-    np.testing.assert_array_equal(spectral_ops.compute_loudness(silence).numpy(), -core.LD_RANGE)
-    np.testing.assert_array_equal(spectral_ops.compute_loudness(silence, range_db=80.0).numpy(), -80.0)
+    np.testing.assert_array_equal(spectral_ops.compute_loudness(silence).numpy(), -core.DB_RANGE)
+    np.testing.assert_array_equal(spectral_ops.compute_loudness(silence, range_db=120.0).numpy(), -120.0)
     audio = sine(440.0, 4000, 0.5)
     shifted = spectral_ops.compute_loudness(audio, ref_db=20.0).numpy()
     np.testing.assert_allclose(shifted, spectral_ops.compute_loudness(audio).numpy() - 20.0, atol=1e-4)
@@ -223,21 +229,24 @@ def test_loudness_is_differentiable_and_works_in_tf_function():
 
 # ---------------------------------------------------------------------- power, RMS
 def test_power_and_rms_of_a_full_scale_sine():
-    audio = sine(437.5, 16000)  # 28 whole periods per 1024-sample frame
+    audio = sine(437.5, 16000)  # 14 whole periods per 512-sample frame
     power = spectral_ops.compute_power(audio).numpy()
     rms = spectral_ops.compute_rms_energy(audio).numpy()
-    assert power.shape == (250,) and rms.shape == (250,)
+    assert power.shape == (251,) and rms.shape == (251,)
     np.testing.assert_allclose(power[10:-10], 10 * np.log10(0.5), atol=0.01)  # -3.01 dB
-    np.testing.assert_allclose(rms[20:-20], np.sqrt(0.5), rtol=1e-4)  # 2048-sample frames
-    # Centre padding: the first frame is half zeros.
-    np.testing.assert_allclose(power[0], 10 * np.log10(0.25), atol=0.05)
-    np.testing.assert_allclose(spectral_ops.compute_power(np.zeros(1600, np.float32)).numpy(), -core.LD_RANGE)
+    np.testing.assert_allclose(rms[20:-20], np.sqrt(0.5), rtol=1e-4)
+    rms_2048 = spectral_ops.compute_rms_energy(audio, frame_size=2048).numpy()
+    np.testing.assert_allclose(rms_2048[20:-20], np.sqrt(0.5), rtol=1e-4)
+    # Centre padding: the first and last frames are half zeros.
+    np.testing.assert_allclose(power[[0, -1]], 10 * np.log10(0.25), atol=0.05)
+    np.testing.assert_allclose(spectral_ops.compute_power(np.zeros(1600, np.float32)).numpy(), -core.DB_RANGE)
 
 
 def test_power_frames_follow_padding_and_gradients_are_finite():
     audio = tf.Variable(noise((2, 8000)))
     assert spectral_ops.compute_power(audio, padding="same").shape == (2, 125)
-    assert spectral_ops.compute_power(audio, padding="valid").shape == (2, 1 + (8000 - 1024) // 64)
+    assert spectral_ops.compute_power(audio, padding="valid").shape == (2, 1 + (8000 - 512) // 64)
+    assert spectral_ops.compute_power(audio).shape == (2, 126)
     silence = tf.Variable(tf.zeros([1, 4000]))
     with tf.GradientTape() as tape:
         loss = (tf.reduce_sum(spectral_ops.compute_rms_energy(audio))
@@ -250,9 +259,13 @@ def test_power_frames_follow_padding_and_gradients_are_finite():
 
 # ---------------------------------------------------------------------------- f0
 def test_compute_f0_delegates_to_crepe():
-    f0_hz, confidence = spectral_ops.compute_f0(sine(440.0, 4000, 0.5), sample_rate=SR, frame_rate=250,
-                                                capacity="tiny")
-    assert f0_hz.shape == (62,) and confidence.shape == (62,)
+    """The original's signature (audio, frame_rate, viterbi, padding) and framing: 'center'
+    gives 4000 // 64 + 1 frames, 'same' ceil(4000 / 64)."""
+    f0_hz, confidence = spectral_ops.compute_f0(sine(440.0, 4000, 0.5), 250, True, "center", capacity="tiny")
+    assert f0_hz.shape == (63,) and confidence.shape == (63,)
+    same, _ = spectral_ops.compute_f0(sine(440.0, 4000, 0.5), 250, padding="same", capacity="tiny")
+    assert same.shape == (63,)
+    np.testing.assert_allclose(np.median(same[:40]), 440.0, rtol=0.02)
     cents_error = 1200 * np.abs(np.log2(f0_hz[8:-8] / 440.0))
     assert np.median(cents_error) < 20
     assert np.median(confidence[8:-8]) > 0.5

@@ -1,5 +1,6 @@
 """Specification of the synthesizers: spectra, phase continuity, noise shaping, graph mode,
-gradients and input errors."""
+gradients and input errors. Defaults are the original DDSP 3.7.0's; `processor(...,
+return_outputs_dict=True)` gives {'signal', 'controls'} as there."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,12 +32,14 @@ def spectrum(audio):
 def test_harmonic_peaks_follow_the_distribution_and_nothing_sounds_above_nyquist():
     f0 = 230.0  # harmonics 1..34 are below 8 kHz, 35..40 above (and would alias off-grid)
     distribution = RNG.uniform(0.2, 1.0, size=40).astype(np.float32)
-    synth = synths.Harmonic(n_samples=SR, sample_rate=SR, scale_fn=None)
+    # The default float32 running phase (the original's) shifts high harmonics by a fraction
+    # of a hertz over a second; the accurate phase keeps them on their 1 Hz bins.
+    synth = synths.Harmonic(n_samples=SR, sample_rate=SR, scale_fn=None, use_angular_cumsum=True)
     controls = synth(frames([0.8], 100), frames(distribution, 100), frames([f0], 100),
                      return_outputs_dict=True)
     audible = np.arange(1, 41) * f0 < SR / 2
     expected = np.where(audible, distribution, 0.0) / distribution[audible].sum()
-    np.testing.assert_allclose(controls["harmonic_distribution"].numpy()[0, 0], expected, rtol=1e-5)
+    np.testing.assert_allclose(controls["controls"]["harmonic_distribution"].numpy()[0, 0], expected, rtol=1e-5)
 
     amplitudes = spectrum(controls["signal"].numpy()[0])
     bins = (np.arange(1, 35) * f0).astype(int)
@@ -48,9 +51,9 @@ def test_harmonic_peaks_follow_the_distribution_and_nothing_sounds_above_nyquist
 
 
 def test_harmonic_without_nyquist_normalisation_still_silences_high_harmonics():
-    synth = synths.Harmonic(n_samples=SR, scale_fn=None, normalize_below_nyquist=False)
+    synth = synths.Harmonic(n_samples=SR, scale_fn=None, normalize_below_nyquist=False, use_angular_cumsum=True)
     controls = synth(frames([1.0], 50), frames([1.0] * 4, 50), frames([3000.0], 50), return_outputs_dict=True)
-    np.testing.assert_allclose(controls["harmonic_distribution"].numpy()[0, 0], [0.25] * 4, rtol=1e-6)
+    np.testing.assert_allclose(controls["controls"]["harmonic_distribution"].numpy()[0, 0], [0.25] * 4, rtol=1e-6)
     amplitudes = spectrum(controls["signal"].numpy()[0])
     np.testing.assert_allclose(amplitudes[[3000, 6000]], [0.25, 0.25], rtol=0.02)
     assert amplitudes[[9000 - 8000, 16000 - 12000]].max() < 1e-3  # would-be aliases at 7 and 4 kHz
@@ -59,7 +62,7 @@ def test_harmonic_without_nyquist_normalisation_still_silences_high_harmonics():
 def test_harmonic_phase_stays_continuous_through_a_glide():
     n_frames, n_samples = 50, 8000
     f0 = np.geomspace(200.0, 3000.0, n_frames, dtype=np.float32)[np.newaxis, :, np.newaxis]
-    synth = synths.Harmonic(n_samples=n_samples, scale_fn=None)
+    synth = synths.Harmonic(n_samples=n_samples, scale_fn=None, use_angular_cumsum=True)
     audio = synth(frames([1.0], n_frames), frames([1.0], n_frames), f0).numpy()[0]
     f0_envelope = core.resample(f0, n_samples).numpy()[0, :, 0].astype(np.float64)
     omega = 2 * np.pi * f0_envelope / SR
@@ -69,14 +72,20 @@ def test_harmonic_phase_stays_continuous_through_a_glide():
     np.testing.assert_allclose(audio, np.sin(np.cumsum(omega)), atol=2e-4)
 
 
-def test_harmonic_phase_is_accurate_over_four_seconds():
+def test_harmonic_phase_is_accurate_over_four_seconds_with_angular_cumsum():
+    """use_angular_cumsum=True keeps the phase exact over 4 s; the default (the original's
+    float32 running phase per harmonic) drifts audibly by then."""
     n_samples = 64000
     f0 = np.full([1, 250, 1], 1234.5, np.float32)
-    synth = synths.Harmonic(n_samples=n_samples, scale_fn=None)
-    audio = synth(frames([1.0], 250), frames([1.0, 0.0, 1.0], 250), f0).numpy()[0]
     phase = np.cumsum(np.full(n_samples, 2 * np.pi * np.float64(np.float32(1234.5)) / SR))
     reference = 0.5 * np.sin(phase) + 0.5 * np.sin(3 * phase)
-    np.testing.assert_allclose(audio, reference, atol=5e-4)
+    errors = {}
+    for use_angular_cumsum in (True, False):
+        synth = synths.Harmonic(n_samples=n_samples, scale_fn=None, use_angular_cumsum=use_angular_cumsum)
+        audio = synth(frames([1.0], 250), frames([1.0, 0.0, 1.0], 250), f0).numpy()[0]
+        errors[use_angular_cumsum] = np.abs(audio - reference).max()
+    assert errors[True] < 5e-4
+    assert errors[False] > 1e-2
 
 
 def test_harmonic_scale_fn_and_graph_mode_give_the_same_signal():
@@ -84,7 +93,8 @@ def test_harmonic_scale_fn_and_graph_mode_give_the_same_signal():
     inputs = (RNG.normal(size=[2, 10, 1]), RNG.normal(size=[2, 10, 8]), RNG.uniform(100, 900, size=[2, 10, 1]))
     inputs = [x.astype(np.float32) for x in inputs]
     eager = synth(*inputs, return_outputs_dict=True)
-    np.testing.assert_allclose(eager["amplitudes"].numpy(), core.exp_sigmoid(inputs[0]).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(eager["controls"]["amplitudes"].numpy(), core.exp_sigmoid(inputs[0]).numpy(),
+                               rtol=1e-6)
     graph = tf.function(lambda *a: synth(*a))(*inputs)
     np.testing.assert_allclose(graph.numpy(), eager["signal"].numpy(), atol=1e-5)
 
@@ -151,7 +161,8 @@ def test_filtered_noise_scales_magnitudes_and_runs_in_graph_mode():
     noise = FixedNoise(n_samples=3200)
     raw = RNG.normal(size=[2, 20, 33]).astype(np.float32)
     eager = noise(raw, return_outputs_dict=True)
-    np.testing.assert_allclose(eager["magnitudes"].numpy(), core.exp_sigmoid(raw - 5.0).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(eager["controls"]["magnitudes"].numpy(), core.exp_sigmoid(raw - 5.0).numpy(),
+                               rtol=1e-6)
     graph = tf.function(lambda m: noise(m))(raw)
     np.testing.assert_allclose(graph.numpy(), eager["signal"].numpy(), atol=1e-6)
 
@@ -173,9 +184,16 @@ def test_filtered_noise_gradients_and_errors():
 
 # ------------------------------------------------------------------------------ Sinusoidal
 def test_sinusoidal_plays_the_given_frequencies_and_drops_those_above_nyquist():
-    synth = synths.Sinusoidal(n_samples=SR, amp_scale_fn=None, freq_scale_fn=None)
+    # Accurate phases keep 1 kHz on its bin over a second (the default float32 running sum
+    # shifts it slightly).
+    synth = synths.Sinusoidal(n_samples=SR, amp_scale_fn=None, freq_scale_fn=None, use_angular_cumsum=True)
     outputs = synth(frames([0.5, 0.25, 1.0], 50), frames([440.0, 1000.0, 9000.0], 50), return_outputs_dict=True)
-    np.testing.assert_allclose(outputs["amplitudes"].numpy()[0, 0], [0.5, 0.25, 0.0])
+    # Without a freq_scale_fn the controls keep every amplitude (as the original); the
+    # oscillator bank silences 9 kHz.
+    np.testing.assert_allclose(outputs["controls"]["amplitudes"].numpy()[0, 0], [0.5, 0.25, 1.0])
+    scaled = synths.Sinusoidal(n_samples=SR, amp_scale_fn=None, freq_scale_fn=lambda f: f + 0.0)
+    controls = scaled.get_controls(frames([0.5, 0.25, 1.0], 50), frames([440.0, 1000.0, 9000.0], 50))
+    np.testing.assert_allclose(controls["amplitudes"].numpy()[0, 0], [0.5, 0.25, 0.0])
     amplitudes = spectrum(outputs["signal"].numpy()[0])
     np.testing.assert_allclose(amplitudes[[440, 1000]], [0.5, 0.25], rtol=0.02)
     assert amplitudes[7000] < 1e-3  # alias of 9 kHz

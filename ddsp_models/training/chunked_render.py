@@ -223,7 +223,7 @@ class ChunkRenderer:
         self.noise_delay = 0
 
     def push(self, f0_hz, controls: dict) -> np.ndarray:
-        from ddsp_models import streaming
+        from ddsp_models import core, streaming
 
         f0_hz = np.asarray(f0_hz, np.float32).reshape(-1, 1)
         n = f0_hz.shape[0]
@@ -239,8 +239,8 @@ class ChunkRenderer:
             noise = self.rng.uniform(-1.0, 1.0, n * self.hop).astype(np.float32)
             full, ir_size = streaming.filtered_noise_block(noise, magnitudes,
                                                            self.noise.window_size)
-            self.noise_delay = ir_size // 2
-            self.dry.add(start - ir_size // 2, full)
+            self.noise_delay = core.default_delay_compensation(ir_size)
+            self.dry.add(start - self.noise_delay, full)
         self.frames_in += n
         ready = min(self.harmonic_end, self.frames_in * self.hop - self.noise_delay)
         return self._emit(ready)

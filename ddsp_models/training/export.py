@@ -206,8 +206,9 @@ class InferenceModule:
         _, activations = crepe.network(tf.reshape(frames, [-1, crepe_lib.FRAME_SIZE]), training=False)
         activations = tf.reshape(activations, [batch, n_frames, crepe_lib.N_PITCH_BINS])
         f0_hz, confidence = crepe_lib.activations_to_f0_tf(activations)
-        # Loudness / power as spectral_ops computes them (centred frames), for any length.
-        size = 512 if self.loudness_name == "loudness_db" else 1024
+        # Loudness / power as spectral_ops computes them with its defaults (centred 512-sample
+        # frames, 80 dB range), the first n_frames of them, for any length.
+        size = 512
         padded = tf.pad(audio, [[0, 0], [size // 2, size]])
         frames = tf.signal.frame(padded, size, self.hop)[:, :n_frames]
         if self.loudness_name == "loudness_db":
@@ -216,8 +217,7 @@ class InferenceModule:
             mean = tf.tensordot(power, tf.constant(spectral_ops._mean_weights(self.sample_rate, size)), axes=1)
         else:
             mean = tf.reduce_mean(tf.square(frames), axis=-1)
-        loud = spectral_ops.power_to_db(mean, amin=spectral_ops.POWER_AMIN, ref_db=0.0,
-                                        range_db=core.LD_RANGE)
+        loud = core.power_to_db(mean, ref_db=0.0, range_db=core.DB_RANGE)
         return {"f0_hz": f0_hz, "f0_confidence": confidence, self.loudness_name: loud}
 
 
@@ -400,9 +400,10 @@ def save_tflite(module: InferenceModule, folder: str, metadata_path: str | None,
         frames = crepe_lib.normalize_frames(audio)
         _, activations = crepe.network(frames, training=False)
         f0_hz, confidence = crepe_lib.activations_to_f0_tf(activations)
-        mean_square = tf.reduce_mean(tf.square(audio), axis=-1)
-        power_db = tf.maximum(10.0 * tf.math.log(tf.maximum(mean_square, 1e-20)) / np.log(10.0),
-                              -core.LD_RANGE)
+        # compute_power's default: the centred 512 samples of the frame, 80 dB range.
+        centre = crepe_lib.FRAME_SIZE // 2
+        mean_square = tf.reduce_mean(tf.square(audio[:, centre - 256:centre + 256]), axis=-1)
+        power_db = core.power_to_db(mean_square, range_db=core.DB_RANGE)
         return {"f0_hz": f0_hz, "f0_confidence": confidence, "power_db": power_db}
 
     paths = {}

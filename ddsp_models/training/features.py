@@ -52,7 +52,7 @@ N_PITCHES = 128  # MIDI note numbers 0..127: the last axis of every note roll
 MAX_VELOCITY = 127.0  # MIDI velocity of the loudest note; note rolls hold 1..127 (0 = silent)
 # Bump when the features' maths changes (the note rolls here, or f0 / loudness / power in
 # `ddsp_models.training.feature_extraction`): the features stage then recomputes its clips.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3  # 3: loudness and power with the original DDSP defaults (80 dB range, 512-sample power frames)
 
 
 # ---------------------------------------------------------------------------- frames

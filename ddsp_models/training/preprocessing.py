@@ -94,11 +94,14 @@ class F0LoudnessPreprocessor(_FramePreprocessor):
       frame_rate: frame rate (Hz) of the loudness computed from audio.
       sample_rate: sample rate (Hz) of the audio.
       compute_loudness: compute loudness from 'audio' with `spectral_ops.compute_loudness`
-        (also done when 'loudness_db' is missing).
+        (the original's default, True; its 'center' frames, n_samples // hop + 1, are
+        resampled to time_steps, as the original). Without 'audio' (e.g. synthesis from
+        given controls) 'loudness_db' is used, where the original fails; with
+        compute_loudness=False loudness is computed only when 'loudness_db' is missing.
     """
 
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
-                 compute_loudness: bool = False, name=None, **kwargs):
+                 compute_loudness: bool = True, name=None, **kwargs):
         super().__init__(time_steps, frame_rate, sample_rate, name=name, **kwargs)
         self.compute_loudness = compute_loudness
 
@@ -106,7 +109,7 @@ class F0LoudnessPreprocessor(_FramePreprocessor):
         features = self._features(inputs, ("loudness_db", "f0_hz", "audio"))
         owner = type(self).__name__
         (f0_hz,) = get_features(features, ["f0_hz"], owner)
-        if self.compute_loudness or "loudness_db" not in features:
+        if "loudness_db" not in features or (self.compute_loudness and "audio" in features):
             (audio,) = get_features(features, ["audio"], owner + " (to compute 'loudness_db')")
             loudness_db = spectral_ops.compute_loudness(audio, sample_rate=self.sample_rate,
                                                         frame_rate=self.frame_rate)
@@ -132,11 +135,11 @@ class F0PowerPreprocessor(_FramePreprocessor):
     Positional call: (f0_hz, power_db=None, audio=None).
 
     Args:
-      frame_size: samples per power frame when computing it from audio.
+      frame_size: samples per power frame when computing it from audio (the original's 64).
     """
 
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
-                 frame_size: int = 1024, compute_power: bool = False, name=None, **kwargs):
+                 frame_size: int = 64, compute_power: bool = False, name=None, **kwargs):
         super().__init__(time_steps, frame_rate, sample_rate, name=name, **kwargs)
         self.frame_size, self.compute_power = frame_size, compute_power
 
