@@ -1,4 +1,4 @@
-"""Speed of the decoder's GRU: keras.layers.GRU against nn.FastGRU (its time-loop variants).
+"""Speed of the decoder's GRU: keras.layers.GRU against gru.FastGRU (its time-loop variants).
 
     .venv/bin/python benchmarks/rnn.py                       # [B, 1000, 1024] -> 512, B = 1, 4, 16
     .venv/bin/python benchmarks/rnn.py --batch 1 --repeats 9 --impl keras xla_step
@@ -28,11 +28,11 @@ IMPLEMENTATIONS = ("keras", "xla_loop", "xla_step", "graph")
 
 def make_layer(impl: str, units: int):
     import keras
-    from ddsp_models.training import nn
+    from ddsp_models.training import gru
 
     if impl == "keras":
         return keras.layers.GRU(units, return_sequences=True)
-    return nn.FastGRU(units, recurrence=impl, return_sequences=True)
+    return gru.FastGRU(units, recurrence=impl, return_sequences=True)
 
 
 def make_functions(layer, x):

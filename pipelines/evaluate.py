@@ -97,7 +97,7 @@ def evaluate_one(params: dict, run: str, info, runs_dir: str, metrics_dir: str) 
     """Scores the trained run ``<runs_dir>/<run>``; writes ``<metrics_dir>/<run>.json`` (and
     the details) and returns its metrics record."""
     from ddsp_models.training.checkpoints import checkpoint_step
-    from ddsp_models.training.inference import load_trained_model
+    from ddsp_models.training.run_folders import load_trained_model
 
     settings = params["evaluate"]
     folder = run_config.run_dir(runs_dir, run)

@@ -103,10 +103,10 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
 
 
 def training_statistics(params: dict, info) -> dict:
-    """Statistics of the training split (`inference.dataset_statistics_of`: mean pitch and
+    """Statistics of the training split (`run_folders.dataset_statistics_of`: mean pitch and
     loudness, note ranges, quantile transforms) and its most common instrument id."""
     from ddsp_models.training.data import PreparedTfdsProvider
-    from ddsp_models.training.inference import dataset_statistics_of
+    from ddsp_models.training.run_folders import dataset_statistics_of
 
     return dataset_statistics_of(PreparedTfdsProvider(data_dir=info.data_dir, split="train"))
 
@@ -192,7 +192,7 @@ def sample_one(params: dict, run: str, info, source, name: str, stats: dict, run
                samples_dir: str) -> dict:
     """Resynthesis and timbre transfer of the run ``<runs_dir>/<run>`` into
     ``<samples_dir>/<run>/``; writes ``samples.json``."""
-    from ddsp_models.training.inference import load_trained_model
+    from ddsp_models.training.run_folders import load_trained_model
 
     settings = params["sample"]
     out_dir = os.path.join(samples_dir, run)

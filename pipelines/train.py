@@ -172,7 +172,7 @@ def _tasks() -> TrainTasks:
         """``<run>/dataset_statistics.json`` (JSON, no pickle) of the prepared dataset's
         training split, which inference (`transfer`) and export read."""
         from ddsp_models.training.data import PreparedTfdsProvider
-        from ddsp_models.training.inference import dataset_statistics_of, write_statistics
+        from ddsp_models.training.run_folders import dataset_statistics_of, write_statistics
 
         stats = dataset_statistics_of(PreparedTfdsProvider(data_dir=data_dir, split="train"))
         path = write_statistics(save_dir, stats)

@@ -17,15 +17,15 @@ SECONDS = 1.0  # training clip: 250 frames, 16000 samples
 
 def write_run(folder, model, n_frames: int = 250, n_samples: int = 16000, statistics=None) -> str:
     """Builds `model` on a zero batch and writes it as a run folder."""
-    from ddsp_models.training import inference
+    from ddsp_models.training import run_folders
     from ddsp_models.training.config import write_operative_config
 
-    model(inference.example_features(n_frames, n_samples), training=False)
+    model(run_folders.example_features(n_frames, n_samples), training=False)
     os.makedirs(folder, exist_ok=True)
     write_operative_config(folder, 0)
     tf.train.Checkpoint(model=model).write(os.path.join(folder, "ckpt-0"))
     if statistics is not None:
-        inference.write_statistics(folder, statistics)
+        run_folders.write_statistics(folder, statistics)
     return os.fspath(folder)
 
 

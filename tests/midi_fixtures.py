@@ -9,6 +9,15 @@ from ddsp_models.training.features import N_PITCHES
 from model_fixtures import FRAME_RATE, shrink_bindings
 
 
+def piano_roll(notes, n_frames: int = 100) -> np.ndarray:
+    """`[n_frames, 128]` float32 roll holding each (pitch, first_frame, stop_frame, velocity)
+    note's velocity over frames [first_frame, stop_frame) at its pitch."""
+    roll = np.zeros([n_frames, N_PITCHES], np.float32)
+    for pitch, first, stop, velocity in notes:
+        roll[first:stop, pitch] = velocity
+    return roll
+
+
 def midi_notes(n_examples: int = 2, seconds: float = 0.5, sample_rate: int = 16000, n_notes: int = 3,
                seed: int = 0, n_harmonics: int = 8, n_instruments: int = 4) -> dict:
     """Monophonic melodies of `n_notes` harmonic notes each (numpy, batch first).

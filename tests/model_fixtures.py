@@ -82,3 +82,14 @@ def make_model(gin_file: str, bindings=(), skip_unknown: bool = False):
 NO_NOISE_DAG = ("ProcessorGroup.dag = ["
                 "(@synths.Harmonic(), ['amps', 'harmonic_distribution', 'f0_hz']), "
                 "(@effects.Reverb(), ['harmonic/signal'])]")
+
+
+def same_noise_for_every_example(shape, minval: float = 0.0, maxval: float = 1.0):
+    """A stand-in for `ddsp_models.seeding.uniform` (``monkeypatch.setattr(seeding, 'uniform',
+    same_noise_for_every_example)``): one fixed uniform row `[1, shape[1]]` tiled over the
+    batch, so every call, in any batch, in any process or thread, draws the same noise for
+    an example. Tests then compare noisy outputs exactly."""
+    import tensorflow as tf
+
+    row = tf.random.stateless_uniform([1, shape[1]], seed=[3, 4], minval=minval, maxval=maxval)
+    return tf.tile(row, tf.stack([shape[0], 1]))

@@ -165,7 +165,7 @@ def test_includes_prefer_user_search_paths_then_the_packaged_configs(tmp_path):
     config.parse_gin(["mine.gin"], gin_search_paths=[str(user)])
     assert gin.query_parameter("Trainer.grad_clip_norm") == 7.0
     assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the packaged base.gin
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Configurable 'RnnFcDecoder' has no bound parameters"):
         gin.query_parameter("RnnFcDecoder.rnn_channels")  # the packaged ae.gin was not read
 
 

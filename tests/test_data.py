@@ -93,7 +93,8 @@ def test_npz_provider_names_bad_files(tmp_path):
         data.NpzProvider(str(tmp_path / "*.npz"))
     np.savez(tmp_path / "a.npz", audio=np.zeros(16, np.float32))
     np.savez(tmp_path / "b.npz", audio=np.zeros(8, np.float32))
-    with pytest.raises(Exception, match=r"b\.npz: array 'audio' has shape \(8,\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"b\.npz: array 'audio' has shape \(8,\)"):
         collect(data.NpzProvider(str(tmp_path / "*.npz")).get_batch(1, shuffle=False,
                                                                     repeats=1))
 
@@ -210,7 +211,11 @@ def test_nsynth_tfds_maps_feature_names_offline(tmp_path):
         np.testing.assert_array_equal(joined["loudness_db"][got], row["loudness"]["db"])
         assert joined["pitch"][got] == row["pitch"]
         assert joined["instrument_id"][got] == row["instrument"]["label"]
-    with pytest.raises(Exception):  # never downloads
+    # Never downloads: an unprepared folder is an error naming it (TFDS with download=True
+    # would try the network instead).
+    with pytest.raises(FileNotFoundError, match=r"NSynthTfds: TFDS dataset "
+                       r"'nsynth/gansynth_subset.f0_and_loudness:2.3.3' is not prepared under "
+                       r"data_dir '.*empty'; this provider never downloads"):
         data.NSynthTfds(split="train", data_dir=str(tmp_path / "empty")).get_dataset()
 
 

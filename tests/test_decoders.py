@@ -5,6 +5,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -77,11 +78,20 @@ def test_rnn_fc_decoder_gradients_and_time_dependence():
     assert np.all(dependence[:4] > 0) and np.all(dependence[4:] == 0)
 
 
-def test_rnn_fc_decoder_with_lstm_and_keras_gru():
-    for rnn_type in ("lstm", "gru"):
+def test_rnn_fc_decoder_with_lstm_and_gru_is_causal_over_time():
+    keras.utils.set_random_seed(0)
+    for rnn_type, layer_class in (("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU)):
         decoder = decoders.RnnFcDecoder(rnn_channels=4, rnn_type=rnn_type, ch=4, layers_per_stack=1,
                                         input_keys=("f0_scaled",), output_splits=(("amps", 1),))
-        assert decoder(features())["amps"].shape == (2, 12, 1)
+        inputs = features()
+        amps = decoder(inputs)["amps"].numpy()
+        assert isinstance(decoder.rnn.rnn, layer_class), rnn_type
+        # A change at frame 6 reaches frames 6.. (the recurrence carries it on), never 0..5.
+        changed = dict(inputs, f0_scaled=inputs["f0_scaled"].copy())
+        changed["f0_scaled"][:, 6] += 1.0
+        difference = np.abs(decoder(changed)["amps"].numpy() - amps)[..., 0]
+        assert np.all(difference[:, :6] == 0.0), rnn_type
+        assert np.all(difference[:, 6:] > 1e-6), rnn_type
 
 
 def test_dilated_conv_decoder_with_conditioning_and_upsampling():
@@ -109,7 +119,8 @@ def test_decoders_restore_from_checkpoints(kind, tmp_path):
     inputs = features()
     saved, restored = make(), make()
     expected = saved(inputs)["harmonic_distribution"]
-    restored(inputs)  # build before restoring
+    before = restored(inputs)["harmonic_distribution"]  # build before restoring
+    assert np.abs(before - expected).max() > 1e-3  # its own initial weights differ
     path = tf.train.Checkpoint(decoder=saved).save(str(tmp_path / "ckpt"))
     tf.train.Checkpoint(decoder=restored).restore(path).assert_consumed()
     np.testing.assert_allclose(restored(inputs)["harmonic_distribution"], expected, atol=1e-6)

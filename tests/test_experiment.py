@@ -1,4 +1,5 @@
 """The ``experiment`` flow (scripts/experiment.py): train -> evaluate -> sample."""
+import json
 import os
 
 import pytest
@@ -23,7 +24,9 @@ def test_experiment_flow_resumes_training_then_evaluates_and_samples(trained_tin
     # Already trained to its steps: the train subflow resumes and has nothing to do.
     assert result["train"]["ae"]["step"] == 6 and result["train"]["ae"]["chunks"] == []
     assert result["evaluate"]["ae"]["step"] == 6
-    assert os.path.isfile(os.path.join(folders.metrics_dir, "ae.json"))
+    with open(os.path.join(folders.metrics_dir, "ae.json")) as f:
+        stored = json.load(f)
+    assert stored["step"] == 6 and stored == {k: result["evaluate"]["ae"][k] for k in stored}
     assert os.path.isfile(result["sample"]["ae"]["transfer"]["transfer"])
 
 

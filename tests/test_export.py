@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from ddsp_models import core
 from ddsp_models.audio_io import read_wav
-from ddsp_models.training import export, inference
+from ddsp_models.training import chunked_render, export, run_folders
 from inference_fixtures import make_ae_run, tone_statistics
 
 N = 250  # frames of the test clip (one training clip of the tiny model)
@@ -23,7 +23,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     run_dir = make_ae_run(root / "ae", statistics=tone_statistics(60.0))
     paths = export.export_run(run_dir, str(root / "out"), block_frames=1, ir_rates=(44100,))
-    run = inference.load_run(run_dir)
+    run = run_folders.load_run(run_dir)
     rng = np.random.default_rng(1)
     # A gliding pitch and a swelling loudness, so every frame's controls differ.
     f0 = (220.0 * 2 ** (np.linspace(0, 7, N) / 12)).astype(np.float32)[None]
@@ -148,8 +148,8 @@ def test_metadata_reverb_ir_and_audio_signature(exported):
     assert metadata["mean_min_power_note"] == pytest.approx(stats["mean_min_power_note"])
     assert (metadata["frame_rate"], metadata["sample_rate"], metadata["num_harmonics"]) == (250, 16000, 60)
     ir, rate = read_wav(exported["paths"]["reverb_ir"][0])
-    model_ir = inference.reverb_impulse_response(
-        inference.synth_processors(exported["run"].model)[2])
+    model_ir = chunked_render.reverb_impulse_response(
+        chunked_render.synth_processors(exported["run"].model)[2])
     assert rate == 16000
     np.testing.assert_allclose(ir, model_ir, atol=1e-7)
     # The feature extractor of the streaming split: one 1024-sample frame.
@@ -177,7 +177,7 @@ def test_a_decoder_with_a_latent_takes_z_as_an_input(tmp_path):
 
     keras.utils.set_random_seed(0)
     model = make_model("models/ae.gin", shrink_bindings(seconds=1.0, width=16))
-    run = inference.load_run(write_run(tmp_path / "ae_z", model))
+    run = run_folders.load_run(write_run(tmp_path / "ae_z", model))
     module = export.InferenceModule(run)
     assert module.z_dims == 4
     t = np.arange(16000) / 16000

@@ -119,7 +119,7 @@ def test_empty_note_rolls_of_a_clip_or_a_batch():
 
 # ----------------------------------------------------------------- one home for the contract
 def test_stages_builder_providers_and_models_share_the_contracts_names():
-    from ddsp_models.training import data, encoders, evaluation, inference, params
+    from ddsp_models.training import data, encoders, metrics, params, run_folders
     from ddsp_models.training.tfds_builder import ddsp_prepared
     from pipelines import features as features_stage
     from pipelines import prepare, sample
@@ -129,9 +129,9 @@ def test_stages_builder_providers_and_models_share_the_contracts_names():
     assert prepare.SPLITS is features_stage.SPLITS is features.SPLITS
     assert ddsp_prepared.FRAME_FEATURES is features.FRAME_FEATURES is data.FRAME_FEATURES
     assert ddsp_prepared.MIDI_FEATURES is features.MIDI_FEATURES is sample.MIDI_FEATURES
-    assert encoders.N_PITCHES == evaluation.N_PITCHES == midi_pitches() == 128
-    assert evaluation.reference_pianoroll is features.reference_pianoroll
-    batch = inference.example_features(n_frames=5, n_samples=320, midi=True)
+    assert encoders.N_PITCHES == metrics.N_PITCHES == midi_pitches() == 128
+    assert metrics.reference_pianoroll is features.reference_pianoroll
+    batch = run_folders.example_features(n_frames=5, n_samples=320, midi=True)
     assert set(features.FRAME_FEATURES) | set(features.MIDI_FEATURES) | {"audio", "instrument_id"} \
         == set(batch)
     with pytest.raises(ValueError, match=r"data\.splits"):

@@ -11,7 +11,7 @@ import pytest
 
 from ddsp_models import crepe
 from ddsp_models.audio_io import read_wav, write_wav
-from ddsp_models.training import inference
+from ddsp_models.training import chunked_features, chunked_render, inference, run_folders
 from inference_fixtures import make_ae_run, make_midi_run, tone, tone_statistics
 
 SR = 16000
@@ -28,7 +28,7 @@ def rms_db(x):
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory):
     folder = make_ae_run(tmp_path_factory.mktemp("runs") / "ae", statistics=tone_statistics(60.0))
-    return inference.load_run(folder)
+    return run_folders.load_run(folder)
 
 
 def test_three_chunks_equal_one_pass_and_borders_do_not_click(ae_run, tmp_path):
@@ -69,8 +69,8 @@ def test_features_are_read_lazily_and_audio_is_written_as_it_is_rendered(ae_run)
             refs.append(weakref.ref(x))
             yield x
 
-    features = inference.compute_features(blocks(), SR, 250, "tiny", True, chunk_seconds=0.5,
-                                          context_seconds=0.25)
+    features = chunked_features.compute_features(blocks(), SR, 250, "tiny", True, chunk_seconds=0.5,
+                                                 context_seconds=0.25)
     assert features.n_samples == 15 * block and features.n_frames == 15 * block // 64
     # At most a chunk plus its context of input blocks is held at any time.
     assert max(alive_at_yield) <= (0.5 + 2 * 0.25) / 0.1 + 2
@@ -80,8 +80,9 @@ def test_features_are_read_lazily_and_audio_is_written_as_it_is_rendered(ae_run)
         alive_at_write.append(sum(r() is not None for r in refs))
         writes.append(x.size)
 
-    n = inference.render(ae_run, inference.ControlStream(ae_run),
-                         inference.frame_chunks(features.as_dict(), 125), features.n_samples, sink)
+    n = chunked_render.render(ae_run, chunked_render.ControlStream(ae_run),
+                              chunked_features.frame_chunks(features.as_dict(), 125),
+                              features.n_samples, sink)
     assert n == sum(writes) == features.n_samples
     assert len(writes) >= 3 and max(writes) <= 125 * 64 + 64
     assert max(alive_at_write) == 0
@@ -135,7 +136,7 @@ def write_song(path, chord: bool = False):
 
 @pytest.mark.parametrize("config", ["models/midiae/midiae.gin", "models/midiae/z_midiae.gin"])
 def test_midi_file_renders_its_notes_and_silence_between(config, tmp_path):
-    run = inference.load_run(make_midi_run(tmp_path / "run", config))
+    run = run_folders.load_run(make_midi_run(tmp_path / "run", config))
     song = write_song(tmp_path / "song.mid")
     out = str(tmp_path / "song.wav")
     result = inference.render_midi(run, song, out, chunk_seconds=0.5, progress=False, plot=False,
@@ -167,12 +168,16 @@ def test_midi_polyphony_is_split_into_voices_or_refused(tmp_path):
 
 def test_run_folder_errors_name_the_folder(tmp_path, ae_run):
     with pytest.raises(ValueError, match="does not exist"):
-        inference.load_run(tmp_path / "nope")
+        run_folders.load_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty.*no operative_config"):
-        inference.load_run(tmp_path / "empty")
+        run_folders.load_run(tmp_path / "empty")
     with pytest.raises(ValueError, match="not a MIDI model"):
-        inference.ControlStream(ae_run, "midi")
+        chunked_render.ControlStream(ae_run, "midi")
+    # The inference module's public API is the one of the modules it puts together.
+    assert inference.load_run is run_folders.load_run
+    assert inference.register_run_loader is run_folders.register_run_loader
+    assert inference.compute_features is chunked_features.compute_features
 
 
 def test_cli_resynthesizes_and_keeps_going_past_a_bad_file(ae_run, tmp_path, capsys):

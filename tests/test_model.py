@@ -119,6 +119,8 @@ def test_partial_restore_of_decoder_leaves_reverb_untouched(trained_checkpoint, 
     model(batch)
     reverb_ir = model.processor_group.reverb.ir.numpy().copy()
     assert not np.allclose(reverb_ir, original.processor_group.reverb.ir.numpy())
+    assert all(not np.allclose(mine.numpy(), theirs.numpy())  # restoring has work to do
+               for mine, theirs in zip(model.decoder.weights, original.decoder.weights))
     model.restore(folder, restore_keys=["decoder"])
     for mine, theirs in zip(model.decoder.weights, original.decoder.weights):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
@@ -130,6 +132,8 @@ def test_mapped_restore_copies_decoder_into_another_sub_module(trained_checkpoin
     model = two_decoders()
     outputs = model(batch)
     decoder_before = [w.numpy().copy() for w in model.decoder.weights]
+    assert all(not np.allclose(mine.numpy(), theirs.numpy())  # restoring has work to do
+               for mine, theirs in zip(model.synthcoder.weights, original.decoder.weights))
     model.restore(folder, restore_keys=["synthcoder=decoder"])
     for mine, theirs in zip(model.synthcoder.weights, original.decoder.weights):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())

@@ -5,6 +5,8 @@ import os
 import numpy as np
 import soundfile as sf
 
+from ddsp_models import seeding
+from model_fixtures import same_noise_for_every_example
 from pipelines.sample import sample_runs, shift_notes
 
 
@@ -19,11 +21,18 @@ def test_notes_move_by_whole_octaves_and_fall_off_the_keyboard_edge():
     assert np.all(down[:, 36] == 1.0) and np.all(down[:, 96] == 0.5)
 
 
-def test_sample_flow_writes_resynthesis_and_timbre_transfer(trained_tiny_runs):
+def test_sample_flow_writes_resynthesis_and_timbre_transfer(trained_tiny_runs, monkeypatch):
     folders = trained_tiny_runs["folders"]
+    # The flow's model calls (in Prefect's worker threads) and the direct ones below draw the
+    # same filtered noise.
+    monkeypatch.setattr(seeding, "uniform", same_noise_for_every_example)
     records = sample_runs(None, ["ae", "midiae"], trained_tiny_runs["overrides"],
                           folders=folders)
     samples_dir = folders.samples_dir
+    clip_batch = first_test_clip(folders)
+    assert clip_batch.pop("id")[0] == b"test_tone60"
+    clip_audio = clip_batch["audio"][0]
+    assert np.abs(clip_audio).max() > 0.1
     for run in ("ae", "midiae"):
         with open(os.path.join(samples_dir, run, "samples.json")) as f:
             stored = json.load(f)
@@ -33,7 +42,12 @@ def test_sample_flow_writes_resynthesis_and_timbre_transfer(trained_tiny_runs):
         original, rate = sf.read(clip["original"])
         resynth, _ = sf.read(clip["resynth"])
         assert rate == 16000 and original.shape == resynth.shape == (8000,)
-        assert np.all(np.isfinite(resynth)) and np.abs(resynth).max() > 0
+        # The original is the test split's first clip, and the resynthesis is the run's model
+        # on it (16-bit files, rounded down: within one LSB).
+        np.testing.assert_allclose(original, clip_audio, rtol=0, atol=1 / 32768 + 1e-7)
+        np.testing.assert_allclose(resynth, direct_resynthesis(folders, run, clip_batch), rtol=0,
+                                   atol=1 / 32768 + 1e-6)
+        assert np.abs(resynth).max() > 0.01
         assert os.path.getsize(clip["spectrogram"]) > 1000
         transfer = stored["transfer"]
         source, _ = sf.read(transfer["source"])
@@ -47,3 +61,19 @@ def test_sample_flow_writes_resynthesis_and_timbre_transfer(trained_tiny_runs):
 
 def math_is_finite(x):
     return bool(np.isfinite(x))
+
+
+def first_test_clip(folders) -> dict:
+    """The test split's first clip as a batch of one (numpy), with its 'id'."""
+    from ddsp_models.training.run_config import split_batches
+
+    batch = next(iter(split_batches(folders.data_dir, "test", 1)))
+    return {k: v.numpy() for k, v in batch.items()}
+
+
+def direct_resynthesis(folders, run: str, batch: dict) -> np.ndarray:
+    """The trained run's model on `batch`: audio `[n_samples]` of its first example."""
+    from ddsp_models.training.run_folders import load_trained_model
+
+    model = load_trained_model(os.path.join(folders.runs_dir, run), batch)
+    return np.asarray(model.get_audio_from_outputs(model(batch, training=False)))[0]

@@ -43,16 +43,21 @@ def test_train_flow_writes_checkpoints_losses_and_plots(trained_tiny_runs):
     # Two chunks of 3 steps, each ending with a checkpoint (2 kept).
     assert [(c["start_step"], c["end_step"]) for c in summary["chunks"]] == [(0, 3), (3, 6)]
     assert os.path.exists(os.path.join(run_dir, "ckpt-6.index"))
-    assert os.path.exists(os.path.join(run_dir, "operative_config-6.gin"))
+    # The operative config holds the run's params (train.ae.rnn_channels = 16, a gin macro).
+    with open(os.path.join(run_dir, "operative_config-6.gin")) as f:
+        operative = f.read()
+    assert "RNN_CHANNELS = 16\n" in operative
+    assert "RnnFcDecoder.rnn_channels = %RNN_CHANNELS\n" in operative
     with open(os.path.join(run_dir, "losses.jsonl")) as f:
-        steps = [json.loads(line)["step"] for line in f]
-    assert steps == [1, 2, 3, 4, 5, 6]
+        logged = [json.loads(line) for line in f]
+    assert [row["step"] for row in logged] == [1, 2, 3, 4, 5, 6]
     # The loss table for `dvc plots` has one row per logged step, finite losses.
     with open(os.path.join(root, "plots", "ae", "losses.csv")) as f:
         rows = [line.strip().split(",") for line in f]
     assert rows[0][0] == "step" and "total_loss" in rows[0]
     total = np.array([float(r[rows[0].index("total_loss")]) for r in rows[1:]])
     assert len(total) == 6 and np.all(np.isfinite(total)) and np.all(total > 0)
+    np.testing.assert_allclose(total, [row["losses"]["total_loss"] for row in logged], rtol=1e-6)
     png = os.path.join(root, "plots", "ae", "losses.png")
     assert os.path.getsize(png) > 1000
 
@@ -93,7 +98,7 @@ def test_warm_started_midi_autoencoder_starts_from_the_autoencoder_decoder(train
     import tensorflow as tf
 
     from ddsp_models.training.data import PreparedTfdsProvider
-    from ddsp_models.training.inference import load_trained_model
+    from ddsp_models.training.run_folders import load_trained_model
 
     root = trained_tiny_runs["root"]
     summary = trained_tiny_runs["results"]["midiae"]
@@ -145,7 +150,7 @@ def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, ton
     # ... with the checkpoint's weights, not the zeroed ones: 3 more steps left the
     # decoder close to its step-3 checkpoint (zeroed weights would have stayed near 0).
     from ddsp_models.training.data import PreparedTfdsProvider
-    from ddsp_models.training.inference import load_trained_model
+    from ddsp_models.training.run_folders import load_trained_model
 
     batch = next(iter(PreparedTfdsProvider(data_dir=tone_dataset).get_batch(1, shuffle=False)))
     model = load_trained_model(os.path.join(tmp_path, "runs", "ae"),

@@ -255,9 +255,15 @@ class TfdsProvider(DataProvider):
     def _load(self, shuffle: bool) -> tf.data.Dataset:
         import tensorflow_datasets as tfds
 
-        return tfds.load(self.name, split=self.split, data_dir=self.data_dir, download=False,
-                         shuffle_files=shuffle,
-                         read_config=tfds.ReadConfig(shuffle_seed=self.seed))
+        try:
+            return tfds.load(self.name, split=self.split, data_dir=self.data_dir, download=False,
+                             shuffle_files=shuffle,
+                             read_config=tfds.ReadConfig(shuffle_seed=self.seed))
+        except AssertionError as error:  # TFDS's way of saying the data is not prepared
+            raise FileNotFoundError(
+                f"{type(self).__name__}: TFDS dataset {self.name!r} is not prepared under data_dir "
+                f"{self.data_dir!r}; this provider never downloads: prepare it first "
+                f"({error})") from error
 
     def _map(self, example: dict) -> dict:
         """Hook: renames / reshapes one example (identity here)."""

@@ -513,7 +513,7 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
 
     Args:
       n_harmonics: harmonics of the distribution (100, as the original).
-      rnn_channels, rnn_type: recurrent layer ('gru' uses nn.FastGRU).
+      rnn_channels, rnn_type: recurrent layer ('gru' uses gru.FastGRU).
       ch, layers_per_stack: width and depth of the two Fc stacks.
       f0_midi_range: (min, max) of f0, MIDI.
       sample_rate: Hz (Nyquist for harm_dist).

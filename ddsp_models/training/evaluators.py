@@ -22,7 +22,7 @@ Metric tags (means over the examples):
                           frame or f0_dist > 12 semitones.
   TWMEvaluator            metrics/f0_twm/*: as metrics/f0, with f0 = the sinusoid (among
                           'sin_freqs') that the two-way mismatch error rates best.
-  MidiAutoencoderEvaluator  metrics/midi_learned/*: `evaluation.note_metrics` of the
+  MidiAutoencoderEvaluator  metrics/midi_learned/*: `metrics.note_metrics` of the
                           model's 'pianoroll' against the features' notes.
   MidiHeuristicEvaluator  metrics/midi_heuristic/*: the same for the notes of
                           `heuristics.segment_notes_batch` (gin-configurable heuristics).
@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from ddsp_models.gin_utils import register
 from ddsp_models.training import evaluation, heuristics, summaries
+from ddsp_models.training.metrics import note_metrics
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ class _MidiEvaluator(BaseEvaluator):
         for i, roll in enumerate(rolls):
             reference = {key: _numpy(features[key])[i] for key in
                          ("note_active_velocities", "note_active_frame_indices", "note_onsets") if key in features}
-            per_example.append(evaluation.note_metrics(reference, roll, self._frame_rate))
+            per_example.append(note_metrics(reference, roll, self._frame_rate))
         self._notes.add(**{name: [m[name] for m in per_example] for name in per_example[0]})
 
     def flush(self, step):

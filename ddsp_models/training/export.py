@@ -68,8 +68,7 @@ class InferenceModule:
     def __init__(self, run):
         import tensorflow as tf
 
-        from ddsp_models.training import nn
-        from ddsp_models.training import inference
+        from ddsp_models.training import chunked_render, nn
 
         self.run = run
         model = run.model
@@ -95,8 +94,8 @@ class InferenceModule:
             if not kernels:
                 raise ValueError("cannot tell the decoder's z size (no Dense kernel in its z stack)")
             self.z_dims = int(kernels[0].shape[0])
-        self.harmonic, self.noise, reverb = inference.synth_processors(model)
-        self.ir = inference.reverb_impulse_response(reverb)
+        self.harmonic, self.noise, reverb = chunked_render.synth_processors(model)
+        self.ir = chunked_render.reverb_impulse_response(reverb)
         self.add_dry = getattr(reverb, "add_dry", True)
         self.sample_rate, self.frame_rate, self.hop = run.sample_rate, run.frame_rate, run.hop
         self.n_harmonics = int(dict(self.decoder.output_splits)["harmonic_distribution"])
@@ -119,9 +118,9 @@ class InferenceModule:
         `[b, n, 1]`, harmonic_amplitudes `[b, n, K]`, state `[b, state_size]`.
         """
         from ddsp_models import core
-        from ddsp_models.training import nn
+        from ddsp_models.training import gru
+        from ddsp_models.training.chunked_render import noise_magnitudes_tf
         from ddsp_models.training.preprocessing import scale_db, scale_f0_hz
-        from ddsp_models.training import inference
 
         tf = self.tf
         f0_hz = core.ensure_3d(core.tf_float32(f0_hz, "f0_hz"), "f0_hz")
@@ -130,13 +129,13 @@ class InferenceModule:
         if state is not None:
             parts = tf.split(state, self.state_sizes, axis=-1)
             values = {layer.name: part for layer, part in zip(self.rnns, parts)}
-        states = nn.RnnStates(values, mode=mode)
+        states = gru.RnnStates(values, mode=mode)
         inputs = {"f0_scaled": scale_f0_hz(f0_hz), self.loudness_key: scale_db(loudness)}
         if self.z_dims:
             if z is None:
                 raise ValueError(f"this decoder takes a latent z [batch, n_frames, {self.z_dims}]")
             inputs["z"] = core.tf_float32(z, "z")
-        with nn.carry_rnn_states(states):
+        with gru.carry_rnn_states(states):
             raw = self.decoder(inputs, training=False)
         new_state = tf.concat([states.values[layer.name] for layer in self.rnns], axis=-1)
         amps = raw["amps"]
@@ -149,7 +148,7 @@ class InferenceModule:
         out = {"amplitudes": amps, "harmonic_distribution": distribution, "f0_hz": f0_hz,
                "harmonic_amplitudes": amps * distribution, "state": new_state}
         if self.noise is not None and "noise_magnitudes" in raw:
-            out["noise_magnitudes"] = inference.noise_magnitudes_tf(self.noise, raw["noise_magnitudes"])
+            out["noise_magnitudes"] = noise_magnitudes_tf(self.noise, raw["noise_magnitudes"])
         return out
 
     def synthesize(self, f0_hz, harmonic_amplitudes, noise_magnitudes, phase, noise=None,
@@ -193,9 +192,8 @@ class InferenceModule:
     def features(self, audio, crepe):
         """In-graph features of audio `[b, n_samples]` (any length): f0_hz, f0_confidence
         (CREPE, local weighted average), loudness_db or power_db, `[b, n_samples // hop]`."""
-        from ddsp_models import core
+        from ddsp_models import core, spectral_ops
         from ddsp_models import crepe as crepe_lib
-        from ddsp_models import spectral_ops
 
         tf = self.tf
         audio = tf.convert_to_tensor(audio, tf.float32)
@@ -421,7 +419,7 @@ def metadata_dict(module: InferenceModule) -> dict:
     """The plugin's metadata fields from the run's dataset statistics (ValueError naming
     the run folder when it has none)."""
     from ddsp_models import core
-    from ddsp_models.training.inference import STATISTICS_FILE
+    from ddsp_models.training.run_folders import STATISTICS_FILE
 
     stats = module.run.statistics
     if not stats:
@@ -474,7 +472,7 @@ def save_impulse_response(module: InferenceModule, folder: str, rates=(44100, 48
 def export_run(run_dir: str, out_dir: str, block_frames: int = 1, ir_rates=(44100, 48000),
                crepe_capacity: str = "tiny", tflite: bool = True) -> dict:
     """Writes everything of the module docstring for a run; returns the paths."""
-    from ddsp_models.training.inference import load_run
+    from ddsp_models.training.run_folders import load_run
 
     run = load_run(run_dir)
     module = InferenceModule(run)
