@@ -89,6 +89,8 @@ def load_run(folder) -> LoadedRun:
     """The model of a run folder, restored from its newest checkpoint (every variable
     verified), with rates and training-data statistics. ValueError naming the folder when
     no loader recognises it."""
+    import ddsp_models.compat  # noqa: F401 - registers the loader of original DDSP folders
+
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise ValueError(f"run folder {folder!r} does not exist")

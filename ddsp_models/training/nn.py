@@ -837,3 +837,17 @@ class ResNet2D(keras.layers.Layer):
         for layer in _get_layers(self, self._block_names):
             x = layer(x)
         return tf.nn.relu(self.norm_out(x))
+
+
+# The rest of the original DDSP's `training.nn` API (its signatures and behaviour).
+from ddsp_models.training.nn_original import (  # noqa: E402,F401
+    ConditionalNorm, ConditionalScaleAndShift, DictLayer, PolyphaseResample, ensure_4d,
+    get_norm, get_note_lengths, get_note_mask, get_note_mask_from_onset, get_note_moments,
+    get_short_note_loss_mask, gin_register_keras_layers, inv_ensure_4d, polyphase_resample,
+    pool_over_notes, straight_through_choice, straight_through_int_quantization,
+    straight_through_softmax)
+from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
+    Identity, NormReluConv, ResidualLayer, ResidualStack, ResNet, RnnSandwich, SingleGru,
+    SpectralNormalization, StatelessRnn, VectorQuantization, get_embedding)
+
+gin_register_keras_layers()
