@@ -73,7 +73,8 @@ def _all_variable_nodes(graph: _CheckpointGraph, node_id: int) -> dict[int, str]
     return found
 
 
-def map_variables(obj, checkpoint_path, root: str = "model") -> list[tuple[str, object, str, np.ndarray]]:
+def map_variables(obj, checkpoint_path, root: str = "model",
+                  allow_unused: bool = False) -> list[tuple[str, object, str, np.ndarray]]:
     """Pairs every variable of `obj` with its value in an original-DDSP checkpoint.
 
     Args:
@@ -81,13 +82,15 @@ def map_variables(obj, checkpoint_path, root: str = "model") -> list[tuple[str, 
       checkpoint_path: a checkpoint prefix or a folder (its newest checkpoint).
       root: the checkpoint object that corresponds to `obj` (``'model'``; a path like
         ``'model/decoder'`` maps a sub-module).
+      allow_unused: accept checkpoint variables nothing of ours takes (a model built
+        without some layer of the original, e.g. its reverb removed for inference).
 
     Returns:
       ``[(our path, variable, checkpoint path, value reshaped to the variable's shape)]``.
 
     Raises:
       ValueError: naming the path of a variable of ours without a checkpoint value, a size
-        mismatch, or checkpoint variables that nothing of ours takes.
+        mismatch, or (unless `allow_unused`) checkpoint variables nothing of ours takes.
     """
     path = resolve_checkpoint(checkpoint_path)
     graph = _CheckpointGraph(path)
@@ -139,7 +142,7 @@ def map_variables(obj, checkpoint_path, root: str = "model") -> list[tuple[str, 
             else:
                 stack.append((child, target, f"{ours}/{name}", f"{theirs}/{matched}"))
     unused = {n: p for n, p in _all_variable_nodes(graph, root_node).items() if n not in used}
-    if unused:
+    if unused and not allow_unused:
         names = sorted(f"{root}/{p}" for p in unused.values())
         raise ValueError(f"checkpoint {path}: {len(names)} variable(s) have no counterpart in "
                          f"this {type(obj).__name__}: {names[:8]}{' ...' if len(names) > 8 else ''} "
@@ -147,10 +150,12 @@ def map_variables(obj, checkpoint_path, root: str = "model") -> list[tuple[str, 
     return pairs
 
 
-def restore_upstream_checkpoint(obj, checkpoint_path, root: str = "model") -> int:
+def restore_upstream_checkpoint(obj, checkpoint_path, root: str = "model",
+                                allow_unused: bool = False) -> int:
     """Assigns an original-DDSP checkpoint's values to every variable of `obj` and checks
-    each one reads back equal to the stored value. Returns the number of variables."""
-    pairs = map_variables(obj, checkpoint_path, root)
+    each one reads back equal to the stored value. Returns the number of variables.
+    Arguments as `map_variables`."""
+    pairs = map_variables(obj, checkpoint_path, root, allow_unused)
     for _, variable, _, value in pairs:
         variable.assign(value.astype(variable.dtype.name if hasattr(variable.dtype, "name")
                                      else str(variable.dtype)))

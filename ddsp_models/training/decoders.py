@@ -186,3 +186,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         x = tf.concat([pitch / core.MIDI_MAX, velocity / core.MIDI_MAX] + list(z), axis=-1)
         x = self.in_stack(x)
         return self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+
+
+# The original DDSP's MIDI decoder (its signature and behaviour).
+from ddsp_models.training.codecs_original import MidiDecoder  # noqa: E402,F401

@@ -511,14 +511,17 @@ class RnnFc(keras.layers.Layer):
 
 
 # ------------------------------------------------------------------------ normalisation
-def normalize_op(x, norm_type: str = "layer", n_groups: int = 32, eps: float = 1e-5):
+def normalize_op(x, norm_type: str = "layer", eps: float = 1e-5, n_groups: int = 32):
     """Zero mean, unit variance normalisation of `[batch, ..., channels]` (no learned terms).
 
     Statistics are taken per example over every axis but the batch and channel axes, and:
       'instance': per channel;  'layer': over all channels together;
       'group': per group of channels (`n_groups` contiguous groups, fewer when the channel
-      count is not a multiple; at least one channel each).
+      count is not a multiple; at least one channel each); None: `x` unchanged.
+    The arguments' order is the original DDSP's (x, norm_type, eps).
     """
+    if norm_type is None:
+        return x
     if norm_type not in ("instance", "layer", "group"):
         raise ValueError(f"`norm_type` must be 'instance', 'layer' or 'group', got {norm_type!r}.")
     x = core.tf_float32(x, "x")
@@ -561,7 +564,7 @@ class Normalize(keras.layers.Layer):
         self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
 
     def call(self, x):
-        return normalize_op(x, self.norm_type, self.n_groups, self.eps) * self.scale + self.shift
+        return normalize_op(x, self.norm_type, eps=self.eps, n_groups=self.n_groups) * self.scale + self.shift
 
 
 # ----------------------------------------------------------------- dilated convolutions
@@ -847,7 +850,7 @@ from ddsp_models.training.nn_original import (  # noqa: E402,F401
     pool_over_notes, straight_through_choice, straight_through_int_quantization,
     straight_through_softmax)
 from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
-    Identity, NormReluConv, ResidualLayer, ResidualStack, ResNet, RnnSandwich, SingleGru,
+    Identity, NormReluConv, ResidualLayer, ResidualStack, ResNet, SingleGru,
     SpectralNormalization, StatelessRnn, VectorQuantization, get_embedding)
 
 gin_register_keras_layers()

@@ -1,5 +1,5 @@
 """The original DDSP's ``training.nn`` layers that this package's models do not use:
-its ResNet, stateless and sandwiched RNNs, utility layers and vector quantisation, with the
+its ResNet, stateless RNN, utility layers and vector quantisation, with the
 original's constructor arguments and maths (re-exported by `ddsp_models.training.nn`).
 
 Shapes: sequences `[batch, time, channels]`; images `[batch, time, freq, channels]`.
@@ -153,23 +153,6 @@ class StatelessRnn(keras.layers.Layer):
         initial = list(state) if isinstance(state, (list, tuple)) else [state]
         y, *new_state = self.rnn(x, initial_state=initial)
         return y, (new_state[0] if self.rnn_type == "gru" else new_state)
-
-
-@register("nn")
-class RnnSandwich(keras.layers.Layer):
-    """FcStack(fc_stack_ch, fc_stack_layers) -> Rnn(rnn_ch) -> FcStack."""
-
-    def __init__(self, fc_stack_ch=256, fc_stack_layers=2, rnn_ch=512, rnn_type="gru", **kwargs):
-        super().__init__(**kwargs)
-        self.fc_in = nn.FcStack(fc_stack_ch, fc_stack_layers)
-        self.rnn = nn.Rnn(rnn_ch, rnn_type)
-        self.fc_out = nn.FcStack(fc_stack_ch, fc_stack_layers)
-
-    def build(self, *args, **kwargs):
-        _lazy_build(self)
-
-    def call(self, x):
-        return self.fc_out(self.rnn(self.fc_in(x)))
 
 
 @register("nn")

@@ -97,6 +97,22 @@ class InMemoryProvider(data.DataProvider):
         return tf.data.Dataset.from_tensor_slices(self.examples)
 
 
+def statistics_examples():
+    """The training examples with one more frame (centred frames), as the statistics see them."""
+    centered = [example(i) for i in range(4)]
+    for e in centered:
+        for key in ("f0_hz", "f0_confidence", "loudness_db"):
+            e[key] = np.append(e[key], e[key][-1])
+    return centered
+
+
+def save_statistics_examples(out_root):
+    """``statistics_examples.npz``: the examples `dataset_statistics.pkl` was computed from."""
+    examples = statistics_examples()
+    np.savez_compressed(os.path.join(out_root, "statistics_examples.npz"),
+                        **{k: np.stack([e[k] for e in examples]) for k in examples[0]})
+
+
 def fixed_batch():
     """The feature batch the golden outputs are recorded for (2 examples)."""
     examples = [example(100), example(101)]
@@ -130,12 +146,8 @@ def record(name, gin_file, bindings, out_root):
     # Power is computed at the features' frame rate with 'center' padding (n_frames + 1
     # frames), as the original's data preparation does for f0 and loudness
     # (`prepare_tfrecord --center`): the original's note mask indexes both.
-    centered = [example(i) for i in range(4)]
-    for e in centered:
-        for key in ("f0_hz", "f0_confidence", "loudness_db"):
-            e[key] = np.append(e[key], e[key][-1])
-    stats = postprocessing.compute_dataset_statistics(InMemoryProvider(centered), batch_size=1,
-                                                      power_frame_rate=N_FRAMES)
+    stats = postprocessing.compute_dataset_statistics(InMemoryProvider(statistics_examples()),
+                                                      batch_size=1, power_frame_rate=N_FRAMES)
     with open(os.path.join(folder, "dataset_statistics.pkl"), "wb") as f:
         pickle.dump(stats, f)
 
@@ -178,6 +190,7 @@ def main(argv):
     out_root = argv[1] if len(argv) > 1 else DEFAULT_OUT
     for name, (gin_file, bindings) in MODELS.items():
         record(name, gin_file, bindings, out_root)
+    save_statistics_examples(out_root)
 
 
 if __name__ == "__main__":
