@@ -13,6 +13,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
 
 repro: setup
@@ -23,9 +24,11 @@ repro: setup
 prefect-server: setup
 	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
-# All runs in one Prefect flow run (train -> evaluate -> sample), outside DVC.
+# All runs in one Prefect flow run (train -> evaluate -> sample), outside DVC; the same
+# folders as dvc.yaml's stages.
 experiment: setup
-	$(VENV)/bin/python -m pipelines.experiment --params params.yaml
+	$(VENV)/bin/python -m scripts.experiment --params params.yaml --data-dir data/tfds \
+	  --runs-dir runs --plots-dir plots --metrics-dir metrics --samples-dir samples
 
 bench: setup
 	$(VENV)/bin/python benchmarks/dsp.py --compare

@@ -23,9 +23,10 @@ first usable step is printed and written to ``<out>/convergence.md``.
 Stops at ``--steps`` (default: the run's ``train.<run>.steps``) or at the first
 evaluation after ``--seconds`` of training, whichever comes first.
 
-Needs the prepared dataset (``dvc repro dataset`` writes ``train.data_dir``, default
-``data/tfds``); the midiae run warm-starts from the params' ``train.midiae.warm_start`` run
-folder (``runs/ae``: ``dvc repro train_ae``), or ``--warm-start DIR``, or
+Needs the prepared dataset (``--data-dir``, default ``data/tfds``: ``dvc repro dataset``);
+the midiae run warm-starts from the params' ``train.midiae.warm_start`` run in
+``--runs-dir`` (default ``runs``, so ``runs/ae``: ``dvc repro train_ae``), or
+``--warm-start DIR``, or
 ``--no-warm-start``. ``--seed`` seeds Python, NumPy and TensorFlow before the model is
 built (default 0).
 """
@@ -115,10 +116,9 @@ def build_trainer(params: dict, run: str, info):
     """(trainer, provider, gin files, bindings) of a run, configured as its train stage."""
     import gin
 
-    from ddsp_models.training import models
+    from ddsp_models.training import models, run_config
     from ddsp_models.training.config import parse_gin
     from ddsp_models.training.trainer import Trainer, get_strategy
-    from pipelines import runs as run_config
 
     files, bindings = run_config.gin_config(params, run, info)
     gin.clear_config()
@@ -133,13 +133,15 @@ def build_trainer(params: dict, run: str, info):
     return trainer, provider, files, bindings
 
 
-def warm_start_checkpoint(params: dict, run: str, override: str | None, disabled: bool):
-    """(checkpoint prefix, restore_keys) the run warm-starts from, or (None, []).
-    ValueError naming the folder and the fix when the source holds no checkpoint."""
+def warm_start_checkpoint(params: dict, run: str, override: str | None, disabled: bool,
+                          runs_dir: str = "runs"):
+    """(checkpoint prefix, restore_keys) the run warm-starts from (a run in `runs_dir`),
+    or (None, []). ValueError naming the folder and the fix when the source holds no
+    checkpoint."""
+    from ddsp_models.training import run_config
     from ddsp_models.training.models.model import resolve_checkpoint
-    from pipelines import runs as run_config
 
-    source, keys = run_config.warm_start_source(params, run)
+    source, keys = run_config.warm_start_source(params, runs_dir, run)
     if disabled or not keys:
         return None, []
     source = override or source
@@ -183,25 +185,28 @@ def finished(step: int, steps: int, train_s: float, seconds: float | None) -> bo
 
 def converge(params: dict, run: str, steps: int, every: int, seconds: float | None,
              out_dir: str, seed: int | None = 0, warm_start_dir: str | None = None,
-             no_warm_start: bool = False) -> list[dict]:
-    """Trains `run` in `out_dir` (emptied first), evaluating at step 0 and every `every`
-    steps; returns the rows (also written to ``<out_dir>/convergence.{csv,jsonl}``)."""
+             no_warm_start: bool = False, data_dir: str = "data/tfds",
+             runs_dir: str = "runs") -> list[dict]:
+    """Trains `run` in `out_dir` (emptied first) on the dataset in `data_dir`, evaluating at
+    step 0 and every `every` steps; returns the rows (also written to
+    ``<out_dir>/convergence.{csv,jsonl}``)."""
+    from ddsp_models.checks import positive_int
+    from ddsp_models.training import run_config
     from ddsp_models.training.models.model import checkpoint_step
     from ddsp_models.training.train_loop import save_checkpoint
-    from pipelines import runs as run_config
-    from pipelines.evaluate import n_examples_of, score_model, test_batches
+    from pipelines.evaluate import n_examples_of, score_model
     from pipelines.train import TrainingSession, run_chunk_steps
 
-    if steps < 1 or every < 1:
-        raise ValueError(f"--steps ({steps}) and --every ({every}) must be >= 1")
+    positive_int("--steps", steps)
+    positive_int("--every", every)
     run_config.check_run(run)
     train = params["train"]
-    info = run_config.dataset_info(train["data_dir"])  # ValueError: run `dvc repro dataset`
+    info = run_config.dataset_info(data_dir)  # ValueError: run `dvc repro dataset`
     if seed is not None:
         import keras
 
         keras.utils.set_random_seed(int(seed))
-    prefix, keys = warm_start_checkpoint(params, run, warm_start_dir, no_warm_start)
+    prefix, keys = warm_start_checkpoint(params, run, warm_start_dir, no_warm_start, runs_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     trainer, provider, files, bindings = build_trainer(params, run, info)
@@ -217,7 +222,7 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
           f"{n_test} {split} clips), batch {train['batch_size']}, lr {train['learning_rate']}, "
           f"warm start {restored or 'none'}; every {every} steps up to {steps}"
           + (f" or {seconds:.0f} s" if seconds else "") + f"; results in {out_dir}", flush=True)
-    batches = test_batches(info.data_dir, split, params["evaluate"]["batch_size"])
+    batches = run_config.split_batches(info.data_dir, split, params["evaluate"]["batch_size"])
     session = TrainingSession(run, out_dir, provider, trainer, train["batch_size"], steps,
                               every)
     recorder = Recorder(out_dir, COLUMNS)
@@ -261,18 +266,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm-start", default=None, help="checkpoint folder to warm-start from")
     parser.add_argument("--no-warm-start", action="store_true")
+    parser.add_argument("--data-dir", default="data/tfds", help="the prepared dataset")
+    parser.add_argument("--runs-dir", default="runs",
+                        help="folder of the runs (warm-start source <runs-dir>/<run>)")
     args = parser.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS deprecation notes
-    from pipelines.params import load_params
+    from ddsp_models.training.params import load_params
 
     params = load_params(args.params, parse_set(args.set))
     steps = args.steps or params["train"][args.run]["steps"]
     out = args.out or os.path.join(tempfile.gettempdir(), "ddsp-convergence", args.run)
     converge(params, args.run, steps, args.every, args.seconds, out, args.seed,
-             args.warm_start, args.no_warm_start)
+             args.warm_start, args.no_warm_start, args.data_dir, args.runs_dir)
     return 0
 
 

@@ -9,6 +9,32 @@ Each cell: one warm-up call, then the median of --repeats timed calls of `comput
 (framing in numpy, the tf.function network incl. per-frame normalisation, decoding =
 Viterbi + local weighted average). The machine's 1-minute load average is printed: other
 processes on a 2-core machine inflate every number.
+
+What the measurements chose (2-core Xeon with AVX-512, TF 2.21 CPU/oneDNN; the machine was
+shared with other jobs (load 3-6), so choices used process CPU time):
+  * CREPE's Conv2D on [frames, 1024, 1, 1] with the stride-4 first layer along the
+    height axis is oneDNN's slow case (full: 23 CPU-ms/frame for conv1 alone). The same
+    layer as a stride-1 convolution over 4 polyphase channels (`network.PolyphaseConv2D`)
+    or as a width-strided Conv1D takes ~2 CPU-ms/frame. The Keras model uses the former
+    (weights stay 1:1 with CREPE's checkpoints): full 43 -> 22 CPU-ms/frame, tiny
+    1.95 -> 0.52. A channels-last Conv1D network measured the same as this one.
+  * `compute_f0` runs `network.FrozenCrepeNetwork`: constant weights, folded batch-norm
+    and, for the wide capacities, FFT convolutions with precomputed kernel spectra
+    (`network.FFT_LAYERS`): full 20 (all direct) -> 9.5 (FFT conv2) -> 7.9 (FFT conv2-6)
+    CPU-ms/frame, activations equal to ~4e-7. Tiny gains nothing from FFTs.
+    Per capacity (process CPU ms/frame, 256 frames, batch 128; direct / FFT conv2 /
+    FFT conv2-6): tiny 0.57/0.54/0.61, small 1.6/1.3/1.3, medium 5.9/3.6/3.6,
+    large 12.5/6.4/5.9, full 25/10.1/8.8 (small/medium/large timed with random weights).
+    With few channels the FFTs and transposes cost what they save.
+  * ``jit_compile=True``: 2.5-5x slower on the Keras model (XLA replaces oneDNN's
+    convolutions); ~8% faster on the frozen FFT network but it compiles again for every
+    new batch shape (each input's last, partial batch), so it is off.
+  * Frames per network call: 32-512 within ~10% in CPU time; 128 (`DEFAULT_BATCH_SIZE`).
+  * Threads (tf.config.threading, --intra/--inter): intra 1 or 2, inter 1 or default all
+    within noise; intra 4 was slower. TF defaults are kept.
+  * Viterbi: log-domain, all states (and batch items) at once per frame over the banded
+    transitions via a strided window view: ~50-70 us per frame, ~6% of tiny's time at
+    100 frames/s, <1% of full's.
 """
 import argparse
 import os
@@ -47,6 +73,7 @@ if ARGS.inter:
 import keras  # noqa: E402
 
 from ddsp_models import crepe  # noqa: E402
+from ddsp_models.crepe import network as crepe_network  # noqa: E402
 
 
 def flops_per_frame(capacity: str) -> float:
@@ -90,14 +117,14 @@ def main_table():
     print(header)
     print("-" * len(header))
     for capacity in ARGS.capacities:
-        predict = crepe._predictor(capacity)
+        predict = crepe.frozen_network(capacity)
         for frame_rate in ARGS.frame_rates:
             load_before = load()
             total, total_cpu = median_time(lambda: crepe.compute_f0(
                 audio, frame_rate=frame_rate, capacity=capacity, batch_size=batch_size), ARGS.repeats)
-            n_frames = crepe._n_frames(len(audio), crepe.MODEL_SAMPLE_RATE, frame_rate)
-            framing, _ = median_time(lambda: crepe._frame_np(audio[None], n_frames, frame_rate), ARGS.repeats)
-            frames = crepe._frame_np(audio[None], n_frames, frame_rate)[0]
+            n_frames = crepe.count_frames(len(audio), crepe.MODEL_SAMPLE_RATE, frame_rate)
+            framing, _ = median_time(lambda: crepe.frame_np(audio[None], n_frames, frame_rate), ARGS.repeats)
+            frames = crepe.frame_np(audio[None], n_frames, frame_rate)[0]
 
             def network():
                 return [predict(tf.constant(frames[i:i + batch_size])).numpy()
@@ -138,12 +165,12 @@ def _plain_conv1d_model(capacity, weights):
 
 def _strided_conv2d_model(capacity, weights):
     """CREPE's original form: every layer a keras Conv2D (strided first layer)."""
-    original = crepe.PolyphaseConv2D
-    crepe.PolyphaseConv2D = keras.layers.Conv2D
+    original = crepe_network.PolyphaseConv2D  # build_crepe_model looks it up there
+    crepe_network.PolyphaseConv2D = keras.layers.Conv2D
     try:
         return crepe.build_crepe_model(capacity, weights)
     finally:
-        crepe.PolyphaseConv2D = original
+        crepe_network.PolyphaseConv2D = original
 
 
 def explore_table():

@@ -4,12 +4,20 @@
     .venv/bin/python benchmarks/train_step.py --profile    # where a train step's time goes
     .venv/bin/python benchmarks/train_step.py --jit        # XLA-compiled replica step
 
-Model: gin/models/solo_instrument.gin as is (4 s at 16 kHz, 1000 decoder time steps,
-RnnFcDecoder 512 GRU + 3-layer 512 FC stacks, 60 harmonics, 65 noise bands, trainable
+Model: the packaged models/solo_instrument.gin as is (4 s at 16 kHz, 1000 decoder time
+steps, RnnFcDecoder 512 GRU + 3-layer 512 FC stacks, 60 harmonics, 65 noise bands, trainable
 48000-sample reverb, multi-scale spectral loss). Inputs are synthetic harmonic notes.
 Times are medians over timed repeats after one warm-up (tracing) call; peak RSS is the
-process's ru_maxrss, tracing included. The original DDSP numbers are the reference
-figures this project was given for the same model (not re-measured here).
+process's ru_maxrss, tracing included.
+
+Side by side with the original DDSP 3.7.0 (same machine, same run, same model and inputs)::
+
+    bash ../shared/upstream/setup_venv.sh /tmp/ddsp-upstream      # once, ~3 min
+    .venv/bin/python benchmarks/train_step.py --compare-upstream /tmp/ddsp-upstream/bin/python
+
+runs `benchmarks/upstream_step.py` under the original's interpreter for every size, right
+after ours, and prints both times and the ratio. Without it the table has our times only:
+a speed-up is never computed against a figure measured elsewhere or earlier.
 """
 import argparse
 import json
@@ -25,9 +33,6 @@ sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SECONDS, SAMPLE_RATE, FRAME_RATE = 4.0, 16000, 250
-# (mode, batch): original DDSP seconds and peak RSS (GB) where known.
-ORIGINAL = {("train", 1): (3.4, None), ("train", 4): (8.7, None), ("train", 16): (20.0, 6.6),
-            ("resynth", 1): (0.41, None), ("resynth", 16): (5.0, None)}
 SIZES = [("train", 1), ("train", 4), ("train", 16), ("resynth", 1), ("resynth", 16)]
 
 
@@ -99,7 +104,7 @@ def run_child(mode: str, batch_size: int, repeats: int, jit: bool) -> dict:
     else:
         fn = tf.function(lambda features: model(features, training=False)["audio_synth"],
                          jit_compile=jit or None)
-        tensors = {k: tf.constant(v) for k, v in batch.items() if k != "audio"}
+        tensors = {k: tf.constant(v) for k, v in batch.items()}  # audio: loudness input
         first, step = timed(lambda: fn(tensors).numpy(), repeats)
     result.update(first_s=first, step_s=step, peak_rss_gb=peak_rss_gb())
     return result
@@ -235,6 +240,11 @@ def main():
                         help="comma-separated mode:batch, e.g. train:4,resynth:16")
     parser.add_argument("--gin_param", action="append", default=[],
                         help='extra binding, e.g. "Rnn.fast_gru = False" for the Keras GRU')
+    parser.add_argument("--compare-upstream", default=None, metavar="VENV_PYTHON",
+                        help="the original DDSP's python (../shared/upstream/setup_venv.sh): "
+                             "time it on the same sizes, right after ours")
+    parser.add_argument("--upstream-strategy", choices=("mirrored", "default"),
+                        default="mirrored", help="the original's distribution strategy")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     EXTRA_BINDINGS.extend(args.gin_param)
@@ -275,12 +285,34 @@ def main():
 
     sizes = [(m, int(b)) for m, b in (s.split(":") for s in args.sizes.split(","))]
     rows = []
+    if args.compare_upstream and not os.path.isfile(args.compare_upstream):
+        parser.error(f"--compare-upstream: {args.compare_upstream!r} is not a file (expected "
+                     "the original DDSP venv's bin/python; ../shared/upstream/setup_venv.sh)")
     for mode, batch in sizes:
         result = _spawn(f"{mode}:{batch}", args)
         if result:
+            if args.compare_upstream:
+                result["upstream"] = _spawn_upstream(mode, batch, args)
             rows.append(result)
             _print_rows(rows[-1:], header=len(rows) == 1)
     print()
+
+
+def _result_of(proc, what: str):
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        print(f"{what}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}")
+        return None
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _spawn_upstream(mode: str, batch: int, args):
+    """The original DDSP's time for one size, in a process of its own interpreter."""
+    command = [args.compare_upstream, os.path.join(REPO, "benchmarks", "upstream_step.py"),
+               "--mode", mode, "--batch", str(batch), "--repeats", str(args.repeats),
+               "--strategy", args.upstream_strategy]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd="/")
+    return _result_of(proc, f"original DDSP {mode}:{batch}")
 
 
 def _spawn(child: str, args):
@@ -291,23 +323,20 @@ def _spawn(child: str, args):
     for binding in args.gin_param:
         command += ["--gin_param", binding]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        print(f"{child}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}")
-        return None
-    return json.loads(lines[-1][len("RESULT "):])
+    return _result_of(proc, child)
 
 
 def _print_rows(rows, header):
     if header:
-        print(f"{'mode':8s} {'batch':>5s} {'first (s)':>10s} {'step (s)':>9s} {'orig (s)':>9s} "
-              f"{'speed-up':>9s} {'peak RSS GB':>12s} {'orig GB':>8s}")
+        print(f"{'mode':8s} {'batch':>5s} {'first (s)':>10s} {'ours (s)':>9s} {'orig (s)':>9s} "
+              f"{'ratio':>7s} {'peak RSS GB':>12s} {'orig GB':>8s}")
     for r in rows:
-        orig_s, orig_gb = ORIGINAL.get((r["mode"], r["batch"]), (None, None))
-        speed = f"{orig_s / r['step_s']:.2f}x" if orig_s else "-"
+        up = r.get("upstream") or {}
+        orig_s, orig_gb = up.get("step_s"), up.get("peak_rss_gb")
+        ratio = f"{orig_s / r['step_s']:.2f}x" if orig_s else "-"
         print(f"{r['mode']:8s} {r['batch']:5d} {r['first_s']:10.2f} {r['step_s']:9.3f} "
-              f"{(f'{orig_s:.2f}' if orig_s else '-'):>9s} {speed:>9s} "
-              f"{r['peak_rss_gb']:12.2f} {(f'{orig_gb:.1f}' if orig_gb else '-'):>8s}"
+              f"{(f'{orig_s:.3f}' if orig_s else '-'):>9s} {ratio:>7s} "
+              f"{r['peak_rss_gb']:12.2f} {(f'{orig_gb:.2f}' if orig_gb else '-'):>8s}"
               + (f"   ({r['params'] / 1e6:.2f} M params)" if "params" in r else ""), flush=True)
 
 

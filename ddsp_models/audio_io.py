@@ -1,7 +1,19 @@
-"""Audio files: one writer (and reader) for the library and the pipeline stages.
+"""Audio files and sample rates: the one reader, writer and resampler of the project.
 
-`write_wav` stores float audio in [-1, 1] as 16-bit PCM (or another soundfile subtype);
-values beyond full scale are clipped with a logged warning.
+Reading: `load_audio` (a whole file) and `iter_audio_blocks` (block by block) decode any
+format soundfile or librosa reads, average the channels and resample to the rate asked
+for; `read_wav` reads a WAV file as it is. Writing: `write_wav` and `WavWriter` store float
+audio in [-1, 1] as 16-bit PCM (or another soundfile subtype); values beyond full scale
+are clipped with a logged warning. Levels: `rms_db`, and `clipping_warning`
+(`CLIPPED_LEVEL`, `CLIPPED_SHARE`): the checks the data stages apply to every recording
+and clip.
+
+Resampling, one method per domain:
+  `resample`     numpy arrays (files, CREPE's `compute_f0`, impulse responses): soxr at
+                 `RESAMPLE_QUALITY` ("HQ", librosa's default); the streaming reader uses
+                 the same engine and gives the same samples.
+  `resample_tf`  tensors inside a model (`PretrainedCREPE`): band-limited FFT
+                 resampling, differentiable and tf.function-safe.
 """
 from __future__ import annotations
 
@@ -11,6 +23,84 @@ import os
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+RESAMPLE_QUALITY = "HQ"  # soxr quality of every numpy resampling
+
+
+def _check_rate(value, name: str) -> float:
+    if isinstance(value, (bool, str)) \
+            or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not value > 0:
+        raise ValueError(f"{name}: expected a positive number of Hz, got {value!r}")
+    return float(value)
+
+
+def resample(audio, sample_rate: float, target_rate: float) -> np.ndarray:
+    """Resamples numpy audio `[..., n_samples]` from `sample_rate` to `target_rate` Hz (soxr,
+    `RESAMPLE_QUALITY`; every leading axis is a separate signal).
+
+    Returns `[..., round(n_samples * target_rate / sample_rate)]`, float64 for float64
+    input, else float32; the input itself when the rates are equal.
+    """
+    import soxr  # librosa's default high-quality resampler, without librosa's imports
+
+    rate_in = _check_rate(sample_rate, "sample_rate")
+    rate_out = _check_rate(target_rate, "target_rate")
+    if hasattr(audio, "numpy"):
+        audio = audio.numpy()
+    array = np.asarray(audio)
+    if array.dtype != np.float64:
+        array = array.astype(np.float32, copy=False)
+    if rate_in == rate_out:
+        return array
+    if array.ndim == 0:
+        raise ValueError("audio: expected [..., n_samples], got a scalar")
+    signals = np.ascontiguousarray(array.reshape(-1, array.shape[-1]).T)  # [n, channels]
+    out = soxr.resample(signals, rate_in, rate_out, quality=RESAMPLE_QUALITY)
+    return np.ascontiguousarray(out.T).reshape(array.shape[:-1] + (-1,))
+
+
+def resample_tf(audio, sample_rate: float, target_rate: float):
+    """Band-limited (FFT) resampling of a float32 tensor `[batch, n_samples]` from
+    `sample_rate` to `target_rate` Hz: the spectrum is cut (or zero-padded) to the new
+    length's bins. Differentiable; `n_samples` must be static. Returns
+    `[batch, round(n_samples * target_rate / sample_rate)]` (the input when the rates are
+    equal)."""
+    import tensorflow as tf
+
+    rate_in = _check_rate(sample_rate, "sample_rate")
+    rate_out = _check_rate(target_rate, "target_rate")
+    if rate_in == rate_out:
+        return audio
+    n_in = audio.shape[-1]
+    if n_in is None:
+        raise ValueError(f"audio: resample_tf needs a static number of samples, got {audio.shape}")
+    n_out = int(round(n_in * rate_out / rate_in))
+    spectrum = tf.signal.rfft(audio)
+    n_bins_out = n_out // 2 + 1
+    n_keep = min(n_bins_out, n_in // 2 + 1)
+    spectrum = spectrum[:, :n_keep]
+    spectrum = tf.pad(spectrum, [[0, 0], [0, n_bins_out - n_keep]])
+    return tf.signal.irfft(spectrum, fft_length=[n_out]) * (n_out / n_in)
+
+
+def rms_db(audio) -> float:
+    """Root-mean-square level of `audio` in dBFS (a floor of 1e-20 in power: -200 dB for
+    silence)."""
+    return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
+
+
+CLIPPED_LEVEL = 0.999      # |sample| at or above this counts as full scale
+CLIPPED_SHARE = 0.001      # more than this share of full-scale samples: reported as clipped
+
+
+def clipping_warning(audio: np.ndarray) -> str | None:
+    """A warning naming the share of full-scale samples (|x| >= `CLIPPED_LEVEL`) when more
+    than `CLIPPED_SHARE` of `audio` is at full scale (clipped), else None."""
+    share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
+    if share > CLIPPED_SHARE:
+        return f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
+    return None
 
 
 def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") -> str:
@@ -36,7 +126,8 @@ def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") ->
     except (TypeError, ValueError) as error:
         raise ValueError(f"audio: expected a float array, got {type(audio).__name__}") from error
     if audio.ndim not in (1, 2) or audio.shape[0] == 0:
-        raise ValueError(f"audio: expected [n_samples] or [n_samples, n_channels] with samples, got {audio.shape}")
+        raise ValueError(f"audio: expected [n_samples] or [n_samples, n_channels] with samples, "
+                         f"got {audio.shape}")
     if not np.all(np.isfinite(audio)):
         raise ValueError(f"audio: contains NaN or inf (writing {path})")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
@@ -71,8 +162,8 @@ def load_audio(path, sample_rate: int = 16000) -> np.ndarray:
     """Reads an audio file as float32 mono `[n_samples]` at `sample_rate` Hz.
 
     soundfile (libsndfile: wav, flac, ogg, opus, mp3, aiff); librosa's audioread fallback
-    for other formats (m4a, ...). Channels are averaged; other rates are resampled (soxr,
-    high quality). Raises ValueError naming the file when it cannot be decoded, holds no
+    for other formats (m4a, ...). Channels are averaged; other rates are resampled (`resample`'s
+    soxr quality). Raises ValueError naming the file when it cannot be decoded, holds no
     samples, or holds non-finite values.
     """
     blocks = list(iter_audio_blocks(path, sample_rate))
@@ -122,10 +213,11 @@ def iter_audio_blocks(path, sample_rate: int = 16000, block_seconds: float = 10.
 
 def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: float):
     stream = None
-    if rate != sample_rate:
-        import soxr  # librosa's default high-quality resampler, without librosa's imports
+    if rate != sample_rate:  # the engine and quality of `resample`, chunk by chunk
+        import soxr
 
-        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32",
+                                     quality=RESAMPLE_QUALITY)
     size = max(1, int(block_seconds * sample_rate))
     pending = np.zeros(0, np.float32)
     for block in blocks:
@@ -139,7 +231,8 @@ def _resampled_blocks(path, blocks, rate: int, sample_rate: int, block_seconds: 
             yield pending[:size]
             pending = pending[size:]
     if stream is not None:
-        pending = np.concatenate([pending, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
+        tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        pending = np.concatenate([pending, tail])
     if pending.size:
         yield pending
 
@@ -160,7 +253,8 @@ class WavWriter:
         self.clipped = 0
         self.peak = 0.0
         self.samples = 0
-        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype, format="WAV")
+        self._file = sf.SoundFile(self.path, "w", int(sample_rate), 1, subtype=subtype,
+                                  format="WAV")
 
     def write(self, block) -> None:
         block = np.asarray(block, np.float32).reshape(-1)

@@ -3,16 +3,16 @@
 The config is ``midi`` when every feature file carries the MIDI note features, else
 ``audio``. Feature files that cannot be read, lack a feature, have the wrong length (not
 ``clip_seconds`` of ``meta.json``) or hold NaN/inf are skipped and listed with the reason
-in ``<out>/report.json``; the rest are built. The output folder is emptied first, then holds
-``ddsp_prepared/<config>/<version>/``; read it offline with
-``tfds.load('ddsp_prepared/<config>', data_dir=<out>, download=False)`` (after importing
-`pipelines.ddsp_tfds`), `tfds.builder_from_directory`, or
+in ``<out-dir>/report.json``; the rest are built. The output folder is emptied first, then
+holds ``ddsp_prepared/<config>/<version>/``; read it offline with
+``tfds.load('ddsp_prepared/<config>', data_dir=<out-dir>, download=False)`` (after importing
+`ddsp_models.training.tfds_builder`), `tfds.builder_from_directory`, or
 `ddsp_models.training.data.PreparedTfdsProvider`.
 
-CLI: ``python -m pipelines.dataset [--features data/features] [--out data/tfds]
-[--params params.yaml]`` (the params file is only checked: this stage has no knobs).
+CLI: ``python -m pipelines.dataset --params params.yaml --features-dir data/features
+--out-dir data/tfds [--config midi|audio]`` (the params file is only checked: this stage
+has no knobs).
 """
-import argparse
 import glob
 import json
 import logging
@@ -22,8 +22,10 @@ import sys
 
 import numpy as np
 
-from pipelines.ddsp_tfds import DdspPrepared
-from pipelines.ddsp_tfds.ddsp_prepared import MIDI_FEATURES
+from ddsp_models.training import flow_utils
+from ddsp_models.training.features import MIDI_FEATURES
+from ddsp_models.training.params import load_params
+from ddsp_models.training.tfds_builder import DdspPrepared
 
 log = logging.getLogger("pipelines.dataset")
 REPORT = "report.json"  # examples per split and the feature files skipped (file, reason)
@@ -50,8 +52,7 @@ def choose_config(features_dir: str) -> str:
     return "midi"
 
 
-def build_dataset(features_dir: str = "data/features", out_dir: str = "data/tfds",
-                  config: str | None = None):
+def build_dataset(features_dir: str, out_dir: str, config: str | None = None):
     """Builds ``ddsp_prepared/<config>`` into ``out_dir`` (emptied first); returns the
     builder."""
     import tensorflow_datasets as tfds
@@ -75,22 +76,16 @@ def build_dataset(features_dir: str = "data/features", out_dir: str = "data/tfds
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--features", default="data/features")
-    parser.add_argument("--out", default="data/tfds")
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--features-dir": "the features stage's output",
+        "--out-dir": "output folder of the TFDS dataset (emptied first)"})
     parser.add_argument("--config", default=None, choices=("midi", "audio"),
                         help="default: midi when every clip has MIDI features, else audio")
-    parser.add_argument("--params", default=None,
-                        help="params file to check (every key) before any work")
-    args = parser.parse_args(argv)
-    if args.params is not None:
-        from pipelines.params import load_params
-
-        load_params(args.params)  # ValueError naming the key path and the allowed values
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    builder = build_dataset(args.features, args.out, args.config)
+    args = flow_utils.parse_stage_args(parser, argv)
+    load_params(args.params)  # ValueError naming the key path and the allowed values
+    builder = build_dataset(args.features_dir, args.out_dir, args.config)
     splits = {name: split.num_examples for name, split in builder.info.splits.items()}
-    log.info("built %s in %s: %s", builder.info.full_name, args.out, splits)
+    log.info("built %s in %s: %s", builder.info.full_name, args.out_dir, splits)
     return 0
 
 

@@ -6,33 +6,25 @@ clip of ``evaluate.split``, and is scored with `ddsp_models.training.evaluation.
 multi-scale spectral loss; loudness L1 (dB) and f0 L1 (semitones, CREPE on the
 resynthesis, frames where the ground truth is confident) with the f0 outlier ratio; and
 for the MIDI models on a dataset with note annotations, mir_eval note and frame metrics.
-Results go to ``<metrics_dir>/<run>.json`` (DVC metrics: the mean of each metric),
-``<metrics_dir>/details/<run>.json`` (mean, median, std and counts), the log, a table
+Results go to ``<out-dir>/<run>.json`` (DVC metrics: the mean of each metric),
+``<out-dir>/details/<run>.json`` (mean, median, std and counts), the log, a table
 artifact ``evaluation-metrics`` and a markdown artifact ``evaluation`` in the Prefect UI. A
 run that cannot be evaluated (no checkpoint, a broken config, ...) does not stop the others:
-it is listed with its cause in ``<metrics_dir>/errors.json`` and the CLI exits with status 1
+it is listed with its cause in ``<out-dir>/errors.json`` and the CLI exits with status 1
 after scoring the rest.
 
-CLI: ``python -m pipelines.evaluate --params params.yaml [--run ae ...]``.
+CLI: ``python -m pipelines.evaluate --params params.yaml --data-dir data/tfds --runs-dir runs
+--out-dir metrics [--run ae ...]``.
 """
 import json
 import os
 import sys
 
-from pipelines import flow_utils
-from pipelines import runs as run_config
-from pipelines.params import load_params
+from ddsp_models.training import flow_utils, run_config
+from ddsp_models.training.params import load_params
 
 HEADLINE = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
             "note_onset_f1", "note_f1", "frame_f1")
-
-
-def test_batches(data_dir: str, split: str, batch_size: int):
-    """Unshuffled batches of a split, once (numpy dicts)."""
-    from ddsp_models.training.data import PreparedTfdsProvider
-
-    provider = PreparedTfdsProvider(data_dir=data_dir, split=split)
-    return provider.get_batch(batch_size, shuffle=False, repeats=1, drop_remainder=False)
 
 
 def spectral_metric():
@@ -65,7 +57,8 @@ def score_model(model, params: dict, run: str, info, batches=None) -> dict:
 
     settings = params["evaluate"]
     if batches is None:
-        batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
+        batches = run_config.split_batches(info.data_dir, settings["split"],
+                                           settings["batch_size"])
     # Note metrics need annotations, and a transcribing model: without a midi_encoder the
     # MIDI models read the ground-truth notes, which would score a trivial 1.0.
     midi = (run in run_config.MIDI_RUNS and info.has_notes
@@ -82,20 +75,22 @@ def n_examples_of(summary: dict) -> int:
     return max(int(s.get("n", 0)) + int(s.get("n_nan", 0)) for s in summary.values())
 
 
-def evaluate_one(params: dict, run: str, info) -> dict:
-    """Scores one trained run; writes and returns its metrics record."""
+def evaluate_one(params: dict, run: str, info, runs_dir: str, metrics_dir: str) -> dict:
+    """Scores the trained run ``<runs_dir>/<run>``; writes ``<metrics_dir>/<run>.json`` (and
+    the details) and returns its metrics record."""
+    from ddsp_models.training.inference import load_trained_model
     from ddsp_models.training.models.model import checkpoint_step
 
     settings = params["evaluate"]
-    folder = run_config.run_dir(params, run)
-    batches = test_batches(info.data_dir, settings["split"], settings["batch_size"])
-    model = run_config.load_trained_model(folder, next(iter(batches)))
+    folder = run_config.run_dir(runs_dir, run)
+    batches = run_config.split_batches(info.data_dir, settings["split"], settings["batch_size"])
+    model = load_trained_model(folder, next(iter(batches)))
     step = checkpoint_step(folder)
     summary = score_model(model, params, run, info, batches)
     n_examples = n_examples_of(summary)
     record = metrics_record(run, step, summary, settings["split"], n_examples)
-    path = os.path.join(settings["metrics_dir"], f"{run}.json")
-    details_path = os.path.join(settings["metrics_dir"], "details", f"{run}.json")
+    path = os.path.join(metrics_dir, f"{run}.json")
+    details_path = os.path.join(metrics_dir, "details", f"{run}.json")
     os.makedirs(os.path.dirname(details_path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1)
@@ -109,31 +104,34 @@ def make_evaluate_flow():
     from prefect.cache_policies import NO_CACHE
 
     @task(name="evaluate-run", cache_policy=NO_CACHE, persist_result=False)
-    def evaluate_task(params: dict, run: str, info) -> dict:
-        record = evaluate_one(params, run, info)
+    def evaluate_task(params: dict, run: str, info, runs_dir: str, metrics_dir: str) -> dict:
+        record = evaluate_one(params, run, info, runs_dir, metrics_dir)
         logger = flow_utils.get_logger(__name__)
         logger.info("%s (step %d, %d %s clips): %s", run, record["step"], record["n_examples"],
                     record["split"], {k: record[k] for k in HEADLINE if record.get(k) is not None})
         return record
 
     @flow(name="evaluate", log_prints=True)
-    def evaluate_flow(params_path: str | None = "params.yaml", runs: list | None = None,
-                      overrides: dict | None = None) -> dict:
-        """Scores trained runs on the held-out split; one metrics file per run."""
+    def evaluate_flow(params_path: str | None, runs: list | None, overrides: dict | None,
+                      folders: dict) -> dict:
+        """Scores trained runs on the held-out split; one metrics file per run
+        (`folders`: ``data_dir``, ``runs_dir``, ``metrics_dir``)."""
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
-            info = run_config.dataset_info(params["train"]["data_dir"])
+            folders = run_config.Folders.of(folders)
+            runs_dir, metrics_dir = folders.get("runs_dir"), folders.get("metrics_dir")
+            info = run_config.dataset_info(folders.get("data_dir"))
             records, failed = {}, {}
             for run in runs or params["evaluate"]["runs"]:
                 run_config.check_run(run)
                 try:  # one run's failure (no checkpoint, ...) never stops the others
                     records[run] = evaluate_task.with_options(
-                        task_run_name=f"evaluate-{run}")(params, run, info)
+                        task_run_name=f"evaluate-{run}")(params, run, info, runs_dir, metrics_dir)
                 except Exception as error:  # noqa: BLE001 - reported, then the next run
                     failed[run] = flow_utils.error_entry(run, error)
                     flow_utils.get_logger(__name__).error("%s: not evaluated: %s", run,
                                                           failed[run]["error"])
-            flow_utils.write_errors(params["evaluate"]["metrics_dir"], failed)
+            flow_utils.write_errors(metrics_dir, failed)
             rows = [{"run": run, "step": r["step"],
                      **{k: r[k] for k in HEADLINE if any(x.get(k) is not None
                                                          for x in records.values())}}
@@ -149,15 +147,23 @@ def make_evaluate_flow():
     return evaluate_flow
 
 
-def evaluate_runs(params_path: str | None = "params.yaml", runs: list | None = None,
-                  overrides: dict | None = None) -> dict:
-    """Runs the ``evaluate`` flow, named and tagged with its runs and params digest."""
-    return flow_utils.run_flow_over_runs(make_evaluate_flow, "evaluate", params_path, runs, overrides)
+def evaluate_runs(params_path: str | None, runs: list | None = None,
+                  overrides: dict | None = None, *, folders) -> dict:
+    """Runs the ``evaluate`` flow, named and tagged with its runs and params digest
+    (`folders`: a `run_config.Folders` or mapping with ``data_dir``, ``runs_dir`` and
+    ``metrics_dir``)."""
+    return flow_utils.run_flow_over_runs(make_evaluate_flow, "evaluate", params_path, runs,
+                                         overrides, folders)
 
 
 def main(argv=None) -> int:
-    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "evaluate")
-    records = evaluate_runs(args.params, args.run)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--data-dir": "the prepared dataset (stage dataset)",
+        "--runs-dir": "folder of the trained runs, <runs-dir>/<run>",
+        "--out-dir": "output folder of the metrics"}, runs="evaluate")
+    args = flow_utils.parse_stage_args(parser, argv)
+    records = evaluate_runs(args.params, args.run, folders=run_config.Folders(
+        data_dir=args.data_dir, runs_dir=args.runs_dir, metrics_dir=args.out_dir))
     for run, record in records.items():
         if "error" in record:
             print(run, "FAILED:", record["error"])

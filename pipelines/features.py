@@ -1,22 +1,11 @@
 """DVC stage ``features``: f0, confidence, loudness, power (and MIDI features) per clip.
 
-For every clip ``<clips>/{train,valid,test}/<id>.wav`` the stage writes
-``<out>/<split>/<id>.npz`` (compressed) holding, at ``frame_rate`` Hz over
-``n_frames = n_samples * frame_rate // sample_rate`` frames:
-
-- ``audio`` float32 ``[n_samples]`` (mono, ``sample_rate`` Hz),
-- ``f0_hz``, ``f0_confidence`` float32 ``[n_frames]`` (CREPE, Viterbi-decoded),
-- ``loudness_db`` (A-weighted), ``power_db`` float32 ``[n_frames]``,
-- ``instrument_id`` int64 scalar (General MIDI program, -1 when unknown), ``id`` (text),
-- for clips with note annotations (``<id>.notes.json``) the MIDI feature contract, each
-  float32 ``[n_frames, 128]`` (MIDI pitch on the last axis): ``note_active_velocities``
-  (MIDI velocity 1..127 where a note sounds, 0 elsewhere: the unit the MIDI
-  models, `ddsp_models.training.midi` and the decoders read), ``note_active_frame_indices`` (1 where a note
-  sounds), ``note_onsets`` (1 at a note's first frame), ``note_offsets`` (1 at its last
-  frame). Frame ``i`` is at ``i / frame_rate`` s and a note sounds on the frames with
-  ``start <= t < end``; cut boundaries (a note entering or leaving the clip) get no
-  onset / offset.
-- ``_fingerprint``: hash of the clip bytes, its notes and the feature params.
+For every clip ``<clips-dir>/{train,valid,test}/<id>.wav`` the stage writes
+``<out-dir>/<split>/<id>.npz`` (compressed) holding the features of the clip contract
+(`ddsp_models.training.features`: ``audio``, ``f0_hz``, ``f0_confidence``,
+``loudness_db``, ``power_db``, ``instrument_id`` and, for clips with note annotations
+``<id>.notes.json``, the MIDI note features), its ``id`` (text) and ``_fingerprint``
+(hash of the clip bytes, its notes and the feature params).
 
 The work fans out over a Prefect 3 flow (one task per batch of clips) whose task runner
 params choose: ``thread`` (ThreadPoolTaskRunner) or ``dask`` (prefect_dask
@@ -26,10 +15,9 @@ the current fingerprint are skipped. Unreadable, empty, non-audio, non-finite, w
 or silent clips are listed by name with the reason in ``<out>/report.json`` and skipped;
 clipped ones are kept and listed under ``warnings``; the others go on.
 
-CLI: ``python -m pipelines.features --params params.yaml [--clips data/clips]
-[--out data/features]``.
+CLI: ``python -m pipelines.features --params params.yaml --clips-dir data/clips
+--out-dir data/features``.
 """
-import argparse
 import glob
 import hashlib
 import io
@@ -41,23 +29,24 @@ import time
 
 import numpy as np
 
-from pipelines import SPLITS  # (package import: Prefect env defaults)
-from pipelines.params import load_params  # the whole file is checked before any work
-from pipelines.prepare import CLIPPED_LEVEL, CLIPPED_SHARE, decode_audio, rms_db
+from ddsp_models.audio_io import clipping_warning, load_audio, rms_db
+from ddsp_models.training import flow_utils
+from ddsp_models.training.feature_extraction import compute_clip_features
+from ddsp_models.training.features import FEATURE_VERSION, SPLITS
+from ddsp_models.training.params import load_params
 
 log = logging.getLogger("pipelines.features")
 
-N_PITCHES = 128
-FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
-MIDI_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
-FEATURE_VERSION = 2  # bump when this module's maths changes: all clips are recomputed
-# Library modules whose source is part of every clip's fingerprint (edit one: recompute).
-FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core")
+# Library modules (or packages: all their modules) whose source is part of every clip's
+# fingerprint (edit one: recompute).
+FINGERPRINT_MODULES = ("ddsp_models.crepe", "ddsp_models.spectral_ops", "ddsp_models.core",
+                       "ddsp_models.audio_io", "ddsp_models.training.features",
+                       "ddsp_models.training.feature_extraction")
 
 
 def code_fingerprint() -> str:
-    """SHA-1 of the sources of `FINGERPRINT_MODULES` (found without importing them)."""
+    """SHA-1 of the sources of `FINGERPRINT_MODULES`, every ``.py`` file of a package
+    (found without importing them)."""
     import importlib.util
 
     digest = hashlib.sha1()
@@ -65,97 +54,15 @@ def code_fingerprint() -> str:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
             raise ValueError(f"module {name!r} not found")
-        with open(spec.origin, "rb") as f:
-            digest.update(f.read())
+        files = [spec.origin]
+        if spec.submodule_search_locations:
+            files = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "**", "*.py"),
+                                     recursive=True))
+        for path in files:
+            digest.update(os.path.basename(path).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
     return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------
-# Per-clip maths.
-# ---------------------------------------------------------------------------------------
-def n_frames_of(n_samples: int, sample_rate: int, frame_rate: int) -> int:
-    """Frames covering ``n_samples``: ``n_samples * frame_rate // sample_rate``."""
-    return int(n_samples) * int(frame_rate) // int(sample_rate)
-
-
-def fit_frames(x, n_frames: int, name: str) -> np.ndarray:
-    """A frame feature as float32 ``[n_frames]``: trims or edge-pads up to 2 frames of
-    difference (centred vs. uncentred framing); more is an error naming ``name``."""
-    x = np.asarray(x, np.float32).reshape(-1)
-    if abs(len(x) - n_frames) > 2:
-        raise ValueError(f"{name}: got {len(x)} frames, expected {n_frames}")
-    if len(x) >= n_frames:
-        return x[:n_frames]
-    return np.pad(x, (0, n_frames - len(x)), mode="edge")
-
-
-def _first_frame_at_or_after(t: float, frame_rate: int) -> int:
-    return int(np.ceil(t * frame_rate - 1e-6))
-
-
-def midi_frame_features(notes: list[dict], n_frames: int, frame_rate: int = 250) -> dict:
-    """The MIDI feature contract from clip-relative notes (see the module docstring).
-
-    Args:
-      notes: dicts with ``pitch`` (0..127), ``velocity`` (1..127), ``start``/``end`` (s,
-        relative to the clip) and optional ``onset``/``offset`` flags (False where the
-        clip boundary cut the note; default True).
-      n_frames: frames of the clip.
-      frame_rate: frames per second.
-
-    Returns:
-      dict of float32 ``[n_frames, 128]`` arrays named as `MIDI_FEATURES`.
-    """
-    velocities = np.zeros((n_frames, N_PITCHES), np.float32)
-    active = np.zeros((n_frames, N_PITCHES), np.float32)
-    onsets = np.zeros((n_frames, N_PITCHES), np.float32)
-    offsets = np.zeros((n_frames, N_PITCHES), np.float32)
-    for note in notes:
-        pitch = int(note["pitch"])
-        if not 0 <= pitch < N_PITCHES:
-            raise ValueError(f"note pitch must be in 0..127, got {pitch}")
-        first = max(_first_frame_at_or_after(float(note["start"]), frame_rate), 0)
-        stop = min(_first_frame_at_or_after(float(note["end"]), frame_rate), n_frames)
-        if stop <= first:
-            continue
-        velocity = float(note["velocity"])
-        if not 0.0 < velocity <= 127.0:
-            raise ValueError(f"note velocity must be in 1..127 (MIDI), got {note['velocity']} "
-                             f"(pitch {pitch} at {note['start']} s)")
-        velocities[first:stop, pitch] = np.maximum(velocities[first:stop, pitch], velocity)
-        active[first:stop, pitch] = 1.0
-        if note.get("onset", True):
-            onsets[first, pitch] = 1.0
-        if note.get("offset", True):
-            offsets[stop - 1, pitch] = 1.0
-    return dict(zip(MIDI_FEATURES, (velocities, active, onsets, offsets)))
-
-
-def compute_clip_features(audio: np.ndarray, sample_rate: int = 16000, frame_rate: int = 250,
-                          crepe_capacity: str = "tiny", crepe_viterbi: bool = True,
-                          notes: list[dict] | None = None, instrument_id: int = -1) -> dict:
-    """All features of one mono clip ``audio`` float32 ``[n_samples]`` (module docstring)."""
-    from ddsp_models import crepe, spectral_ops
-
-    audio = np.asarray(audio, np.float32).reshape(-1)
-    n_frames = n_frames_of(len(audio), sample_rate, frame_rate)
-    if n_frames < 1:
-        raise ValueError(f"audio of {len(audio)} samples is shorter than one frame")
-    f0_hz, f0_confidence = crepe.compute_f0(audio, sample_rate=sample_rate, frame_rate=frame_rate,
-                                            viterbi=crepe_viterbi, capacity=crepe_capacity)
-    loudness = spectral_ops.compute_loudness(audio, sample_rate, frame_rate)
-    power = spectral_ops.compute_power(audio, sample_rate, frame_rate)
-    features = {
-        "audio": audio,
-        "f0_hz": fit_frames(f0_hz, n_frames, "f0_hz"),
-        "f0_confidence": fit_frames(f0_confidence, n_frames, "f0_confidence"),
-        "loudness_db": fit_frames(loudness, n_frames, "loudness_db"),
-        "power_db": fit_frames(power, n_frames, "power_db"),
-        "instrument_id": np.int64(instrument_id),
-    }
-    if notes is not None:
-        features.update(midi_frame_features(notes, n_frames, frame_rate))
-    return features
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,7 +140,7 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
     if os.path.exists(stale):  # an output of an older version of this clip
         os.remove(stale)
     try:
-        audio = decode_audio(job["wav"], int(settings["sample_rate"]))
+        audio = load_audio(job["wav"], int(settings["sample_rate"]))
         if np.max(np.abs(audio)) == 0.0 or rms_db(audio) < float(settings["silence_db"]):
             return {**result, "status": "silent", "error": f"RMS {rms_db(audio):.1f} dBFS"}
         expected = int(round(float(settings["clip_seconds"]) * int(settings["sample_rate"])))
@@ -242,10 +149,7 @@ def process_clip(job: dict, out_dir: str, settings: dict) -> dict:
                              f"expected {float(settings['clip_seconds']):.3f} s "
                              "(data.clip_seconds); rerun the prepare stage")
         audio = np.pad(audio[:expected], (0, max(0, expected - len(audio))))
-        warning = None
-        share = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
-        if share > CLIPPED_SHARE:
-            warning = f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"
+        warning = clipping_warning(audio)
         notes, program = None, job["program"]
         if job["notes"]:
             with open(job["notes"]) as f:
@@ -332,14 +236,14 @@ def run_batches(pending: list[dict], out_dir: str, settings: dict, progress: boo
             now = time.monotonic()
             if now - last_log >= float(settings["log_every_s"]) or len(results) == len(pending):
                 rate = len(results) / max(now - start, 1e-9)
+                eta = format_seconds((len(pending) - len(results)) / rate)
                 logger.info("features: %d/%d clips, %.2f clips/s, ETA %s", len(results),
-                            len(pending), rate, format_seconds((len(pending) - len(results)) / rate))
+                            len(pending), rate, eta)
                 last_log = now
     return results
 
 
-def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str = "data/features",
-                     progress: bool = True) -> dict:
+def compute_features(params: dict, clips_dir: str, out_dir: str, progress: bool = True) -> dict:
     """Runs the stage (a Prefect flow on the task runner params choose); returns the report,
     also written to ``<out_dir>/report.json``."""
     from prefect import flow
@@ -400,14 +304,10 @@ def compute_features(params: dict, clips_dir: str = "data/clips", out_dir: str =
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--clips", default="data/clips")
-    parser.add_argument("--out", default="data/features")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    report = compute_features(load_params(args.params)["data"], args.clips, args.out)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--clips-dir": "the prepare stage's clips", "--out-dir": "output folder (resumable)"})
+    args = flow_utils.parse_stage_args(parser, argv)
+    report = compute_features(load_params(args.params)["data"], args.clips_dir, args.out_dir)
     log.info("features: %d clips, %d computed, %d already done, bad: %s, silent: %s",
              report["n_clips"], report["computed"], report["skipped_done"],
              [b["file"] for b in report["bad_files"]] or "none",

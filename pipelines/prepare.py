@@ -2,7 +2,7 @@
 
 Sources (``data.source`` in params.yaml):
 
-- ``builtin``: `pipelines.midi_melodies` melodies (one MIDI file each, kept under
+- ``builtin``: `ddsp_models.training.melodies` melodies (one MIDI file each, kept under
   ``<out>/midi/``) rendered with FluidSynth; note annotations come from the MIDI.
 - a folder: every audio file below it (wav, flac, ogg, mp3, aiff, ...; any rate and channel
   count), decoded, averaged to mono and resampled. A MIDI file beside a recording with the
@@ -13,13 +13,12 @@ Each source is cut into ``clip_seconds`` clips every ``hop_seconds`` (a last par
 at least half a clip is zero-padded), clips quieter than ``silence_db`` (RMS, dBFS) are
 dropped, and every clip of a source lands in the same split, chosen by a hash of the
 source's name (`assign_splits`) among the sources that gave clips (bad, too short or
-silent files never take a split's place). Outputs under ``<out>`` (data/clips):
+silent files never take a split's place). Outputs under ``--out-dir`` (data/clips):
 ``{train,valid,test}/<id>.wav`` (float32), ``<id>.notes.json`` beside MIDI-labelled clips,
 ``manifest.jsonl`` (one clip per line) and ``report.json`` (counts, bad and silent files).
 
-CLI: ``python -m pipelines.prepare --params params.yaml [--out data/clips]``.
+CLI: ``python -m pipelines.prepare --params params.yaml --out-dir data/clips``.
 """
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -30,12 +29,12 @@ import shutil
 import sys
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from pipelines import SPLITS
-from pipelines.params import load_params  # the whole file is checked before any work
-from pipelines import midi_melodies
+from ddsp_models.audio_io import clipping_warning, load_audio, rms_db, write_wav
+from ddsp_models.training import flow_utils, melodies
+from ddsp_models.training.features import SPLITS
+from ddsp_models.training.params import load_params
 
 log = logging.getLogger("pipelines.prepare")
 
@@ -52,16 +51,6 @@ class Source:
     program: int = -1
     notes: list | None = None
     annotation_error: dict | None = None  # {'file', 'error'}: a MIDI file that did not read
-
-
-def decode_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
-    """Reads an audio file as float32 mono ``[n_samples]`` at ``sample_rate`` Hz
-    (`ddsp_models.audio_io.load_audio`: any format soundfile or librosa reads, channels
-    averaged, resampled). Raises ValueError naming the file when it cannot be decoded,
-    holds no samples, or holds non-finite values."""
-    from ddsp_models.audio_io import load_audio
-
-    return load_audio(path, sample_rate)
 
 
 def source_hash(source_name: str) -> float:
@@ -117,27 +106,6 @@ def clip_starts(n_samples: int, clip: int, hop: int) -> list[int]:
     return starts
 
 
-def rms_db(audio: np.ndarray) -> float:
-    """Root-mean-square level in dBFS (-inf-safe: floor at -200 dB)."""
-    return float(10.0 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-20))
-
-
-def clip_notes(notes: list[dict], start: float, duration: float) -> list[dict]:
-    """Notes overlapping [start, start + duration), with times relative to the clip start and
-    cut to [0, duration]; ``onset``/``offset`` tell whether the note really starts/ends
-    inside the clip (False where the cut made the boundary)."""
-    out = []
-    for note in notes:
-        s, e = note["start"] - start, note["end"] - start
-        if e <= 0.0 or s >= duration:
-            continue
-        out.append({"pitch": note["pitch"], "velocity": note["velocity"],
-                    "start": round(max(s, 0.0), 6), "end": round(min(e, duration), 6),
-                    "onset": bool(s >= 0.0), "offset": bool(e <= duration),
-                    "program": note.get("program", -1)})
-    return out
-
-
 def _clip_id(source_name: str, index: int) -> str:
     stem = os.path.splitext(source_name)[0].replace("/", "__")
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-{index:03d}"
@@ -148,7 +116,7 @@ def _midi_notes(path: str) -> tuple[list[dict], int]:
 
     midi = pretty_midi.PrettyMIDI(path)
     programs = [t.program for t in midi.instruments if not t.is_drum and t.notes]
-    return midi_melodies.note_list(midi), (programs[0] if programs else -1)
+    return melodies.note_list(midi), (programs[0] if programs else -1)
 
 
 def builtin_jobs(params: dict, out_dir: str):
@@ -157,19 +125,19 @@ def builtin_jobs(params: dict, out_dir: str):
     if not instruments:
         raise ValueError("data.instruments must name at least one instrument")
     for name in instruments:
-        midi_melodies.instrument_spec(name)  # fail early on unknown names
+        melodies.instrument_spec(name)  # fail early on unknown names
     midi_dir = os.path.join(out_dir, "midi")
 
     def loader(index: int, instrument: str, name: str):
-        midi = midi_melodies.generate_melody(
+        midi = melodies.generate_melody(
             instrument, float(params["melody_seconds"]), seed=int(params["seed"]) * 100003 + index)
         os.makedirs(midi_dir, exist_ok=True)
         midi.write(os.path.join(midi_dir, name))
-        audio = midi_melodies.render_melody(
+        audio = melodies.render_melody(
             midi, int(params["sample_rate"]), params["soundfont"],
             duration=float(params["melody_seconds"]), gain=float(params["render_gain"]))
-        return Source(name, audio, instrument, midi_melodies.INSTRUMENTS[instrument].program,
-                      midi_melodies.note_list(midi))
+        return Source(name, audio, instrument, melodies.INSTRUMENTS[instrument].program,
+                      melodies.note_list(midi))
 
     for i in range(int(params["n_melodies"])):
         instrument = instruments[i % len(instruments)]
@@ -187,11 +155,11 @@ def folder_jobs(params: dict, root: str):
                   if f.lower().endswith(AUDIO_EXTENSIONS)]
 
     def loader(path: str, name: str):
-        audio = decode_audio(path, int(params["sample_rate"]))
+        audio = load_audio(path, int(params["sample_rate"]))
         parts = name.split("/")
         instrument = parts[0] if len(parts) > 1 else "unknown"
-        program = (midi_melodies.INSTRUMENTS[instrument].program
-                   if instrument in midi_melodies.INSTRUMENTS else -1)
+        program = (melodies.INSTRUMENTS[instrument].program
+                   if instrument in melodies.INSTRUMENTS else -1)
         notes, annotation_error = None, None
         for ext in MIDI_EXTENSIONS:
             midi_path = os.path.splitext(path)[0] + ext
@@ -213,8 +181,6 @@ def folder_jobs(params: dict, root: str):
         yield name, (lambda path=path, name=name: loader(path, name))
 
 
-CLIPPED_LEVEL = 0.999      # |sample| at or above this counts as full scale
-CLIPPED_SHARE = 0.001      # more than this share of full-scale samples: reported as clipped
 STAGING = "_staging"       # clips of the sources read so far, before the splits are known
 
 
@@ -225,13 +191,11 @@ def check_source(src: Source, sample_rate: int, clip: int) -> list[str]:
         raise ValueError(f"{len(src.audio) / sample_rate:.2f} s of audio is shorter than half "
                          f"a clip ({clip / 2 / sample_rate:.2f} s, data.clip_seconds / 2): "
                          "too short to use")
-    share = float(np.mean(np.abs(src.audio) >= CLIPPED_LEVEL))
-    if share > CLIPPED_SHARE:
-        return [f"{100 * share:.1f} % of its samples are at full scale (clipped); kept"]
-    return []
+    warning = clipping_warning(src.audio)
+    return [warning] if warning else []
 
 
-def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) -> dict:
+def prepare(params: dict, out_dir: str, progress: bool = True) -> dict:
     """Runs the stage: writes clips, notes, manifest and report under ``out_dir`` (which is
     emptied first); returns the report dict.
 
@@ -252,9 +216,11 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
     os.makedirs(staging, exist_ok=True)
 
     source = str(params["source"])
-    jobs = list(builtin_jobs(params, out_dir) if source == "builtin" else folder_jobs(params, source))
+    jobs = list(builtin_jobs(params, out_dir) if source == "builtin"
+                else folder_jobs(params, source))
     report = {"source": source, "n_sources": len(jobs), "n_clips": 0,
-              "clips_per_split": {s: 0 for s in SPLITS}, "sources_per_split": {s: 0 for s in SPLITS},
+              "clips_per_split": {s: 0 for s in SPLITS},
+              "sources_per_split": {s: 0 for s in SPLITS},
               "dropped_silent_clips": 0, "bad_files": [], "silent_files": [],
               "bad_annotations": [], "warnings": []}
     staged = {}  # source name -> manifest rows (without split) of its kept clips
@@ -283,10 +249,9 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
                 report["dropped_silent_clips"] += 1
                 continue
             clip_id = _clip_id(src.name, k)
-            sf.write(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate,
-                     subtype="FLOAT")
+            write_wav(os.path.join(staging, f"{clip_id}.wav"), audio, sample_rate, subtype="FLOAT")
             if src.notes is not None:
-                notes = clip_notes(src.notes, start / sample_rate, clip / sample_rate)
+                notes = melodies.clip_notes(src.notes, start / sample_rate, clip / sample_rate)
                 with open(os.path.join(staging, f"{clip_id}.notes.json"), "w") as f:
                     json.dump({"id": clip_id, "instrument": src.instrument,
                                "program": src.program, "notes": notes}, f, indent=1)
@@ -326,7 +291,8 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
             f.write(json.dumps(row) + "\n")
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
-    empty = [s for s in SPLITS if params["splits"].get(s, 0) > 0 and not report["clips_per_split"][s]]
+    empty = [s for s in SPLITS
+             if params["splits"].get(s, 0) > 0 and not report["clips_per_split"][s]]
     if empty:
         log.warning("splits %s got no clips (%d usable sources; every split with a positive "
                     "fraction gets one from 3 sources on)", empty, len(staged))
@@ -334,12 +300,10 @@ def prepare(params: dict, out_dir: str = "data/clips", progress: bool = True) ->
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (data: section)")
-    parser.add_argument("--out", default="data/clips", help="output folder (emptied first)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    report = prepare(load_params(args.params)["data"], args.out)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--out-dir": "output folder of the clips (emptied first)"})
+    args = flow_utils.parse_stage_args(parser, argv)
+    report = prepare(load_params(args.params)["data"], args.out_dir)
     log.info("%d clips from %d sources %s; %d silent clips dropped; bad files: %s",
              report["n_clips"], report["n_sources"], report["clips_per_split"],
              report["dropped_silent_clips"], [b["file"] for b in report["bad_files"]] or "none")

@@ -1,26 +1,27 @@
 """DVC stage ``report``: one page to see and hear the whole pipeline run.
 
-``<out>/index.html`` is a single self-contained file that works offline (no network, no
+``<out-dir>/index.html`` is a single self-contained file that works offline (no network, no
 server, no JavaScript library): every run's metrics side by side and against the previous
-commit's (``git show HEAD:<metrics_dir>/<run>.json``, like ``dvc metrics diff``), the loss
+commit's (``git show HEAD:<metrics-dir>/<run>.json``, like ``dvc metrics diff``), the loss
 curves, the spectrograms and audio players for the original clips, their resyntheses and
 the timbre transfers, and the newest validation f0 / piano-roll / sinusoid plots of each
 run's TensorBoard summaries. Folders written by later stages are picked up when present:
-``transfers/<run>/`` and ``exported/<run>/`` (their audio, PNGs and JSON files).
+``<transfers-dir>/<run>/`` and ``<exported-dir>/<run>/`` (their audio, PNGs and JSON
+files).
 
 Everything is embedded as ``data:`` URLs, so the page can be copied, mailed or archived as
 one file. To keep it light, pictures over 150 kB (the spectrograms, ~350 kB as PNG) go in
 as JPEG (~80 kB), and audio is re-encoded to Ogg Vorbis (about a tenth of a 16-bit wav; a
 4 s clip is 10-40 kB); clips longer than ``report.max_audio_seconds`` are cut; the wav
-files in ``samples/`` stay the reference. A file that cannot be read is listed under
+files of the sample stage stay the reference. A file that cannot be read is listed under
 "Problems" on the page and in the log; the rest of the page is still written.
 
-CLI: ``python -m pipelines.report --params params.yaml [--out reports]`` (default
-``report.out_dir``).
+CLI: ``python -m pipelines.report --params params.yaml --metrics-dir metrics --plots-dir plots
+--runs-dir runs --samples-dir samples --transfers-dir transfers --exported-dir exported
+--out-dir reports``.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime
 import html
@@ -32,14 +33,15 @@ import os
 import subprocess
 import sys
 
-from pipelines.params import RUNS, load_params
+from ddsp_models.training import flow_utils, run_config
+from ddsp_models.training.params import RUNS, load_params
 
 logger = logging.getLogger(__name__)
 
-OPTIONAL_FOLDERS = ("transfers", "exported")  # written by later stages, when they exist
+# Folders written by the later stages, shown when they exist.
+OPTIONAL_FOLDERS = ("transfers_dir", "exported_dir")
 INFO_KEYS = ("run", "step", "split", "n_examples")
 HIGHER_IS_BETTER = ("f1", "precision", "recall", "accuracy")
-MAX_AUDIO_SECONDS = 60.0
 MAX_JSON_CHARS = 4000
 
 
@@ -115,24 +117,24 @@ def change(name: str, old, new) -> tuple[str, str]:
 # ---------------------------------------------------------------------------- media
 def png_data_url(path: str) -> str:
     """The PNG as a data URL (JPEG when large: `flow_utils.png_data_url`)."""
-    from pipelines.flow_utils import png_data_url as data_url
-
     try:
-        return data_url(path)
+        return flow_utils.png_data_url(path)
     except ValueError:
         raise ValueError(f"{path}: not a PNG file") from None
 
 
-def audio_data_url(path: str, max_seconds: float = MAX_AUDIO_SECONDS) -> tuple[str, float, bool]:
+def audio_data_url(path: str, max_seconds: float) -> tuple[str, float, bool]:
     """``(data URL of an Ogg Vorbis encoding, seconds, cut)`` of an audio file (mono mix;
     cut to `max_seconds`)."""
     import numpy as np
     import soundfile as sf
 
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    from ddsp_models.audio_io import read_wav
+
+    audio, rate = read_wav(path)
     if audio.shape[0] == 0:
         raise ValueError(f"{path}: no samples")
-    audio = audio.mean(axis=1)
+    audio = audio.reshape(audio.shape[0], -1).mean(axis=1)
     cut = audio.shape[0] > max_seconds * rate
     if cut:
         audio = audio[:int(max_seconds * rate)]
@@ -145,7 +147,7 @@ def audio_data_url(path: str, max_seconds: float = MAX_AUDIO_SECONDS) -> tuple[s
 class Page:
     """The HTML being built, and the problems met on the way."""
 
-    def __init__(self, max_audio_seconds: float = MAX_AUDIO_SECONDS):
+    def __init__(self, max_audio_seconds: float):
         self.parts: list[str] = []
         self.problems: list[str] = []
         self.n_audio = self.n_images = 0
@@ -340,14 +342,18 @@ def _git_head() -> str:
     return out.stdout.strip() if out.returncode == 0 else "no commit"
 
 
-def build_report(params: dict, out_dir: str, runs: list | None = None) -> dict:
+def build_report(params: dict, out_dir: str, folders, runs: list | None = None) -> dict:
     """Writes ``<out_dir>/index.html``; returns ``{'path', 'bytes', 'runs', 'metrics',
-    'n_audio', 'n_images', 'problems'}``."""
+    'n_audio', 'n_images', 'problems'}``. `folders`: a `run_config.Folders` (or mapping)
+    with ``metrics_dir``, ``samples_dir``, ``plots_dir``, ``runs_dir`` and optionally
+    ``transfers_dir``, ``exported_dir``."""
+    folders = run_config.Folders.of(folders)
     runs = list(runs or dict.fromkeys(list(params["evaluate"]["runs"])
                                       + list(params["sample"]["runs"])) or RUNS)
-    metrics_dir = params["evaluate"]["metrics_dir"]
-    samples_dir = params["sample"]["samples_dir"]
-    plots_dir = params["train"]["plots_dir"]
+    metrics_dir = folders.get("metrics_dir")
+    samples_dir = folders.get("samples_dir")
+    plots_dir = folders.get("plots_dir")
+    runs_dir = folders.get("runs_dir")
     page = Page(float(params["report"]["max_audio_seconds"]))
     nav = "".join(f'<a href="#run-{html.escape(r)}">{html.escape(r)}</a>' for r in runs)
     page.add(f"<h1>ddsp-pipelines report</h1><p>commit {html.escape(_git_head())}, written "
@@ -362,11 +368,12 @@ def build_report(params: dict, out_dir: str, runs: list | None = None) -> dict:
             page.image(curve, f"{run}: training losses")
         else:
             page.problem(f"loss curve {curve}: missing (run the train_{run} stage)")
-        _validation_section(page, run, os.path.join(params["train"]["runs_dir"], run))
+        _validation_section(page, run, run_config.run_dir(runs_dir, run))
         page.add("<h3>Samples</h3>")
         _samples_section(page, run, samples_dir)
-        for folder in OPTIONAL_FOLDERS:
-            _optional_folder(page, folder, run)
+        for name in OPTIONAL_FOLDERS:
+            if getattr(folders, name) is not None:
+                _optional_folder(page, getattr(folders, name), run)
         page.add("</section>")
     if page.problems:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in page.problems)
@@ -389,14 +396,20 @@ def build_report(params: dict, out_dir: str, runs: list | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default=None, help="folder of index.html (default: "
-                        "report.out_dir)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--metrics-dir": "the evaluate stage's metrics",
+        "--plots-dir": "the train stages' loss curves, <plots-dir>/<run>/",
+        "--runs-dir": "the trained runs (their TensorBoard validation plots)",
+        "--samples-dir": "the sample stage's output",
+        "--transfers-dir": "the transfer stage's output (shown when present)",
+        "--exported-dir": "the export stage's output (shown when present)",
+        "--out-dir": "output folder of index.html"})
+    args = flow_utils.parse_stage_args(parser, argv)
     params = load_params(args.params)
-    summary = build_report(params, args.out or params["report"]["out_dir"])
+    summary = build_report(params, args.out_dir, run_config.Folders(
+        metrics_dir=args.metrics_dir, plots_dir=args.plots_dir, runs_dir=args.runs_dir,
+        samples_dir=args.samples_dir, transfers_dir=args.transfers_dir,
+        exported_dir=args.exported_dir))
     print(json.dumps({k: summary[k] for k in ("path", "bytes", "n_audio", "n_images",
                                               "problems")}, indent=1))
     return 0

@@ -1,6 +1,6 @@
 """DVC stage ``sample``: the Prefect flow ``sample``: resynthesis and timbre transfer.
 
-For each run of ``sample.runs``, under ``<samples_dir>/<run>/``:
+For each run of ``sample.runs``, under ``<out-dir>/<run>/``:
 
 - ``resynth/<clip>_original.wav``, ``<clip>_resynth.wav`` and ``<clip>.png`` (spectrograms
   of both, one colour scale) for the first ``sample.n_clips`` clips of ``sample.split``;
@@ -18,10 +18,11 @@ In the Prefect UI: ``<run>-samples`` (markdown with every spectrogram inline, as
 URLs) and ``<run>-spectrogram`` (an image artifact: the first clip vs its resynthesis).
 
 A run that cannot be sampled (no checkpoint, ...) does not stop the others: it is listed
-with its cause in ``<samples_dir>/errors.json`` (so is a transfer source that fails; the
+with its cause in ``<out-dir>/errors.json`` (so is a transfer source that fails; the
 runs then only resynthesise) and the CLI exits with status 1 after rendering the rest.
 
-CLI: ``python -m pipelines.sample --params params.yaml [--run ae ...]``.
+CLI: ``python -m pipelines.sample --params params.yaml --data-dir data/tfds --runs-dir runs
+--out-dir samples [--run ae ...]``.
 """
 import json
 import os
@@ -29,12 +30,10 @@ import sys
 
 import numpy as np
 
-from pipelines import flow_utils
-from pipelines import runs as run_config
-from pipelines.params import load_params
+from ddsp_models.training import flow_utils, run_config
+from ddsp_models.training.features import MIDI_FEATURES
+from ddsp_models.training.params import load_params
 
-NOTE_FEATURES = ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                 "note_offsets")
 AUDIO_ONLY_RUNS = ("inverse",)
 
 
@@ -43,7 +42,7 @@ def shift_notes(features: dict, octaves: int) -> dict:
     (notes pushed off the keyboard are dropped)."""
     shifted = dict(features)
     semitones = 12 * int(octaves)
-    for key in NOTE_FEATURES:
+    for key in MIDI_FEATURES:
         if key not in features or semitones == 0:
             continue
         roll = np.asarray(features[key])
@@ -61,12 +60,18 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
 
     Built-in: a melody of ``sample.transfer_instrument`` rendered with FluidSynth, with its
     note features. Otherwise the first clip of ``sample.transfer_audio`` (any format
-    `pipelines.prepare.decode_audio` reads; zero-padded when shorter).
+    `ddsp_models.audio_io.load_audio` reads; zero-padded when shorter).
     """
-    from pipelines.features import compute_clip_features
-    from pipelines.midi_melodies import (INSTRUMENTS, generate_melody, instrument_spec,
-                                         note_list, render_melody)
-    from pipelines.prepare import clip_notes, decode_audio
+    from ddsp_models.audio_io import load_audio
+    from ddsp_models.training.feature_extraction import compute_clip_features
+    from ddsp_models.training.melodies import (
+        INSTRUMENTS,
+        clip_notes,
+        generate_melody,
+        instrument_spec,
+        note_list,
+        render_melody,
+    )
 
     settings, data = params["sample"], params["data"]
     seconds = info.n_samples / info.sample_rate
@@ -75,7 +80,7 @@ def transfer_source(params: dict, info) -> tuple[dict, str]:
         path = settings["transfer_audio"]
         if not os.path.isfile(path):
             raise ValueError(f"sample.transfer_audio {path!r} is not a file")
-        audio = decode_audio(path, info.sample_rate)[:info.n_samples]
+        audio = load_audio(path, info.sample_rate)[:info.n_samples]
         audio = np.pad(audio, (0, info.n_samples - len(audio)))
         name = os.path.splitext(os.path.basename(path))[0]
     else:
@@ -183,16 +188,18 @@ def _auto_parts(stats: dict, octave, loudness) -> dict:
     return parts
 
 
-def sample_one(params: dict, run: str, info, source, name: str, stats: dict) -> dict:
-    """Resynthesis and timbre transfer of one run; writes ``samples.json``."""
-    from pipelines.evaluate import test_batches
+def sample_one(params: dict, run: str, info, source, name: str, stats: dict, runs_dir: str,
+               samples_dir: str) -> dict:
+    """Resynthesis and timbre transfer of the run ``<runs_dir>/<run>`` into
+    ``<samples_dir>/<run>/``; writes ``samples.json``."""
+    from ddsp_models.training.inference import load_trained_model
 
     settings = params["sample"]
-    out_dir = os.path.join(settings["samples_dir"], run)
-    batches = test_batches(info.data_dir, settings["split"], settings["n_clips"])
+    out_dir = os.path.join(samples_dir, run)
+    batches = run_config.split_batches(info.data_dir, settings["split"], settings["n_clips"])
     batch = {k: v.numpy() for k, v in next(iter(batches)).items()}
-    model = run_config.load_trained_model(run_config.run_dir(params, run),
-                                          {k: v for k, v in batch.items() if k != "id"})
+    model = load_trained_model(run_config.run_dir(runs_dir, run),
+                               {k: v for k, v in batch.items() if k != "id"})
     record = {"run": run, "resynthesis": resynthesize(model, run, batch, out_dir, info)}
     if run in AUDIO_ONLY_RUNS:
         record["transfer"] = None
@@ -247,8 +254,9 @@ def make_sample_flow():
         return stats
 
     @task(name="sample-run", **options)
-    def sample_task(params: dict, run: str, info, source, name: str, stats: dict):
-        record = sample_one(params, run, info, source, name, stats)
+    def sample_task(params: dict, run: str, info, source, name: str, stats: dict,
+                    runs_dir: str, samples_dir: str):
+        record = sample_one(params, run, info, source, name, stats, runs_dir, samples_dir)
         files = [p for r in record["resynthesis"] for p in (r["resynth"], r["spectrogram"])]
         if record["transfer"]:
             t = record["transfer"]
@@ -260,12 +268,15 @@ def make_sample_flow():
         return record
 
     @flow(name="sample", log_prints=True)
-    def sample_flow(params_path: str | None = "params.yaml", runs: list | None = None,
-                    overrides: dict | None = None) -> dict:
-        """Resynthesis and timbre-transfer samples of trained runs."""
+    def sample_flow(params_path: str | None, runs: list | None, overrides: dict | None,
+                    folders: dict) -> dict:
+        """Resynthesis and timbre-transfer samples of trained runs (`folders`:
+        ``data_dir``, ``runs_dir``, ``samples_dir``)."""
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
-            info = run_config.dataset_info(params["train"]["data_dir"])
+            folders = run_config.Folders.of(folders)
+            runs_dir, samples_dir = folders.get("runs_dir"), folders.get("samples_dir")
+            info = run_config.dataset_info(folders.get("data_dir"))
             logger = flow_utils.get_logger(__name__)
             failed = {}
             try:  # without a transfer source the runs still resynthesise
@@ -280,25 +291,33 @@ def make_sample_flow():
                 run_config.check_run(run)
                 try:  # one run's failure never stops the others
                     records[run] = sample_task.with_options(task_run_name=f"sample-{run}")(
-                        params, run, info, source, name, stats)
+                        params, run, info, source, name, stats, runs_dir, samples_dir)
                 except Exception as error:  # noqa: BLE001 - reported, then the next run
                     failed[run] = flow_utils.error_entry(run, error)
                     logger.error("%s: no samples: %s", run, failed[run]["error"])
-            flow_utils.write_errors(params["sample"]["samples_dir"], failed)
+            flow_utils.write_errors(samples_dir, failed)
             return {**records, **failed}
 
     return sample_flow
 
 
-def sample_runs(params_path: str | None = "params.yaml", runs: list | None = None,
-                overrides: dict | None = None) -> dict:
-    """Runs the ``sample`` flow, named and tagged with its runs and params digest."""
-    return flow_utils.run_flow_over_runs(make_sample_flow, "sample", params_path, runs, overrides)
+def sample_runs(params_path: str | None, runs: list | None = None,
+                overrides: dict | None = None, *, folders) -> dict:
+    """Runs the ``sample`` flow, named and tagged with its runs and params digest
+    (`folders`: a `run_config.Folders` or mapping with ``data_dir``, ``runs_dir`` and
+    ``samples_dir``)."""
+    return flow_utils.run_flow_over_runs(make_sample_flow, "sample", params_path, runs,
+                                         overrides, folders)
 
 
 def main(argv=None) -> int:
-    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "sample")
-    records = sample_runs(args.params, args.run)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--data-dir": "the prepared dataset (stage dataset)",
+        "--runs-dir": "folder of the trained runs, <runs-dir>/<run>",
+        "--out-dir": "output folder of the samples"}, runs="sample")
+    args = flow_utils.parse_stage_args(parser, argv)
+    records = sample_runs(args.params, args.run, folders=run_config.Folders(
+        data_dir=args.data_dir, runs_dir=args.runs_dir, samples_dir=args.out_dir))
     for run, record in records.items():
         if "error" in record:
             print(run, "FAILED:", record["error"])

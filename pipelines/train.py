@@ -1,4 +1,5 @@
-"""DVC stages ``train_<run>``: the Prefect flow ``train`` for one run of `pipelines.params`.
+"""DVC stages ``train_<run>``: the Prefect flow ``train`` for one run of the params
+(`ddsp_models.training.params`).
 
 Tasks (each a task run in the Prefect UI): ``dataset-info`` (what the prepared dataset
 holds: rates, clip length, note annotations) -> ``resolve-config`` (gin files + params ->
@@ -7,7 +8,9 @@ bindings; the text is kept as ``<run>/resolved_config.gin``) -> ``load-dataset``
 mapping, e.g. the ``ae`` run's ``decoder`` into the MIDI model's ``synthcoder``) ->
 ``train-chunk-<i>`` (``train.chunk_steps`` steps each, ending with a checkpoint; Prefect
 retries a failed chunk ``train.retries`` times and the retry resumes from the newest
-checkpoint) -> ``report-training`` (``<plots_dir>/<run>/losses.csv`` and ``losses.png``).
+checkpoint) -> ``report-training`` (``<plots-dir>/<run>/losses.csv`` and ``losses.png``).
+The run's folder is ``<runs-dir>/<run>``; the gin configuration comes from
+`ddsp_models.training.run_config` (params -> gin macros).
 
 Every ``train.steps_per_eval`` steps the training loop writes TensorBoard audio,
 spectrograms, f0 and piano rolls of the first ``train.eval_examples`` validation clips to
@@ -21,10 +24,11 @@ carried as data URLs), ``<run>-training`` (markdown: final losses with both pict
 Rerunning the stage after an interruption resumes from the newest checkpoint in the run
 folder. Progress (step, loss, steps/s, ETA) goes to the terminal and the Prefect logs.
 
-CLI: ``python -m pipelines.train --params params.yaml --run ae``.
+CLI: ``python -m pipelines.train --params params.yaml --data-dir data/tfds --runs-dir runs
+--plots-dir plots --run ae [--fresh]``.
 """
-import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,9 +36,9 @@ import shutil
 import sys
 import time
 
-from pipelines import flow_utils
-from pipelines.params import RUNS, load_params
-from pipelines import runs as run_config
+from ddsp_models.checks import positive_int
+from ddsp_models.training import flow_utils, run_config
+from ddsp_models.training.params import RUNS, load_params
 
 RESOLVED_CONFIG = "resolved_config.gin"
 CONFIG_DIGEST = "config_digest.txt"
@@ -61,8 +65,7 @@ class TrainingSession:
 def chunk_ends(start_step: int, total_steps: int, chunk_steps: int) -> list[int]:
     """Steps at which the chunks after `start_step` end: multiples of `chunk_steps`, then
     `total_steps` (``chunk_ends(0, 250, 100) == [100, 200, 250]``)."""
-    if chunk_steps < 1:
-        raise ValueError(f"chunk_steps must be >= 1, got {chunk_steps}")
+    positive_int("chunk_steps", chunk_steps)
     ends = list(range((start_step // chunk_steps + 1) * chunk_steps, total_steps, chunk_steps))
     if start_step < total_steps:
         ends.append(total_steps)
@@ -119,7 +122,7 @@ def _tasks():
         return info
 
     @task(name="resolve-config", **options)
-    def resolve_config_task(params: dict, run: str, info, save_dir: str) -> dict:
+    def resolve_config_task(params: dict, run: str, info, save_dir: str, runs_dir: str) -> dict:
         import gin
 
         from ddsp_models.training.config import parse_gin
@@ -127,7 +130,7 @@ def _tasks():
         files, bindings = run_config.gin_config(params, run, info)
         gin.clear_config()
         text = parse_gin(files, bindings)
-        source, keys = run_config.warm_start_source(params, run)
+        source, keys = run_config.warm_start_source(params, runs_dir, run)
         restart_if_config_changed(save_dir, config_digest(text, source, keys))
         with open(os.path.join(save_dir, RESOLVED_CONFIG), "w", encoding="utf-8") as f:
             f.write(text)
@@ -353,9 +356,10 @@ def make_train_flow():
      warm_start_task, train_chunk_task, report_task) = _tasks()
 
     @flow(name="train", log_prints=True)
-    def train_flow(params_path: str | None = "params.yaml", run: str = "ae",
-                   overrides: dict | None = None) -> dict:
-        """Trains one run of the params file in checkpointed chunks."""
+    def train_flow(params_path: str | None, run: str, overrides: dict | None,
+                   folders: dict) -> dict:
+        """Trains one run of the params file in checkpointed chunks (`folders`: the
+        dataset's, the runs' and the plots' folders, `run_config.Folders`)."""
         from ddsp_models.training.models.model import checkpoint_step
         from ddsp_models.training.train_loop import format_seconds
         from ddsp_models.training.trainer import get_strategy, is_chief, worker_save_dir
@@ -364,21 +368,23 @@ def make_train_flow():
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
             run_config.check_run(run)
+            folders = run_config.Folders.of(folders)
+            runs_dir = folders.get("runs_dir")
             train = params["train"]
             # Before any other TensorFlow work (multi-worker collectives start with it).
             strategy = get_strategy(kind=train["strategy"])
             # Workers other than the chief keep their own copy (README: several machines).
-            save_dir = worker_save_dir(run_config.run_dir(params, run), strategy)
-            plots_dir = train["plots_dir"] if is_chief(strategy) else \
+            save_dir = worker_save_dir(run_config.run_dir(runs_dir, run), strategy)
+            plots_dir = folders.get("plots_dir") if is_chief(strategy) else \
                 os.path.join(save_dir, "plots")
             logger = flow_utils.get_logger(__name__)
-            info = dataset_info_task(train["data_dir"])
-            resolve_config_task(params, run, info, save_dir)
+            info = dataset_info_task(folders.get("data_dir"))
+            resolve_config_task(params, run, info, save_dir, runs_dir)
             _statistics_task()(info.data_dir, save_dir)
             provider = load_dataset_task()
             trainer = build_model_task(provider, train["batch_size"], strategy, train["seed"],
                                        train["max_nonfinite_steps"])
-            source, keys = run_config.warm_start_source(params, run)
+            source, keys = run_config.warm_start_source(params, runs_dir, run)
             warm_start_task(trainer, save_dir, source, keys)
             total = train[run]["steps"]
             session = TrainingSession(run, save_dir, provider, trainer, train["batch_size"],
@@ -414,32 +420,37 @@ def make_train_flow():
     return train_flow
 
 
-def train_run(params_path: str | None = "params.yaml", run: str = "ae",
-              overrides: dict | None = None) -> dict:
+def train_run(params_path: str | None, run: str, overrides: dict | None = None, *,
+              folders) -> dict:
     """Runs the ``train`` flow with a name and tags saying which run, steps, batch size and
-    params (``train-ae-800steps-b4-<digest>``)."""
+    params (``train-ae-800steps-b4-<digest>``). `folders`: a `run_config.Folders` (or a
+    mapping of its fields) with ``data_dir``, ``runs_dir`` and ``plots_dir``."""
     params = load_params(params_path, overrides)
     steps = params["train"][run]["steps"]
     batch = params["train"]["batch_size"]
     return flow_utils.run_tagged(make_train_flow(), "train", run, params["train"],
                                  {"params_path": params_path, "run": run,
-                                  "overrides": overrides},
+                                  "overrides": overrides,
+                                  "folders": dataclasses.asdict(run_config.Folders.of(folders))},
                                  name_detail=f"-{steps}steps-b{batch}",
                                  extra_tags={"steps": steps, "batch": batch})
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--data-dir": "the prepared dataset (stage dataset)",
+        "--runs-dir": "folder of the runs: this one trains in <runs-dir>/<run>",
+        "--plots-dir": "folder of the loss tables and curves, <plots-dir>/<run>/"})
     parser.add_argument("--run", required=True, choices=RUNS)
     parser.add_argument("--fresh", action="store_true",
                         help="delete the run folder first instead of resuming")
-    args = parser.parse_args(argv)
-    flow_utils.configure_cli_logging()
+    args = flow_utils.parse_stage_args(parser, argv)
+    folders = run_config.Folders(data_dir=args.data_dir, runs_dir=args.runs_dir,
+                                 plots_dir=args.plots_dir)
     if args.fresh:
-        shutil.rmtree(run_config.run_dir(load_params(args.params), args.run),
-                      ignore_errors=True)
-    summary = train_run(args.params, args.run)
+        load_params(args.params)  # a bad params file deletes nothing
+        shutil.rmtree(run_config.run_dir(args.runs_dir, args.run), ignore_errors=True)
+    summary = train_run(args.params, args.run, folders=folders)
     print(json.dumps({k: summary[k] for k in ("run", "step", "losses", "steps_per_sec")},
                      indent=1))
     return 0

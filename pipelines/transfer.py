@@ -3,11 +3,11 @@
 The source (task ``transfer-source``) is ``transfer.audio`` (a recording of any format,
 rate, channels and length), or a built-in melody of ``transfer.instrument`` (an instrument
 the models did not train on, ``transfer.seconds`` long, seed ``transfer.seed``) rendered
-with FluidSynth like the training data, written as ``<transfers_dir>/source_<name>.wav``
+with FluidSynth like the training data, written as ``<out-dir>/source_<name>.wav``
 with its MIDI file ``source_<name>.mid``.
 
 For each run of ``transfer.runs`` (task ``transfer-<run>``; a run that fails is reported
-and the others go on), under ``<transfers_dir>/<run>/``:
+and the others go on), under ``<out-dir>/<run>/``:
 
 - ``transfer_from_<name>.wav`` (+ ``.png``): `ddsp_models.training.inference.transfer`
   of the whole source with the notebook's controls (``octaves``, ``semitones``,
@@ -17,27 +17,27 @@ and the others go on), under ``<transfers_dir>/<run>/``:
   MIDI file rendered through the run's MIDI decoder (`inference.render_midi`);
 - ``transfer.json``: what was written and done.
 
-``<transfers_dir>/transfers.json`` lists every run's record or error. The command exits
+``<out-dir>/transfers.json`` lists every run's record or error. The command exits
 non-zero when a run failed (after finishing the others).
 
-CLI: ``python -m pipelines.transfer --params params.yaml [--run ae ...]``.
+CLI: ``python -m pipelines.transfer --params params.yaml --runs-dir runs --out-dir transfers
+[--run ae ...]``.
 """
 import json
 import os
 import sys
 
-from pipelines import flow_utils
-from pipelines import runs as run_config
-from pipelines.params import load_params
+from ddsp_models.training import flow_utils, run_config
+from ddsp_models.training.params import load_params
 
 
-def transfer_source(params: dict) -> dict:
-    """``{'audio': path, 'name', 'midi': path or None}`` of the stage's source recording."""
+def transfer_source(params: dict, folder: str) -> dict:
+    """``{'audio': path, 'name', 'midi': path or None}`` of the stage's source recording
+    (a built-in melody is written into `folder`)."""
     from ddsp_models.audio_io import write_wav
-    from pipelines.midi_melodies import INSTRUMENTS, generate_melody, render_melody
+    from ddsp_models.training.melodies import INSTRUMENTS, generate_melody, render_melody
 
     settings, data = params["transfer"], params["data"]
-    folder = settings["transfers_dir"]
     if settings["audio"]:
         path = settings["audio"]
         if not os.path.isfile(path):
@@ -45,7 +45,8 @@ def transfer_source(params: dict) -> dict:
         return {"audio": path, "name": os.path.splitext(os.path.basename(path))[0], "midi": None}
     instrument = settings["instrument"]
     if instrument not in INSTRUMENTS:
-        raise ValueError(f"transfer.instrument {instrument!r} unknown; known: {sorted(INSTRUMENTS)}")
+        raise ValueError(f"transfer.instrument {instrument!r} unknown; known: "
+                         f"{sorted(INSTRUMENTS)}")
     seconds = float(settings["seconds"])
     midi = generate_melody(instrument, seconds, seed=int(settings["seed"]))
     audio = render_melody(midi, data["sample_rate"], data["soundfont"], duration=seconds,
@@ -58,13 +59,15 @@ def transfer_source(params: dict) -> dict:
             "name": instrument, "midi": midi_path}
 
 
-def transfer_one(params: dict, run: str, source: dict) -> dict:
-    """Transfer (and MIDI rendering) of one run; writes ``<run>/transfer.json``."""
+def transfer_one(params: dict, run: str, source: dict, runs_dir: str,
+                 transfers_dir: str) -> dict:
+    """Transfer (and MIDI rendering) of the run ``<runs_dir>/<run>``; writes
+    ``<transfers_dir>/<run>/transfer.json``."""
     from ddsp_models.training import inference
 
     settings = params["transfer"]
-    out_dir = os.path.join(settings["transfers_dir"], run)
-    loaded = inference.load_run(run_config.run_dir(params, run))
+    out_dir = os.path.join(transfers_dir, run)
+    loaded = inference.load_run(run_config.run_dir(runs_dir, run))
     record = {"run": run, "source": source}
     record["transfer"] = inference.transfer(
         loaded, source["audio"], os.path.join(out_dir, f"transfer_from_{source['name']}.wav"),
@@ -89,12 +92,12 @@ def make_transfer_flow():
     options = dict(cache_policy=NO_CACHE, persist_result=False)
 
     @task(name="transfer-source", **options)
-    def source_task(params: dict):
-        return transfer_source(params)
+    def source_task(params: dict, folder: str):
+        return transfer_source(params, folder)
 
     @task(name="transfer-run", **options)
-    def run_task(params: dict, run: str, source: dict):
-        record = transfer_one(params, run, source)
+    def run_task(params: dict, run: str, source: dict, runs_dir: str, transfers_dir: str):
+        record = transfer_one(params, run, source, runs_dir, transfers_dir)
         t = record["transfer"]
         flow_utils.get_logger(__name__).info(
             "%s: %.1f s of %s, %+d octaves %+.1f semitones, %+.1f dB, %.0f%% note frames", run,
@@ -109,22 +112,24 @@ def make_transfer_flow():
         return record
 
     @flow(name="transfer", log_prints=True)
-    def transfer_flow(params_path: str | None = "params.yaml", runs: list | None = None,
-                      overrides: dict | None = None) -> dict:
-        """A whole recording through each run (timbre transfer), failures reported."""
+    def transfer_flow(params_path: str | None, runs: list | None, overrides: dict | None,
+                      folders: dict) -> dict:
+        """A whole recording through each run (timbre transfer), failures reported
+        (`folders`: ``runs_dir``, ``transfers_dir``)."""
         with flow_utils.untagged_tasks():
             params = load_params(params_path, overrides)
-            source = source_task(params)
+            folders = run_config.Folders.of(folders)
+            runs_dir, folder = folders.get("runs_dir"), folders.get("transfers_dir")
+            source = source_task(params, folder)
             records = {}
             for run in runs or params["transfer"]["runs"]:
                 run_config.check_run(run)
                 try:
                     records[run] = run_task.with_options(task_run_name=f"transfer-{run}")(
-                        params, run, source)
+                        params, run, source, runs_dir, folder)
                 except Exception as error:  # noqa: BLE001 - report it, go on with the others
                     flow_utils.get_logger(__name__).error("%s: transfer failed: %s", run, error)
                     records[run] = {"run": run, "error": f"{type(error).__name__}: {error}"}
-            folder = params["transfer"]["transfers_dir"]
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, "transfers.json"), "w", encoding="utf-8") as f:
                 json.dump(records, f, indent=1)
@@ -133,16 +138,21 @@ def make_transfer_flow():
     return transfer_flow
 
 
-def transfer_runs(params_path: str | None = "params.yaml", runs: list | None = None,
-                  overrides: dict | None = None) -> dict:
-    """Runs the ``transfer`` flow, named and tagged with its runs and params digest."""
+def transfer_runs(params_path: str | None, runs: list | None = None,
+                  overrides: dict | None = None, *, folders) -> dict:
+    """Runs the ``transfer`` flow, named and tagged with its runs and params digest
+    (`folders`: a `run_config.Folders` or mapping with ``runs_dir`` and ``transfers_dir``)."""
     return flow_utils.run_flow_over_runs(make_transfer_flow, "transfer", params_path, runs,
-                                         overrides)
+                                         overrides, folders)
 
 
 def main(argv=None) -> int:
-    args = flow_utils.parse_runs_cli(argv, __doc__.split("\n")[0], "transfer")
-    records = transfer_runs(args.params, args.run)
+    parser = flow_utils.stage_parser(__doc__.split("\n")[0], {
+        "--runs-dir": "folder of the trained runs, <runs-dir>/<run>",
+        "--out-dir": "output folder of the transfers"}, runs="transfer")
+    args = flow_utils.parse_stage_args(parser, argv)
+    records = transfer_runs(args.params, args.run, folders=run_config.Folders(
+        runs_dir=args.runs_dir, transfers_dir=args.out_dir))
     failed = [run for run, record in records.items() if "error" in record]
     for run, record in records.items():
         print(run, record.get("error") or record["transfer"]["output"])

@@ -18,7 +18,8 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ddsp_models")
-os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # library use outside flows
+# Library use outside flows logs locally instead of failing.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -96,16 +97,16 @@ def bad_audio_files():
 
 @pytest.fixture
 def data_params():
-    """``data_params(**overrides)``: the data params (defaults + overrides), tiny by
+    """``data_params(**overrides)``: the data params (params.yaml + overrides), tiny by
     default: 0.5 s clips, CREPE tiny, 2 threads, no progress logs."""
-    from pipelines import load_data_params
+    from ddsp_models.training.params import load_params
 
     def make(**overrides):
         tiny = {"clip_seconds": 0.5, "hop_seconds": 0.5, "melody_seconds": 2.0,
                 "n_melodies": 2, "crepe_capacity": "tiny", "batch_size": 2,
                 "max_workers": 2, "log_every_s": 0.0}
         tiny.update(overrides)
-        return load_data_params(None, tiny)
+        return load_params(None, {"data": tiny})["data"]
 
     return make
 
@@ -122,11 +123,12 @@ def tone_dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_tiny_runs(tmp_path_factory, tone_dataset, prefect_harness):
     """Tiny ``ae`` then ``midiae`` (warm-started from it) trained once by the ``train``
-    flow on `tone_dataset`; returns ``{'root', 'overrides', 'results': {run: summary}}``."""
-    from pipeline_fixtures import tiny_overrides
+    flow on `tone_dataset`; returns ``{'root', 'overrides', 'folders', 'results': {run:
+    summary}}``."""
+    from pipeline_fixtures import tiny_folders, tiny_overrides
     from pipelines.train import train_run
 
     root = tmp_path_factory.mktemp("tiny-runs")
-    overrides = tiny_overrides(root, tone_dataset)
-    results = {run: train_run(None, run, overrides) for run in ("ae", "midiae")}
-    return {"root": str(root), "overrides": overrides, "results": results}
+    overrides, folders = tiny_overrides(), tiny_folders(root, tone_dataset)
+    results = {run: train_run(None, run, overrides, folders=folders) for run in ("ae", "midiae")}
+    return {"root": str(root), "overrides": overrides, "folders": folders, "results": results}

@@ -56,8 +56,8 @@ def f0_error_semitones(f0_hz, true_f0_hz) -> float:
 def write_prepared_tfds(root, n_examples: int = 2, seconds: float = SECONDS) -> str:
     """A tiny `ddsp_prepared/audio` TFDS dataset (the `dataset` stage's builder) of noise
     clips; returns its data_dir."""
+    from ddsp_models.training.features import FRAME_FEATURES
     from pipelines import dataset as dataset_stage
-    from pipelines.ddsp_tfds.ddsp_prepared import FRAME_FEATURES
 
     rng = np.random.default_rng(0)
     features_dir = os.path.join(root, "features")

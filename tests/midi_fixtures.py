@@ -5,9 +5,8 @@ features and the note features a MIDI dataset provides.
 """
 import numpy as np
 
+from ddsp_models.training.features import N_PITCHES
 from model_fixtures import FRAME_RATE, shrink_bindings
-
-N_MIDI = 128
 
 
 def midi_notes(n_examples: int = 2, seconds: float = 0.5, sample_rate: int = 16000, n_notes: int = 3,
@@ -36,7 +35,7 @@ def midi_notes(n_examples: int = 2, seconds: float = 0.5, sample_rate: int = 160
     gap = max(1, frames_per_note // 8)
     audio = np.zeros([n_examples, n_samples])
     f0_hz = np.zeros([n_examples, n_frames])
-    velocities_roll = np.zeros([n_examples, n_frames, N_MIDI])
+    velocities_roll = np.zeros([n_examples, n_frames, N_PITCHES])
     active = np.zeros_like(velocities_roll)
     onsets = np.zeros_like(velocities_roll)
     offsets = np.zeros_like(velocities_roll)

@@ -4,7 +4,8 @@ pitch (and note annotations), and tiny run params.
 Every clip is 0.5 s at 16 kHz (125 frames at 250 Hz): one sustained harmonic note of a
 known MIDI pitch with an attack/release envelope; its f0 track is the true f0 with
 confidence 0.95, loudness and power are computed the way the features stage does, and the
-note features mark the note on every frame.
+note features mark the note on every frame. `tiny_overrides` and `tiny_folders` are the
+params overrides and the stage folders of seconds-long flows on it.
 """
 import json
 import os
@@ -30,7 +31,7 @@ def harmonic_tone(midi_pitch: float, n_harmonics: int = 6, amplitude: float = 0.
 
 def clip_features(midi_pitch: int, with_midi: bool = True, instrument_id: int = 40) -> dict:
     from ddsp_models import spectral_ops
-    from pipelines.features import fit_frames, midi_frame_features
+    from ddsp_models.training.features import fit_frames, midi_frame_features
 
     audio = harmonic_tone(midi_pitch)
     f0 = 440.0 * 2 ** ((midi_pitch - 69) / 12)
@@ -73,22 +74,32 @@ def write_tone_dataset(root, with_midi: bool = True) -> str:
     return tfds_dir
 
 
-def tiny_overrides(root, data_dir: str, runs=("ae", "midiae")) -> dict:
-    """Params overrides for seconds-long flows: tiny nets, a few steps, chunks of 3."""
+def tiny_folders(root, data_dir: str):
+    """The stages' folders under `root` (``runs``, ``plots``, ``metrics``, ``samples``,
+    ``transfers``, ``exported``) with the dataset in `data_dir`."""
+    from ddsp_models.training.run_config import Folders
+
     root = str(root)
+    return Folders(data_dir=str(data_dir), runs_dir=os.path.join(root, "runs"),
+                   plots_dir=os.path.join(root, "plots"),
+                   metrics_dir=os.path.join(root, "metrics"),
+                   samples_dir=os.path.join(root, "samples"),
+                   transfers_dir=os.path.join(root, "transfers"),
+                   exported_dir=os.path.join(root, "exported"))
+
+
+def tiny_overrides(runs=("ae", "midiae")) -> dict:
+    """Params overrides for seconds-long flows: tiny nets, a few steps, chunks of 3."""
     net = {"rnn_channels": 8, "mlp_units": 8, "mlp_layers": 1}
     return {
         "train": {
             "batch_size": 2, "chunk_steps": 3, "steps_per_summary": 1, "retries": 1,
-            "learning_rate": 0.003, "data_dir": data_dir,
-            "runs_dir": os.path.join(root, "runs"), "plots_dir": os.path.join(root, "plots"),
+            "learning_rate": 0.003,
             "ae": {"steps": 6, "rnn_channels": 16, "mlp_units": 16, "mlp_layers": 1,
                    "n_harmonics": 8, "noise_bands": 8, "reverb_seconds": 0.05},
             "midiae": {"steps": 3, **net},
             "zmidiae": {"steps": 3, "z_dims": 4, **net},
         },
-        "evaluate": {"runs": list(runs), "batch_size": 2,
-                     "metrics_dir": os.path.join(root, "metrics")},
-        "sample": {"runs": list(runs), "n_clips": 1, "transfer_seed": 1,
-                   "samples_dir": os.path.join(root, "samples")},
+        "evaluate": {"runs": list(runs), "batch_size": 2},
+        "sample": {"runs": list(runs), "n_clips": 1, "transfer_seed": 1},
     }

@@ -94,8 +94,17 @@ def write_validation_f0(log_dir, steps=(400, 800)) -> None:
 
 
 def report_params(runs=("ae",)) -> dict:
-    """Params of the report stage for `runs` (relative folders, the defaults)."""
-    from pipelines.params import load_params
+    """Params of the report stage for `runs`."""
+    from ddsp_models.training.params import load_params
 
     runs = list(runs)
-    return load_params(None, {"evaluate": {"runs": runs}, "sample": {"runs": runs}})
+    return load_params(None, {"evaluate": {"runs": runs}, "sample": {"runs": runs},
+                              "report": {"max_audio_seconds": 60.0}})
+
+
+def report_folders():
+    """The folders `write_pipeline_outputs` writes (relative, as in dvc.yaml)."""
+    from ddsp_models.training.run_config import Folders
+
+    return Folders(metrics_dir="metrics", samples_dir="samples", plots_dir="plots",
+                   runs_dir="runs", transfers_dir="transfers", exported_dir="exported")

@@ -1,4 +1,4 @@
-"""Autoencoder: every Autoencoder config in gin/ builds and resynthesises its input's shape."""
+"""Autoencoder: every packaged Autoencoder config (ddsp_models/training/gin/) builds and resynthesises its input's shape."""
 import keras
 import numpy as np
 import pytest

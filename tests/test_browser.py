@@ -24,7 +24,13 @@ import urllib.request
 import pytest
 
 from pipelines.report import build_report, fmt
-from report_fixtures import CLIPS, CURRENT, report_params, write_pipeline_outputs
+from report_fixtures import (
+    CLIPS,
+    CURRENT,
+    report_folders,
+    report_params,
+    write_pipeline_outputs,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -101,7 +107,7 @@ def test_report_page_loads_every_image_and_audio_and_shows_the_metrics(tmp_path,
     cwd = os.getcwd()
     os.chdir(tmp_path / "repo")
     try:
-        summary = build_report(report_params(), "reports")
+        summary = build_report(report_params(), "reports", report_folders())
     finally:
         os.chdir(cwd)
     page = tmp_path / "repo" / summary["path"]
@@ -198,13 +204,14 @@ def prefect_server(tmp_path_factory):
 
 TRAIN_SCRIPT = """
 import sys
-from pipeline_fixtures import tiny_overrides, write_tone_dataset
+from pipeline_fixtures import tiny_folders, tiny_overrides, write_tone_dataset
 from pipelines.train import train_run
 
 root = sys.argv[1]
-overrides = tiny_overrides(root, write_tone_dataset(root))
+folders = tiny_folders(root, write_tone_dataset(root))
+overrides = tiny_overrides()
 overrides["train"]["ae"]["steps"] = 3  # one chunk
-print("FLOW_RUN_ID=" + train_run(None, "ae", overrides)["flow_run_id"])
+print("FLOW_RUN_ID=" + train_run(None, "ae", overrides, folders=folders)["flow_run_id"])
 """
 
 ARTIFACTS = ("ae-training-progress", "ae-losses", "ae-loss-curve", "ae-spectrogram",

@@ -1,11 +1,11 @@
-"""gin loading: this repo's configs, original-DDSP configs (``import ddsp``), operative configs."""
+"""gin loading: the packaged configs, original-DDSP configs (``import ddsp``), operative configs."""
 import os
+from pathlib import Path
 
 import gin
 import pytest
 
-from ddsp_models.training import models
-from ddsp_models.training import config
+from ddsp_models.training import config, models
 from ddsp_models.training.trainer import Trainer
 
 REPO_CONFIGS = [
@@ -73,32 +73,47 @@ def test_import_all_registers_model_and_training_configurables():
 @pytest.mark.parametrize("name", REPO_CONFIGS)
 def test_repository_configs_parse(name):
     text = config.parse_gin([name])
-    assert "include" not in "".join(l for l in text.splitlines() if not l.startswith("#"))
+    assert "include" not in "".join(line for line in text.splitlines() if not line.startswith("#"))
     if name.startswith(("models/", "papers/")):
         assert gin.query_parameter("get_model.model").selector.endswith("Autoencoder")
         assert gin.query_parameter("Harmonic.scale_fn").selector.endswith("exp_sigmoid")
 
 
+def bound(name: str):
+    """The value bound to `name` with macro references (``%RNN_CHANNELS``: the packaged
+    configs declare their knobs as macros), also inside tuples, replaced by their values."""
+    return _macro_values(gin.query_parameter(name))
+
+
+def _macro_values(value):
+    if isinstance(value, gin.config.ConfigurableReference) and value.selector == "gin.macro":
+        macro = value.scoped_selector.split("/")[0]
+        return _macro_values(gin.query_parameter(f"{macro}/macro.value"))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_macro_values(v) for v in value)
+    return value
+
+
 def test_model_configs_hold_the_original_settings():
     config.parse_gin(["models/ae.gin"])
-    assert gin.query_parameter("MfccTimeDistributedRnnEncoder.z_dims") == 16
-    assert gin.query_parameter("MfccTimeDistributedRnnEncoder.z_time_steps") == 125
-    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 512
-    assert gin.query_parameter("RnnFcDecoder.output_splits") == (
+    assert bound("MfccTimeDistributedRnnEncoder.z_dims") == 16
+    assert bound("MfccTimeDistributedRnnEncoder.z_time_steps") == 125
+    assert bound("RnnFcDecoder.rnn_channels") == 512
+    assert bound("RnnFcDecoder.output_splits") == (
         ("amps", 1), ("harmonic_distribution", 100), ("noise_magnitudes", 65))
-    assert gin.query_parameter("SpectralLoss.logmag_weight") == 1.0
+    assert bound("SpectralLoss.logmag_weight") == 1.0
     gin.clear_config()
     config.parse_gin(["papers/iclr2020/tiny_instrument.gin"])
-    assert gin.query_parameter("Autoencoder.encoder") is None
-    assert gin.query_parameter("RnnFcDecoder.input_keys") == ("ld_scaled", "f0_scaled")
-    assert dict(gin.query_parameter("RnnFcDecoder.output_splits"))["harmonic_distribution"] == 60
-    assert gin.query_parameter("Reverb.reverb_length") == 48000
-    assert gin.query_parameter("Reverb.trainable") is True
-    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 256
-    assert gin.query_parameter("RnnFcDecoder.layers_per_stack") == 0
-    assert gin.query_parameter("learning_rate/macro.value") == 3e-4  # macros of optimization/base.gin
-    assert gin.query_parameter("batch_size/macro.value") == 32
-    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98
+    assert bound("Autoencoder.encoder") is None
+    assert bound("RnnFcDecoder.input_keys") == ("ld_scaled", "f0_scaled")
+    assert dict(bound("RnnFcDecoder.output_splits"))["harmonic_distribution"] == 60
+    assert bound("Reverb.reverb_length") == 48000
+    assert bound("Reverb.trainable") is True
+    assert bound("RnnFcDecoder.rnn_channels") == 256
+    assert bound("RnnFcDecoder.layers_per_stack") == 0
+    assert bound("learning_rate/macro.value") == 3e-4  # macros of optimization/base.gin
+    assert bound("batch_size/macro.value") == 32
+    assert bound("Trainer.lr_decay_rate") == 0.98
 
 
 def test_original_style_config_binds(tmp_path):
@@ -136,18 +151,22 @@ def test_original_style_config_binds(tmp_path):
     assert trainer.optimizer.learning_rate.numpy() == pytest.approx(0.01)
 
 
-def test_includes_prefer_user_search_paths_then_repository(tmp_path):
+def test_includes_prefer_user_search_paths_then_the_packaged_configs(tmp_path):
+    # The configs ship inside the package (an installed wheel has them too).
+    assert config.GIN_DIR == Path(config.__file__).parent / "gin"
+    assert (config.GIN_DIR / "models" / "ae.gin").is_file()
     user = tmp_path / "user_gin"
+    assert config.search_paths([str(user)]) == [str(user), str(config.GIN_DIR)]
     (user / "models").mkdir(parents=True)
-    # A user's models/ae.gin shadows the repository's.
+    # A user's models/ae.gin shadows the packaged one.
     (user / "models" / "ae.gin").write_text("import ddsp\nTrainer.grad_clip_norm = 7.0\n")
     (user / "mine.gin").write_text("include 'optimization/base.gin'\n"
                                    "include 'models/ae.gin'\n")
     config.parse_gin(["mine.gin"], gin_search_paths=[str(user)])
     assert gin.query_parameter("Trainer.grad_clip_norm") == 7.0
-    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the repo's base.gin
+    assert gin.query_parameter("Trainer.lr_decay_rate") == 0.98  # from the packaged base.gin
     with pytest.raises(ValueError):
-        gin.query_parameter("RnnFcDecoder.rnn_channels")  # the repo's ae.gin was not read
+        gin.query_parameter("RnnFcDecoder.rnn_channels")  # the packaged ae.gin was not read
 
 
 def test_bindings_are_translated_and_applied_last():

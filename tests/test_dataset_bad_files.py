@@ -9,8 +9,8 @@ from pipeline_fixtures import CLIP_SECONDS, FRAME_RATE, SAMPLE_RATE, clip_featur
 
 
 def test_bad_feature_files_are_skipped_and_named(tmp_path):
-    from pipelines.dataset import build_dataset
     from ddsp_models.training.data import PreparedTfdsProvider
+    from pipelines.dataset import build_dataset
 
     features = tmp_path / "features"
     good = {"train": [57, 60, 62], "valid": [64], "test": [65]}

@@ -57,7 +57,7 @@ def test_dvc_repro_runs_every_stage_then_nothing_then_an_experiment_continues(
     repo = tmp_path / "repo"
     repo.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("ddsp_models", "pipelines", "gin"):
+    for folder in ("ddsp_models", "pipelines"):
         shutil.copytree(os.path.join(ROOT, folder), repo / folder, ignore=ignore)
     shutil.copy(os.path.join(ROOT, "dvc.yaml"), repo / "dvc.yaml")
     with open(os.path.join(ROOT, "params.yaml")) as f:

@@ -8,9 +8,10 @@ from pipelines.evaluate import evaluate_runs
 
 
 def test_evaluate_flow_writes_one_metrics_file_per_run(trained_tiny_runs):
-    overrides = trained_tiny_runs["overrides"]
-    records = evaluate_runs(None, ["ae", "midiae"], overrides)
-    metrics_dir = overrides["evaluate"]["metrics_dir"]
+    folders = trained_tiny_runs["folders"]
+    records = evaluate_runs(None, ["ae", "midiae"], trained_tiny_runs["overrides"],
+                            folders=folders)
+    metrics_dir = folders.metrics_dir
     for run, step in (("ae", 6), ("midiae", 3)):
         with open(os.path.join(metrics_dir, f"{run}.json")) as f:
             stored = json.load(f)
@@ -35,7 +36,8 @@ def test_evaluate_publishes_a_markdown_table(trained_tiny_runs):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    evaluate_runs(None, ["ae"], trained_tiny_runs["overrides"])
+    evaluate_runs(None, ["ae"], trained_tiny_runs["overrides"],
+                  folders=trained_tiny_runs["folders"])
 
     async def read():
         async with get_client() as client:

@@ -1,4 +1,6 @@
-"""Specification of the `features` stage: per-clip maths, the flow, resumption, Dask."""
+"""Specification of the `features` stage: the per-clip maths
+(ddsp_models/training/feature_extraction.py), the flow (pipelines/features.py), resumption,
+Dask. The note rolls and frame fitting are the contract's (tests/test_features_contract.py)."""
 import glob
 import json
 import os
@@ -6,20 +8,22 @@ import os
 import numpy as np
 import pytest
 
+from ddsp_models.training.feature_extraction import compute_clip_features
+from ddsp_models.training.features import FRAME_FEATURES
 from pipelines import features
 from tests.conftest import tone
 
 
 # ------------------------------------------------------------------------ clip maths
 def test_tone_features_have_its_pitch_power_and_6db_loudness_steps():
-    loud = features.compute_clip_features(tone(440.0, 0.5, 0.5), crepe_capacity="tiny")
-    soft = features.compute_clip_features(tone(440.0, 0.5, 0.25), crepe_capacity="tiny")
+    loud = compute_clip_features(tone(440.0, 0.5, 0.5), crepe_capacity="tiny")
+    soft = compute_clip_features(tone(440.0, 0.5, 0.25), crepe_capacity="tiny")
     n_frames = 125  # 0.5 s at 250 Hz
     for out in (loud, soft):
         assert set(out) == {"audio", "f0_hz", "f0_confidence", "loudness_db", "power_db",
                             "instrument_id"}
         assert all(out[k].shape == (n_frames,) and out[k].dtype == np.float32
-                   for k in features.FRAME_KEYS)
+                   for k in FRAME_FEATURES)
     inner = slice(10, -10)  # frames whose analysis windows lie inside the tone
     assert np.median(loud["f0_hz"][inner]) == pytest.approx(440.0, rel=0.01)
     assert np.min(loud["f0_confidence"][inner]) > 0.8
@@ -30,37 +34,6 @@ def test_tone_features_have_its_pitch_power_and_6db_loudness_steps():
     # Power of a sine of amplitude A: 10 log10(A^2 / 2) = -9.03 dB for A = 0.5.
     np.testing.assert_allclose(loud["power_db"][inner], -9.03, atol=0.1)
     np.testing.assert_array_equal(loud["audio"], tone(440.0, 0.5, 0.5))
-
-
-def test_midi_frame_features_mark_active_onset_and_offset_frames():
-    notes = [{"pitch": 60, "velocity": 127, "start": 0.0, "end": 0.1, "onset": False},
-             {"pitch": 62, "velocity": 64, "start": 0.1, "end": 0.2},        # legato
-             {"pitch": 64, "velocity": 32, "start": 0.3, "end": 0.5, "offset": False}]
-    out = features.midi_frame_features(notes, n_frames=125, frame_rate=250)
-    assert set(out) == set(features.MIDI_FEATURES)
-    active, velocity = out["note_active_frame_indices"], out["note_active_velocities"]
-    assert all(v.shape == (125, 128) and v.dtype == np.float32 for v in out.values())
-    np.testing.assert_array_equal(np.nonzero(active[:, 60])[0], np.arange(0, 25))
-    np.testing.assert_array_equal(np.nonzero(active[:, 62])[0], np.arange(25, 50))
-    np.testing.assert_array_equal(np.nonzero(active[:, 64])[0], np.arange(75, 125))
-    assert active.sum() == 25 + 25 + 50  # nothing else, one pitch at a time
-    # MIDI velocity units (1..127), the unit the MIDI models read.
-    np.testing.assert_allclose(velocity[10, 60], 127.0)
-    np.testing.assert_allclose(velocity[30, 62], 64.0)
-    np.testing.assert_allclose(velocity[100, 64], 32.0)
-    assert np.all((velocity > 0) == (active > 0))
-    # Onsets: not for the note cut by the clip start; offsets: not for the one cut at the end.
-    assert np.argwhere(out["note_onsets"]).tolist() == [[25, 62], [75, 64]]
-    assert np.argwhere(out["note_offsets"]).tolist() == [[24, 60], [49, 62]]
-    with pytest.raises(ValueError, match="pitch"):
-        features.midi_frame_features([{"pitch": 128, "velocity": 1, "start": 0, "end": 1}], 10)
-
-
-def test_fit_frames_tolerates_centring_but_not_wrong_rates():
-    np.testing.assert_array_equal(features.fit_frames(np.arange(6), 5, "x"), np.arange(5))
-    np.testing.assert_array_equal(features.fit_frames(np.arange(4), 5, "x"), [0, 1, 2, 3, 3])
-    with pytest.raises(ValueError, match="loudness_db: got 10 frames, expected 5"):
-        features.fit_frames(np.arange(10), 5, "loudness_db")
 
 
 # ---------------------------------------------------------------------------- the flow
@@ -178,16 +151,19 @@ def test_note_velocities_reach_the_midi_decoder_in_midi_units(tmp_path):
     for note in notes:
         start, stop = int(note["start"] * SAMPLE_RATE), int(note["end"] * SAMPLE_RATE)
         audio[start:stop] = note["velocity"] / 127.0 * harmonic_tone(note["pitch"])[:stop - start]
-    computed = features.compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True, notes, 40)
+    computed = compute_clip_features(audio, SAMPLE_RATE, FRAME_RATE, "tiny", True,
+                                                notes, 40)
     for split in ("train", "valid", "test"):
         os.makedirs(tmp_path / "features" / split)
         np.savez_compressed(tmp_path / "features" / split / f"{split}_clip.npz",
                             id=np.array(f"{split}_clip"), **computed)
     with open(tmp_path / "features" / "meta.json", "w") as f:
-        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE, "clip_seconds": CLIP_SECONDS,
-                   "crepe_capacity": "tiny", "crepe_viterbi": True}, f)
+        json.dump({"sample_rate": SAMPLE_RATE, "frame_rate": FRAME_RATE,
+                   "clip_seconds": CLIP_SECONDS, "crepe_capacity": "tiny", "crepe_viterbi": True},
+                  f)
     build_dataset(str(tmp_path / "features"), str(tmp_path / "tfds"))
-    batch = next(iter(PreparedTfdsProvider(str(tmp_path / "tfds"), split="test").get_batch(1, shuffle=False)))
+    provider = PreparedTfdsProvider(str(tmp_path / "tfds"), split="test")
+    batch = next(iter(provider.get_batch(1, shuffle=False)))
 
     keras.utils.set_random_seed(0)
     model = make_midi_model(["models/midiae/midiae.gin"], midi_shrink_bindings(CLIP_SECONDS))

@@ -9,11 +9,19 @@ import yaml
 
 def _params_file(tmp_path, trained_tiny_runs, runs):
     overrides = copy.deepcopy(trained_tiny_runs["overrides"])
-    overrides["evaluate"].update(runs=runs, metrics_dir=str(tmp_path / "metrics"))
-    overrides["sample"].update(runs=runs, samples_dir=str(tmp_path / "samples"))
+    overrides["evaluate"].update(runs=runs)
+    overrides["sample"].update(runs=runs)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(overrides))
     return str(path)
+
+
+def _args(tmp_path, trained_tiny_runs, runs, out):
+    """The stage's command line: the params file, the tiny runs, `out` under tmp_path."""
+    folders = trained_tiny_runs["folders"]
+    return ["--params", _params_file(tmp_path, trained_tiny_runs, runs),
+            "--data-dir", folders.data_dir, "--runs-dir", folders.runs_dir,
+            "--out-dir", str(tmp_path / out)]
 
 
 def test_evaluate_scores_the_good_runs_and_names_the_failed_one(tmp_path, trained_tiny_runs,
@@ -21,8 +29,8 @@ def test_evaluate_scores_the_good_runs_and_names_the_failed_one(tmp_path, traine
     from pipelines import evaluate
 
     # zmidiae was never trained: no checkpoint, no config.
-    path = _params_file(tmp_path, trained_tiny_runs, ["zmidiae", "ae", "midiae"])
-    assert evaluate.main(["--params", path]) == 1
+    args = _args(tmp_path, trained_tiny_runs, ["zmidiae", "ae", "midiae"], "metrics")
+    assert evaluate.main(args) == 1
     for run, step in (("ae", 6), ("midiae", 3)):
         with open(tmp_path / "metrics" / f"{run}.json") as f:
             record = json.load(f)
@@ -38,8 +46,7 @@ def test_evaluate_scores_the_good_runs_and_names_the_failed_one(tmp_path, traine
 def test_sample_renders_the_good_runs_and_names_the_failed_one(tmp_path, trained_tiny_runs):
     from pipelines import sample
 
-    path = _params_file(tmp_path, trained_tiny_runs, ["ae", "zmidiae"])
-    assert sample.main(["--params", path]) == 1
+    assert sample.main(_args(tmp_path, trained_tiny_runs, ["ae", "zmidiae"], "samples")) == 1
     with open(tmp_path / "samples" / "ae" / "samples.json") as f:
         record = json.load(f)
     assert record["resynthesis"] and os.path.getsize(record["resynthesis"][0]["resynth"]) > 1000
@@ -48,6 +55,5 @@ def test_sample_renders_the_good_runs_and_names_the_failed_one(tmp_path, trained
         failed = json.load(f)["failed"]
     assert [f["run"] for f in failed] == ["zmidiae"] and "zmidiae" in failed[0]["error"]
     # All good again: the stage succeeds and the stale errors.json is gone.
-    path = _params_file(tmp_path, trained_tiny_runs, ["ae"])
-    assert sample.main(["--params", path]) == 0
+    assert sample.main(_args(tmp_path, trained_tiny_runs, ["ae"], "samples")) == 0
     assert not (tmp_path / "samples" / "errors.json").exists()

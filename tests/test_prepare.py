@@ -7,7 +7,9 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from pipelines import midi_melodies, prepare
+from ddsp_models.audio_io import rms_db
+from ddsp_models.training import melodies
+from pipelines import prepare
 from tests.conftest import tone
 
 
@@ -116,7 +118,7 @@ def test_clip_notes_cut_to_the_clip_and_flag_cut_boundaries():
     notes = [{"pitch": 60, "velocity": 90, "start": 0.5, "end": 1.5, "program": 40},
              {"pitch": 62, "velocity": 70, "start": 1.5, "end": 1.8, "program": 40},
              {"pitch": 64, "velocity": 50, "start": 2.5, "end": 3.0, "program": 40}]
-    clipped = prepare.clip_notes(notes, start=1.0, duration=1.0)
+    clipped = melodies.clip_notes(notes, start=1.0, duration=1.0)
     assert clipped == [
         {"pitch": 60, "velocity": 90, "start": 0.0, "end": 0.5, "onset": False, "offset": True,
          "program": 40},
@@ -146,11 +148,11 @@ def test_bad_files_are_reported_by_name_and_others_processed(tmp_path, write_aud
 
 # ---------------------------------------------------------------- built-in melodies
 def test_melody_has_phrases_legato_rests_dynamics_and_vibrato():
-    midi = midi_melodies.generate_melody("violin", 20.0, seed=3)
-    again = midi_melodies.generate_melody("violin", 20.0, seed=3)
-    assert midi_melodies.note_list(midi) == midi_melodies.note_list(again)
+    midi = melodies.generate_melody("violin", 20.0, seed=3)
+    again = melodies.generate_melody("violin", 20.0, seed=3)
+    assert melodies.note_list(midi) == melodies.note_list(again)
     track, = midi.instruments
-    spec = midi_melodies.INSTRUMENTS["violin"]
+    spec = melodies.INSTRUMENTS["violin"]
     assert track.program == spec.program == 40
     notes = sorted(track.notes, key=lambda n: n.start)
     assert all(spec.low <= n.pitch <= spec.high for n in notes)
@@ -164,7 +166,7 @@ def test_melody_has_phrases_legato_rests_dynamics_and_vibrato():
     cents = bends / (8192 / 200.0)
     assert 5.0 < np.max(np.abs(cents)) <= spec.vibrato_cents + 1e-6
     with pytest.raises(ValueError, match="instrument 'kazoo' unknown"):
-        midi_melodies.generate_melody("kazoo", 5.0, seed=0)
+        melodies.generate_melody("kazoo", 5.0, seed=0)
 
 
 def test_builtin_melodies_render_with_notes_aligned_to_clips(tmp_path, data_params):
@@ -178,7 +180,7 @@ def test_builtin_melodies_render_with_notes_aligned_to_clips(tmp_path, data_para
     for row in rows:
         audio, rate = sf.read(tmp_path / row["path"], dtype="float32")
         assert rate == 16000 and audio.shape == (32000,)
-        assert prepare.rms_db(audio) > -40.0
+        assert rms_db(audio) > -40.0
         midi = pretty_midi.PrettyMIDI(str(tmp_path / "midi" / row["source"]))
         starts = np.array([n.start - row["offset"] for n in midi.instruments[0].notes])
         with open(tmp_path / row["notes"]) as f:
@@ -208,8 +210,8 @@ def test_render_keeps_velocity_dynamics():
         track = pretty_midi.Instrument(program=73)
         track.notes.append(pretty_midi.Note(velocity, 72, 0.1, 1.1))
         midi.instruments.append(track)
-    loud_audio = midi_melodies.render_melody(loud, duration=1.2)
-    soft_audio = midi_melodies.render_melody(soft, duration=1.2)
+    loud_audio = melodies.render_melody(loud, duration=1.2)
+    soft_audio = melodies.render_melody(soft, duration=1.2)
     assert loud_audio.shape == soft_audio.shape == (19200,)
-    assert prepare.rms_db(loud_audio) - prepare.rms_db(soft_audio) > 6.0
+    assert rms_db(loud_audio) - rms_db(soft_audio) > 6.0
     assert dominant_hz(loud_audio[3200:16000]) == pytest.approx(523.25, rel=0.02)

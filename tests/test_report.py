@@ -10,7 +10,13 @@ import numpy as np
 import soundfile as sf
 
 from pipelines.report import build_report, fmt
-from report_fixtures import CLIPS, CURRENT, report_params, write_pipeline_outputs
+from report_fixtures import (
+    CLIPS,
+    CURRENT,
+    report_folders,
+    report_params,
+    write_pipeline_outputs,
+)
 
 
 def _data_urls(text: str, tag: str) -> list[str]:
@@ -21,7 +27,7 @@ def test_report_embeds_metrics_diff_curves_spectrograms_and_playable_audio(tmp_p
                                                                             monkeypatch):
     write_pipeline_outputs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    summary = build_report(report_params(), "reports")
+    summary = build_report(report_params(), "reports", report_folders())
     assert summary["path"] == os.path.join("reports", "index.html")
     assert summary["problems"] == []
     assert (summary["n_audio"], summary["n_images"]) == (4, 4)
@@ -85,7 +91,7 @@ def test_bad_and_missing_inputs_are_listed_and_the_rest_is_written(tmp_path, mon
     # A folder a later stage writes (transfers/<run>/) is picked up.
     os.makedirs("transfers/ae")
     sf.write("transfers/ae/recording.wav", np.zeros(4000, np.float32), 16000)
-    summary = build_report(report_params(["ae", "midiae"]), "out")
+    summary = build_report(report_params(["ae", "midiae"]), "out", report_folders())
     problems = "\n".join(summary["problems"])
     assert "metrics/midiae.json: missing" in problems
     assert "samples/midiae/resynth/c_original.wav" in problems
@@ -104,7 +110,7 @@ def test_large_pictures_are_embedded_as_jpeg_small_ones_as_png(tmp_path):
     import matplotlib.image as mpimg
     from PIL import Image
 
-    from pipelines.flow_utils import png_data_url
+    from ddsp_models.training.flow_utils import png_data_url
 
     rng = np.random.default_rng(0)
     noisy = tmp_path / "noisy.png"  # incompressible: ~1 MB as PNG

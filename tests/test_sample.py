@@ -20,9 +20,10 @@ def test_notes_move_by_whole_octaves_and_fall_off_the_keyboard_edge():
 
 
 def test_sample_flow_writes_resynthesis_and_timbre_transfer(trained_tiny_runs):
-    overrides = trained_tiny_runs["overrides"]
-    records = sample_runs(None, ["ae", "midiae"], overrides)
-    samples_dir = overrides["sample"]["samples_dir"]
+    folders = trained_tiny_runs["folders"]
+    records = sample_runs(None, ["ae", "midiae"], trained_tiny_runs["overrides"],
+                          folders=folders)
+    samples_dir = folders.samples_dir
     for run in ("ae", "midiae"):
         with open(os.path.join(samples_dir, run, "samples.json")) as f:
             stored = json.load(f)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from pipeline_fixtures import tiny_overrides
+from pipeline_fixtures import tiny_folders, tiny_overrides
 from pipelines import train as train_stage
 from pipelines.train import chunk_ends, train_run
 
@@ -92,13 +92,13 @@ def test_training_progress_reaches_the_prefect_run_logs(trained_tiny_runs):
 def test_warm_started_midi_autoencoder_starts_from_the_autoencoder_decoder(trained_tiny_runs):
     import tensorflow as tf
 
-    from pipelines.runs import load_trained_model
     from ddsp_models.training.data import PreparedTfdsProvider
+    from ddsp_models.training.inference import load_trained_model
 
     root = trained_tiny_runs["root"]
     summary = trained_tiny_runs["results"]["midiae"]
     assert summary["step"] == 3
-    data_dir = trained_tiny_runs["overrides"]["train"]["data_dir"]
+    data_dir = trained_tiny_runs["folders"].data_dir
     batch = next(iter(PreparedTfdsProvider(data_dir=data_dir).get_batch(1, shuffle=False)))
     batch = {k: v for k, v in batch.items() if k != "id"}
     ae = load_trained_model(os.path.join(root, "runs", "ae"), batch)
@@ -135,8 +135,7 @@ def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, ton
         return result
 
     monkeypatch.setattr(train_stage, "run_chunk_steps", fail_once_in_second_chunk)
-    overrides = tiny_overrides(tmp_path, tone_dataset)
-    summary = train_run(None, "ae", overrides)
+    summary = train_run(None, "ae", tiny_overrides(), folders=tiny_folders(tmp_path, tone_dataset))
     chunks = summary["chunks"]
     assert [c["attempt"] for c in chunks] == [1, 2]
     # The retry started from the step-3 checkpoint: not from zero, not from the crash.
@@ -146,7 +145,7 @@ def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, ton
     # ... with the checkpoint's weights, not the zeroed ones: 3 more steps left the
     # decoder close to its step-3 checkpoint (zeroed weights would have stayed near 0).
     from ddsp_models.training.data import PreparedTfdsProvider
-    from pipelines.runs import load_trained_model
+    from ddsp_models.training.inference import load_trained_model
 
     batch = next(iter(PreparedTfdsProvider(data_dir=tone_dataset).get_batch(1, shuffle=False)))
     model = load_trained_model(os.path.join(tmp_path, "runs", "ae"),
@@ -159,23 +158,23 @@ def test_a_failed_chunk_is_retried_and_resumes_from_its_checkpoint(tmp_path, ton
 
 def test_rerunning_a_finished_run_resumes_and_more_steps_continue_it(tmp_path, tone_dataset,
                                                                      prefect_harness):
-    overrides = tiny_overrides(tmp_path, tone_dataset)
+    overrides, folders = tiny_overrides(), tiny_folders(tmp_path, tone_dataset)
     overrides["train"]["ae"]["steps"] = 3
-    first = train_run(None, "ae", overrides)
+    first = train_run(None, "ae", overrides, folders=folders)
     assert first["step"] == 3
-    again = train_run(None, "ae", overrides)
+    again = train_run(None, "ae", overrides, folders=folders)
     assert again["chunks"] == [] and again["step"] == 3
     overrides["train"]["ae"]["steps"] = 5
-    more = train_run(None, "ae", overrides)
+    more = train_run(None, "ae", overrides, folders=folders)
     assert [(c["start_step"], c["end_step"]) for c in more["chunks"]] == [(3, 5)]
     # Another model size cannot reuse the checkpoints: the run starts afresh.
     overrides["train"]["ae"]["rnn_channels"] = 12
-    fresh = train_run(None, "ae", overrides)
+    fresh = train_run(None, "ae", overrides, folders=folders)
     assert fresh["chunks"][0]["start_step"] == 0 and fresh["step"] == 5
 
 
 def test_bad_params_name_the_key(tmp_path):
-    from pipelines.params import load_params
+    from ddsp_models.training.params import load_params
 
     path = tmp_path / "params.yaml"
     path.write_text("train:\n  ae:\n    stepz: 3\n")
@@ -195,7 +194,6 @@ def test_bad_params_name_the_key(tmp_path):
     path.write_text("report:\n  max_audio_seconds: 0\n")
     with pytest.raises(ValueError, match=r"report\.max_audio_seconds"):
         load_params(str(path))
-    assert load_params(None)["train"]["steps_per_eval"] == 200
 
 
 def _artifacts_of(flow_run_id) -> dict:

@@ -9,8 +9,10 @@ Configs written for the original DDSP library work as they are:
   ``ddsp.training.trainers.Trainer.learning_rate``) lose the prefix, so they bind to this
   package's classes, which are registered under the same short module names
   (``models.Autoencoder``, ``synths.Harmonic``, ``Trainer``);
-- ``include 'models/ae.gin'`` is looked up in the user's search paths, then this
-  repository's ``gin/`` folder, then next to the including file.
+- ``include 'models/ae.gin'`` is looked up in the user's search paths, then the configs
+  shipped with this package (`GIN_DIR`, ``ddsp_models/training/gin/``: models/, datasets/,
+  eval/, optimization/, papers/; package data, so they are there in an installed wheel
+  too), then next to the including file.
 """
 import glob
 import importlib
@@ -25,7 +27,7 @@ import gin
 logger = logging.getLogger(__name__)
 
 PACKAGE = "ddsp_models"
-GIN_DIR = Path(__file__).resolve().parents[2] / "gin"
+GIN_DIR = Path(__file__).resolve().parent / "gin"  # the packaged configs
 
 # Original fully qualified prefixes -> this package's registration modules (longest first).
 _PREFIX_MAP = (
@@ -108,7 +110,7 @@ def translate(text: str, imports=None) -> str:
 
 
 def search_paths(gin_search_paths=()) -> list[str]:
-    """Folders searched for config files: the user's, then this repository's ``gin/``."""
+    """Folders searched for config files: the user's, then the packaged `GIN_DIR`."""
     paths = [os.fspath(p) for p in (gin_search_paths or ())]
     if isinstance(gin_search_paths, (str, os.PathLike)):
         paths = [os.fspath(gin_search_paths)]
@@ -172,7 +174,7 @@ def parse_gin(gin_files=(), gin_bindings=(), gin_search_paths=(), skip_unknown=F
 
     Args:
       gin_files: config files (``'models/solo_instrument.gin'`` resolves against the search
-        paths and this repository's ``gin/``), parsed in order.
+        paths, then the packaged `GIN_DIR`), parsed in order.
       gin_bindings: extra bindings (strings, each one or more lines), parsed last.
       gin_search_paths: folders to look for config files and their includes in first.
       skip_unknown: ignore bindings of unknown configurables (e.g. an old run's config).

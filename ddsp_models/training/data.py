@@ -9,7 +9,7 @@ Every provider yields dict examples with (at least) these features, one example 
 - ``power_db``: float32 ``[n_frames]``, frame power in dB (where the source has it).
 
 `DataProvider.get_batch` stacks them batch first: ``audio`` ``[batch, n_samples]``, frame
-features ``[batch, n_frames]``.
+features ``[batch, n_frames]``. Names, shapes and units: `ddsp_models.training.features`.
 """
 import glob
 import os
@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
+from ddsp_models.training.features import FRAME_FEATURES
 
 _AUTOTUNE = tf.data.AUTOTUNE
-FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db", "power_db")
 
 
 class DataProvider:
@@ -342,7 +342,8 @@ PREPARED_TFDS_NAME = "ddsp_prepared"
 
 @register("data")
 class PreparedTfdsProvider(TfdsProvider):
-    """This project's TFDS dataset (DVC stage ``dataset``, ``pipelines/ddsp_tfds``).
+    """This project's TFDS dataset (DVC stage ``dataset``; its builder:
+    ``ddsp_models/training/tfds_builder``).
 
     Read straight from its folder (``data_dir/ddsp_prepared/<config>/<version>``) with
     `tfds.builder_from_directory`, so the builder code need not be importable. Audio and

@@ -10,8 +10,9 @@ import logging
 import tensorflow as tf
 
 from ddsp_models import core
-from ddsp_models.training import nn
 from ddsp_models.gin_utils import register
+from ddsp_models.training import nn
+from ddsp_models.training.features import MAX_VELOCITY
 
 
 @register("decoders")
@@ -183,7 +184,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         return outputs
 
     def compute_output(self, pitch, velocity, *z, training=None):
-        x = tf.concat([pitch / core.MIDI_MAX, velocity / core.MIDI_MAX] + list(z), axis=-1)
+        x = tf.concat([pitch / core.MIDI_MAX, velocity / MAX_VELOCITY] + list(z), axis=-1)
         x = self.in_stack(x)
         return self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
 

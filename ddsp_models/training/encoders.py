@@ -8,8 +8,9 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
-from ddsp_models.training import nn
 from ddsp_models.gin_utils import register
+from ddsp_models.training import nn
+from ddsp_models.training.features import MAX_VELOCITY, N_PITCHES
 
 # z_time_steps -> (fft_size, overlap) giving exactly z_time_steps MFCC frames for 4 s at
 # 16 kHz (64000 samples), as in the original DDSP.
@@ -132,7 +133,6 @@ class MfccRnnEncoder(_MfccEncoder):
 
 
 # ------------------------------------------------------------------------ MIDI encoders
-N_PITCHES = 128  # MIDI note numbers 0-127
 def _concat_inputs(layer, inputs, input_keys):
     """Tensors `[batch, time, c_i]` from a features dict (by key) or positional inputs."""
     if len(inputs) == 1 and isinstance(inputs[0], dict):
@@ -194,7 +194,7 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
         x = tf.concat([f0_midi / core.MIDI_MAX] + inputs[1:], axis=-1)
         x = self.in_stack(x)
         x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
-        velocity = core.MIDI_MAX * tf.sigmoid(self.dense_velocity(x))
+        velocity = MAX_VELOCITY * tf.sigmoid(self.dense_velocity(x))
         outputs = {"velocity": velocity, "q_vel": midi.straight_through_round(velocity)}
         if self.pitch_mode == "residual":
             z_pitch = f0_midi + self.pitch_range * tf.tanh(self.dense_pitch(x))

@@ -33,16 +33,18 @@ none give precision 0, recall 1, F1 0.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import numpy as np
 
-from ddsp_models import core
+from ddsp_models import core, seeding
+from ddsp_models.training.features import N_PITCHES, NOTE_ACTIVE, NOTE_ONSETS, NOTE_VELOCITIES, \
+    reference_pianoroll
 
 log = logging.getLogger(__name__)
 
-N_PITCHES = 128
 DEFAULT_QUIET_DB = -50.0  # compute_loudness dB; a 0.5-amplitude sine is about +10 dB.
 AUDIO_METRIC_NAMES = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_outlier_ratio",
                       "n_confident_frames")
@@ -189,18 +191,6 @@ def _pianoroll(x, name: str) -> np.ndarray:
     return roll
 
 
-def reference_pianoroll(features: dict) -> np.ndarray:
-    """Ground-truth roll of one example's features: note_active_velocities where
-    note_active_frame_indices > 0 (velocities alone when the indices are absent)."""
-    if "note_active_velocities" not in features:
-        raise ValueError(f"features: need 'note_active_velocities' [n_frames, 128] (have {sorted(features)})")
-    roll = _pianoroll(features["note_active_velocities"], "note_active_velocities")
-    if "note_active_frame_indices" in features:
-        active = _pianoroll(features["note_active_frame_indices"], "note_active_frame_indices")
-        roll = roll * (active > 0)
-    return roll
-
-
 def pianoroll_to_notes(pianoroll, frame_rate: float = 250, min_frames: int = 1, onsets=None):
     """Notes of a frame-wise piano roll.
 
@@ -272,8 +262,8 @@ def note_metrics(reference, estimate, frame_rate: float = 250, min_frames: int =
     """
     onsets = None
     if isinstance(reference, dict):
-        onsets = reference.get("note_onsets")
-        ref_roll = reference_pianoroll(reference)
+        onsets = reference.get(NOTE_ONSETS)
+        ref_roll = _pianoroll(reference_pianoroll(reference), NOTE_VELOCITIES)
     else:
         ref_roll = _pianoroll(reference, "reference")
     est_roll = _pianoroll(estimate, "estimate")
@@ -349,13 +339,14 @@ class MetricsAccumulator:
 # ------------------------------------------------------------------------ evaluation
 def _feature_rolls(batch: dict, index: int) -> dict:
     return {key: _numpy(batch[key], key)[index] for key in
-            ("note_active_velocities", "note_active_frame_indices", "note_onsets") if key in batch}
+            (NOTE_VELOCITIES, NOTE_ACTIVE, NOTE_ONSETS) if key in batch}
 
 
 def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 250,
                    crepe_capacity: str = "tiny", midi: bool = False, min_f0_confidence: float = 0.85,
                    outlier_semitones: float = 1.0, spectral_loss=None, max_batches: int | None = None,
-                   log_every_s: float = 10.0, return_accumulator: bool = False):
+                   log_every_s: float = 10.0, return_accumulator: bool = False,
+                   seed: int | None = 0):
     """Metrics of a model over feature batches.
 
     For each batch (dict of numpy arrays / tensors with 'audio', 'f0_hz', 'f0_confidence' and
@@ -366,7 +357,9 @@ def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 2
     note_active_frame_indices > 0, split at note_onsets) and the model's
     `outputs['pianoroll']` `[batch, n_frames, 128]` (velocity at round(q_pitch) where
     q_vel > 0). A progress line (batches, examples, examples/s) is logged every
-    `log_every_s` seconds and at the end.
+    `log_every_s` seconds and at the end. The model's random draws (filtered noise, noise
+    reverb) are seeded by `[seed, batch index]` (`seeding.seed_scope`), so evaluating the same
+    weights on the same batches twice gives the same metrics; `seed=None` draws fresh noise.
 
     Returns:
       `MetricsAccumulator.summary()` ({metric: {'mean','median','std','n','n_nan'}}); with
@@ -383,7 +376,9 @@ def evaluate_model(model, batches, sample_rate: int = 16000, frame_rate: int = 2
         for key in ("audio", "f0_hz", "f0_confidence"):
             if key not in batch:
                 raise ValueError(f"batches: batch {n_batches} lacks {key!r} (have {sorted(batch)})")
-        outputs = model(batch, training=False)
+        with (seeding.seed_scope([seed, n_batches]) if seed is not None
+              else contextlib.nullcontext()):
+            outputs = model(batch, training=False)
         audio_gen = model.get_audio_from_outputs(outputs)
         metrics = audio_metrics(batch["audio"], audio_gen, batch["f0_hz"], batch["f0_confidence"],
                                 batch.get("loudness_db"), sample_rate=sample_rate, frame_rate=frame_rate,

@@ -455,7 +455,7 @@ def metadata_dict(module: InferenceModule) -> dict:
 
 def save_impulse_response(module: InferenceModule, folder: str, rates=(44100, 48000)) -> list:
     """``reverb_ir_<rate>_hz.wav`` (32-bit float) at the model's rate and each of `rates`."""
-    from ddsp_models.audio_io import write_wav
+    from ddsp_models.audio_io import resample, write_wav
 
     if module.ir is None:
         return []
@@ -464,9 +464,7 @@ def save_impulse_response(module: InferenceModule, folder: str, rates=(44100, 48
     for rate in rates or ():
         if int(rate) == module.sample_rate:
             continue
-        import soxr
-
-        resampled = soxr.resample(module.ir.astype(np.float64), module.sample_rate, int(rate), quality="HQ")
+        resampled = resample(module.ir.astype(np.float64), module.sample_rate, int(rate))
         paths.append(write_wav(os.path.join(folder, f"reverb_ir_{int(rate)}_hz.wav"), resampled,
                                int(rate), subtype="FLOAT"))
     return paths

@@ -39,6 +39,8 @@ import time
 
 import numpy as np
 
+from ddsp_models.training.features import N_PITCHES, empty_midi_features, frame_at_or_after
+
 log = logging.getLogger(__name__)
 
 STATISTICS_FILE = "dataset_statistics.json"
@@ -152,9 +154,7 @@ def example_features(n_frames: int, n_samples: int, midi: bool = True) -> dict:
              "f0_confidence": frames, "loudness_db": frames - 60.0, "power_db": frames - 60.0,
              "instrument_id": np.zeros([1], np.int64)}
     if midi:
-        for key in ("note_active_velocities", "note_active_frame_indices", "note_onsets",
-                    "note_offsets"):
-            batch[key] = np.zeros([1, n_frames, 128], np.float32)
+        batch.update(empty_midi_features(n_frames, batch_size=1))
     return batch
 
 
@@ -821,11 +821,11 @@ def midi_voices(path, frame_rate: int = 250, pitch_offset: int = 0, tempo: float
             pitch = np.zeros(n_frames, np.float32)
             velocity = np.zeros(n_frames, np.float32)
             for start, stop, p, v in notes:
-                if not 0 <= p <= 127:
+                if not 0 <= p < N_PITCHES:
                     raise ValueError(f"{path}: track {name!r}: pitch {p} (with offset "
-                                     f"{pitch_offset}) is outside MIDI 0..127")
-                a = int(np.ceil(start * frame_rate - 1e-6))
-                b = max(int(np.ceil(stop * frame_rate - 1e-6)), a + 1)
+                                     f"{pitch_offset}) is outside MIDI 0..{N_PITCHES - 1}")
+                a = frame_at_or_after(start, frame_rate)
+                b = max(frame_at_or_after(stop, frame_rate), a + 1)
                 pitch[a:b], velocity[a:b] = p, v
             voices.append({"track": name, "voice": lane_index, "program": inst.program,
                            "pitch": pitch, "velocity": velocity, "n_notes": len(notes)})

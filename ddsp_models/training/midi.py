@@ -13,8 +13,7 @@ dropped (their frames belong to no note).
 import tensorflow as tf
 
 from ddsp_models import core, seeding
-
-N_MIDI = 128
+from ddsp_models.training.features import N_PITCHES
 
 
 # ------------------------------------------------------------------- straight through
@@ -46,8 +45,8 @@ def pianoroll_to_midi(pianoroll):
     pitch: index of the loudest note (0 where the frame is silent); velocity: its value.
     """
     pianoroll = core.tf_float32(pianoroll, "pianoroll")
-    if pianoroll.shape.rank != 3 or pianoroll.shape[-1] != N_MIDI:
-        raise ValueError(f"pianoroll must be [batch, n_frames, {N_MIDI}], got {pianoroll.shape}.")
+    if pianoroll.shape.rank != 3 or pianoroll.shape[-1] != N_PITCHES:
+        raise ValueError(f"pianoroll must be [batch, n_frames, {N_PITCHES}], got {pianoroll.shape}.")
     velocity = tf.reduce_max(pianoroll, axis=-1, keepdims=True)
     pitch = tf.cast(tf.argmax(pianoroll, axis=-1), tf.float32)[..., tf.newaxis]
     pitch = tf.where(velocity > 0.0, pitch, 0.0)
@@ -62,8 +61,8 @@ def midi_to_pianoroll(pitch, velocity):
     """
     pitch = core.ensure_3d(core.tf_float32(pitch, "pitch"), "pitch")
     velocity = core.ensure_3d(core.tf_float32(velocity, "velocity"), "velocity")
-    index = tf.cast(tf.clip_by_value(tf.round(pitch[..., 0]), 0.0, N_MIDI - 1.0), tf.int32)
-    return tf.one_hot(index, N_MIDI) * velocity
+    index = tf.cast(tf.clip_by_value(tf.round(pitch[..., 0]), 0.0, N_PITCHES - 1.0), tf.int32)
+    return tf.one_hot(index, N_PITCHES) * velocity
 
 
 # ------------------------------------------------------------------------ note masks

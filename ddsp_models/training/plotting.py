@@ -235,15 +235,19 @@ def plot_pianorolls(reference, estimate, path, frame_rate: float = 250, title: s
     """
     ref = _array(reference, "reference", 2) > threshold
     est = _array(estimate, "estimate", 2) > threshold
-    if ref.shape[1] != 128 or est.shape[1] != 128:
-        raise ValueError(f"reference, estimate: expected [n_frames, 128] rolls, got {ref.shape} and {est.shape}")
+    from ddsp_models.training.features import N_PITCHES
+
+    if ref.shape[1] != N_PITCHES or est.shape[1] != N_PITCHES:
+        raise ValueError(f"reference, estimate: expected [n_frames, {N_PITCHES}] rolls, got {ref.shape} "
+                         f"and {est.shape}")
     est = np.pad(est[:ref.shape[0]], ((0, max(0, ref.shape[0] - est.shape[0])), (0, 0)))
     image = np.ones(ref.shape[::-1] + (3,), np.float32)  # white background, [pitch, frame, rgb]
     image[ref.T & ~est.T] = (0.0, 0.65, 0.0)
     image[est.T & ~ref.T] = (0.0, 0.0, 1.0)
     image[ref.T & est.T] = (0.0, 0.8, 0.8)
     active = np.flatnonzero(ref.any(axis=0) | est.any(axis=0))
-    low, high = (max(0, active.min() - 5), min(127, active.max() + 5)) if active.size else (0, 127)
+    top = N_PITCHES - 1
+    low, high = (max(0, active.min() - 5), min(top, active.max() + 5)) if active.size else (0, top)
     plt = _pyplot()
     from matplotlib.patches import Patch
 
@@ -251,7 +255,7 @@ def plot_pianorolls(reference, estimate, path, frame_rate: float = 250, title: s
     try:
         seconds = ref.shape[0] / float(frame_rate)
         ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest",
-                  extent=(0.0, seconds, -0.5, 127.5))
+                  extent=(0.0, seconds, -0.5, top + 0.5))
         ax.set_ylim(low - 0.5, high + 0.5)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("MIDI pitch")

@@ -6,8 +6,9 @@ Example (the dataset built by `dvc repro`, the solo-instrument model)::
         --gin_file models/solo_instrument.gin --gin_file datasets/prepared.gin \\
         --gin_file optimization/base.gin --gin_param "train.num_steps=3000"
 
-Configs are looked up in `--gin_search_path` folders, then in this repository's `gin/`
-(configs written for the original DDSP library bind unchanged: see `config.parse_gin`).
+Configs are looked up in `--gin_search_path` folders, then in the package's own
+`ddsp_models/training/gin/` (configs written for the original DDSP library bind unchanged:
+see `config.parse_gin`).
 Rerunning the same command resumes from the latest checkpoint in `--save_dir`;
 `--restore_dir` with `--gin_param "Trainer.restore_keys=['decoder']"` warm-starts
 selected sub-modules from another run. `--strategy multi_worker` trains on several hosts

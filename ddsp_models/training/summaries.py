@@ -218,13 +218,12 @@ class ValidationSummaries:
     def _pianorolls(self, i: int, outputs: dict):
         if "pianoroll" not in outputs:
             return None
-        from ddsp_models.training.evaluation import reference_pianoroll
+        from ddsp_models.training.features import NOTE_ACTIVE, NOTE_VELOCITIES, reference_pianoroll
 
         estimate = np.asarray(_numpy(outputs["pianoroll"][i]), np.float32)
         try:
             reference = reference_pianoroll({k: _numpy(self.batch[k][i]) for k in
-                                             ("note_active_velocities", "note_active_frame_indices")
-                                             if k in self.batch})
+                                             (NOTE_VELOCITIES, NOTE_ACTIVE) if k in self.batch})
         except ValueError:  # no note annotations: the prediction alone
             reference = np.zeros_like(estimate)
         return reference, estimate

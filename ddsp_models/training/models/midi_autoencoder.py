@@ -16,8 +16,10 @@ note numbers, velocity in MIDI units (0-127); "log-scaled" amplitudes are
 import tensorflow as tf
 
 from ddsp_models import core, effects, processors, synths
-from ddsp_models.training import midi
 from ddsp_models.gin_utils import register
+from ddsp_models.training import features as feature_contract
+from ddsp_models.training import midi
+from ddsp_models.training.features import N_PITCHES, NOTE_ACTIVE, NOTE_VELOCITIES
 from ddsp_models.training.models.model import Model, preprocess_and_encode
 from ddsp_models.training.preprocessing import scale_db
 
@@ -125,15 +127,14 @@ class MidiAutoencoder(Model):
 
     def ground_truth_pianoroll(self, features, n_frames: int):
         """note_active_velocities * (note_active_frame_indices > 0), `[batch, n_frames, 128]`."""
-        for key in ("note_active_velocities", "note_active_frame_indices"):
+        for key in (NOTE_VELOCITIES, NOTE_ACTIVE):
             if key not in features:
                 raise ValueError(f"{type(self).__name__}: without a midi_encoder the features need '{key}' "
                                  f"[batch, n_frames, 128] (have {sorted(features)})")
-        velocities = core.tf_float32(features["note_active_velocities"], "note_active_velocities")
-        active = core.tf_float32(features["note_active_frame_indices"], "note_active_frame_indices")
-        roll = velocities * tf.cast(active > 0.0, tf.float32)
-        if roll.shape.rank != 3 or roll.shape[-1] != midi.N_MIDI:
-            raise ValueError(f"note features must be [batch, n_frames, {midi.N_MIDI}], got {roll.shape}")
+        roll = feature_contract.reference_pianoroll(
+            {key: core.tf_float32(features[key], key) for key in (NOTE_VELOCITIES, NOTE_ACTIVE)})
+        if roll.shape.rank != 3:
+            raise ValueError(f"note features must be [batch, n_frames, {N_PITCHES}], got {roll.shape}")
         if roll.shape[1] != n_frames:
             roll = core.resample(roll, n_frames, method="nearest")
         return roll
