@@ -160,8 +160,8 @@ def test_statistics_with_an_sklearn_quantile_transformer(tmp_path, monkeypatch):
                            quantiles_=np.array([[-40.0], [-30.0], [-10.0]]),
                            references_=np.array([0.0, 0.5, 1.0]), _sklearn_version="0.22")
     path = tmp_path / "dataset_statistics.pkl"
-    path.write_bytes(pickle.dumps({"mean_loudness": np.float32(-31.5), "quantile_transform": fitted},
-                                  protocol=2))
+    stats = {"mean_loudness": np.float32(-31.5), "quantile_transform": fitted}
+    path.write_bytes(pickle.dumps(stats, protocol=2))
     monkeypatch.delitem(sys.modules, module.__name__)
     stats = compat.load_dataset_statistics(path)
     assert stats["mean_loudness"] == -31.5

@@ -27,7 +27,8 @@ def _clip(golden, n_frames, n_samples):
 def test_autoencoder_inference_rebuilds_for_a_new_length(golden, tmp_path):
     model = inference.AutoencoderInference(FOLDER, length_seconds=0.5, verbose=False)
     assert (model.n_frames, model.n_samples, model.hop_size) == (125, 8000, 64)
-    assert [p.name for p in model.processor_group.processors] == ["harmonic", "filtered_noise", "add"]
+    names = [p.name for p in model.processor_group.processors]
+    assert names == ["harmonic", "filtered_noise", "add"]
     features = {k: golden[f"features/{k}"][:1, :125] for k in ("f0_scaled", "ld_scaled")}
     decoded = model.decoder(features)  # the original's weights: the original's controls
     np.testing.assert_allclose(decoded["amps"].numpy(), golden["decoder/amps"][:1, :125], atol=2e-6)
@@ -64,8 +65,8 @@ def test_vst_features_of_a_sine_frame(vst):
     f0_hz, f0_scaled, pw_db, pw_scaled = vst["features"].call(frame)
     assert float(f0_hz[0]) == pytest.approx(440.0, rel=0.01)
     assert float(pw_db[0]) == pytest.approx(10 * np.log10(0.125), abs=0.05)  # mean square 1/8
-    assert float(f0_scaled[0]) == pytest.approx(np.log2(float(f0_hz[0]) / 440) * 12 / 127 + 69 / 127,
-                                                abs=1e-5)
+    midi = 69.0 + 12.0 * np.log2(float(f0_hz[0]) / 440.0)
+    assert float(f0_scaled[0]) == pytest.approx(midi / 127.0, abs=1e-5)
     assert float(pw_scaled[0]) == pytest.approx(float(pw_db[0]) / 80 + 1, abs=1e-6)
 
 
@@ -82,7 +83,8 @@ def test_vst_controls_carry_the_gru_state_like_a_whole_clip(vst, tmp_path):
     clip = module.module.controls(inv_scale_f0_hz(f0[None]), inv_scale_db(pw[None]))
     np.testing.assert_allclose(amps1.numpy(), clip["amplitudes"][0, 1].numpy(), atol=1e-5)
     np.testing.assert_allclose(hd1.numpy(), clip["harmonic_distribution"][0, 1].numpy(), atol=1e-5)
-    assert hd1.shape == (20,) and noise0.shape == (17,) and abs(float(tf.reduce_sum(hd1)) - 1) < 1e-4
+    assert hd1.shape == (20,) and noise0.shape == (17,)
+    assert float(tf.reduce_sum(hd1)) == pytest.approx(1.0, abs=1e-4)
     saved = tf.saved_model.load(module.save_model(tmp_path / "vst"))
     served = saved.signatures["call"](f0_scaled=f0[1:], pw_scaled=pw[1:], state=state)
     np.testing.assert_allclose(sorted(v.numpy().sum() for v in served.values()),

@@ -14,7 +14,7 @@ def random(*shape, seed=0):
 
 # ------------------------------------------------------------------------ DictLayer
 class _Adder(nn.DictLayer):
-    def call(self, a, b, c=None) -> ["total", "c_given"]:
+    def call(self, a, b, c=None) -> ["total", "c_given"]:  # noqa: F821 - the output names
         return a + b + (0.0 if c is None else c), tf.constant(c is not None)
 
 

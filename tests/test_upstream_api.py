@@ -61,7 +61,8 @@ def test_constants_have_the_original_values():
         module = our_module(module_name)
         for name, info in names.items():
             if info["kind"] == "constant" and module is not None and hasattr(module, name):
-                assert getattr(module, name) == pytest.approx(info["value"]), f"{module_name}.{name}"
+                assert getattr(module, name) == pytest.approx(info["value"]), \
+                    f"{module_name}.{name}"
                 checked += 1
     assert checked >= 4  # F0_RANGE, DB_RANGE, CREPE_SAMPLE_RATE, CREPE_FRAME_SIZE
 
@@ -102,7 +103,8 @@ def test_code_written_for_the_original_runs_with_the_alias(ddsp_alias):
     assert ddsp_alias["ddsp.training.trainers"] == "ddsp_models.training.trainer"
     import ddsp
     import ddsp.training
-    from ddsp.training import data, models, nn as original_nn, trainers  # noqa: F401
+    from ddsp.training import data, models, trainers  # noqa: F401
+    from ddsp.training import nn as original_nn
 
     assert ddsp.core.midi_to_hz(69.0).numpy() == pytest.approx(440.0)
     assert trainers.Trainer is trainer.Trainer and original_nn.DictLayer is nn.DictLayer
@@ -181,11 +183,13 @@ def test_resampling_and_quantisation_match_the_original():
 @pytest.mark.parametrize("distribution", ["uniform", "normal"])
 def test_quantile_transformer_matches_the_original(distribution):
     b = BEHAVIOUR
-    transformer = postprocessing.QuantileTransformer(n_quantiles=100, output_distribution=distribution)
+    transformer = postprocessing.QuantileTransformer(n_quantiles=100,
+                                                     output_distribution=distribution)
     transformer.fit(b["qt_data"])
-    np.testing.assert_allclose(transformer.quantiles_, b[f"qt_{distribution}_quantiles"], atol=1e-12)
-    np.testing.assert_allclose(transformer.transform(b["qt_points"]), b[f"qt_{distribution}_transform"],
-                               atol=1e-9)
+    np.testing.assert_allclose(transformer.quantiles_, b[f"qt_{distribution}_quantiles"],
+                               atol=1e-12)
+    np.testing.assert_allclose(transformer.transform(b["qt_points"]),
+                               b[f"qt_{distribution}_transform"], atol=1e-9)
     grid = (np.array([[0.0, 0.3], [0.5, 0.9], [1.0, 0.05]]) if distribution == "uniform"
             else np.array([[-6.0, -0.5], [0.0, 1.2], [6.0, 0.1]]))
     np.testing.assert_allclose(transformer.inverse_transform(grid), b[f"qt_{distribution}_inverse"],

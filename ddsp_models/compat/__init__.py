@@ -6,12 +6,18 @@ CLI: ``python -m ddsp_models.compat convert ORIGINAL_DIR OUT_DIR`` (see ``--help
 """
 from ddsp_models.compat.alias import install_ddsp_alias, uninstall_ddsp_alias
 from ddsp_models.compat.checkpoints import map_variables, restore_upstream_checkpoint
-from ddsp_models.compat.model_folders import (convert, is_upstream_folder, load_upstream_model,
-                                              load_upstream_run, parse_upstream_operative_config,
-                                              read_upstream_statistics)
+from ddsp_models.compat.model_folders import (
+    convert,
+    is_upstream_folder,
+    load_upstream_model,
+    load_upstream_run,
+    parse_upstream_operative_config,
+    read_upstream_statistics,
+)
 from ddsp_models.compat.statistics import load_dataset_statistics, to_run_statistics
 
-__all__ = ["convert", "install_ddsp_alias", "is_upstream_folder", "load_dataset_statistics", "load_upstream_model",
+__all__ = ["convert", "install_ddsp_alias", "is_upstream_folder", "load_dataset_statistics",
+           "load_upstream_model",
            "load_upstream_run", "map_variables", "parse_upstream_operative_config",
            "read_upstream_statistics", "restore_upstream_checkpoint", "to_run_statistics",
            "uninstall_ddsp_alias"]

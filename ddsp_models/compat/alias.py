@@ -83,7 +83,8 @@ def install_ddsp_alias(force: bool = False) -> dict:
     """
     existing = sys.modules.get("ddsp")
     if existing is not None and not getattr(existing, _MARK, False) and not force:
-        raise ValueError(f"a 'ddsp' module is already imported ({getattr(existing, '__file__', existing)}); "
+        where = getattr(existing, "__file__", existing)
+        raise ValueError(f"a 'ddsp' module is already imported ({where}); "
                          "pass force=True to replace it with the ddsp_models alias")
     import ddsp_models
 

@@ -31,8 +31,12 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from ddsp_models.training.models.model import (_CheckpointGraph, _has_variables, _is_variable,
-                                               resolve_checkpoint)
+from ddsp_models.training.models.model import (
+    _CheckpointGraph,
+    _has_variables,
+    _is_variable,
+    resolve_checkpoint,
+)
 
 _NUMBERED = re.compile(r"^(.*)_(\d+)$")
 _SEQUENTIAL_CHILD = "layer_with_weights-"
@@ -145,7 +149,8 @@ def map_variables(obj, checkpoint_path, root: str = "model",
     if unused and not allow_unused:
         names = sorted(f"{root}/{p}" for p in unused.values())
         raise ValueError(f"checkpoint {path}: {len(names)} variable(s) have no counterpart in "
-                         f"this {type(obj).__name__}: {names[:8]}{' ...' if len(names) > 8 else ''} "
+                         f"this {type(obj).__name__}: {names[:8]}"
+                         f"{' ...' if len(names) > 8 else ''} "
                          "(the original model has layers this one lacks)")
     return pairs
 

@@ -69,8 +69,12 @@ def parse_upstream_operative_config(path) -> list[str]:
     Raises:
       ValueError: naming the file and the bindings that cannot be honoured.
     """
-    from ddsp_models.training.config import (expand_config_file, import_all,
-                                             latest_operative_config, translate)
+    from ddsp_models.training.config import (
+        expand_config_file,
+        import_all,
+        latest_operative_config,
+        translate,
+    )
 
     path = os.fspath(path)
     if os.path.isdir(path):

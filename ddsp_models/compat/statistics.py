@@ -13,7 +13,8 @@ sklearn's ``QuantileTransformer`` in files of older versions), whose state holds
 numpy arrays, scalars and dtypes (no object arrays), records the transformer's state into a
 plain stand-in object and refuses every other global, so a pickle can run no code and needs
 neither ``ddsp`` nor ``sklearn`` to be installed. `to_run_statistics` turns the result into
-this project's ``dataset_statistics.json`` layout (`training.evaluation.compute_dataset_statistics`).
+this project's ``dataset_statistics.json`` layout (that of
+`training.evaluation.compute_dataset_statistics`).
 """
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ class MidiEncoder(nn.DictLayer):
         self.dense_out = keras.layers.Dense(2)
         self.norm = nn.Normalize("layer")
 
-    def call(self, f0_midi, loudness) -> ["z_pitch", "z_vel"]:
+    def call(self, f0_midi, loudness) -> ["z_pitch", "z_vel"]:  # noqa: F821 - output names
         x = self.dense_out(self.norm(self.net(tf.concat([f0_midi, loudness], axis=-1))))
         z_pitch, z_vel = x[..., 0:1], x[..., 1:2]
         return (z_pitch + f0_midi if self.f0_residual else z_pitch), z_vel
@@ -114,7 +114,7 @@ class MidiDecoder(nn.DictLayer):
         self.dense_out = keras.layers.Dense(2)
         self.norm = nn.Normalize("layer") if norm else None
 
-    def call(self, z_pitch, z_vel=None, z=None) -> ["f0_midi", "loudness"]:
+    def call(self, z_pitch, z_vel=None, z=None) -> ["f0_midi", "loudness"]:  # noqa: F821
         del z_vel  # as the original: velocity is not decoded
         x = self.net(z_pitch) if z is None else self.net([z_pitch, z])
         if self.norm is not None:

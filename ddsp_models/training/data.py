@@ -552,5 +552,9 @@ class ZippedProvider(DataProvider):
 
 # The original DDSP's other providers and constants (its arguments and behaviour).
 from ddsp_models.training.data_original import (  # noqa: E402,F401
-    CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, BaseMultiProvider, ExperimentalDataProvider,
-    MixedProvider)
+    CREPE_FRAME_SIZE,
+    CREPE_SAMPLE_RATE,
+    BaseMultiProvider,
+    ExperimentalDataProvider,
+    MixedProvider,
+)

@@ -50,8 +50,8 @@ class BaseMultiProvider(DataProvider):
             raise ValueError(f"{type(self).__name__}: `data_providers` is empty")
         if batch_size_ratios:
             if len(batch_size_ratios) != len(data_providers):
-                raise ValueError(f"{type(self).__name__}: {len(batch_size_ratios)} batch_size_ratios "
-                                 f"for {len(data_providers)} data_providers")
+                raise ValueError(f"{type(self).__name__}: {len(batch_size_ratios)} "
+                                 f"batch_size_ratios for {len(data_providers)} data_providers")
             total = float(sum(batch_size_ratios))
             batch_size_ratios = [float(r) / total for r in batch_size_ratios]
         else:

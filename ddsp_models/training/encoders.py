@@ -466,4 +466,8 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
 
 # The original DDSP's other encoders (its signatures and behaviour).
 from ddsp_models.training.codecs_original import (  # noqa: E402,F401
-    AggregateFeaturesEncoder, MfccEncoder, MidiEncoder, ZEncoder)
+    AggregateFeaturesEncoder,
+    MfccEncoder,
+    MidiEncoder,
+    ZEncoder,
+)

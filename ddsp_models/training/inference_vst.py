@@ -77,7 +77,8 @@ class VSTBaseModule(tf.Module):
             state = tf.reshape(state, [1, self.state_size])
         out = self.module.controls(f0_hz, db, state, mode="steps")
         noise = out.get("noise_magnitudes", tf.zeros([1, 1, 0]))
-        return out["amplitudes"][0, 0], out["harmonic_distribution"][0, 0], noise[0, 0], out["state"][0]
+        return (out["amplitudes"][0, 0], out["harmonic_distribution"][0, 0], noise[0, 0],
+                out["state"][0])
 
 
 class VSTExtractFeatures(VSTBaseModule):
@@ -91,8 +92,9 @@ class VSTExtractFeatures(VSTBaseModule):
     def __init__(self, ckpt, crepe_saved_model_path=None, **kwargs):
         capacity = crepe_saved_model_path or "tiny"
         if capacity not in crepe_lib.CAPACITY_MULTIPLIERS:
-            raise ValueError(f"VSTExtractFeatures: crepe_saved_model_path must be a CREPE capacity "
-                             f"{sorted(crepe_lib.CAPACITY_MULTIPLIERS)}, got {crepe_saved_model_path!r}")
+            raise ValueError("VSTExtractFeatures: crepe_saved_model_path must be a CREPE "
+                             f"capacity {sorted(crepe_lib.CAPACITY_MULTIPLIERS)}, got "
+                             f"{crepe_saved_model_path!r}")
         self.crepe_capacity = capacity
         super().__init__(ckpt, **kwargs)
 
@@ -171,6 +173,9 @@ class VSTSynthesize(VSTBaseModule):
         self.hop_size = int(self.new_hop_size or self.hop_size)
         self.noise_window_size = getattr(self.module.noise, "window_size", 0) or 0
 
+    ALL_INPUTS = ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "noise", "prev_phase")
+    HARMONIC_INPUTS = ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "prev_phase")
+
     def _specs(self, names):
         sizes = {"amps": 1, "prev_amps": 1, "hd": self.n_harmonics, "prev_hd": self.n_harmonics,
                  "f0": 1, "prev_f0": 1, "noise": self.n_noise, "prev_phase": 1}
@@ -178,16 +183,15 @@ class VSTSynthesize(VSTBaseModule):
 
     @property
     def _signatures(self):
-        return {"call": self.call.get_concrete_function(**self._specs(
-            ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "noise", "prev_phase")))}
+        return {"call": self.call.get_concrete_function(**self._specs(self.ALL_INPUTS))}
 
     def build_network(self):
-        self._build_network(*[tf.zeros(s.shape) for s in self._specs(
-            ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "noise", "prev_phase")).values()])
+        self._build_network(*[tf.zeros(s.shape) for s in self._specs(self.ALL_INPUTS).values()])
 
     def _harmonic(self, amps, prev_amps, hd, prev_hd, f0, prev_f0, prev_phase):
         f0_hz = tf.reshape(tf.stack([prev_f0, f0]), [1, 2, 1])
-        amplitudes = tf.reshape(tf.stack([prev_amps * prev_hd, amps * hd]), [1, 2, self.n_harmonics])
+        amplitudes = tf.reshape(tf.stack([prev_amps * prev_hd, amps * hd]),
+                                [1, 2, self.n_harmonics])
         audio, phase = streaming.harmonic_block(f0_hz, amplitudes, tf.reshape(prev_phase, [1, 1]),
                                                 self.sample_rate, self.hop_size)
         return audio[0], phase[0, 0]
@@ -209,12 +213,11 @@ class VSTSynthesizeHarmonic(VSTSynthesize):
 
     @property
     def _signatures(self):
-        return {"call": self.call.get_concrete_function(**self._specs(
-            ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "prev_phase")))}
+        return {"call": self.call.get_concrete_function(**self._specs(self.HARMONIC_INPUTS))}
 
     def build_network(self):
-        self._build_network(*[tf.zeros(s.shape) for s in self._specs(
-            ("amps", "prev_amps", "hd", "prev_hd", "f0", "prev_f0", "prev_phase")).values()])
+        self._build_network(*[tf.zeros(s.shape)
+                              for s in self._specs(self.HARMONIC_INPUTS).values()])
 
     @tf.function
     def call(self, amps, prev_amps, hd, prev_hd, f0, prev_f0, prev_phase):

@@ -564,7 +564,8 @@ class Normalize(keras.layers.Layer):
         self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
 
     def call(self, x):
-        return normalize_op(x, self.norm_type, eps=self.eps, n_groups=self.n_groups) * self.scale + self.shift
+        normed = normalize_op(x, self.norm_type, eps=self.eps, n_groups=self.n_groups)
+        return normed * self.scale + self.shift
 
 
 # ----------------------------------------------------------------- dilated convolutions
@@ -844,13 +845,36 @@ class ResNet2D(keras.layers.Layer):
 
 # The rest of the original DDSP's `training.nn` API (its signatures and behaviour).
 from ddsp_models.training.nn_original import (  # noqa: E402,F401
-    ConditionalNorm, ConditionalScaleAndShift, DictLayer, PolyphaseResample, ensure_4d,
-    get_norm, get_note_lengths, get_note_mask, get_note_mask_from_onset, get_note_moments,
-    get_short_note_loss_mask, gin_register_keras_layers, inv_ensure_4d, polyphase_resample,
-    pool_over_notes, straight_through_choice, straight_through_int_quantization,
-    straight_through_softmax)
+    ConditionalNorm,
+    ConditionalScaleAndShift,
+    DictLayer,
+    PolyphaseResample,
+    ensure_4d,
+    get_norm,
+    get_note_lengths,
+    get_note_mask,
+    get_note_mask_from_onset,
+    get_note_moments,
+    get_short_note_loss_mask,
+    gin_register_keras_layers,
+    inv_ensure_4d,
+    polyphase_resample,
+    pool_over_notes,
+    straight_through_choice,
+    straight_through_int_quantization,
+    straight_through_softmax,
+)
 from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
-    Identity, NormReluConv, ResidualLayer, ResidualStack, ResNet, SingleGru,
-    SpectralNormalization, StatelessRnn, VectorQuantization, get_embedding)
+    Identity,
+    NormReluConv,
+    ResidualLayer,
+    ResidualStack,
+    ResNet,
+    SingleGru,
+    SpectralNormalization,
+    StatelessRnn,
+    VectorQuantization,
+    get_embedding,
+)
 
 gin_register_keras_layers()

@@ -182,7 +182,8 @@ class QuantileTransformer:
                              "of quantiles must be at least one.")
         x = np.asarray(x, np.float64)
         if x.ndim != 2:
-            raise ValueError(f"QuantileTransformer.fit: expected [n_samples, n_features], got {x.shape}")
+            raise ValueError("QuantileTransformer.fit: expected [n_samples, n_features], got "
+                             f"{x.shape}")
         self.n_quantiles_ = max(1, min(int(self.n_quantiles), x.shape[0]))
         fitted = [QuantileTransform.fit(col, self.n_quantiles_, int(self.subsample)) for col in x.T]
         self.references_ = fitted[0].references

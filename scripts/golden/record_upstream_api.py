@@ -84,7 +84,8 @@ def record_behaviour(path):
     out["y"] = y
     for kind in ("down", "up"):
         for fix in ("pad", "trim"):
-            out[f"polyphase_{kind}_{fix}"] = nn.polyphase_resample(tf.constant(y), 2, kind, fix).numpy()
+            resampled = nn.polyphase_resample(tf.constant(y), 2, kind, fix)
+            out[f"polyphase_{kind}_{fix}"] = resampled.numpy()
     out["int_quantized"] = nn.straight_through_int_quantization(tf.constant(x * 3)).numpy()
     data = np.random.RandomState(1).gamma(2.0, 3.0, size=(500, 2)) - 40.0
     points = np.array([[-45.0, -39.0], [-35.0, -30.0], [-20.0, -10.0], [np.nan, -37.0]])

@@ -13,8 +13,8 @@ folder exactly as the original's training does (``ckpt-<step>.*``, ``checkpoint`
 colab helper writes (a pickle of `postprocessing.compute_dataset_statistics`), then runs
 the trained model on a fixed feature batch and stores, in ``golden.npz``: the input
 features, the decoder's raw outputs, the synthesizer controls (amplitudes, harmonic
-distribution, noise magnitudes), the harmonic signal, the reverb applied to it, the encoder's MFCCs (ae) and the
-statistics' quantile transform of a few loudness levels.
+distribution, noise magnitudes), the harmonic signal, the reverb applied to it, the
+encoder's MFCCs (ae) and the statistics' quantile transform of a few loudness levels.
 Summaries and older checkpoints are removed to keep each folder small.
 """
 import os
@@ -24,12 +24,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import ddsp  # noqa: E402
+import ddsp.training  # noqa: E402
 import gin  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import ddsp  # noqa: E402
-import ddsp.training  # noqa: E402
 from ddsp.training import data, models, postprocessing, train_util, trainers  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -166,7 +165,8 @@ def record(name, gin_file, bindings, out_root):
     golden["harmonic/amplitudes"] = harmonic["controls"]["amplitudes"].numpy()
     golden["harmonic/harmonic_distribution"] = harmonic["controls"]["harmonic_distribution"].numpy()
     golden["harmonic/signal"] = harmonic["signal"].numpy()
-    golden["filtered_noise/magnitudes"] = outputs["filtered_noise"]["controls"]["magnitudes"].numpy()
+    noise_controls = outputs["filtered_noise"]["controls"]
+    golden["filtered_noise/magnitudes"] = noise_controls["magnitudes"].numpy()
     reverb = [p for p in model.processor_group.processors if isinstance(p, ddsp.effects.Reverb)]
     if reverb:
         golden["reverb/ir"] = reverb[0].get_controls(harmonic["signal"])["ir"].numpy()
@@ -180,7 +180,8 @@ def record(name, gin_file, bindings, out_root):
         golden["encoder/z_at_mfcc_rate"] = encoder.dense_out(encoder.rnn(normalized)).numpy()
     levels = np.linspace(-28.0, -15.0, 14)[:, np.newaxis]
     golden["stats/loudness_levels"] = levels[:, 0]
-    golden["stats/quantile_transform_of_levels"] = stats["quantile_transform"].transform(levels)[:, 0]
+    transformed = stats["quantile_transform"].transform(levels)
+    golden["stats/quantile_transform_of_levels"] = transformed[:, 0]
     np.savez_compressed(os.path.join(folder, "golden.npz"), **golden)
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
     print(f"{name}: {sorted(os.listdir(folder))} {size / 1e3:.0f} kB")
