@@ -191,6 +191,9 @@ def test_convert_writes_a_run_that_inference_loads(tmp_path, models, capsys):
     original = compat.load_dataset_statistics(os.path.join(folder("solo_instrument"),
                                                             "dataset_statistics.pkl"))
     assert stats["mean_pitch"] == original["mean_pitch"] and run.statistics == stats
+    trained = inference.load_trained_model(out, _inputs(g, "input/"))  # the sample flow's loader
+    np.testing.assert_allclose(trained.decoder(_inputs(g, "features/"))["noise_magnitudes"].numpy(),
+                               g["decoder/noise_magnitudes"], atol=ATOL)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         compat.convert(folder("solo_instrument"), out)
 

@@ -9,6 +9,11 @@ loudness and power in dB, pitch in MIDI note numbers, f0 in Hz.
 - `QuantileTransform`: maps a feature onto [0, 1] by its empirical distribution and back;
   `to_dict` / `from_dict` store it as plain JSON (no pickle).
 - `autotune`: moves MIDI pitch toward the nearest semitone by an amount in [0, 1].
+
+The original DDSP's names keep its interfaces on top of these: `QuantileTransformer`
+(sklearn-style, `[n, features]` arrays, uniform or normal output), `fit_quantile_transform`
+and `compute_dataset_statistics` (a data provider's statistics as the original's notebook
+pickles them; `evaluation.compute_dataset_statistics` is this project's JSON version).
 """
 from __future__ import annotations
 
