@@ -407,6 +407,15 @@ class CheckpointGraph:
     def child_names(self, node_id: int) -> list[str]:
         return sorted(ref.local_name for ref in self.nodes[node_id].children)
 
+    def find(self, names) -> int | None:
+        """The node at the path `names` (local names from the root), None when absent."""
+        node = 0
+        for name in names:
+            node = self.child(node, name)
+            if node is None:
+                return None
+        return node
+
     def value(self, node_id: int):
         for attribute in self.nodes[node_id].attributes:
             if attribute.name == "VARIABLE_VALUE":
@@ -436,19 +445,19 @@ def _verify(targets, path) -> int:
     return total
 
 
-def _is_variable(obj) -> bool:
+def is_variable(obj) -> bool:
     return isinstance(obj, (tf.Variable, keras.Variable))
 
 
-def _has_variables(obj, _seen=None) -> bool:
+def has_variables(obj, _seen=None) -> bool:
     """True when a trackable object holds (or is) a variable."""
     _seen = set() if _seen is None else _seen
     if id(obj) in _seen:
         return False
     _seen.add(id(obj))
-    if _is_variable(obj):
+    if is_variable(obj):
         return True
-    return any(_has_variables(c, _seen) for c in tf.train.TrackableView.children(obj).values())
+    return any(has_variables(c, _seen) for c in tf.train.TrackableView.children(obj).values())
 
 
 def verify_restored(obj, graph: CheckpointGraph, node_id: int, path: str) -> int:
@@ -468,7 +477,7 @@ def verify_restored(obj, graph: CheckpointGraph, node_id: int, path: str) -> int
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if _is_variable(current):
+        if is_variable(current):
             stored = graph.value(node)
             if stored is None:
                 raise ValueError(f"restore: variable {where} has no value in {graph.path}")
@@ -481,7 +490,7 @@ def verify_restored(obj, graph: CheckpointGraph, node_id: int, path: str) -> int
         for name, child in tf.train.TrackableView.children(current).items():
             child_node = graph.child(node, name)
             if child_node is None:
-                if _has_variables(child):
+                if has_variables(child):
                     raise ValueError(f"restore: {where}/{name} is not in checkpoint "
                                      f"{graph.path} (it has {graph.child_names(node)}): the "
                                      "checkpoint was written by a model without it. Restore "

@@ -540,3 +540,13 @@ class ZippedProvider(DataProvider):
         datasets = tuple(p.get_dataset(shuffle=shuffle).repeat(repeats).batch(size, drop_remainder=drop_remainder)
                          for p, size in zip(self.providers, sizes))
         return tf.data.Dataset.zip(datasets).map(self._flatten).prefetch(_AUTOTUNE)
+
+
+# The original DDSP's other providers and constants (its arguments and behaviour).
+from ddsp_models.training.data_original import (  # noqa: E402,F401
+    CREPE_FRAME_SIZE,
+    CREPE_SAMPLE_RATE,
+    BaseMultiProvider,
+    ExperimentalDataProvider,
+    MixedProvider,
+)

@@ -25,18 +25,41 @@ class RnnFcDecoder(nn.OutputSplitsLayer):
       rnn_type: 'gru' or 'lstm'.
       ch: width of every FcStack.
       layers_per_stack: Fc layers per stack.
+      stateless: the RNN state is an input and an output (``'state'``, `[batch,
+        rnn_channels]`, last in both; zeros to start): for streaming exports
+        (`nn.StatelessRnn`). Same weights as the stateful decoder.
       input_keys: features to decode from, each `[batch, time, channels]`.
       output_splits: (key, size) pairs of the outputs.
     """
 
     def __init__(self, rnn_channels: int = 512, rnn_type: str = "gru", ch: int = 512, layers_per_stack: int = 3,
-                 input_keys=("ld_scaled", "f0_scaled", "z"),
+                 stateless: bool = False, input_keys=("ld_scaled", "f0_scaled", "z"),
                  output_splits=(("amps", 1), ("harmonic_distribution", 40)), name=None, **kwargs):
-        super().__init__(input_keys=input_keys, output_splits=output_splits, name=name, **kwargs)
+        self.stateless = bool(stateless)
+        keys = nn._as_key_list(input_keys, "input_keys")
+        super().__init__(input_keys=keys + (["state"] if self.stateless else []),
+                         output_splits=output_splits, name=name, **kwargs)
         self._input_stack_names = nn._set_layers(
-            self, "input_stack", [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys])
-        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+            self, "input_stack", [nn.FcStack(ch, layers_per_stack) for _ in keys])
+        self.rnn = (nn.StatelessRnn(rnn_channels, rnn_type) if self.stateless
+                    else nn.Rnn(rnn_channels, rnn_type))
         self.out_stack = nn.FcStack(ch, layers_per_stack)
+
+    def call(self, *inputs, training=None):
+        if not self.stateless:
+            return super().call(*inputs, training=training)
+        inputs = self._inputs_from(inputs)
+        state = inputs[-1]
+        features = [core.ensure_3d(x, f"input {i}") for i, x in enumerate(inputs[:-1])]
+        if len(features) != len(self.input_stacks):
+            raise ValueError(f"{self.name}: expected {len(self.input_stacks)} inputs and the "
+                             f"state, got {len(inputs)} tensors")
+        stacked = [stack(x) for stack, x in zip(self.input_stacks, features)]
+        x, new_state = self.rnn(tf.concat(stacked, axis=-1), state)
+        x = self.out_stack(tf.concat(stacked + [x], axis=-1))
+        outputs = nn.split_to_dict(self.dense_out(x), self.output_splits)
+        outputs["state"] = new_state
+        return outputs
 
     @property
     def input_stacks(self):
@@ -194,3 +217,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         x = tf.concat([pitch / core.MIDI_MAX, velocity / MAX_VELOCITY] + list(z), axis=-1)
         x = self.in_stack(x)
         return self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
+
+
+# The original DDSP's MIDI decoder (its signature and behaviour).
+from ddsp_models.training.codecs_original import MidiDecoder  # noqa: E402,F401

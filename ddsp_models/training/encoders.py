@@ -561,3 +561,12 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
         f0_hz = core.midi_to_hz(midi_min + (midi_max - midi_min) * tf.sigmoid(x[..., 1:2]))
         harm_dist = core.normalize_harmonics(core.exp_sigmoid(x[..., 2:]), f0_hz, self.sample_rate)
         return {"harm_amp": core.exp_sigmoid(x[..., :1]), "harm_dist": harm_dist, "f0_hz": f0_hz}
+
+
+# The original DDSP's other encoders (its signatures and behaviour).
+from ddsp_models.training.codecs_original import (  # noqa: E402,F401
+    AggregateFeaturesEncoder,
+    MfccEncoder,
+    MidiEncoder,
+    ZEncoder,
+)

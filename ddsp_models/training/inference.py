@@ -438,5 +438,24 @@ def main(argv=None) -> int:
     return 0
 
 
+_ORIGINAL_NAMES = {
+    "inference_original": ("AutoencoderInference", "parse_operative_config"),
+    "inference_vst": ("VSTBaseModule", "VSTExtractFeatures", "VSTPredictControls",
+                      "VSTStatelessPredictControls", "VSTSynthesize", "VSTSynthesizeHarmonic",
+                      "VSTSynthesizeNoise"),
+}
+
+
+def __getattr__(name: str):
+    """The original DDSP's inference names (`inference_original`, `inference_vst`),
+    imported on first use so that importing this module stays free of TensorFlow."""
+    import importlib
+
+    for module, names in _ORIGINAL_NAMES.items():
+        if name in names:
+            return getattr(importlib.import_module(f"ddsp_models.training.{module}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

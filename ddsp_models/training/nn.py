@@ -224,14 +224,17 @@ class RnnFc(keras.layers.Layer):
 
 
 # ------------------------------------------------------------------------ normalisation
-def normalize_op(x, norm_type: str = "layer", n_groups: int = 32, eps: float = 1e-5):
+def normalize_op(x, norm_type: str = "layer", eps: float = 1e-5, n_groups: int = 32):
     """Zero mean, unit variance normalisation of `[batch, ..., channels]` (no learned terms).
 
     Statistics are taken per example over every axis but the batch and channel axes, and:
       'instance': per channel;  'layer': over all channels together;
       'group': per group of channels (`n_groups` contiguous groups, fewer when the channel
-      count is not a multiple; at least one channel each).
+      count is not a multiple; at least one channel each); None: `x` unchanged.
+    The arguments' order is the original DDSP's (x, norm_type, eps).
     """
+    if norm_type is None:
+        return x
     if norm_type not in ("instance", "layer", "group"):
         raise ValueError(f"`norm_type` must be 'instance', 'layer' or 'group', got {norm_type!r}.")
     x = core.tf_float32(x, "x")
@@ -274,7 +277,8 @@ class Normalize(keras.layers.Layer):
         self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
 
     def call(self, x):
-        return normalize_op(x, self.norm_type, self.n_groups, self.eps) * self.scale + self.shift
+        normed = normalize_op(x, self.norm_type, eps=self.eps, n_groups=self.n_groups)
+        return normed * self.scale + self.shift
 
 
 # ----------------------------------------------------------------- dilated convolutions
@@ -574,3 +578,40 @@ class ResNet2D(keras.layers.Layer):
         for layer in _get_layers(self, self._block_names):
             x = layer(x)
         return tf.nn.relu(self.norm_out(x))
+
+
+# The rest of the original DDSP's `training.nn` API (its signatures and behaviour).
+from ddsp_models.training.nn_original import (  # noqa: E402,F401
+    ConditionalNorm,
+    ConditionalScaleAndShift,
+    DictLayer,
+    PolyphaseResample,
+    ensure_4d,
+    get_norm,
+    get_note_lengths,
+    get_note_mask,
+    get_note_mask_from_onset,
+    get_note_moments,
+    get_short_note_loss_mask,
+    gin_register_keras_layers,
+    inv_ensure_4d,
+    polyphase_resample,
+    pool_over_notes,
+    straight_through_choice,
+    straight_through_int_quantization,
+    straight_through_softmax,
+)
+from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
+    Identity,
+    NormReluConv,
+    ResidualLayer,
+    ResidualStack,
+    ResNet,
+    SingleGru,
+    SpectralNormalization,
+    StatelessRnn,
+    VectorQuantization,
+    get_embedding,
+)
+
+gin_register_keras_layers()

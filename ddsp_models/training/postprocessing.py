@@ -9,6 +9,11 @@ loudness and power in dB, pitch in MIDI note numbers, f0 in Hz.
 - `QuantileTransform`: maps a feature onto [0, 1] by its empirical distribution and back;
   `to_dict` / `from_dict` store it as plain JSON (no pickle).
 - `autotune`: moves MIDI pitch toward the nearest semitone by an amount in [0, 1].
+
+The original DDSP's names keep its interfaces on top of these: `QuantileTransformer`
+(sklearn-style, `[n, features]` arrays, uniform or normal output), `fit_quantile_transform`
+and `compute_dataset_statistics` (a data provider's statistics as the original's notebook
+pickles them; `evaluation.compute_dataset_statistics` is this project's JSON version).
 """
 from __future__ import annotations
 
@@ -18,13 +23,16 @@ from ddsp_models.core import DB_RANGE  # loudness floor: -80 dB
 
 
 def smooth(x, filter_size: int = 3) -> np.ndarray:
-    """Box filter of `filter_size` frames along the last axis ('same' length, zero padded)."""
+    """Box filter of `filter_size` frames along the last axis ('same' length, zero padded):
+    out[t] is the mean of x[t - (filter_size - 1) // 2 .. t + filter_size // 2], the
+    original's (TensorFlow 'SAME') alignment for even sizes too."""
     x = np.asarray(x, np.float64)
-    if int(filter_size) < 1:
+    size = int(filter_size)
+    if size < 1:
         raise ValueError(f"filter_size: must be >= 1, got {filter_size}")
-    kernel = np.ones(int(filter_size)) / float(filter_size)
-    flat = x.reshape(-1, x.shape[-1])
-    out = np.stack([np.convolve(row, kernel, mode="same") for row in flat])
+    kernel = np.ones(size) / float(size)
+    flat = np.pad(x.reshape(-1, x.shape[-1]), [(0, 0), ((size - 1) // 2, size // 2)])
+    out = np.stack([np.convolve(row, kernel, mode="valid") for row in flat])
     return out.reshape(x.shape)
 
 
@@ -143,3 +151,148 @@ def autotune(pitch_midi, amount: float = 1.0, mask_on=None) -> np.ndarray:
     if mask_on is not None:
         tuned = np.where(np.asarray(mask_on, bool), tuned, pitch)
     return tuned
+
+
+# ------------------------------------------------------------- the original's API
+from ddsp_models.core import hz_to_midi  # noqa: E402,F401 - the original module's name
+
+_BOUND_EPS = 1e-7  # the original's (sklearn's) bound threshold for the normal output
+
+
+class QuantileTransformer:
+    """The original DDSP's (sklearn-style) quantile transformer over `[n, features]` arrays,
+    one `QuantileTransform` per column.
+
+    Args:
+      n_quantiles: quantiles fitted (at most the number of samples).
+      output_distribution: 'uniform' (values in [0, 1]) or 'normal' (standard normal
+        scores, clipped at the 1e-7 / 1 - 1e-7 quantiles).
+      subsample: at most this many samples per column are used to fit (a fixed random
+        subset).
+
+    Attributes (after `fit`): ``quantiles_`` `[n_quantiles_, features]`, ``references_``
+    `[n_quantiles_]` in [0, 1], ``n_quantiles_``.
+    """
+
+    def __init__(self, n_quantiles=1000, output_distribution="uniform", subsample=int(1e5)):
+        if output_distribution not in ("uniform", "normal"):
+            raise ValueError("QuantileTransformer `output_distribution` must be 'uniform' or "
+                             f"'normal', got {output_distribution!r}")
+        self.n_quantiles, self.subsample = n_quantiles, subsample
+        self.output_distribution = output_distribution
+
+    def fit(self, x):
+        if self.n_quantiles <= 0:
+            raise ValueError(f"Invalid value for 'n_quantiles': {self.n_quantiles}. The number "
+                             "of quantiles must be at least one.")
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2:
+            raise ValueError("QuantileTransformer.fit: expected [n_samples, n_features], got "
+                             f"{x.shape}")
+        self.n_quantiles_ = max(1, min(int(self.n_quantiles), x.shape[0]))
+        fitted = [QuantileTransform.fit(col, self.n_quantiles_, int(self.subsample)) for col in x.T]
+        self.references_ = fitted[0].references
+        self.quantiles_ = np.stack([f.quantiles for f in fitted], axis=1)
+        return self
+
+    def _column(self, index):
+        return QuantileTransform(self.quantiles_[:, index], self.references_)
+
+    def _transform(self, x, inverse):
+        from scipy import stats
+
+        x = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float32))
+        for i in range(x.shape[1]):
+            column, values = self._column(i), x[:, i].astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                if inverse:
+                    q = stats.norm.cdf(values) if self.output_distribution == "normal" else values
+                    out = column.inverse_transform(q)
+                    if self.output_distribution == "normal":
+                        out[q - _BOUND_EPS < 0] = column.quantiles[0]
+                        out[q + _BOUND_EPS > 1] = column.quantiles[-1]
+                else:
+                    out = column.transform(values)
+                    if self.output_distribution == "normal":
+                        out[values - _BOUND_EPS < column.quantiles[0]] = 0.0
+                        out[values + _BOUND_EPS > column.quantiles[-1]] = 1.0
+                        bound = _BOUND_EPS - np.spacing(1)
+                        out = np.clip(stats.norm.ppf(out), stats.norm.ppf(bound),
+                                      stats.norm.ppf(1 - bound))
+            out[np.isnan(values)] = np.nan
+            x[:, i] = out
+        return x
+
+    def transform(self, x):
+        return self._transform(x, inverse=False)
+
+    def inverse_transform(self, x):
+        return self._transform(x, inverse=True)
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+
+def fit_quantile_transform(loudness_db, mask_on, inv_quantile=None):
+    """A `QuantileTransformer` fitted to the loudness of the `mask_on` frames
+    (`[batch, time]` each). With `inv_quantile`, also the loudness remapped through it
+    (mask_on frames only): ``(transform, loudness_norm [batch * time, 1])``."""
+    loudness_db, mask_on = np.asarray(loudness_db), np.asarray(mask_on, bool)
+    transform = QuantileTransformer()
+    q = transform.fit_transform(np.ravel(loudness_db[mask_on])[:, np.newaxis])
+    if inv_quantile is None:
+        return transform
+    loudness_norm = np.ravel(loudness_db.copy())[:, np.newaxis]
+    loudness_norm[np.ravel(mask_on)] = inv_quantile.inverse_transform(q)
+    return transform, loudness_norm
+
+
+def _range_stats(x, prefix, note_mask=None) -> dict:
+    """The original's statistics of `x` `[batch, time]` (over `note_mask` frames)."""
+    if note_mask is None:
+        mean_max, mean_min, values = np.mean(np.max(x, -1)), np.mean(np.min(x, -1)), x
+    else:
+        rows = [(row[m].max(), row[m].min()) for row, m in zip(x, note_mask) if m.sum() > 0]
+        mean_max, mean_min = np.mean([r[0] for r in rows]), np.mean([r[1] for r in rows])
+        values = x[note_mask]
+    return {f"mean_{prefix}": float(np.mean(values)), f"max_{prefix}": float(np.max(values)),
+            f"min_{prefix}": float(np.min(values)), f"mean_max_{prefix}": float(mean_max),
+            f"mean_min_{prefix}": float(mean_min), f"std_{prefix}": float(np.std(values))}
+
+
+def compute_dataset_statistics(data_provider, batch_size=1, power_frame_size=1024,
+                               power_frame_rate=50):
+    """The original's dataset statistics (what its notebook pickles as
+    ``dataset_statistics.pkl``): one pass over `data_provider`, power computed from the
+    audio, the last 20 frames of each example dropped, notes by `detect_notes` (all frames of
+    an example without any note). Returns ``{mean,max,min,mean_max,mean_min,std}_`` x
+    ``{pitch, power, loudness}`` (MIDI, dB, dB; all frames) and the same with ``_note``
+    (note frames), and ``quantile_transform`` (a `QuantileTransformer` of note loudness).
+    The power frames must match the loudness frames (choose `power_frame_rate`)."""
+    from ddsp_models import spectral_ops
+
+    columns = {"loudness": [], "power": [], "f0": [], "conf": []}
+    for batch in data_provider.get_batch(batch_size, repeats=1):
+        audio = batch["audio_16k"] if "audio_16k" in batch else batch["audio"]
+        columns["loudness"].append(np.asarray(batch["loudness_db"]))
+        columns["power"].append(np.asarray(spectral_ops.compute_power(
+            audio, frame_size=power_frame_size, frame_rate=power_frame_rate)))
+        columns["f0"].append(np.asarray(batch["f0_hz"]))
+        columns["conf"].append(np.asarray(batch["f0_confidence"]))
+    if not columns["f0"]:
+        raise ValueError(f"compute_dataset_statistics: {data_provider!r} yielded no batch")
+    trim = lambda key: np.vstack(columns[key])[:, :-20]  # noqa: E731
+    loudness, power, f0, conf = trim("loudness"), trim("power"), trim("f0"), trim("conf")
+    if power.shape != loudness.shape:
+        raise ValueError(f"compute_dataset_statistics: power has {power.shape[1] + 20} frames, "
+                         f"loudness {loudness.shape[1] + 20}: choose power_frame_rate to match")
+    pitch = np.asarray(hz_to_midi(f0))
+    mask_on, _ = detect_notes(loudness, conf)
+    mask_on = np.logical_or(mask_on, np.logical_not(np.any(mask_on, axis=1, keepdims=True)))
+    stats = {}
+    for prefix, values in (("pitch", pitch), ("power", power), ("loudness", loudness)):
+        stats.update(_range_stats(values, prefix))
+    for prefix, values in (("pitch", pitch), ("power", power), ("loudness", loudness)):
+        stats.update(_range_stats(values, prefix + "_note", mask_on))
+    stats["quantile_transform"] = fit_quantile_transform(loudness, mask_on)
+    return stats

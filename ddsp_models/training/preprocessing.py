@@ -16,6 +16,20 @@ from ddsp_models.gin_utils import register
 from ddsp_models.training.nn import get_features
 
 F0_RANGE = core.MIDI_MAX  # MIDI notes; f0_scaled = midi / F0_RANGE
+DB_RANGE = core.DB_RANGE  # dB; ld_scaled = db / DB_RANGE + 1
+
+
+def at_least_3d(x):
+    """A scalar, `[time]` or `[batch, time]` tensor as `[batch, time, channels]`: adds a time,
+    then a batch axis in front, then a channel axis at the end, as far as needed."""
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank == 0:
+        x = x[tf.newaxis]
+    if x.shape.rank == 1:
+        x = x[tf.newaxis, :]
+    if x.shape.rank == 2:
+        x = x[:, :, tf.newaxis]
+    return x
 
 
 # ------------------------------------------------------------------------------ scaling

@@ -54,7 +54,10 @@ _RUN_LOADERS = []
 
 def register_run_loader(loader, first: bool = True) -> None:
     """Adds a loader ``folder -> LoadedRun | None`` (None: not its kind of folder);
-    `load_run` tries them in order, newest first when `first`."""
+    `load_run` tries them in order, newest first when `first`. Registering a loader again
+    changes nothing."""
+    if loader in _RUN_LOADERS:
+        return
     if first:
         _RUN_LOADERS.insert(0, loader)
     else:
@@ -65,6 +68,8 @@ def load_run(folder) -> LoadedRun:
     """The model of a run folder, restored from its newest checkpoint (every variable
     verified), with rates and training-data statistics. ValueError naming the folder when
     no loader recognises it."""
+    import ddsp_models.compat  # noqa: F401 - registers the loader of original DDSP folders
+
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise ValueError(f"run folder {folder!r} does not exist")

@@ -1,0 +1,228 @@
+"""Original DDSP model folders: they load, restore every weight and sound the same.
+
+The folders under tests/data/golden/upstream_models/ were trained for 3 steps by the
+original DDSP 3.7.0 itself (scripts/golden/record_upstream_models.py, run in its own
+TF 2.15 / Keras 2 environment); each `golden.npz` holds what the original model computed
+for a fixed feature batch.
+"""
+import json
+import os
+import pickle
+import shutil
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddsp_models import compat, effects
+from ddsp_models.training import inference, postprocessing
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden", "upstream_models")
+NAMES = ("solo_instrument", "ae")
+ATOL = 2e-6  # float32: the original's and this package's kernels order sums differently
+
+
+def folder(name):
+    return os.path.join(GOLDEN, name)
+
+
+def golden(name):
+    return dict(np.load(os.path.join(folder(name), "golden.npz")))
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: compat.load_upstream_model(folder(name)) for name in NAMES}
+
+
+def _inputs(g, prefix):
+    return {k.split("/", 1)[1]: tf.constant(v) for k, v in g.items() if k.startswith(prefix)}
+
+
+# ------------------------------------------------------------------------- weights
+@pytest.mark.parametrize("name", NAMES)
+def test_every_variable_is_restored_from_the_original_checkpoint(models, name):
+    model = models[name]
+    pairs = compat.map_variables(model, folder(name))
+    assert len(pairs) == len(model.weights)  # every variable of ours has a value
+    reader = tf.train.load_checkpoint(os.path.join(folder(name), "ckpt-3"))
+    stored = {k for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
+    assert {theirs + "/.ATTRIBUTES/VARIABLE_VALUE" for _, _, theirs, _ in pairs} == stored
+    for ours, variable, theirs, _ in pairs:
+        value = reader.get_tensor(theirs + "/.ATTRIBUTES/VARIABLE_VALUE")
+        np.testing.assert_array_equal(variable.numpy(), value.reshape(variable.shape), err_msg=ours)
+    gru = [p for p in pairs if p[2].endswith("decoder/rnn/rnn/cell/recurrent_kernel")]
+    assert len(gru) == 1 and np.abs(gru[0][1].numpy()).max() > 0.01  # trained, not zeros
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decoder_matches_the_original_on_its_features(models, name):
+    g = golden(name)
+    outputs = models[name].decoder(_inputs(g, "features/"), training=False)
+    assert set(outputs) == {"amps", "harmonic_distribution", "noise_magnitudes"}
+    for key, value in outputs.items():
+        np.testing.assert_allclose(value.numpy(), g[f"decoder/{key}"], atol=ATOL, err_msg=key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_synth_controls_match_the_original(models, name):
+    g = golden(name)
+    controls = {k: tf.constant(g[f"decoder/{k}"])
+                for k in ("amps", "harmonic_distribution", "noise_magnitudes")}
+    controls["f0_hz"] = tf.constant(g["input/f0_hz"][..., np.newaxis])
+    out = models[name].processor_group(controls, return_outputs_dict=True)
+    for ours, theirs in (("harmonic/controls/amplitudes", "harmonic/amplitudes"),
+                         ("harmonic/controls/harmonic_distribution",
+                          "harmonic/harmonic_distribution"),
+                         ("filtered_noise/controls/magnitudes", "filtered_noise/magnitudes")):
+        np.testing.assert_allclose(out[ours].numpy(), g[theirs], atol=1e-6, rtol=1e-5, err_msg=ours)
+
+
+def test_reverb_impulse_response_and_output_match_the_original(models):
+    g = golden("solo_instrument")
+    reverb = [p for p in models["solo_instrument"].processor_group.processors
+              if isinstance(p, effects.Reverb)][0]
+    np.testing.assert_array_equal(inference.reverb_impulse_response(reverb), g["reverb/ir"][0])
+    wet = reverb(tf.constant(g["harmonic/signal"])).numpy()
+    np.testing.assert_allclose(wet, g["reverb/of_harmonic"], atol=1e-6)
+
+
+def test_encoder_layers_match_the_original_on_its_mfccs(models):
+    g, encoder = golden("ae"), models["ae"].encoder
+    z = encoder.dense_out(encoder.rnn(encoder.z_norm(tf.constant(g["encoder/mfcc"]))))
+    np.testing.assert_allclose(z.numpy(), g["encoder/z_at_mfcc_rate"], atol=ATOL)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_whole_model_sounds_like_the_original(models, name):
+    """Preprocessing (loudness from audio), encoder (MFCCs), decoder and synthesis together."""
+    g = golden(name)
+    out = models[name](_inputs(g, "input/"), training=False)
+    np.testing.assert_allclose(out["ld_scaled"].numpy(), g["features/ld_scaled"], atol=ATOL)
+    np.testing.assert_allclose(out["amps"].numpy(), g["decoder/amps"], atol=1e-5)
+    np.testing.assert_allclose(out["harmonic/signal"].numpy(), g["harmonic/signal"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------- statistics
+def test_dataset_statistics_pickle_reads_into_plain_values():
+    stats = compat.load_dataset_statistics(os.path.join(folder("ae"), "dataset_statistics.pkl"))
+    for feature in ("pitch", "power", "loudness", "pitch_note", "power_note", "loudness_note"):
+        values = [stats[f"{s}_{feature}"] for s in ("min", "mean_min", "mean", "mean_max", "max")]
+        assert all(type(v) is float for v in values)
+        assert values == sorted(values) and stats[f"std_{feature}"] > 0
+    assert 55.0 < stats["mean_pitch"] < 68.0  # the tones glide between 150 and 500 Hz
+    transform = stats["quantile_transform"]
+    g = golden("ae")
+    ours = postprocessing.QuantileTransform(transform["quantiles"], transform["references"])
+    np.testing.assert_allclose(ours.transform(g["stats/loudness_levels"]),
+                               g["stats/quantile_transform_of_levels"], atol=1e-12)
+    run_stats = compat.to_run_statistics(stats)
+    assert run_stats["mean_loudness_db"] == stats["mean_loudness"]
+    assert run_stats["mean_max_pitch_note"] == stats["mean_max_pitch_note"]
+    assert run_stats["loudness_transform"]["quantiles"] == list(transform["quantiles"])
+    json.dumps(run_stats)  # plain JSON
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/ddsp_compat_pwned",))
+
+
+def test_statistics_pickle_with_code_is_refused(tmp_path):
+    path = tmp_path / "dataset_statistics.pkl"
+    path.write_bytes(pickle.dumps({"mean_pitch": 60.0, "x": _Evil()}))
+    with pytest.raises(ValueError, match="posix.system|os.system"):
+        compat.load_dataset_statistics(path)
+    assert not os.path.exists("/tmp/ddsp_compat_pwned")
+    path.write_bytes(pickle.dumps({"a": np.array([{"x": 1}], dtype=object)}))
+    with pytest.raises(ValueError, match="object arrays"):
+        compat.load_dataset_statistics(path)
+    path.write_bytes(pickle.dumps([1.0, 2.0]))
+    with pytest.raises(ValueError, match="expected a pickled dict"):
+        compat.load_dataset_statistics(path)
+
+
+def test_statistics_with_an_sklearn_quantile_transformer(tmp_path, monkeypatch):
+    """Older notebooks pickled sklearn's QuantileTransformer; sklearn is not needed."""
+    module = types.ModuleType("sklearn.preprocessing._data")
+
+    class QuantileTransformer:  # the fitted state sklearn pickles
+        pass
+
+    QuantileTransformer.__module__ = module.__name__
+    QuantileTransformer.__qualname__ = "QuantileTransformer"
+    module.QuantileTransformer = QuantileTransformer
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    fitted = QuantileTransformer()
+    fitted.__dict__.update(n_quantiles=3, output_distribution="uniform", n_quantiles_=3,
+                           quantiles_=np.array([[-40.0], [-30.0], [-10.0]]),
+                           references_=np.array([0.0, 0.5, 1.0]), _sklearn_version="0.22")
+    path = tmp_path / "dataset_statistics.pkl"
+    stats = {"mean_loudness": np.float32(-31.5), "quantile_transform": fitted}
+    path.write_bytes(pickle.dumps(stats, protocol=2))
+    monkeypatch.delitem(sys.modules, module.__name__)
+    stats = compat.load_dataset_statistics(path)
+    assert stats["mean_loudness"] == -31.5
+    np.testing.assert_array_equal(stats["quantile_transform"]["quantiles"], [-40.0, -30.0, -10.0])
+    np.testing.assert_array_equal(stats["quantile_transform"]["references"], [0.0, 0.5, 1.0])
+
+
+# ----------------------------------------------------------------- folders and runs
+def test_convert_writes_a_run_that_inference_loads(tmp_path, models, capsys):
+    from ddsp_models.compat.__main__ import main
+
+    out = tmp_path / "converted"
+    assert main(["convert", folder("solo_instrument"), str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 3 and result["variables"] == len(models["solo_instrument"].weights)
+    assert sorted(os.listdir(out)) == sorted(["checkpoint", "ckpt-3.data-00000-of-00001",
+                                              "ckpt-3.index", "dataset_statistics.json",
+                                              "operative_config-3.gin"])
+    with open(out / "operative_config-3.gin", encoding="utf-8") as f:
+        assert "import ddsp\n" not in f.read()  # this package's names
+    run = inference.load_run(out)  # this project's own loader
+    assert (run.sample_rate, run.frame_rate, run.n_frames) == (16000, 250, 250)
+    g = golden("solo_instrument")
+    decoded = run.model.decoder(_inputs(g, "features/"), training=False)
+    np.testing.assert_allclose(decoded["amps"].numpy(), g["decoder/amps"], atol=ATOL)
+    stats = inference.read_statistics(out)
+    original = compat.load_dataset_statistics(os.path.join(folder("solo_instrument"),
+                                                            "dataset_statistics.pkl"))
+    assert stats["mean_pitch"] == original["mean_pitch"] and run.statistics == stats
+    trained = inference.load_trained_model(out, _inputs(g, "input/"))  # the sample flow's loader
+    np.testing.assert_allclose(trained.decoder(_inputs(g, "features/"))["noise_magnitudes"].numpy(),
+                               g["decoder/noise_magnitudes"], atol=ATOL)
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        compat.convert(folder("solo_instrument"), out)
+
+
+def test_load_run_reads_an_original_folder_directly():
+    run = inference.load_run(folder("ae"))
+    assert compat.is_upstream_folder(folder("ae")) and run.n_frames == 250 and run.hop == 64
+    assert run.statistics["mean_pitch"] == pytest.approx(
+        compat.load_dataset_statistics(os.path.join(folder("ae"), "dataset_statistics.pkl"))
+        ["mean_pitch"])
+
+
+def _copy_with_config(tmp_path, extra_line: str):
+    copy = tmp_path / "model"
+    shutil.copytree(folder("solo_instrument"), copy)
+    with open(copy / "operative_config-0.gin", "a", encoding="utf-8") as f:
+        f.write("\n" + extra_line + "\n")
+    return copy
+
+
+def test_unknown_model_settings_are_refused_training_ones_skipped(tmp_path):
+    copy = _copy_with_config(tmp_path, "Harmonic.brightness = 2.0")
+    with pytest.raises(ValueError, match="brightness"):
+        compat.load_upstream_model(copy)
+    skipped = compat.parse_upstream_operative_config(folder("solo_instrument"))
+    assert "train.report_loss_to_hypertune = False" in skipped
+
+
+def test_a_differently_shaped_model_names_the_variable(tmp_path):
+    copy = _copy_with_config(tmp_path, "RnnFcDecoder.ch = 8")
+    with pytest.raises(ValueError, match=r"decoder.*input_stack.*shape|decoder.*shape"):
+        compat.load_upstream_model(copy)
