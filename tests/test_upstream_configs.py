@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from ddsp_models import spectral_ops
 from ddsp_models.training import config, data, evaluators, heuristics, models
+from ddsp_models.training.train_loop import tell_zipped_parts
 from midi_fixtures import midi_notes
 
 HERE = os.path.dirname(__file__)
@@ -91,9 +92,11 @@ def synthetic_notes_records(path, n_timesteps, n_harmonics=100, n_mags=65, n=2):
 
 
 # ------------------------------------------------------------------------ runners
-def run_model(batch):
-    """Builds `get_model()` and runs one forward pass with losses; checks they are finite."""
+def run_model(batch, provider=None):
+    """Builds `get_model()` (told a zipped provider's parts, as `train` does) and runs one
+    forward pass with losses; checks they are finite."""
     model = models.get_model()
+    tell_zipped_parts(provider, model)
     outputs, losses = model(batch, training=True, return_losses=True)
     assert "total_loss" in losses and len(losses) > 1
     for name, value in losses.items():
@@ -233,9 +236,9 @@ def case_hmm_prior(tmp_path):
 
 def inverse_bindings(tmp_path, n_timesteps=32):
     """Local records for the DDSP-inv datasets (the config's GCS paths stay bound; these
-    scoped bindings win), the clip length (sizes), and the part names of finetune_dataset.gin's
-    zipped batches (the original's model told them apart by their tuple order; ours is told
-    the parts, `InverseSynthesis.zipped_parts`, ZippedProvider's default names)."""
+    scoped bindings win) and the clip length (sizes). The part names of finetune_dataset.gin's
+    zipped batches are not bound: `train_loop.tell_zipped_parts` hands the ZippedProvider's
+    names to the model, as `train` does."""
     notes = synthetic_notes_records(tmp_path / "notes.tfrecord", n_timesteps)
     audio = write_records(tmp_path / "audio.tfrecord", tone_features(SECONDS, n=2))
     return [f"data.SyntheticNotes.file_pattern = '{notes}'",
@@ -243,8 +246,7 @@ def inverse_bindings(tmp_path, n_timesteps=32):
             f"train_data/TFRecordProvider.file_pattern = '{audio}'",
             f"test_data/TFRecordProvider.file_pattern = '{audio}'",
             f"TFRecordProvider.example_secs = {SECONDS}",
-            f"InverseSynthesis.n_samples = {int(SECONDS * SR)}",
-            "InverseSynthesis.zipped_parts = ('synthetic', 'real')"]
+            f"InverseSynthesis.n_samples = {int(SECONDS * SR)}"]
 
 
 SYNTHETIC_KEYS = {"f0_hz", "harm_amp", "harm_dist", "sin_amps", "sin_freqs", "noise_magnitudes"}
@@ -277,8 +279,8 @@ def case_inverse(model_file, dataset_file):
     controls by the model), evaluated by eval/basic_f0_ld_twm.gin's evaluators."""
     def run(tmp_path):
         parse([model_file, dataset_file], inverse_bindings(tmp_path))
-        _, batch = provider_batch("train.data_provider")
-        model, outputs, losses = run_model(batch)
+        provider, batch = provider_batch("train.data_provider")
+        model, outputs, losses = run_model(batch, provider)
         assert outputs["harm_audio"].shape == (2 if dataset_file.endswith("finetune_dataset.gin") else 1,
                                                int(SECONDS * SR))
         supervised = [name for name in losses if "consistency" in name]

@@ -165,6 +165,16 @@ def apply_seed(data_provider, trainer, seed: int | None) -> None:
         trainer.seed = int(seed)
 
 
+def tell_zipped_parts(data_provider, model) -> None:
+    """Gives a model that trains on zipped batches (`InverseSynthesis.zipped_parts`) the part
+    names of its `data.ZippedProvider` (``names``), unless the config bound them already:
+    the original DDSP's papers/icml2020/finetune_dataset.gin binds a ZippedProvider but
+    never the model's parts (its model told them apart by their order)."""
+    names = getattr(data_provider, "names", None)
+    if names and hasattr(model, "zipped_parts") and not model.zipped_parts:
+        model.zipped_parts = tuple(str(name) for name in names)
+
+
 def training_batches(data_provider, trainer, batch_size: int):
     """An iterator over shuffled, repeated, distributed training batches from the
     trainer's current step on: with a deterministic (seeded) data order the batches the
@@ -382,6 +392,7 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     apply_seed(data_provider, trainer, seed)
     # Build from an unshuffled copy: an iterator over the training dataset itself would
     # draw (and, prefetching, use up a timing-dependent number of) its reshuffle seeds.
+    tell_zipped_parts(data_provider, trainer.model)
     trainer.build(next(iter(data_provider.get_batch(batch_size, shuffle=False, repeats=-1))))
     start = resume_or_warm_start(trainer, save_dir, restore_dir)
     batches = training_batches(data_provider, trainer, batch_size)
