@@ -198,7 +198,8 @@ def explore_table():
             return fn
 
         variants = [
-            ("Keras Conv2D, strided conv1 (original)", keras_fn(_strided_conv2d_model(capacity, weights)), default_batch),
+            ("Keras Conv2D, strided conv1 (original)", keras_fn(_strided_conv2d_model(capacity, weights)),
+             default_batch),
             ("Keras Conv1D channels-last", keras_fn(_plain_conv1d_model(capacity, weights)), default_batch),
             ("Keras Conv2D, polyphase conv1", keras_fn(keras_model), default_batch),
             ("Keras polyphase, jit_compile", keras_fn(keras_model, jit=True), default_batch),

@@ -59,8 +59,8 @@ def baseline_harmonic_synthesis(frequencies, amplitudes, harmonic_distribution, 
     """Sample-rate amplitudes (window upsampling) into the direct harmonic oscillator bank."""
     f0_envelope = core.resample(frequencies, n_samples, method="linear")
     harmonic_amplitudes = baseline_upsample_with_windows(amplitudes * harmonic_distribution, n_samples)
-    harmonic_amplitudes = core.remove_above_nyquist(core.get_harmonic_frequencies(f0_envelope, harmonic_amplitudes.shape[-1]),
-                                                    harmonic_amplitudes, sample_rate)
+    harmonic_frequencies = core.get_harmonic_frequencies(f0_envelope, harmonic_amplitudes.shape[-1])
+    harmonic_amplitudes = core.remove_above_nyquist(harmonic_frequencies, harmonic_amplitudes, sample_rate)
     omega = f0_envelope * (2.0 * np.pi / sample_rate)
     ratios = tf.range(1.0, harmonic_amplitudes.shape[-1] + 1.0)
     audio = tf.reduce_sum(harmonic_amplitudes * tf.sin(core.angular_cumsum(omega, float64=True) * ratios), axis=-1)

@@ -28,6 +28,7 @@ IMPLEMENTATIONS = ("keras", "xla_loop", "xla_step", "graph")
 
 def make_layer(impl: str, units: int):
     import keras
+
     from ddsp_models.training import gru
 
     if impl == "keras":

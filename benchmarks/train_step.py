@@ -39,6 +39,7 @@ SIZES = [("train", 1), ("train", 4), ("train", 16), ("resynth", 1), ("resynth", 
 def synthetic_batch(batch_size: int, seed: int = 0) -> dict:
     """Harmonic notes (random pitch, 1/k partials, decaying) with f0 and loudness."""
     import numpy as np
+
     from ddsp_models import spectral_ops
 
     rng = np.random.default_rng(seed)
@@ -63,6 +64,7 @@ EXTRA_BINDINGS = []  # --gin_param values, e.g. "Rnn.fast_gru = False" (the Kera
 
 def build_model(bindings=()):
     import gin
+
     from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
 
@@ -90,6 +92,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 def run_child(mode: str, batch_size: int, repeats: int, jit: bool) -> dict:
     import tensorflow as tf
+
     from ddsp_models.training.trainer import Trainer
 
     batch = synthetic_batch(batch_size)
@@ -114,6 +117,7 @@ def run_jit_ab(batch_size: int, repeats: int) -> dict:
     """Paired comparison in one process: plain and XLA-compiled train steps, alternated,
     so that machine load drifts hit both alike."""
     import tensorflow as tf
+
     from ddsp_models.training.trainer import Trainer
 
     batch = synthetic_batch(batch_size)
@@ -159,6 +163,7 @@ def run_profile(batch_size: int, repeats: int) -> dict:
     """Times each component's forward + backward pass on its own, and the whole step."""
     import numpy as np
     import tensorflow as tf
+
     from ddsp_models.training.trainer import Trainer
 
     batch = synthetic_batch(batch_size)

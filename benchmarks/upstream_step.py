@@ -65,11 +65,11 @@ def main():
     # This folder holds benchmarks/crepe.py, which would shadow the `crepe` the original imports.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    import ddsp
+    import ddsp.training
     import gin
     import numpy as np
     import tensorflow as tf
-    import ddsp
-    import ddsp.training
 
     gin_dir = os.path.join(os.path.dirname(ddsp.training.__file__), "gin")
     gin.add_config_file_search_path(gin_dir)

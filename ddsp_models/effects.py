@@ -9,8 +9,7 @@ import tensorflow as tf
 
 from ddsp_models import core, seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.processors import (Processor, TensorDict, check_audio, check_divides,
-                                    check_frames, check_same_size)
+from ddsp_models.processors import Processor, TensorDict, check_audio, check_divides, check_frames, check_same_size
 from ddsp_models.synths import FilteredNoise
 
 

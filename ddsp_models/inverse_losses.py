@@ -22,8 +22,7 @@ import tensorflow as tf
 
 from ddsp_models import core
 from ddsp_models.gin_utils import register
-from ddsp_models.losses import (Loss, ParamLoss, check_loss_type, check_same_shape, check_weight,
-                                 mean_difference)
+from ddsp_models.losses import Loss, ParamLoss, check_loss_type, check_same_shape, check_weight, mean_difference
 
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
 
@@ -346,7 +345,8 @@ class HarmonicDistributionPrior(Loss):
         harm_dist = _frames(harm_dist, "harm_dist")
         n_harmonics = harm_dist.shape[-1]
         if n_harmonics is None or n_harmonics < 2:
-            raise ValueError(f"`harm_dist` needs at least 2 harmonics on its last axis, got {harm_dist.shape.as_list()}.")
+            raise ValueError(f"`harm_dist` needs at least 2 harmonics on its last axis, "
+                             f"got {harm_dist.shape.as_list()}.")
         position = tf.pow(tf.range(n_harmonics, dtype=tf.float32) / (n_harmonics - 1.0), self.exponent)
         penalty = tf.reduce_sum(_normalized_weights(harm_dist) * position, axis=-1)
         return self.weight * tf.reduce_mean(penalty)

@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from ddsp_models import core, seeding
 from ddsp_models.gin_utils import register
-from ddsp_models.processors import (Processor, TensorDict, check_divides, check_frames,
-                                    check_same_size)
+from ddsp_models.processors import Processor, TensorDict, check_divides, check_frames, check_same_size
 
 
 def _scaled(scale_fn, x):

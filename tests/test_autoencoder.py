@@ -1,4 +1,5 @@
-"""Autoencoder: every packaged Autoencoder config (ddsp_models/training/gin/) builds and resynthesises its input's shape."""
+"""Autoencoder: every packaged Autoencoder config (ddsp_models/training/gin/) builds and
+resynthesises its input's shape."""
 import keras
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ def test_the_list_covers_every_autoencoder_config_in_gin():
     import os
 
     import gin
+
     from ddsp_models.training.config import GIN_DIR, parse_gin
 
     found = []

@@ -152,8 +152,9 @@ def test_midi_to_harmonic_decoder_original_form_f0_midi_split_is_the_residual():
         channel = decoder.dense_out(x)[..., :1].numpy()
         expected = channel + (inputs["pitch"] if f0_residual else 0.0)
         np.testing.assert_allclose(out["f0_midi"].numpy(), expected, atol=1e-5)
+        # midi_zero_silence (the original's): exactly MIDI 0 is 0 Hz, anything else converts.
         np.testing.assert_allclose(out["f0_hz"].numpy(), np.where(
-            expected <= 0, 0.0, 440.0 * 2.0 ** ((expected - 69.0) / 12.0)), rtol=1e-4)
+            expected == 0, 0.0, 440.0 * 2.0 ** ((expected - 69.0) / 12.0)), rtol=1e-4)
 
 
 def test_midi_to_harmonic_decoder_net_decodes_a_given_z():

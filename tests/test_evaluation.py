@@ -141,7 +141,8 @@ def test_octave_and_loudness_shifts():
     np.testing.assert_allclose(shifted["f0_hz"], 2.0 * features["f0_hz"])
     np.testing.assert_allclose(shifted["loudness_db"], features["loudness_db"] + 6.0)
     np.testing.assert_allclose(shifted["power_db"], features["power_db"] + 6.0)
-    assert shifted["audio"] is features["audio"] and shifts == {"octave_shift": 1, "semitone_shift": 0.0, "loudness_shift_db": 6.0, "autotune": 0.0}
+    assert shifted["audio"] is features["audio"]
+    assert shifts == {"octave_shift": 1, "semitone_shift": 0.0, "loudness_shift_db": 6.0, "autotune": 0.0}
     down, _ = adjust_for_timbre_transfer(features, octave_shift=-2)
     np.testing.assert_allclose(down["f0_hz"], features["f0_hz"] / 4.0)
     np.testing.assert_array_equal(features["f0_hz"], 220.0)  # input untouched

@@ -10,8 +10,8 @@ cases in TOLERANCES, each with its reason.
 import numpy as np
 import pytest
 
-from ddsp_models import core
 import golden_replay
+from ddsp_models import core
 
 MANIFEST = golden_replay.load_manifest()
 CASES = {entry["id"]: entry for entry in MANIFEST["cases"]}

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ddsp_models.training.evaluation import adjust_for_timbre_transfer, compute_dataset_statistics
 from ddsp_models.training import postprocessing
+from ddsp_models.training.evaluation import adjust_for_timbre_transfer, compute_dataset_statistics
 
 
 def test_detect_notes_marks_loud_confident_frames():

@@ -137,7 +137,8 @@ def test_midi_model_pianoroll_shows_ground_truth_and_prediction(tmp_path):
 
 
 def test_inverse_synthesis_gets_sinusoids_vs_harmonics(tmp_path):
-    from inverse_fixtures import N_SAMPLES as INV_SAMPLES, synthetic_notes, tiny_model
+    from inverse_fixtures import N_SAMPLES as INV_SAMPLES
+    from inverse_fixtures import synthetic_notes, tiny_model
 
     keras.utils.set_random_seed(0)
     model = tiny_model()

@@ -138,5 +138,6 @@ def test_true_controls_are_self_consistent_under_the_inverse_losses():
     assert np.all(np.argmin(errors, axis=-1)[sounding] == 1)
     harmonic_freqs = core.get_harmonic_frequencies(notes["f0_hz"], 12)
     harmonic_amps = notes["harm_amp"] * notes["harm_dist"]
-    kde = inverse_losses.InverseKDEConsistencyLoss()(harmonic_amps, harmonic_freqs, notes["sin_amps"], notes["sin_freqs"])
+    kde = inverse_losses.InverseKDEConsistencyLoss()(harmonic_amps, harmonic_freqs, notes["sin_amps"],
+                                                     notes["sin_freqs"])
     assert abs(float(kde)) < 1e-5

@@ -27,23 +27,47 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import audio_io
-from ddsp_models.crepe.decoding import (BIN_CENTS, CENTS_OFFSET, CENTS_PER_BIN,  # noqa: F401
-                                        LOCAL_AVERAGE_RADIUS, VITERBI_MAX_JUMP,
-                                        activations_to_f0, activations_to_f0_tf, cents_to_hz,
-                                        viterbi_decode)
-from ddsp_models.crepe.framing import (check_audio, check_rates, count_frames,  # noqa: F401
-                                       frame_audio, frame_np, frame_windows)
-from ddsp_models.crepe.network import (BATCH_NORM_EPSILON, CAPACITY_MULTIPLIERS,  # noqa: F401
-                                       FFT_LAYERS, FRAME_SIZE, KERNEL_WIDTHS,
-                                       MODEL_SAMPLE_RATE, N_PITCH_BINS, STRIDES,
-                                       FrozenCrepeNetwork, PolyphaseConv2D,
-                                       build_crepe_model, check_capacity, filter_counts,
-                                       layer_names, normalize_frames, set_crepe_weights)
-from ddsp_models.crepe.weights import (WEIGHTS_DIR_ENV, frozen_network,  # noqa: F401
-                                       get_crepe_model, load_crepe_weights,
-                                       read_torch_state_dict, weights_dir_candidates,
-                                       weights_file, weights_from_h5,
-                                       weights_from_torch_state_dict)
+from ddsp_models.crepe.decoding import (  # noqa: F401
+    BIN_CENTS,
+    CENTS_OFFSET,
+    CENTS_PER_BIN,
+    LOCAL_AVERAGE_RADIUS,
+    VITERBI_MAX_JUMP,
+    activations_to_f0,
+    activations_to_f0_tf,
+    cents_to_hz,
+    viterbi_decode,
+)
+from ddsp_models.crepe.framing import check_audio, check_rates, count_frames, frame_audio, frame_np, frame_windows  # noqa: F401
+from ddsp_models.crepe.network import (  # noqa: F401
+    BATCH_NORM_EPSILON,
+    CAPACITY_MULTIPLIERS,
+    FFT_LAYERS,
+    FRAME_SIZE,
+    KERNEL_WIDTHS,
+    MODEL_SAMPLE_RATE,
+    N_PITCH_BINS,
+    STRIDES,
+    FrozenCrepeNetwork,
+    PolyphaseConv2D,
+    build_crepe_model,
+    check_capacity,
+    filter_counts,
+    layer_names,
+    normalize_frames,
+    set_crepe_weights,
+)
+from ddsp_models.crepe.weights import (  # noqa: F401
+    WEIGHTS_DIR_ENV,
+    frozen_network,
+    get_crepe_model,
+    load_crepe_weights,
+    read_torch_state_dict,
+    weights_dir_candidates,
+    weights_file,
+    weights_from_h5,
+    weights_from_torch_state_dict,
+)
 from ddsp_models.gin_utils import register
 
 DEFAULT_BATCH_SIZE = 128  # frames per network call in compute_f0 (benchmarks/crepe.py).

@@ -132,7 +132,7 @@ def build_crepe_model(capacity: str = "full", weights: dict | None = None) -> ke
 
 def set_crepe_weights(model: keras.Model, weights: dict) -> None:
     """Assigns {layer name: [arrays]} to `model`, checking every name and shape."""
-    expected = {l.name for l in model.layers if l.weights}
+    expected = {layer.name for layer in model.layers if layer.weights}
     missing = expected - set(weights)
     if missing:
         raise ValueError(f"CREPE weights lack layers {sorted(missing)}.")

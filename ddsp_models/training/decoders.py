@@ -36,10 +36,10 @@ class RnnFcDecoder(nn.OutputSplitsLayer):
                  stateless: bool = False, input_keys=("ld_scaled", "f0_scaled", "z"),
                  output_splits=(("amps", 1), ("harmonic_distribution", 40)), name=None, **kwargs):
         self.stateless = bool(stateless)
-        keys = nn._as_key_list(input_keys, "input_keys")
+        keys = nn.as_key_list(input_keys, "input_keys")
         super().__init__(input_keys=keys + (["state"] if self.stateless else []),
                          output_splits=output_splits, name=name, **kwargs)
-        self._input_stack_names = nn._set_layers(
+        self._input_stack_names = nn.set_layers(
             self, "input_stack", [nn.FcStack(ch, layers_per_stack) for _ in keys])
         self.rnn = (nn.StatelessRnn(rnn_channels, rnn_type) if self.stateless
                     else nn.Rnn(rnn_channels, rnn_type))
@@ -63,7 +63,7 @@ class RnnFcDecoder(nn.OutputSplitsLayer):
 
     @property
     def input_stacks(self):
-        return nn._get_layers(self, self._input_stack_names)
+        return nn.get_layers(self, self._input_stack_names)
 
     def compute_output(self, *inputs, training=None):
         if len(inputs) != len(self.input_keys):
@@ -99,8 +99,8 @@ class DilatedConvDecoder(nn.OutputSplitsLayer):
                  output_splits=(("amps", 1), ("harmonic_distribution", 60)), conditioning_keys=("z",),
                  precondition_stack=None, spectral_norm: bool = False, ortho_init: bool = False, name=None,
                  **kwargs):
-        conditioning_keys = nn._as_key_list(conditioning_keys, "conditioning_keys") or []
-        all_keys = nn._as_key_list(input_keys, "input_keys") + conditioning_keys
+        conditioning_keys = nn.as_key_list(conditioning_keys, "conditioning_keys") or []
+        all_keys = nn.as_key_list(input_keys, "input_keys") + conditioning_keys
         super().__init__(input_keys=all_keys, output_splits=output_splits, name=name, **kwargs)
         self.conditioning_keys = conditioning_keys or None
         self.n_conditioning = len(conditioning_keys)
@@ -143,7 +143,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
       f0_midi = pitch + f0 channel (MIDI, `[batch, time, 1]`; `f0_residual`, unbounded as the
         original), or pitch + f0_residual_range * tanh(f0 channel) with a range, or the f0
         channel alone without `f0_residual`;
-      f0_hz = midi_to_hz(f0_midi) (0 Hz where f0_midi <= 0 with `midi_zero_silence`).
+      f0_hz = midi_to_hz(f0_midi) (0 Hz where f0_midi == 0 with `midi_zero_silence`).
     The f0 channel is the split named 'f0_midi' when `output_splits` has one (the original's
     configs), else one more channel after the splits.
 
@@ -160,7 +160,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
       net: a layer replacing the built-in network (see above).
       f0_residual: f0_midi is the pitch plus the f0 channel (else the f0 channel itself).
       norm: layer-normalise `net`'s output (only with a `net`).
-      midi_zero_silence: f0_hz = 0 where f0_midi <= 0.
+      midi_zero_silence: f0_hz = 0 where f0_midi == 0 (the original's `core.midi_to_hz`).
     """
 
     def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
@@ -168,7 +168,7 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
                  output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), net=None,
                  f0_residual: bool = True, norm: bool = True, midi_zero_silence: bool = True, name=None,
                  **kwargs):
-        splits = nn._check_splits(output_splits, "output_splits")
+        splits = nn.check_splits(output_splits, "output_splits")
         if any(key in ("f0_residual", "f0_hz") for key, _ in splits):
             raise ValueError("MidiToHarmonicDecoder `output_splits` may not use the reserved keys "
                              "'f0_residual', 'f0_hz'.")

@@ -179,7 +179,7 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
         if net is not None and pitch_mode != "residual":
             raise ValueError("HarmonicToMidiEncoder: a `net` works with pitch_mode='residual' only, "
                              f"got {pitch_mode!r}.")
-        self.input_keys = nn._as_key_list(input_keys, "input_keys")
+        self.input_keys = nn.as_key_list(input_keys, "input_keys")
         if not self.input_keys:
             raise ValueError("HarmonicToMidiEncoder `input_keys` must name at least the f0 (MIDI) feature.")
         if pitch_mode not in ("residual", "logits"):
@@ -247,7 +247,7 @@ class ExpressionEncoder(keras.layers.Layer):
                  z_dims: int = 16, input_keys=("ld_scaled", "f0_scaled"), net=None, pool_time: bool = False,
                  mfcc_bins: int = 60, fft_size: int = 1024, mel_bins: int = 128, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.input_keys = nn._as_key_list(input_keys, "input_keys")
+        self.input_keys = nn.as_key_list(input_keys, "input_keys")
         if self.input_keys == ["audio"]:
             raise ValueError("ExpressionEncoder `input_keys` needs a frame feature besides 'audio' (it sets "
                              "the time steps).")
@@ -391,7 +391,7 @@ def scale_amplitudes(amplitudes) -> tf.Tensor:
 
 def _sinusoidal_sizes(output_splits) -> tuple:
     """(n_sinusoids, n_freq_bins, n_noise_bands) from the original's `output_splits`."""
-    sizes = dict(nn._check_splits(output_splits, "output_splits"))
+    sizes = dict(nn.check_splits(output_splits, "output_splits"))
     expected = {"frequencies", "amplitudes", "noise_magnitudes"}
     if set(sizes) != expected or sizes["frequencies"] % sizes["amplitudes"]:
         raise ValueError(f"ResnetSinusoidalEncoder `output_splits` must name exactly {sorted(expected)}, "

@@ -1,5 +1,5 @@
-"""Network layers: fully connected stacks, RNNs, dilated convolutions, normalisation, a 2-D
-ResNet, and the output-splitting base class of the decoders.
+"""Network layers: fully connected stacks, RNNs, dilated convolutions, normalisation, and the
+output-splitting base class of the decoders (the 2-D ResNet is in `resnet`).
 
 Shapes: sequences are `[batch, time, channels]`, float32. Layers with several sub-layers keep
 each one as a named attribute (``stack_0``, ``stack_1``, ...), so Keras collects their weights
@@ -55,7 +55,7 @@ def split_to_dict(tensor, tensor_splits):
     Raises:
       ValueError: when the sizes do not add up to the last axis, or a pair is malformed.
     """
-    splits = _check_splits(tensor_splits, "tensor_splits")
+    splits = check_splits(tensor_splits, "tensor_splits")
     sizes = [size for _, size in splits]
     n_channels = tensor.shape[-1]
     if n_channels is not None and sum(sizes) != n_channels:
@@ -66,7 +66,7 @@ def split_to_dict(tensor, tensor_splits):
     return dict(zip([key for key, _ in splits], pieces))
 
 
-def _check_splits(splits, name: str):
+def check_splits(splits, name: str):
     """Validated list of (key, size) pairs."""
     if isinstance(splits, dict):
         splits = list(splits.items())
@@ -84,7 +84,7 @@ def _check_splits(splits, name: str):
     return pairs
 
 
-def _as_key_list(keys, name: str):
+def as_key_list(keys, name: str):
     """A list of keys from a tuple/list of strings or a single string ('z' -> ['z'])."""
     if keys is None:
         return None
@@ -109,7 +109,7 @@ def get_features(features: dict, keys, owner: str):
     return values
 
 
-def _set_layers(owner: keras.layers.Layer, prefix: str, layers) -> list:
+def set_layers(owner: keras.layers.Layer, prefix: str, layers) -> list:
     """Assigns layers as attributes `prefix_0`, `prefix_1`, ... and returns their names."""
     names = []
     for index, layer in enumerate(layers):
@@ -119,7 +119,7 @@ def _set_layers(owner: keras.layers.Layer, prefix: str, layers) -> list:
     return names
 
 
-def _get_layers(owner: keras.layers.Layer, names) -> list:
+def get_layers(owner: keras.layers.Layer, names) -> list:
     return [getattr(owner, name) for name in names]
 
 
@@ -153,11 +153,11 @@ class FcStack(keras.layers.Layer):
         if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
             raise ValueError(f"FcStack `layers` must be a non-negative integer, got {layers!r}.")
         self.ch = int(ch)
-        self._fc_names = _set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
+        self._fc_names = set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
 
     @property
     def fc_layers(self):
-        return _get_layers(self, self._fc_names)
+        return get_layers(self, self._fc_names)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -344,16 +344,16 @@ class DilatedConvStack(keras.layers.Layer):
 
         self.conv_in = conv(keras.layers.Conv1D, kernel_size)
         n_layers = stacks * layers_per_stack
-        self._conv_names = _set_layers(self, "conv", [
+        self._conv_names = set_layers(self, "conv", [
             conv(keras.layers.Conv1D, kernel_size, dilation_rate=dilation ** (i % layers_per_stack))
             for i in range(n_layers)])
-        self._norm_names = _set_layers(self, "norm", [Normalize(norm_type) for _ in range(n_layers)]) \
+        self._norm_names = set_layers(self, "norm", [Normalize(norm_type) for _ in range(n_layers)]) \
             if norm_type else []
-        self._film_names = _set_layers(self, "film", [
+        self._film_names = set_layers(self, "film", [
             keras.layers.Dense(ch if shift_only else 2 * ch) for _ in range(n_layers)]) if conditional else []
         n_resample = -(-stacks // stacks_per_resample) if self.resample_type else 0
         resample_class = keras.layers.Conv1D if self.resample_type == "downsample" else keras.layers.Conv1DTranspose
-        self._resample_names = _set_layers(self, "resample", [
+        self._resample_names = set_layers(self, "resample", [
             conv(resample_class, resample_stride, strides=resample_stride) for _ in range(n_resample)])
 
     def build(self, input_shape):
@@ -414,8 +414,8 @@ class OutputSplitsLayer(keras.layers.Layer):
     def __init__(self, input_keys=None, output_splits=(("amps", 1), ("harmonic_distribution", 40)), name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        self.input_keys = _as_key_list(input_keys, "input_keys")
-        self.output_splits = _check_splits(output_splits, "output_splits")
+        self.input_keys = as_key_list(input_keys, "input_keys")
+        self.output_splits = check_splits(output_splits, "output_splits")
         self.n_out = sum(size for _, size in self.output_splits)
         self.dense_out = keras.layers.Dense(self.n_out)
 
@@ -491,95 +491,6 @@ class RnnSandwich(keras.layers.Layer):
         return self.fc_out(self.rnn(self.fc_in(x), training=training))
 
 
-# ----------------------------------------------------------------------- 2-D ResNet
-@register("nn")
-class ResidualBlock2D(keras.layers.Layer):
-    """Pre-activation bottleneck block over `[batch, time, freq, channels]` images.
-
-    norm -> relu -> Conv1x1(ch) -> norm -> relu -> Conv3x3(ch, stride (1, freq_stride)) ->
-    norm -> relu -> Conv1x1(4 ch), plus a shortcut (identity, or a strided Conv1x1 when the
-    shape changes). Time is never strided, so the frame rate is kept. Normalisation is per
-    example (`Normalize('layer')`), so results do not depend on the rest of the batch.
-
-    Args:
-      ch: bottleneck channels (the block outputs 4 * ch).
-      freq_stride: stride along the frequency axis (1 or 2).
-    """
-
-    def __init__(self, ch: int = 16, freq_stride: int = 1, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        for arg, value in (("ch", ch), ("freq_stride", freq_stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ResidualBlock2D `{arg}` must be a positive integer, got {value!r}.")
-        self.ch, self.freq_stride = ch, freq_stride
-        self.norm_in = Normalize("layer")
-        self.conv_in = keras.layers.Conv2D(ch, 1)
-        self.norm_mid = Normalize("layer")
-        self.conv_mid = keras.layers.Conv2D(ch, 3, strides=(1, freq_stride), padding="same")
-        self.norm_out = Normalize("layer")
-        self.conv_out = keras.layers.Conv2D(4 * ch, 1)
-        self.shortcut = None
-
-    def build(self, input_shape):
-        if input_shape[-1] != 4 * self.ch or self.freq_stride != 1:
-            self.shortcut = keras.layers.Conv2D(4 * self.ch, 1, strides=(1, self.freq_stride))
-
-    def call(self, x):
-        y = tf.nn.relu(self.norm_in(x))
-        shortcut = x if self.shortcut is None else self.shortcut(y)
-        y = self.conv_in(y)
-        y = self.conv_mid(tf.nn.relu(self.norm_mid(y)))
-        y = self.conv_out(tf.nn.relu(self.norm_out(y)))
-        return shortcut + y
-
-
-RESNET_SIZES = {  # size -> (first conv channels, [(bottleneck ch, blocks), ...] per stage)
-    "tiny": (8, [(4, 1), (8, 1)]),
-    "small": (16, [(8, 1), (16, 2), (32, 2)]),
-    "large": (64, [(32, 2), (64, 3), (128, 4), (256, 2)]),
-}
-
-
-@register("nn")
-class ResNet2D(keras.layers.Layer):
-    """A small 2-D ResNet over `[batch, time, freq, channels]` (e.g. log-mel images).
-
-    Conv 7x7 (stride 1 in time, 2 in frequency) -> stages of `ResidualBlock2D`s (the first
-    block of each stage after the first halves the frequency axis) -> norm -> relu.
-    Output `[batch, time, ceil(freq / 2^n_stages), 4 * last_ch]`.
-
-    Args:
-      size: 'tiny', 'small' or 'large' (see `RESNET_SIZES`); ignored when `stages` is given.
-      first_ch: channels of the first convolution (with `stages`).
-      stages: [(bottleneck channels, number of blocks), ...].
-    """
-
-    def __init__(self, size: str = "small", first_ch: int | None = None, stages=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        if stages is None:
-            if size not in RESNET_SIZES:
-                raise ValueError(f"ResNet2D `size` must be one of {sorted(RESNET_SIZES)}, got {size!r}.")
-            first_ch, stages = RESNET_SIZES[size]
-        stages = [tuple(int(v) for v in stage) for stage in stages]
-        if not stages or any(len(s) != 2 or min(s) < 1 for s in stages):
-            raise ValueError(f"ResNet2D `stages` must be [(channels, blocks), ...] of positive integers, got {stages!r}.")
-        self.size, self.first_ch, self.stages = size, int(first_ch or 16), stages
-        self.conv_in = keras.layers.Conv2D(self.first_ch, 7, strides=(1, 2), padding="same")
-        blocks = []
-        for index, (ch, n_blocks) in enumerate(stages):
-            for block in range(n_blocks):
-                stride = 2 if (index > 0 and block == 0) else 1
-                blocks.append(ResidualBlock2D(ch, stride))
-        self._block_names = _set_layers(self, "block", blocks)
-        self.norm_out = Normalize("layer")
-
-    def call(self, x):
-        x = self.conv_in(x)
-        for layer in _get_layers(self, self._block_names):
-            x = layer(x)
-        return tf.nn.relu(self.norm_out(x))
-
-
 # The rest of the original DDSP's `training.nn` API (its signatures and behaviour).
 from ddsp_models.training.nn_original import (  # noqa: E402,F401
     ConditionalNorm,
@@ -615,3 +526,4 @@ from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
 )
 
 gin_register_keras_layers()
+from ddsp_models.training.resnet import ResidualBlock2D, ResNet2D  # noqa: E402,F401

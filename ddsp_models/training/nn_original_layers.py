@@ -84,7 +84,7 @@ class ResidualStack(keras.layers.Layer):
             blocks.append(ResidualLayer(ch, stride, True, norm_type, conditional, shift_only))
             blocks += [ResidualLayer(ch, 1, False, norm_type, conditional, shift_only)
                        for _ in range(1, n_layers)]
-        self._block_names = nn._set_layers(self, "block", blocks)
+        self._block_names = nn.set_layers(self, "block", blocks)
         self.norm = nn.Normalize(norm_type)
         self.nonlinearity = nn.get_nonlinearity(nonlinearity)
 
@@ -93,7 +93,7 @@ class ResidualStack(keras.layers.Layer):
 
     def call(self, inputs):
         x, z = inputs if self.conditional else (inputs, None)
-        for block in nn._get_layers(self, self._block_names):
+        for block in nn.get_layers(self, self._block_names):
             x = block([x, z] if self.conditional else x)
         return self.nonlinearity(self.norm(x))
 

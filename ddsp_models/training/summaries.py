@@ -38,8 +38,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from ddsp_models.training import plotting
 from ddsp_models.gin_utils import register
+from ddsp_models.training import plotting
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import re
 import gin
 import tensorflow as tf
 
-from ddsp_models.training.config import write_operative_config
 from ddsp_models.training.checkpoints import resolve_checkpoint
+from ddsp_models.training.config import write_operative_config
 from ddsp_models.training.train_loop import train  # noqa: F401 - the original's name
 from ddsp_models.training.trainer import get_strategy  # noqa: F401 - the original's name
 

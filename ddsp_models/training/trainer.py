@@ -10,9 +10,9 @@ import logging
 import math
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from ddsp_models import seeding
 from ddsp_models.gin_utils import register

@@ -10,10 +10,9 @@ import os
 import types
 import typing
 
+import ddsp  # the original library; only the golden recording scripts import it
 import numpy as np
 import tensorflow as tf
-
-import ddsp  # the original library; only the golden recording scripts import it
 
 MODULES = ("core", "spectral_ops", "synths", "effects", "processors", "losses", "dags")
 SEED = 20240612
@@ -126,8 +125,9 @@ class Recorder:
         module, name = target.split(".")
         kwargs = dict(kwargs or {})
         entry = {"id": case_id, "module": module, "target": target, "method": method, "note": note}
-        enc = lambda v, k: self._encode(v if not (numpy_inputs and isinstance(v, np.ndarray))
-                                        else Array(self._store_raw(module, k, v), True), module, k)
+        def enc(v, k):
+            raw = numpy_inputs and isinstance(v, np.ndarray)
+            return self._encode(Array(self._store_raw(module, k, v), True) if raw else v, module, k)
         entry["args"] = [enc(a, f"{case_id}/arg{i}") for i, a in enumerate(args)]
         entry["kwargs"] = {k: enc(v, f"{case_id}/kw.{k}") for k, v in kwargs.items()}
         entry["init"] = init

@@ -24,7 +24,6 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-
 from golden_recorder import Array, Recorder  # scripts/golden (the script's own folder)
 
 

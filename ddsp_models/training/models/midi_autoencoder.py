@@ -115,7 +115,8 @@ class MidiAutoencoder(Model):
 
     def __init__(self, preprocessor=None, encoder=None, synthcoder=None, midi_decoder=None, midi_encoder=None,
                  reverb: bool = False, processor_group=None, losses=None, stop_gradient: bool = True,
-                 f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0, pitch_margin: float = 0.5,
+                 f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0,
+                 pitch_margin: float = 0.5,
                  pitch_qt_weight: float = 1.0, pitch_qt_margin: float = 1.0, pitch_q_weight: float = 0.1,
                  slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64,
                  sg_before_midiae: bool | None = None, reconstruction_losses=None, mask_f0_loss: bool = True,

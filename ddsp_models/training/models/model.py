@@ -6,8 +6,8 @@ A model is called on a dict of features (``audio`` ``[batch, n_samples]``, ``f0_
 """
 import logging
 
-import tensorflow as tf
 import keras
+import tensorflow as tf
 
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
