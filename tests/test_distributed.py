@@ -112,7 +112,7 @@ def test_losses_are_global_batch_means(result):
 
 def test_updated_weights_match_the_single_device_step(result):
     assert result["raw_norm"] > 2 * result["clip"]  # clipping was active
-    assert result["moved"] > 1e-3  # three steps moved weights by this much, and each
+    assert result["moved"] > 1e-4  # three steps moved weights by 1000x the bound below, and each
     assert max(result["step_diffs"]) < 1e-7  # step matched to float32 rounding
 
 

