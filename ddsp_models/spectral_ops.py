@@ -584,6 +584,7 @@ def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: st
     return f0_hz[..., keep], np.nan_to_num(confidence[..., keep])
 
 
+from ddsp_models.crepe_wrappers import PitchCREPE as PretrainedCREPE  # noqa: E402,F401  (the original's name)
 
 
 def reset_crepe() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
+from ddsp_models.training.features import FRAME_FEATURES  # noqa: F401  (the providers' frame keys)
 
 _AUTOTUNE = tf.data.AUTOTUNE
 # TFRecord providers live in `data_tfrecord` (importing it from here would be circular);

@@ -166,10 +166,10 @@ def reference_pianoroll(features: dict):
             _check_roll(active.shape, NOTE_ACTIVE)
             roll = roll * tf.cast(active > 0.0, tf.float32)
         return roll
-    roll = _float_array(velocities, NOTE_VELOCITIES)
+    roll = as_array(velocities, NOTE_VELOCITIES)
     _check_roll(roll.shape, NOTE_VELOCITIES)
     if active is not None:
-        active = _float_array(active, NOTE_ACTIVE)
+        active = as_array(active, NOTE_ACTIVE)
         _check_roll(active.shape, NOTE_ACTIVE)
         roll = roll * (active > 0)
     return roll
@@ -181,13 +181,16 @@ def _is_tensor(x) -> bool:
     return tf is not None and tf.is_tensor(x)
 
 
-def _float_array(x, name: str) -> np.ndarray:
-    if hasattr(x, "numpy"):
-        x = x.numpy()
+def as_array(value, name: str) -> np.ndarray:
+    """A tensor / array / list as a float32 numpy array (ValueError naming `name`)."""
+    if value is None:
+        raise ValueError(f"{name}: expected an array, got None")
+    if hasattr(value, "numpy"):
+        value = value.numpy()
     try:
-        return np.asarray(x, dtype=np.float32)
+        return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: expected a float array, got {type(x).__name__}") from error
+        raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__}") from error
 
 
 def _check_roll(shape, name: str) -> None:

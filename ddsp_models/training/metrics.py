@@ -40,6 +40,7 @@ from ddsp_models.training.features import (
     N_PITCHES,
     NOTE_ONSETS,
     NOTE_VELOCITIES,
+    as_array,
     reference_pianoroll,
 )
 
@@ -48,18 +49,6 @@ AUDIO_METRIC_NAMES = ("spectral_loss", "loudness_l1_db", "f0_l1_semitones", "f0_
 
 
 # --------------------------------------------------------------------------- helpers
-def as_array(value, name: str) -> np.ndarray:
-    """A tensor / array / list as a float32 numpy array (ValueError naming `name`)."""
-    if value is None:
-        raise ValueError(f"{name}: expected an array, got None")
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    try:
-        return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__}") from error
-
-
 def _batch_audio(audio, name: str) -> np.ndarray:
     audio = as_array(audio, name)
     if audio.ndim == 1:
