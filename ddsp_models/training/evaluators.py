@@ -68,7 +68,7 @@ class _Means:
         self.accumulator = evaluation.MetricsAccumulator()
         for tag, value in means.items():
             if value is not None:
-                tf.summary.scalar(tag, value, step=step)  # no-op without a default writer
+                summaries.scalar_summary(tag, value, step)  # no-op without a default writer
         return means
 
 

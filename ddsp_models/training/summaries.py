@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 _TEXT_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text"))
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 def _numpy(value) -> np.ndarray:
@@ -91,6 +93,12 @@ def audio_summary(tag: str, audio, sample_rate: int, step: int) -> None:
         sample_rate=float(sample_rate), num_channels=1, length_frames=audio.size,
         encoded_audio_string=wav_bytes(audio, sample_rate), content_type="audio/wav"))
     tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step, name=tag)
+
+
+def scalar_summary(tag: str, value, step: int) -> None:
+    """A scalar for TensorBoard's Scalars tab at `step` (TF's own summary op: the optional
+    `tensorboard` package, which `tf.summary.scalar` needs, is not required)."""
+    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=_SCALAR_METADATA)
 
 
 def text_summary(tag: str, markdown: str, step: int) -> None:

@@ -26,12 +26,11 @@ import time
 
 import keras
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
-from ddsp_models.training.summaries import ValidationSummaries
+from ddsp_models.training.summaries import ValidationSummaries, scalar_summary
 
 logger = logging.getLogger(__name__)
 
@@ -70,17 +69,6 @@ def truncate_loss_log(save_dir, step: int) -> int:
         logger.info("%s: dropped %d record(s) logged after step %d (not in the checkpoint)",
                     path, dropped, step)
     return dropped
-
-
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-
-
-def write_scalar(name: str, value, step: int) -> None:
-    """A TensorBoard scalar via TF's own summary op (the `tensorboard` package, which
-    `tf.summary.scalar` needs, is optional here)."""
-    tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
-                     metadata=_SCALAR_METADATA)
 
 
 class _LossWindow:
@@ -269,9 +257,9 @@ def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: i
 def _log_losses(log, step, losses, rate, learning_rate, wall_s, until_step):
     """One logging point: TensorBoard scalars, a ``losses.jsonl`` line, a logger line."""
     for key, value in losses.items():
-        write_scalar(f"losses/{key}", value, step)
-    write_scalar("steps_per_sec", rate, step)
-    write_scalar("learning_rate", learning_rate, step)
+        scalar_summary(f"losses/{key}", value, step)
+    scalar_summary("steps_per_sec", rate, step)
+    scalar_summary("learning_rate", learning_rate, step)
     log.write(json.dumps({"step": step, "losses": losses, "steps_per_sec": rate,
                           "learning_rate": learning_rate, "wall_s": wall_s}) + "\n")
     log.flush()

@@ -10,8 +10,8 @@ import os
 import re
 
 import gin
-import tensorflow as tf
 
+from ddsp_models.training import summaries
 from ddsp_models.training.checkpoints import resolve_checkpoint
 from ddsp_models.training.config import write_operative_config
 from ddsp_models.training.train_loop import train  # noqa: F401 - the original's name
@@ -81,7 +81,6 @@ def write_gin_config(summary_writer, save_dir, step):
         else:
             lines.append(line[2:])
     with summary_writer.as_default():
-        tf.summary.text(name=f"gin/operative_config-{int(step)}",
-                        data=tf.convert_to_tensor("\n".join(lines)), step=int(step))
+        summaries.text_summary(f"gin/operative_config-{int(step)}", "\n".join(lines), int(step))
         summary_writer.flush()
     return path
