@@ -126,7 +126,7 @@ def test_user_gin_params_come_last_and_win():
 def test_a_params_key_no_gin_file_uses_is_reported(tmp_path, caplog):
     custom = tmp_path / "fixed.gin"
     custom.write_text("Harmonic.n_samples = 8000\n")  # fixed sizes, no macros
-    params = load_params(None, {"train": {"ae": {"gin_files": [str(custom)]}}})
+    params = load_params(None, {"train": {"ae": {"gin_files": [str(custom)], "gin_params": []}}})
     with caplog.at_level(logging.WARNING, logger="ddsp_models.training.run_config"):
         _, bindings = gin_config(params, "ae", info())
     assert "train.ae.rnn_channels has no effect on the ae run" in caplog.text
