@@ -244,7 +244,7 @@ def test_prefect_ui_shows_a_training_runs_pictures_table_and_progress(tmp_path, 
     links = wait_for(
         browser, "(() => { const l = Array.from(document.querySelectorAll("
         f"'a[href*=\"/artifacts/artifact/\"]')).map(a => [a.href, a.innerText]);"
-        f" return l.length >= {len(ARTIFACTS)} ? l : null; }})()", 60, "the artifact cards")
+        f" return l.length >= {len(ARTIFACTS)} ? l : null; }})()", 180, "the artifact cards")
     full_page_screenshot(browser, tmp_path / "flow-run-artifacts.png")
     by_key = {}
     for href, text in links:
