@@ -17,6 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ddsp_models.checks import positive_float, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training.features import FRAME_FEATURES  # noqa: F401  (the providers' frame keys)
 
@@ -43,11 +44,8 @@ class DataProvider:
     """
 
     def __init__(self, sample_rate: int = 16000, frame_rate: int = 250):
-        if sample_rate <= 0 or frame_rate <= 0:
-            raise ValueError(
-                f"sample_rate and frame_rate must be positive, got {sample_rate}, {frame_rate}")
-        self.sample_rate = int(sample_rate)
-        self.frame_rate = int(frame_rate)
+        self.sample_rate = int(positive_float("sample_rate", sample_rate))
+        self.frame_rate = int(positive_float("frame_rate", frame_rate))
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         """A dataset of single (unbatched) dict examples; shuffled when `shuffle`."""
@@ -63,8 +61,7 @@ class DataProvider:
           repeats: number of passes over the data; -1 repeats indefinitely.
           drop_remainder: drop the last, smaller batch so every batch has a static size.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        positive_int("batch_size", batch_size)
         dataset = self.get_dataset(shuffle=shuffle)
         if getattr(self, "seed", None) is not None:
             # A seeded order must not depend on thread timing (TFDS readers allow that).
@@ -420,14 +417,11 @@ class SyntheticNotesProvider(DataProvider):
                  n_harmonics: int = 20, n_noise_bands: int = 33, n_examples: int | None = None,
                  chunk_size: int = 16, seed: int = 0):
         super().__init__(sample_rate, frame_rate)
-        if n_examples is not None and (isinstance(n_examples, bool) or int(n_examples) < 1):
-            raise ValueError(f"SyntheticNotesProvider `n_examples` must be None or >= 1, got {n_examples!r}")
-        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
-            raise ValueError(f"SyntheticNotesProvider `chunk_size` must be >= 1, got {chunk_size!r}")
         self.n_seconds = float(n_seconds)
         self.n_harmonics, self.n_noise_bands = int(n_harmonics), int(n_noise_bands)
-        self.n_examples = None if n_examples is None else int(n_examples)
-        self.chunk_size = int(chunk_size)
+        self.n_examples = None if n_examples is None else positive_int("SyntheticNotesProvider `n_examples`",
+                                                                       n_examples)
+        self.chunk_size = positive_int("SyntheticNotesProvider `chunk_size`", chunk_size)
         self.n_frames = int(round(self.n_seconds * self.frame_rate))
         if self.n_frames < 2 or self.sample_rate % self.frame_rate:
             raise ValueError(f"SyntheticNotesProvider: `n_seconds` ({n_seconds!r}) must give at least 2 frames "

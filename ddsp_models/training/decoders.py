@@ -10,6 +10,7 @@ import logging
 import tensorflow as tf
 
 from ddsp_models import core
+from ddsp_models.checks import positive_float
 from ddsp_models.gin_utils import register
 from ddsp_models.training import nn
 from ddsp_models.training.features import MAX_VELOCITY
@@ -180,10 +181,8 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         if len(self.input_keys) < 2:
             raise ValueError(f"MidiToHarmonicDecoder `input_keys` must start with (pitch, velocity), got "
                              f"{self.input_keys}.")
-        if f0_residual_range is not None and not float(f0_residual_range) > 0.0:
-            raise ValueError(f"MidiToHarmonicDecoder `f0_residual_range` must be None (unbounded) or > 0 "
-                             f"semitones, got {f0_residual_range!r}.")
-        self.f0_residual_range = None if f0_residual_range is None else float(f0_residual_range)
+        self.f0_residual_range = None if f0_residual_range is None else positive_float(
+            "MidiToHarmonicDecoder `f0_residual_range` (semitones; None: unbounded)", f0_residual_range)
         self.f0_residual, self.midi_zero_silence = bool(f0_residual), bool(midi_zero_silence)
         self.net = net
         if net is None:

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import nn
 from ddsp_models.training.features import MAX_VELOCITY, N_PITCHES
@@ -41,8 +42,7 @@ class _MfccEncoder(keras.layers.Layer):
                  sample_rate: int = 16000, mfcc_bins: int = 30, return_sequences: bool = True, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         for arg, value in (("rnn_channels", rnn_channels), ("z_dims", z_dims), ("z_time_steps", z_time_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__} `{arg}` must be a positive integer, got {value!r}.")
+            positive_int(f"{type(self).__name__} `{arg}`", value)
         self.z_dims, self.z_time_steps = z_dims, z_time_steps
         self.sample_rate, self.mfcc_bins = sample_rate, mfcc_bins
         self.z_norm = nn.Normalize("instance")
@@ -319,8 +319,7 @@ class OneHotEncoder(keras.layers.Layer):
         z_dims = z_dims if n_dims is None else n_dims
         input_key = input_key if one_hot_key is None else one_hot_key
         self.skip_expand = bool(skip_expand)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-            raise ValueError(f"OneHotEncoder `n_classes` must be a positive integer, got {n_classes!r}.")
+        positive_int("OneHotEncoder `n_classes`", n_classes)
         if unknown_id is not None and 0 <= int(unknown_id) < n_classes:
             raise ValueError(f"OneHotEncoder `unknown_id` {unknown_id} must lie outside the classes "
                              f"[0, {n_classes}).")
@@ -364,12 +363,6 @@ def _audio_from(inputs, owner: str) -> tf.Tensor:
     if isinstance(inputs, dict):
         (inputs,) = nn.get_features(inputs, ["audio"], owner)
     return core.ensure_audio(inputs, "audio")
-
-
-def _positive_int(value, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner} `{name}` must be a positive integer, got {value!r}.")
-    return value
 
 
 def _midi_range(value, name: str, owner: str) -> tuple:
@@ -443,13 +436,13 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         if spectral_fn is not None and not callable(spectral_fn):
             raise TypeError(f"{owner} `spectral_fn` must be callable, got {type(spectral_fn).__name__}.")
         self.spectral_fn = spectral_fn
-        self.n_sinusoids = _positive_int(n_sinusoids, "n_sinusoids", owner)
-        self.n_freq_bins = _positive_int(n_freq_bins, "n_freq_bins", owner)
-        self.n_noise_bands = _positive_int(n_noise_bands, "n_noise_bands", owner)
-        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
-        self.frame_rate = _positive_int(frame_rate, "frame_rate", owner)
-        self.fft_size = _positive_int(fft_size, "fft_size", owner)
-        self.mel_bins = _positive_int(mel_bins, "mel_bins", owner)
+        self.n_sinusoids = positive_int(f"{owner} `n_sinusoids`", n_sinusoids)
+        self.n_freq_bins = positive_int(f"{owner} `n_freq_bins`", n_freq_bins)
+        self.n_noise_bands = positive_int(f"{owner} `n_noise_bands`", n_noise_bands)
+        self.sample_rate = positive_int(f"{owner} `sample_rate`", sample_rate)
+        self.frame_rate = positive_int(f"{owner} `frame_rate`", frame_rate)
+        self.fft_size = positive_int(f"{owner} `fft_size`", fft_size)
+        self.mel_bins = positive_int(f"{owner} `mel_bins`", mel_bins)
         if self.n_freq_bins < 2:
             raise ValueError(f"{owner} `n_freq_bins` must be at least 2, got {n_freq_bins!r}.")
         if not 0.0 <= overlap < 1.0:
@@ -529,17 +522,17 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
                  hz_min: float = 20.0, hz_max: float = 8000.0, net=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         owner = "SinusoidalToHarmonicEncoder"
-        self.n_harmonics = _positive_int(n_harmonics, "n_harmonics", owner)
-        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
+        self.n_harmonics = positive_int(f"{owner} `n_harmonics`", n_harmonics)
+        self.sample_rate = positive_int(f"{owner} `sample_rate`", sample_rate)
         self.f0_midi_range = _midi_range(f0_midi_range, "f0_midi_range", owner)
         if not 0.0 < hz_min < hz_max:
             raise ValueError(f"{owner} needs 0 < hz_min < hz_max, got {hz_min!r}, {hz_max!r}.")
         self.hz_min, self.hz_max = float(hz_min), float(hz_max)
         self.net = net
         if net is None:
-            self.in_stack = nn.FcStack(_positive_int(ch, "ch", owner),
-                                       _positive_int(layers_per_stack, "layers_per_stack", owner))
-            self.rnn = nn.Rnn(_positive_int(rnn_channels, "rnn_channels", owner), rnn_type)
+            self.in_stack = nn.FcStack(positive_int(f"{owner} `ch`", ch),
+                                       positive_int(f"{owner} `layers_per_stack`", layers_per_stack))
+            self.rnn = nn.Rnn(positive_int(f"{owner} `rnn_channels`", rnn_channels), rnn_type)
             self.out_stack = nn.FcStack(ch, layers_per_stack)
         self.dense_out = keras.layers.Dense(2 + self.n_harmonics)
 

@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 
+from ddsp_models.checks import positive_float
 from ddsp_models.training.chunked_features import (
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_CONTEXT_SECONDS,
@@ -246,8 +247,7 @@ def midi_voices(path, frame_rate: int = 250, pitch_offset: int = 0, tempo: float
     import pretty_midi
 
     path = os.fspath(path)
-    if tempo <= 0:
-        raise ValueError(f"tempo must be > 0, got {tempo}")
+    positive_float("tempo", tempo)
     if polyphony not in ("split", "error"):
         raise ValueError(f"polyphony must be 'split' or 'error', got {polyphony!r}")
     try:

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core
+from ddsp_models.checks import non_negative_int, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import gru
 from ddsp_models.training.gru import FastGRU
@@ -75,9 +76,9 @@ def check_splits(splits, name: str):
     except (TypeError, ValueError) as error:
         raise ValueError(f"`{name}` must be a sequence of (key, size) pairs, got {splits!r}.") from error
     for key, size in pairs:
-        if not isinstance(key, str) or isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"`{name}`: each entry must be (str key, positive int size), got "
-                             f"({key!r}, {size!r}).")
+        if not isinstance(key, str):
+            raise ValueError(f"`{name}`: each entry must be (str key, size), got ({key!r}, {size!r}).")
+        positive_int(f"`{name}` size of {key!r}", size)
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"`{name}` repeats a key: {keys}.")
@@ -150,8 +151,7 @@ class FcStack(keras.layers.Layer):
 
     def __init__(self, ch: int = 256, layers: int = 2, nonlinearity="leaky_relu", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
-            raise ValueError(f"FcStack `layers` must be a non-negative integer, got {layers!r}.")
+        non_negative_int("FcStack `layers`", layers)
         self.ch = int(ch)
         self._fc_names = set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
 
@@ -322,8 +322,7 @@ class DilatedConvStack(keras.layers.Layer):
         for arg, value in (("ch", ch), ("layers_per_stack", layers_per_stack), ("stacks", stacks),
                            ("kernel_size", kernel_size), ("dilation", dilation),
                            ("resample_stride", resample_stride), ("stacks_per_resample", stacks_per_resample)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DilatedConvStack `{arg}` must be a positive integer, got {value!r}.")
+            positive_int(f"DilatedConvStack `{arg}`", value)
         if norm_type not in NORM_TYPES:
             raise ValueError(f"DilatedConvStack `norm_type` must be one of {NORM_TYPES}, got {norm_type!r}.")
         if resample_type not in (None, "downsample", "upsample"):
@@ -454,9 +453,7 @@ class FcStackOut(keras.layers.Layer):
     def __init__(self, ch: int = 256, layers: int = 2, n_out: int = 32, nonlinearity="leaky_relu", name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
-            raise ValueError(f"FcStackOut `n_out` must be a positive integer, got {n_out!r}.")
-        self.n_out = n_out
+        self.n_out = positive_int("FcStackOut `n_out`", n_out)
         self.stack = FcStack(ch, layers, nonlinearity)
         self.dense_out = keras.layers.Dense(n_out)
 

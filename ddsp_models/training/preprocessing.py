@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training.nn import get_features
 
@@ -71,8 +72,7 @@ class _FramePreprocessor(keras.layers.Layer):
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000, name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
-            raise ValueError(f"{type(self).__name__} `time_steps` must be a positive integer, got {time_steps!r}.")
+        positive_int(f"{type(self).__name__} `time_steps`", time_steps)
         self.time_steps, self.frame_rate, self.sample_rate = time_steps, frame_rate, sample_rate
 
     def build(self, *args, **kwargs):

@@ -27,7 +27,7 @@ import time
 import keras
 import tensorflow as tf
 
-from ddsp_models.checks import positive_int
+from ddsp_models.checks import non_negative_int, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
 from ddsp_models.training.summaries import ValidationSummaries, scalar_summary
@@ -210,11 +210,10 @@ def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: i
     Returns:
       ``{'start_step', 'step', 'losses' (last logged means), 'seconds', 'stopped'}``.
     """
-    if steps_per_summary < 1 or (steps_per_save is not None and steps_per_save < 1):
-        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
-    if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
-                         f"got {steps_per_eval}")
+    positive_int("steps_per_summary", steps_per_summary)
+    if steps_per_save is not None:
+        positive_int("steps_per_save", steps_per_save)
+    non_negative_int("steps_per_eval (0: no validation summaries)", steps_per_eval)
     save_dir = os.fspath(save_dir)
     os.makedirs(save_dir, exist_ok=True)
     writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
@@ -368,11 +367,9 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     if batch_size % trainer.num_replicas:
         raise ValueError(f"batch_size {batch_size} must be divisible by the "
                          f"{trainer.num_replicas} replicas")
-    if steps_per_summary < 1 or steps_per_save < 1:
-        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
-    if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
-                         f"got {steps_per_eval}")
+    positive_int("steps_per_summary", steps_per_summary)
+    positive_int("steps_per_save", steps_per_save)
+    non_negative_int("steps_per_eval (0: no validation summaries)", steps_per_eval)
     from ddsp_models.training.trainer import worker_save_dir
 
     save_dir = worker_save_dir(save_dir, trainer.strategy)  # non-chief workers: own copy
