@@ -43,6 +43,8 @@ import zipfile
 
 import numpy as np
 
+from ddsp_models.cli_logging import configure_cli_logging
+
 log = logging.getLogger(__name__)
 
 VERSION = "ddsp-pipelines-1"
@@ -504,7 +506,7 @@ def main(argv=None) -> int:
     parser.add_argument("--crepe-capacity", default="tiny", choices=("tiny", "full"))
     parser.add_argument("--no-tflite", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_cli_logging()
     result = export_run(args.run_dir, args.out, args.block_frames, args.ir_rates,
                         args.crepe_capacity, not args.no_tflite)
     print(json.dumps(result, indent=1))

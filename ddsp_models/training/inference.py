@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from ddsp_models.checks import positive_float
+from ddsp_models.cli_logging import configure_cli_logging
 from ddsp_models.training.chunked_features import (
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_CONTEXT_SECONDS,
@@ -405,7 +406,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_cli_logging()
     run = load_run(args.run_dir)
     progress = not args.quiet
     if args.command == "midi":
