@@ -407,8 +407,10 @@ def a_weighting(frequencies, min_db: float | None = A_WEIGHTING_MIN_DB) -> np.nd
     return db if min_db is None else np.maximum(db, min_db)
 
 
-def _mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
-    """Per-bin power gains 10^(A/10) divided by the number of bins (a weighted mean), float32."""
+def a_weighted_mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
+    """Per-bin power gains 10^(A/10) divided by the number of bins, float32 `[n_fft // 2 + 1]`:
+    `power @ weights` is the A-weighted mean power of a frame (the loudness of
+    `compute_loudness`, also used by the exported feature extractor)."""
     gains = 10.0 ** (a_weighting(fft_frequencies(sample_rate, n_fft)) / 10.0)
     return (gains / gains.size).astype(np.float32)
 
@@ -449,7 +451,7 @@ def _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding) -> n
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     spectrum = np.fft.rfft(frames * window, axis=-1)
     power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
-    mean_power = power @ _mean_weights(sample_rate, n_fft).astype(np.float64)
+    mean_power = power @ a_weighted_mean_weights(sample_rate, n_fft).astype(np.float64)
     loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db, use_tf=False).astype(np.float32)
     return loudness[0] if squeeze else loudness
 
@@ -480,7 +482,7 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
         return _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding)
     audio, squeeze = _batched_audio(audio)
     power = _windowed_rfft(audio, n_fft, hop, padding, output="power")
-    mean_power = tf.tensordot(power, tf.constant(_mean_weights(sample_rate, n_fft)), axes=1)
+    mean_power = tf.tensordot(power, tf.constant(a_weighted_mean_weights(sample_rate, n_fft)), axes=1)
     loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db)
     return loudness[0] if squeeze else loudness
 
@@ -584,6 +586,4 @@ def reset_crepe() -> None:
     """Forgets the cached CREPE networks and weights (the next use rebuilds them)."""
     from ddsp_models.crepe import weights
 
-    with weights._LOCK:
-        weights._MODEL_CACHE.clear()
-        weights._WEIGHTS_CACHE.clear()
+    weights.clear_caches()

@@ -131,7 +131,7 @@ class InMemoryProvider(DataProvider):
         return dataset
 
 
-def _list_files(file_pattern) -> list[str]:
+def list_files(file_pattern) -> list[str]:
     """Sorted files matching a glob pattern (or a list of patterns); raises if none."""
     patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
     files = sorted({f for p in patterns for f in glob.glob(os.fspath(p))})
@@ -160,7 +160,7 @@ class NpzProvider(DataProvider):
     def __init__(self, file_pattern, keys=None, sample_rate: int = 16000,
                  frame_rate: int = 250, seed: int | None = None):
         super().__init__(sample_rate, frame_rate)
-        self.files = _list_files(file_pattern)
+        self.files = list_files(file_pattern)
         if keys is None:
             with np.load(self.files[0], allow_pickle=False) as npz:
                 keys = [k for k in npz.files if not k.startswith("_")]

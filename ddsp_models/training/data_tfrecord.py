@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
-from ddsp_models.training.data import _AUTOTUNE, DataProvider, _list_files
+from ddsp_models.training.data import DataProvider, list_files
 from ddsp_models.training.features import FRAME_FEATURES, N_PITCHES
 
 FEATURES_SAMPLE_RATE = 16000  # Hz: the original computes every frame feature at CREPE's rate
@@ -105,7 +105,7 @@ class TFRecordProvider(DataProvider):
     def present_keys(self) -> set:
         """Feature names of the first record of the first file (read once)."""
         if self._present is None:
-            self._present = record_keys(_list_files(self.file_pattern)[0])
+            self._present = record_keys(list_files(self.file_pattern)[0])
         return self._present
 
     def required_features(self) -> dict:
@@ -120,7 +120,7 @@ class TFRecordProvider(DataProvider):
         """Feature name -> `tf.io.FixedLenFeature` used to parse each record: the required
         ones, plus ``audio_16k`` and ``power_db`` when the records have them."""
         features = self.required_features()
-        first = _list_files(self.file_pattern)[0]
+        first = list_files(self.file_pattern)[0]
         missing = sorted(set(features) - self.present_keys)
         if missing:
             raise ValueError(f"{first}: the records lack {missing} (they hold {sorted(self.present_keys)}); "
@@ -151,18 +151,18 @@ class TFRecordProvider(DataProvider):
         return tf.io.parse_single_example(record, self.features_dict)
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        files = _list_files(self.file_pattern)
+        files = list_files(self.file_pattern)
         deterministic = not shuffle or self.seed is not None
         dataset = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             dataset = dataset.shuffle(len(files), seed=self.seed)
-        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=_AUTOTUNE,
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
                                      deterministic=deterministic)
         features = self.features_dict  # checks the first record now, not inside the pipeline
         dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
-                              num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if self.with_power and "power_db" not in features:
-            dataset = dataset.map(self._add_power, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+            dataset = dataset.map(self._add_power, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if shuffle:
             dataset = dataset.shuffle(256, seed=self.seed)
         return dataset
@@ -278,5 +278,5 @@ class UrmpMidi(Urmp):
                 example[name] = tf.cast(any_note > 0, tf.int64)
             return example
 
-        return super().get_dataset(shuffle).map(reshape, num_parallel_calls=_AUTOTUNE)
+        return super().get_dataset(shuffle).map(reshape, num_parallel_calls=tf.data.AUTOTUNE)
 

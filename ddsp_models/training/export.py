@@ -216,7 +216,8 @@ class InferenceModule:
         if self.loudness_name == "loudness_db":
             spectrum = tf.signal.rfft(frames * tf.signal.hann_window(size, periodic=True))
             power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
-            mean = tf.tensordot(power, tf.constant(spectral_ops._mean_weights(self.sample_rate, size)), axes=1)
+            weights = spectral_ops.a_weighted_mean_weights(self.sample_rate, size)
+            mean = tf.tensordot(power, tf.constant(weights), axes=1)
         else:
             mean = tf.reduce_mean(tf.square(frames), axis=-1)
         loud = core.power_to_db(mean, ref_db=0.0, range_db=core.DB_RANGE)
