@@ -23,14 +23,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import ddsp  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from ddsp.training import nn  # noqa: E402
+from ddsp.training import decoders, nn  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(REPO, "tests", "data", "golden", "upstream_nn")
 SEED = 20261130
 
-# (case id, target, constructor kwargs or None for a function, input shapes or
-#  ('kwarg', value) pairs, call kwargs). Inputs are seeded normal noise of those shapes.
+# (case id, target, constructor kwargs or None for a function, input shapes, ('kwarg', value)
+#  pairs or {feature: shape} dicts, call kwargs). Inputs are seeded normal noise of those
+#  shapes. A target without a module is in nn; a constructor kwarg {'target': ..., 'init':
+#  ...} is built first (a decoder's `net`).
 X3 = (2, 9, 3)
 CASES = [
     ("fc", "Fc", {"ch": 5}, [X3], {}),
@@ -76,12 +78,31 @@ CASES = [
     ("dcs_spectral_norm", "DilatedConvStack",
      {"ch": 8, "layers_per_stack": 2, "stacks": 1, "norm_type": "layer", "spectral_norm": True},
      [X3], {"training": True}),
+    ("decoder_dilated_conv", "decoders.DilatedConvDecoder",
+     {"ch": 8, "layers_per_stack": 2, "stacks": 1, "norm_type": "layer", "conditioning_keys": None,
+      "output_splits": [["amps", 1], ["harmonic_distribution", 4]]},
+     [{"ld_scaled": (2, 9, 1), "f0_scaled": (2, 9, 1)}], {}),
+    ("decoder_dilated_conv_z_upsample", "decoders.DilatedConvDecoder",
+     {"ch": 8, "layers_per_stack": 1, "stacks": 2, "norm_type": "instance", "resample_stride": 2,
+      "output_splits": [["amps", 1], ["noise_magnitudes", 3]]},
+     [{"ld_scaled": (2, 3, 1), "f0_scaled": (2, 3, 1), "z": (2, 1, 2)}], {}),
+    ("decoder_midi_to_harmonic_net", "decoders.MidiToHarmonicDecoder",
+     {"net": {"target": "nn.DilatedConvStack",
+              "init": {"ch": 8, "layers_per_stack": 2, "stacks": 1, "norm_type": "layer",
+                       "conditional": True}},
+      "output_splits": [["f0_midi", 1], ["amplitudes", 1], ["harmonic_distribution", 4]]},
+     [(2, 9, 1), (2, 9, 1), (2, 9, 3)], {}),
     ("split_to_dict", "split_to_dict", None,
      [(2, 9, 6), ("tensor_splits", [["amps", 1], ["harmonic_distribution", 3], ["noise", 2]])], {}),
     ("normalize_op_group", "normalize_op", None, [(2, 9, 1, 64), ("norm_type", "group")], {}),
     ("normalize_op_instance", "normalize_op", None, [(2, 9, 1, 6), ("norm_type", "instance")], {}),
     ("normalize_op_layer", "normalize_op", None, [(2, 9, 1, 6), ("norm_type", "layer")], {}),
 ]
+
+
+def resolve(target):
+    module, name = target.split(".")
+    return getattr({"nn": nn, "decoders": decoders}[module], name)
 
 
 def flat_outputs(value, name):
@@ -97,6 +118,14 @@ def record(out_dir):
     for case_id, target, init, inputs, call_kwargs in CASES:
         args, kwargs, entry_inputs = [], dict(call_kwargs), []
         for i, spec in enumerate(inputs):
+            if isinstance(spec, dict):  # a dict of features
+                features = {}
+                for name, shape in spec.items():
+                    arrays[f"{case_id}/in{i}.{name}"] = rng.normal(size=shape).astype(np.float32)
+                    features[name] = tf.constant(arrays[f"{case_id}/in{i}.{name}"])
+                args.append(features)
+                entry_inputs.append({"dict": {n: f"{case_id}/in{i}.{n}" for n in spec}})
+                continue
             if isinstance(spec[0], str):  # a plain keyword argument
                 kwargs[spec[0]] = spec[1]
                 entry_inputs.append({"kwarg": spec[0], "value": spec[1]})
@@ -105,14 +134,16 @@ def record(out_dir):
             arrays[key] = rng.normal(size=spec).astype(np.float32)
             args.append(tf.constant(arrays[key]))
             entry_inputs.append({"array": key})
-        entry = {"id": case_id, "target": f"nn.{target}", "init": init, "inputs": entry_inputs,
+        target = target if "." in target else f"nn.{target}"
+        entry = {"id": case_id, "target": target, "init": init, "inputs": entry_inputs,
                  "call_kwargs": call_kwargs}
-        fn = getattr(nn, target)
+        fn = resolve(target)
         if init is None:
             outputs = flat_outputs(fn(*args, **kwargs), f"{case_id}/out")
         else:
-            layer = fn(**init)
-            call_args = [args] if len(args) > 1 else args
+            layer = fn(**{k: resolve(v["target"])(**v["init"]) if isinstance(v, dict) else v
+                          for k, v in init.items()})
+            call_args = [args] if len(args) > 1 and target.startswith("nn.") else args
             layer(*call_args)  # builds the variables
             for variable in layer.weights:
                 variable.assign(rng.normal(scale=0.4, size=variable.shape).astype(np.float32))
