@@ -14,7 +14,7 @@ import math
 import keras
 import tensorflow as tf
 
-from ddsp_models import core
+from ddsp_models import checks, core
 from ddsp_models.gin_utils import register
 from ddsp_models.training import gru
 from ddsp_models.training.gru import FastGRU
@@ -231,8 +231,7 @@ class RnnFc(keras.layers.Layer):
     def __init__(self, rnn_feat, out_feat, rnn_type: str = "lstm", nonlinearity="sigmoid",
                  bidir: bool = False, n_rnn: int = 1, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(n_rnn, bool) or not isinstance(n_rnn, int) or n_rnn < 1:
-            raise ValueError(f"RnnFc `n_rnn` must be a positive integer, got {n_rnn!r}.")
+        checks.positive_int("RnnFc `n_rnn`", n_rnn)
         self._rnn_names = set_layers(self, "rnn", [Rnn(rnn_feat, rnn_type, return_sequences=bool(bidir))
                                                    for _ in range(n_rnn)])
         self.fc = Fc(out_feat, nonlinearity)

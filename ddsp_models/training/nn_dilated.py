@@ -10,7 +10,7 @@ the original, so an original checkpoint's kernels (`[k, 1, in, out]`) load uncha
 import keras
 import tensorflow as tf
 
-from ddsp_models import core
+from ddsp_models import checks, core
 from ddsp_models.gin_utils import register
 from ddsp_models.training import nn
 from ddsp_models.training.nn_original import ConditionalNorm, ensure_4d
@@ -26,10 +26,7 @@ class SpectralNormalization(keras.layers.Layer):
 
     def __init__(self, layer, power_iterations: int = 1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) \
-                or power_iterations <= 0:
-            raise ValueError("SpectralNormalization `power_iterations` must be a positive "
-                             f"integer, got {power_iterations!r}")
+        checks.positive_int("SpectralNormalization `power_iterations`", power_iterations)
         self.layer, self.power_iterations = layer, power_iterations
 
     def build(self, input_shape):
@@ -74,11 +71,6 @@ class _ReluConv(keras.layers.Layer):
 
     def call(self, x, training=None):
         return self.conv(tf.nn.relu(x), training=training)
-
-
-def _positive_int(value, arg):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"DilatedConvStack `{arg}` must be a positive integer, got {value!r}.")
 
 
 @register("nn")
@@ -130,7 +122,7 @@ class DilatedConvStack(keras.layers.Layer):
         for arg, value in (("ch", ch), ("layers_per_stack", layers_per_stack), ("stacks", stacks),
                            ("kernel_size", kernel_size), ("resample_stride", resample_stride),
                            ("stacks_per_resample", stacks_per_resample)):
-            _positive_int(value, arg)
+            checks.positive_int(f"DilatedConvStack `{arg}`", value)
         if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation == 0:
             raise ValueError(f"DilatedConvStack `dilation` must be a non-zero integer, got {dilation!r}.")
         if norm_type not in nn.NORM_TYPES:
