@@ -266,11 +266,26 @@ class ProcessorGroup(keras.layers.Layer):
         return self.__call__(dag_inputs, **kwargs)
 
     def get_controls(self, dag_inputs: Mapping[str, Any]) -> TensorDict:
-        """Every input and node output, flat '/' keys (as `return_outputs_dict=True`)."""
-        return self(dag_inputs, return_outputs_dict=True)
+        """Runs the dag; returns every output nested as the original DDSP's DAG does:
+        `{'inputs': dag_inputs, **dag_inputs, '<processor name>': {'signal': ...,
+        'controls': {...}}, ..., 'out': the last processor's dict}`. (`return_outputs_dict=True`
+        gives the same tensors flat: '<processor name>/signal', ...)."""
+        flat = self(dag_inputs, return_outputs_dict=True)
+        nested = {"inputs": dict(dag_inputs), **dag_inputs}
+        for processor in self.processors:
+            prefix = f"{processor.name}/controls/"
+            nested[processor.name] = {
+                "signal": flat[f"{processor.name}/signal"],
+                "controls": {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}}
+        nested[OUTPUT_KEY] = nested[self.processors[-1].name]
+        return nested
 
     def get_signal(self, dag_outputs: TensorDict) -> tf.Tensor:
-        """The output signal from a dict returned by get_controls."""
+        """The output signal from a dict returned by get_controls (or by
+        `return_outputs_dict=True`)."""
+        out = dag_outputs.get(OUTPUT_KEY)
+        if isinstance(out, Mapping):
+            return out["signal"]
         return dag_outputs[f"{OUTPUT_KEY}/signal"]
 
     def _check_keys_available(self, available: set) -> None:

@@ -133,10 +133,8 @@ def test_dilated_conv_stack_receptive_field_is_the_dilation_span():
     assert stack(x).shape == (1, 64, 16)
 
 
-def test_dilated_conv_stack_alias_norms_and_resampling():
+def test_dilated_conv_stack_norms_and_resampling():
     x = random(2, 16, 3)
-    alias = nn.DilatedConvStack(ch=4, layer_per_stack=2, stacks=1)
-    assert alias.layers_per_stack == 2
     # Instance norm takes statistics over all of time: every input frame matters.
     normed = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1, norm_type="instance")
     assert len(input_gradient_span(normed, x, 0)) == 16
@@ -144,8 +142,16 @@ def test_dilated_conv_stack_alias_norms_and_resampling():
     down = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=2, resample_type="downsample",
                                resample_stride=2, stacks_per_resample=2)
     assert up(x).shape == (2, 64, 4) and down(x).shape == (2, 8, 4)
+    before = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=2, resample_type="downsample",
+                                 resample_stride=2, resample_after_convolve=False)
+    assert before(x).shape == (2, 4, 4)
     with pytest.raises(ValueError, match="norm_type"):
         nn.DilatedConvStack(norm_type="batch")
+    with pytest.raises(ValueError, match="dilation"):
+        nn.DilatedConvStack(dilation=0)
+    with pytest.raises(ValueError, match="multiple of stacks_per_resample"):
+        nn.DilatedConvStack(stacks=3, layers_per_stack=1, resample_type="upsample", resample_stride=2,
+                            stacks_per_resample=2, resample_after_convolve=False)
 
 
 def test_dilated_conv_stack_spectral_norm_and_orthogonal_init():
@@ -153,13 +159,13 @@ def test_dilated_conv_stack_spectral_norm_and_orthogonal_init():
     stack = nn.DilatedConvStack(ch=8, layers_per_stack=2, stacks=1, spectral_norm=True)
     for _ in range(20):  # one power-iteration step per training call
         stack(x, training=True)
-    for wrapper in [stack.conv_in, stack.conv_0, stack.conv_1]:
+    for wrapper in [stack.conv_in, stack.layer_0.conv, stack.layer_1.conv]:
         kernel = wrapper.layer.kernel.numpy()
         largest = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
         assert largest == pytest.approx(1.0, abs=0.05)
     ortho = nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1, ortho_init=True)
     ortho(x)
-    kernel = ortho.conv_0.kernel.numpy().reshape(-1, 4)  # [3 taps * 4 in, 4 out]
+    kernel = ortho.layer_0.conv.kernel.numpy().reshape(-1, 4)  # [3 taps * 4 in, 4 out]
     np.testing.assert_allclose(kernel.T @ kernel, np.eye(4), atol=1e-5)
 
 

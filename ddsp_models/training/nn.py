@@ -14,8 +14,7 @@ import math
 import keras
 import tensorflow as tf
 
-from ddsp_models import core
-from ddsp_models.checks import non_negative_int, positive_int
+from ddsp_models import checks, core
 from ddsp_models.gin_utils import register
 from ddsp_models.training import gru
 from ddsp_models.training.gru import FastGRU
@@ -78,7 +77,7 @@ def check_splits(splits, name: str):
     for key, size in pairs:
         if not isinstance(key, str):
             raise ValueError(f"`{name}`: each entry must be (str key, size), got ({key!r}, {size!r}).")
-        positive_int(f"`{name}` size of {key!r}", size)
+        checks.positive_int(f"`{name}` size of {key!r}", size)
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"`{name}` repeats a key: {keys}.")
@@ -151,7 +150,7 @@ class FcStack(keras.layers.Layer):
 
     def __init__(self, ch: int = 256, layers: int = 2, nonlinearity="leaky_relu", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        non_negative_int("FcStack `layers`", layers)
+        checks.non_negative_int("FcStack `layers`", layers)
         self.ch = int(ch)
         self._fc_names = set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
 
@@ -211,16 +210,38 @@ class Rnn(keras.layers.Layer):
 
 @register("nn")
 class RnnFc(keras.layers.Layer):
-    """Rnn(rnn_channels) -> FcStack(ch, layers). `[batch, time, in] -> [batch, time, ch]`."""
+    """`n_rnn` RNNs of `rnn_feat` units, then `Fc(out_feat, nonlinearity)` (the original
+    DDSP's layer, its maths included).
 
-    def __init__(self, ch: int = 512, rnn_channels: int = 512, rnn_type: str = "gru",
-                 nonlinearity="leaky_relu", layers: int = 1, name=None, **kwargs):
+    As in the original, `bidir` fills the RNNs' `return_sequences` slot: the RNNs are never
+    bidirectional; with `bidir=False` (the default) each returns only its last step, so
+    `[batch, time, in] -> [batch, out_feat]` (and `n_rnn > 1` fails, as there); with
+    `bidir=True` every step: `[batch, time, in] -> [batch, time, out_feat]`.
+
+    Args:
+      rnn_feat: units of each RNN.
+      out_feat: channels of the Fc layer (Dense -> LayerNormalization -> nonlinearity).
+      rnn_type: 'lstm' or 'gru'.
+      nonlinearity: the Fc layer's activation.
+      bidir: every step's output (True) or only the last (False), see above.
+      n_rnn: number of RNNs in a row.
+    """
+
+    def __init__(self, rnn_feat, out_feat, rnn_type: str = "lstm", nonlinearity="sigmoid",
+                 bidir: bool = False, n_rnn: int = 1, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.rnn = Rnn(rnn_channels, rnn_type)
-        self.fc_stack = FcStack(ch, layers, nonlinearity)
+        checks.positive_int("RnnFc `n_rnn`", n_rnn)
+        self._rnn_names = set_layers(self, "rnn", [Rnn(rnn_feat, rnn_type, return_sequences=bool(bidir))
+                                                   for _ in range(n_rnn)])
+        self.fc = Fc(out_feat, nonlinearity)
+
+    def build(self, input_shape):
+        pass  # sub-layers build on their first call
 
     def call(self, x, training=None):
-        return self.fc_stack(self.rnn(x, training=training))
+        for rnn in get_layers(self, self._rnn_names):
+            x = rnn(x, training=training)
+        return self.fc(x)
 
 
 # ------------------------------------------------------------------------ normalisation
@@ -261,14 +282,15 @@ class Normalize(keras.layers.Layer):
     """`normalize_op` followed by a learned per-channel scale (init 1) and shift (init 0).
 
     Args:
-      norm_type: 'instance', 'layer' or 'group' (see `normalize_op`).
+      norm_type: None (scale and shift only, as the original), 'instance', 'layer' or
+        'group' (see `normalize_op`).
       n_groups: groups for 'group'.
     """
 
     def __init__(self, norm_type: str = "layer", n_groups: int = 32, eps: float = 1e-5, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if norm_type not in ("instance", "layer", "group"):
-            raise ValueError(f"Normalize `norm_type` must be 'instance', 'layer' or 'group', got {norm_type!r}.")
+        if norm_type not in NORM_TYPES:
+            raise ValueError(f"Normalize `norm_type` must be one of {NORM_TYPES}, got {norm_type!r}.")
         self.norm_type, self.n_groups, self.eps = norm_type, int(n_groups), float(eps)
 
     def build(self, input_shape):
@@ -279,120 +301,6 @@ class Normalize(keras.layers.Layer):
     def call(self, x):
         normed = normalize_op(x, self.norm_type, eps=self.eps, n_groups=self.n_groups)
         return normed * self.scale + self.shift
-
-
-# ----------------------------------------------------------------- dilated convolutions
-@register("nn")
-class DilatedConvStack(keras.layers.Layer):
-    """Residual stacks of 1-D dilated convolutions over time, `[batch, time, in] -> [batch, time', ch]`.
-
-    An input convolution maps to `ch` channels; then `stacks` stacks of `layers_per_stack`
-    residual layers x <- x + relu(FiLM(norm(conv_j(x)))), conv_j with dilation
-    `dilation ** j` and 'same' padding (non-causal). Without normalisation, output frame t
-    depends on input frames within t +- (kernel_size - 1) / 2 * (1 + stacks * sum_j dilation^j).
-
-    Args:
-      ch: channels.
-      layers_per_stack: convolutions per stack (`layer_per_stack` is accepted as an alias).
-      stacks: number of stacks.
-      kernel_size: taps of each convolution (odd for a centred receptive field).
-      dilation: dilation growth per layer within a stack.
-      norm_type: None, 'instance', 'layer' or 'group' (see `Normalize`).
-      resample_type: None, 'downsample' (strided convolution) or 'upsample' (transposed).
-      resample_stride: time factor of each resampling.
-      stacks_per_resample: resample after (or before) every this many stacks.
-      resample_after_convolve: resample after a stack's convolutions (else before).
-      conditional: the call takes (x, conditioning `[batch, time_c, n]`); each layer scales and
-        shifts its normalised activations by Dense(2 ch)(conditioning), with conditioning
-        linearly resampled to the current time length.
-      shift_only: conditioning only shifts (no scale).
-      spectral_norm: wrap every convolution in `keras.layers.SpectralNormalization` (the
-        kernel is rescaled to unit spectral norm at each training call).
-      ortho_init: orthogonal initial kernels (else Glorot uniform).
-    """
-
-    def __init__(self, ch: int = 256, layers_per_stack: int = 5, stacks: int = 2, kernel_size: int = 3,
-                 dilation: int = 2, norm_type=None, resample_type=None, resample_stride: int = 1,
-                 stacks_per_resample: int = 1, resample_after_convolve: bool = True, conditional: bool = False,
-                 shift_only: bool = False, spectral_norm: bool = False, ortho_init: bool = False,
-                 layer_per_stack=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        if layer_per_stack is not None:
-            layers_per_stack = layer_per_stack
-        for arg, value in (("ch", ch), ("layers_per_stack", layers_per_stack), ("stacks", stacks),
-                           ("kernel_size", kernel_size), ("dilation", dilation),
-                           ("resample_stride", resample_stride), ("stacks_per_resample", stacks_per_resample)):
-            positive_int(f"DilatedConvStack `{arg}`", value)
-        if norm_type not in NORM_TYPES:
-            raise ValueError(f"DilatedConvStack `norm_type` must be one of {NORM_TYPES}, got {norm_type!r}.")
-        if resample_type not in (None, "downsample", "upsample"):
-            raise ValueError("DilatedConvStack `resample_type` must be None, 'downsample' or 'upsample', "
-                             f"got {resample_type!r}.")
-        self.ch, self.layers_per_stack, self.stacks = ch, layers_per_stack, stacks
-        self.kernel_size, self.dilation, self.norm_type = kernel_size, dilation, norm_type
-        self.resample_type = resample_type if resample_stride > 1 else None
-        self.resample_stride, self.stacks_per_resample = resample_stride, stacks_per_resample
-        self.resample_after_convolve = resample_after_convolve
-        self.conditional, self.shift_only = conditional, shift_only
-
-        initializer = "orthogonal" if ortho_init else "glorot_uniform"
-
-        def conv(layer_class, size, **conv_kwargs):
-            layer = layer_class(ch, size, padding="same", kernel_initializer=initializer, **conv_kwargs)
-            return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
-
-        self.conv_in = conv(keras.layers.Conv1D, kernel_size)
-        n_layers = stacks * layers_per_stack
-        self._conv_names = set_layers(self, "conv", [
-            conv(keras.layers.Conv1D, kernel_size, dilation_rate=dilation ** (i % layers_per_stack))
-            for i in range(n_layers)])
-        self._norm_names = set_layers(self, "norm", [Normalize(norm_type) for _ in range(n_layers)]) \
-            if norm_type else []
-        self._film_names = set_layers(self, "film", [
-            keras.layers.Dense(ch if shift_only else 2 * ch) for _ in range(n_layers)]) if conditional else []
-        n_resample = -(-stacks // stacks_per_resample) if self.resample_type else 0
-        resample_class = keras.layers.Conv1D if self.resample_type == "downsample" else keras.layers.Conv1DTranspose
-        self._resample_names = set_layers(self, "resample", [
-            conv(resample_class, resample_stride, strides=resample_stride) for _ in range(n_resample)])
-
-    def build(self, input_shape):
-        pass  # sub-layers build on their first call
-
-    def _film(self, y, conditioning, index):
-        if not self.conditional:
-            return y
-        if conditioning.shape[1] != y.shape[1]:
-            conditioning = core.resample(conditioning, y.shape[1])
-        film = getattr(self, self._film_names[index])(conditioning)
-        if self.shift_only:
-            return y + film
-        scale, shift = tf.split(film, 2, axis=-1)
-        return y * (1.0 + scale) + shift
-
-    def call(self, inputs, training=None):
-        if self.conditional:
-            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-                raise ValueError("DilatedConvStack(conditional=True) must be called with (x, conditioning).")
-            x, conditioning = (core.ensure_3d(v, name) for v, name in zip(inputs, ("x", "conditioning")))
-        else:
-            x, conditioning = core.ensure_3d(inputs, "x"), None
-        x = self.conv_in(x, training=training)
-        index = 0
-        for stack in range(self.stacks):
-            resample_now = self.resample_type and stack % self.stacks_per_resample == 0
-            resampler = getattr(self, self._resample_names[stack // self.stacks_per_resample]) if resample_now else None
-            if resampler is not None and not self.resample_after_convolve:
-                x = resampler(x, training=training)
-            for _ in range(self.layers_per_stack):
-                y = getattr(self, self._conv_names[index])(x, training=training)
-                if self.norm_type:
-                    y = getattr(self, self._norm_names[index])(y)
-                y = self._film(y, conditioning, index)
-                x = x + tf.nn.relu(y)
-                index += 1
-            if resampler is not None and self.resample_after_convolve:
-                x = resampler(x, training=training)
-        return x
 
 
 # ---------------------------------------------------------------------- output splits
@@ -453,7 +361,7 @@ class FcStackOut(keras.layers.Layer):
     def __init__(self, ch: int = 256, layers: int = 2, n_out: int = 32, nonlinearity="leaky_relu", name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        self.n_out = positive_int("FcStackOut `n_out`", n_out)
+        self.n_out = checks.positive_int("FcStackOut `n_out`", n_out)
         self.stack = FcStack(ch, layers, nonlinearity)
         self.dense_out = keras.layers.Dense(n_out)
 
@@ -516,11 +424,11 @@ from ddsp_models.training.nn_original_layers import (  # noqa: E402,F401
     ResidualStack,
     ResNet,
     SingleGru,
-    SpectralNormalization,
     StatelessRnn,
     VectorQuantization,
     get_embedding,
 )
 
 gin_register_keras_layers()
+from ddsp_models.training.nn_dilated import DilatedConvStack, SpectralNormalization  # noqa: E402,F401
 from ddsp_models.training.resnet import ResidualBlock2D, ResNet2D  # noqa: E402,F401

@@ -180,9 +180,6 @@ class Identity(keras.layers.Layer):
         return x
 
 
-SpectralNormalization = keras.layers.SpectralNormalization  # same maths (power iteration)
-
-
 def get_embedding(vocab_size=1024, n_dims=256):
     """An embedding layer: integer ids -> `[..., n_dims]` learned vectors."""
     return keras.layers.Embedding(input_dim=vocab_size, output_dim=n_dims)
