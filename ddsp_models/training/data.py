@@ -18,12 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
+from ddsp_models.spectral_ops import get_framed_lengths  # noqa: F401  (the original's data.get_framed_lengths)
 from ddsp_models.training.features import FRAME_FEATURES  # noqa: F401  (the providers' frame keys)
 
 _AUTOTUNE = tf.data.AUTOTUNE
 # TFRecord providers live in `data_tfrecord` (importing it from here would be circular);
 # `data.TFRecordProvider` etc. still work through the module's __getattr__.
-_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi")
+_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi",
+                       "UrmpMidiUnsegmented")
 
 
 def __getattr__(name: str):
