@@ -280,3 +280,29 @@ def test_mfcc_rnn_encoder_mean_aggregate_is_the_time_mean_of_the_rnn_outputs():
     last = encoders.MfccRnnEncoder(rnn_channels=6, z_dims=3, z_time_steps=31)
     assert last.pooling == "final" and last.z_dims == 3
     assert encoders.MfccRnnEncoder().z_dims == 512  # the original's default
+
+
+def test_sinusoidal_to_harmonic_encoder_applies_the_originals_scale_functions():
+    """Original inputs (hz_to_unit(freqs, 0, Nyquist), linear amplitudes) -> net -> Dense:
+    harm_amp = amp_scale_fn(logit), f0_hz = freq_scale_fn(f0_depth logits), harm_dist =
+    amp_scale_fn(logits) normalised below Nyquist."""
+    net = tf.keras.layers.Dense(6)
+    encoder = encoders.SinusoidalToHarmonicEncoder(
+        net=net, n_harmonics=4, f0_depth=3, amp_scale_fn=tf.nn.softplus,
+        freq_scale_fn=lambda x: 100.0 + 10.0 * tf.reduce_sum(x, axis=-1, keepdims=True), sample_rate=SR)
+    sin_freqs = RNG.uniform(100, 2000, size=[1, 5, 2]).astype(np.float32)
+    sin_amps = RNG.uniform(size=[1, 5, 2]).astype(np.float32)
+    out = encoder(sin_freqs, sin_amps)
+    from ddsp_models import core
+
+    unit = core.hz_to_unit(sin_freqs, hz_min=0.0, hz_max=SR / 2).numpy()  # MIDI-linear, as the original
+    x = encoder.dense_out(net(np.concatenate([unit, sin_amps], -1))).numpy()
+    assert x.shape[-1] == 1 + 3 + 4
+    softplus = np.log1p(np.exp(x))
+    np.testing.assert_allclose(out["harm_amp"].numpy(), softplus[..., :1], rtol=1e-5)
+    np.testing.assert_allclose(out["f0_hz"].numpy(), 100.0 + 10.0 * x[..., 1:4].sum(-1, keepdims=True), rtol=1e-5)
+    dist = softplus[..., 4:] * (out["f0_hz"].numpy() * np.arange(1, 5) < SR / 2)
+    np.testing.assert_allclose(out["harm_dist"].numpy(), dist / dist.sum(-1, keepdims=True), rtol=1e-5)
+    default = encoders.SinusoidalToHarmonicEncoder(net=tf.keras.layers.Dense(4), n_harmonics=3)
+    f0 = default({"sin_freqs": sin_freqs, "sin_amps": sin_amps})["f0_hz"].numpy()
+    assert default.n_f0 == 64 and np.all((f0 >= 20.0 - 1e-3) & (f0 <= 1200.0 + 1e-3))  # 20 - 1200 Hz softmax
