@@ -5,8 +5,9 @@ them; the weighted losses of this package's formulation are then not added."""
 import numpy as np
 import pytest
 
+from midi_fixtures import MIDI_ENCODER_MIXIN as MIDI_ENCODER
+from midi_fixtures import midi_notes
 from test_midi_autoencoder import MIDIAE, SECONDS, build
-from midi_fixtures import MIDI_ENCODER_MIXIN as MIDI_ENCODER, midi_notes
 
 
 @pytest.fixture(scope="module")
