@@ -19,12 +19,14 @@ import tensorflow as tf
 
 from ddsp_models.checks import positive_float, positive_int
 from ddsp_models.gin_utils import register
+from ddsp_models.spectral_ops import get_framed_lengths  # noqa: F401  (the original's data.get_framed_lengths)
 from ddsp_models.training.features import FRAME_FEATURES  # noqa: F401  (the providers' frame keys)
 
 _AUTOTUNE = tf.data.AUTOTUNE
 # TFRecord providers live in `data_tfrecord` (importing it from here would be circular);
 # `data.TFRecordProvider` etc. still work through the module's __getattr__.
-_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi")
+_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi",
+                       "UrmpMidiUnsegmented")
 
 
 def __getattr__(name: str):
@@ -288,8 +290,8 @@ class NSynthTfds(TfdsProvider):
 
     def __init__(self, name: str = "nsynth/gansynth_subset.f0_and_loudness:2.3.3",
                  split: str = "train", data_dir: str | None = None, sample_rate: int = 16000,
-                 frame_rate: int = 250, shuffle_buffer: int = 1000, seed: int | None = None,
-                 include_note_labels: bool = True):
+                 frame_rate: int = 250, include_note_labels: bool = True, shuffle_buffer: int = 1000,
+                 seed: int | None = None):
         super().__init__(name, split, data_dir, sample_rate, frame_rate, shuffle_buffer, seed)
         self.include_note_labels = bool(include_note_labels)
 
@@ -478,11 +480,11 @@ class ZippedProvider(DataProvider):
     A pass ends with the shortest provider.
 
     Args:
-      providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
-      names: one name per provider (no '/'), default ``('synthetic', 'real')``.
-      data_providers: the original DDSP's name of `providers` (wins when given).
+      data_providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
       batch_size_ratios: () for `batch_size` examples of every part per batch, else one
         ratio per provider: part i gets int(batch_size * ratio_i / sum(ratios)) examples.
+      names: one name per provider (no '/'), default ``('synthetic', 'real')``.
+      providers: this package's earlier name of `data_providers` (wins when given).
 
     Raises:
       ValueError: names do not match the providers, or the audio lengths or sample rates
@@ -490,8 +492,8 @@ class ZippedProvider(DataProvider):
         frame features are used separately).
     """
 
-    def __init__(self, providers=(), names=("synthetic", "real"), data_providers=None, batch_size_ratios=()):
-        providers = data_providers if data_providers is not None else providers
+    def __init__(self, data_providers=(), batch_size_ratios=(), names=("synthetic", "real"), providers=None):
+        providers = data_providers if providers is None else providers
         providers, names = list(providers), [str(n) for n in names]
         ratios = [float(r) for r in batch_size_ratios or ()]
         if ratios and (len(ratios) != len(providers) or min(ratios) <= 0):

@@ -162,8 +162,10 @@ class MarginLoss(Loss):
     """``weight * mean(relu(|value - target| - margin))``: zero while `value` stays within
     `margin` of `target` (e.g. a pitch latent within half a semitone of f0, MIDI units).
 
-    Call: ``(value, target)``, tensors of one shape (e.g. ``[batch, n_frames, 1]``).
-    With ``margin=0`` this is the weighted mean absolute difference.
+    Call: ``(value, target)``, tensors of one shape (e.g. ``[batch, n_frames, 1]``), or
+    ``(distance)`` alone (|distance| stands for |value - target|; the original DDSP's
+    MIDI models call their margin losses so). With ``margin=0`` this is the weighted mean
+    absolute difference.
     """
 
     def __init__(self, weight: float = 1.0, margin: float = 0.0, name: str = "margin_loss"):
@@ -171,8 +173,9 @@ class MarginLoss(Loss):
         self.weight = non_negative_float("`weight`", weight)
         self.margin = non_negative_float("`margin`", margin)
 
-    def call(self, value, target):
-        return self.weight * tf.reduce_mean(tf.nn.relu(tf.abs(value - target) - self.margin))
+    def call(self, value, target=None):
+        distance = value if target is None else value - target
+        return self.weight * tf.reduce_mean(tf.nn.relu(tf.abs(distance) - self.margin))
 
 
 @register("losses")

@@ -329,8 +329,9 @@ class TrainingSession:
 def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
           steps_per_summary: int = 300, steps_per_save: int = 300, save_dir="/tmp/ddsp",
           restore_dir="/tmp/ddsp", early_stop_loss_value=None,
-          report_loss_to_hpo: bool = False, steps_per_eval: int = 0,
-          eval_data_provider=None, eval_examples: int = 2, seed: int | None = None) -> dict:
+          report_loss_to_hypertune: bool = False, steps_per_eval: int = 0,
+          eval_data_provider=None, eval_examples: int = 2, seed: int | None = None,
+          report_loss_to_hpo: bool | None = None) -> dict:
     """Trains until the trainer's step reaches `num_steps` (or the loss gets low enough).
 
     `resume_or_warm_start` first: resumes from the newest complete checkpoint in
@@ -351,8 +352,10 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
       restore_dir: folder (or checkpoint prefix) to warm-start from.
       early_stop_loss_value: stop once the mean ``total_loss`` of a logging window is
         below this.
-      report_loss_to_hpo: write the final mean total loss to ``<save_dir>/hpo_metric.json``
-        (and to cloudml-hypertune when that package is installed).
+      report_loss_to_hypertune: write the final mean total loss to
+        ``<save_dir>/hpo_metric.json`` (and to cloudml-hypertune when that package is
+        installed); `report_loss_to_hpo` is this package's earlier name for it (wins when
+        given).
       steps_per_eval: every this many steps and at the last step, write audio, spectrogram,
         f0 and piano-roll summaries of a fixed validation batch to ``summaries/valid/``
         (0: never).
@@ -387,7 +390,9 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                        steps_per_save, early_stop_loss_value, validation, steps_per_eval)
     if result["step"] == start.step and not checkpoints.has_checkpoint(save_dir):
         checkpoints.save(trainer, save_dir)
-    if report_loss_to_hpo and result["losses"]:
+    if report_loss_to_hpo is not None:
+        report_loss_to_hypertune = report_loss_to_hpo
+    if report_loss_to_hypertune and result["losses"]:
         _report_to_hpo(save_dir, result["step"], result["losses"].get("total_loss", math.nan))
     return {"step": result["step"], "losses": result["losses"]}
 
