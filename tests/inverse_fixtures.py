@@ -28,14 +28,29 @@ def tiny_encoders(n_sinusoids: int = 8, frame_rate: int = FRAME_RATE):
     return sinusoidal, harmonic
 
 
+def package_losses() -> dict:
+    """This package's grouped losses (keyword arguments of InverseSynthesis), as
+    models/inverse_synthesis.gin binds them, with spectral losses at 3 scales."""
+    from ddsp_models import inverse_losses, losses
+
+    return {"audio_losses": [losses.SpectralLoss(fft_sizes=(1024, 256, 64), logmag_weight=1.0)],
+            "consistency_losses": [inverse_losses.InverseKDEConsistencyLoss()],
+            "prior_losses": [inverse_losses.HarmonicDistributionPrior(weight=0.1)],
+            "twm_losses": [inverse_losses.InverseTWMLoss(weight=0.1)],
+            "sinusoid_supervision_losses": [inverse_losses.InverseKDEConsistencyLoss()],
+            "noise_supervision_losses": [inverse_losses.InverseFilteredNoiseConsistencyLoss()],
+            "harmonic_supervision_losses": [inverse_losses.InverseHarmonicConsistencyLoss()]}
+
+
 def tiny_model(harmonic: bool = True, stop_gradient: bool = True, **kwargs):
-    """A tiny InverseSynthesis on 0.5 s clips (spectral losses at 3 scales)."""
-    from ddsp_models import losses
+    """A tiny InverseSynthesis on 0.5 s clips without reverb, with `package_losses()` (each
+    replaced by a keyword of the same name)."""
     from ddsp_models.training import models
 
     sinusoidal_encoder, harmonic_encoder = tiny_encoders(frame_rate=kwargs.pop("frame_rate", FRAME_RATE))
-    kwargs.setdefault("audio_losses", [losses.SpectralLoss(fft_sizes=(1024, 256, 64), logmag_weight=1.0)])
-    return models.InverseSynthesis(sinusoidal_encoder, harmonic_encoder if harmonic else None,
+    kwargs = {**package_losses(), "reverb": False, **kwargs}
+    return models.InverseSynthesis(sinusoidal_encoder=sinusoidal_encoder,
+                                   harmonic_encoder=harmonic_encoder if harmonic else None,
                                    n_samples=N_SAMPLES, stop_gradient=stop_gradient, **kwargs)
 
 

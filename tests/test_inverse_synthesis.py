@@ -190,7 +190,7 @@ def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
 
 def test_bad_inputs_raise_named_errors(notes):
     with pytest.raises(ValueError, match="sinusoidal_encoder"):
-        models.InverseSynthesis(None)
+        models.InverseSynthesis(sinusoidal_encoder=None)
     model = tiny_model()
     with pytest.raises(ValueError, match="n_samples=8000"):
         model({"audio": tf.zeros([1, 4000])})

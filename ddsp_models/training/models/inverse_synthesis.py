@@ -22,23 +22,34 @@ Training modes, chosen by the features passed in:
     part's losses are computed on its own examples and named `<part>/<loss>`. A part with
     true controls gets the supervised losses.
 
-Loss names (each loss object's `name`, prefixed by its branch):
+Loss names: this package's grouped losses (each loss object's `name`, prefixed by its branch):
   sin_<audio loss>, harm_<audio loss>        audio_losses on sin_audio / harm_audio;
   harm_<consistency loss>                    KDE consistency, predicted harmonics vs sinusoids;
   harm_<prior loss>                          prior on harm_dist;
   harm_<twm loss>                            TWM of the predicted f0 against the sinusoids;
   sin_<loss> (sinusoid_supervision_losses, noise_supervision_losses) and
   harm_<loss> (harmonic_supervision_losses)  against the true controls (self-supervised).
+The original DDSP's loss arguments keep the original's names: sin_/harm_<audio loss>,
+<consistency loss>, <prior>, <twm loss>, and ss_<loss> for the self-supervised ones (see
+InverseSynthesis). In zipped mode every name is prefixed by '<part>/'.
 """
 import tensorflow as tf
 
 from ddsp_models import core, effects, inverse_losses, processors, synths
 from ddsp_models.checks import positive_int
+from ddsp_models.consistency_losses import HarmonicConsistencyLoss
 from ddsp_models.gin_utils import register
-from ddsp_models.losses import SpectralLoss
 from ddsp_models.training.models.model import Model
 
 TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
+# The 6-argument harmonic consistency losses (harm_amp, harm_dist, f0_hz and their targets).
+HARMONIC_CONSISTENCY_LOSSES = (HarmonicConsistencyLoss, inverse_losses.InverseHarmonicConsistencyLoss)
+# This package's loss arguments, each with the original's that replace it when given.
+REPLACED_BY = {"audio_losses": ("losses",), "consistency_losses": ("sinusoidal_consistency_losses",),
+               "sinusoid_supervision_losses": ("sinusoidal_consistency_losses",),
+               "harmonic_supervision_losses": ("harmonic_consistency_losses",),
+               "noise_supervision_losses": ("filtered_noise_consistency_loss",), "twm_losses": ("twm_loss",),
+               "prior_losses": ("harmonic_distribution_prior",)}
 OUTPUT_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "sin_audio", "harm_amp", "harm_dist", "f0_hz",
                "harm_sin_amps", "harm_sin_freqs", "harm_audio")
 
@@ -61,16 +72,30 @@ def build_sinusoidal_processor_group(n_samples: int, sample_rate: int, noise_win
     return processors.ProcessorGroup(dag=dag, name="processor_group")
 
 
-def _loss_list(value, default, name: str) -> list:
-    """None -> `default()`; a loss -> [loss]; a list/tuple -> list. TypeError otherwise."""
+def _loss_list(value, name: str) -> list:
+    """None -> []; a loss -> [loss]; a list/tuple -> list. TypeError unless each is callable."""
     if value is None:
-        return list(default())
+        return []
     if not isinstance(value, (list, tuple)):
         value = [value]
     for loss in value:
         if not callable(loss):
             raise TypeError(f"InverseSynthesis `{name}` must hold loss objects, got {type(loss).__name__}.")
     return list(value)
+
+
+def _single_loss(value, name: str):
+    """None, or one callable loss object (TypeError otherwise)."""
+    if value is not None and not callable(value):
+        raise TypeError(f"InverseSynthesis `{name}` must be a loss object, got {type(value).__name__}.")
+    return value
+
+
+def original_freq_scale(logits) -> tf.Tensor:
+    """The original's default sinusoid frequency scaling: `core.frequencies_softmax` of 64
+    logits per sinusoid over log-spaced bins from 20 to 8000 Hz; `[batch, t, n * 64]` ->
+    `[batch, t, n]`, Hz."""
+    return core.frequencies_softmax(logits, depth=64)
 
 
 def check_parts(parts) -> tuple:
@@ -124,98 +149,131 @@ def split_parts(features: dict, parts: tuple):
 class InverseSynthesis(Model):
     """DDSP inverse synthesis (Engel et al., ICML 2020 SAS workshop, "DDSP-inv").
 
-    Args:
-      sinusoidal_encoder: audio -> {'sin_amps', 'sin_freqs' (Hz), 'noise_magnitudes'}
-        (e.g. `encoders.ResnetSinusoidalEncoder`); required.
+    The original DDSP's arguments come first, with its defaults and meaning:
+      sinusoidal_encoder: audio features `{'audio': [batch, n_samples]}` -> either this
+        package's scaled controls {'sin_amps' (linear), 'sin_freqs' (Hz),
+        'noise_magnitudes' (linear)} (`encoders.ResnetSinusoidalEncoder`), or the original's
+        raw network outputs {'frequencies', 'amplitudes', 'noise_magnitudes'}, which the
+        model scales as the original does: sin_freqs = freq_scale_fn(frequencies),
+        sin_amps = exp_sigmoid(amplitudes), noise_magnitudes = exp_sigmoid(noise logits);
+        required.
       harmonic_encoder: {'sin_amps', 'sin_freqs'} -> {'harm_amp', 'harm_dist', 'f0_hz'} (e.g.
         `encoders.SinusoidalToHarmonicEncoder`), or None (sinusoidal branch only).
+      losses: audio losses, called (audio, sin_audio) -> 'sin_<name>' and, with a harmonic
+        encoder, (audio, harm_audio) -> 'harm_<name>'.
+      sinusoidal_consistency_losses: called (sin_amps, sin_freqs, harm_sin_amps,
+        harm_sin_freqs) -> '<name>' (with a harmonic encoder; the sinusoids through a
+        stop-gradient when `stop_gradient`) and, self-supervised, (sin_amps, sin_freqs, true
+        sin_amps, true sin_freqs) -> 'ss_<name>'.
+      harmonic_consistency_losses: self-supervised, with a harmonic encoder: a
+        (Inverse)HarmonicConsistencyLoss is called (harm_amp, true, harm_dist, true, f0_hz,
+        true) -> 'ss_<each name>'; any other loss (harm_amp, f0_hz, true harm_amp, true
+        f0_hz) -> 'ss_harm_<name>'.
+      filtered_noise_consistency_loss: self-supervised, (noise_magnitudes, true ones) ->
+        'ss_<name>'.
+      twm_loss: called (f0 candidates, sin_freqs, sin_amps) -> '<name>'; the candidates are
+        f0_hz with a harmonic encoder, else sin_freqs.
+      harmonic_distribution_prior: called (harm_dist) -> '<name>' (with a harmonic encoder).
+      freq_scale_fn: raw frequency logits -> Hz for an encoder returning the original's
+        'frequencies' (None: `core.frequencies_softmax` with depth 64, 20 - 8000 Hz, as the
+        original). An encoder returning scaled 'sin_freqs' leaves nothing to scale: giving
+        freq_scale_fn then raises a ValueError on the first call.
+      reverb: add a trainable FilteredNoiseReverb after the synths (both branches; default
+        True as the original; its sizes come from `FilteredNoiseReverb` bindings).
       n_samples, sample_rate: synthesized audio length (samples) and rate (Hz).
-      noise_window_size: FIR length of the noise filters (0: 2 * (n_bands - 1)).
-      reverb: add a trainable FilteredNoiseReverb after the synths (both branches).
       stop_gradient: the harmonic branch sees (and its losses compare with) the sinusoids
         and noise through a stop-gradient, so harmonic losses do not train the sinusoidal
         encoder.
+    Each of the original's loss arguments is None (no such loss, the original's default), a
+    loss or a list of them; unsupervised ones apply to every batch without true controls
+    and, as the original, to self-supervised batches too; in zipped mode (below) only to
+    parts without true controls, as the original applies them to its real batches only.
+
+    This package's arguments follow (use them by keyword):
+      noise_window_size: FIR length of the noise filters (0: 2 * (n_bands - 1)).
       f0_audio_gradient: let the audio losses on harm_audio train f0 (off by default: the
         gradient of a spectral loss with respect to frequency is unreliable and, measured
         here, drove f0 to the edge of its range; f0 then learns from the consistency, TWM
         and supervised losses, the amplitudes from everything).
-      audio_losses: called (target_audio, audio) on both branches (default: SpectralLoss
-        with linear and log magnitudes).
-      consistency_losses: called (harm_sin_amps, harm_sin_freqs, sin_amps, sin_freqs)
-        (default: InverseKDEConsistencyLoss).
-      prior_losses: called (harm_dist) (default: HarmonicDistributionPrior(weight=0.1)).
-      twm_losses: called (f0_hz, sin_freqs, sin_amps) (default: InverseTWMLoss(weight=0.1)).
+      audio_losses: called (target_audio, audio) on both branches -> 'sin_<name>',
+        'harm_<name>'.
+      consistency_losses: called (harm_sin_amps, harm_sin_freqs, sin_amps, sin_freqs) ->
+        'harm_<name>'.
+      prior_losses: called (harm_dist) -> 'harm_<name>'.
+      twm_losses: called (f0_hz, sin_freqs, sin_amps) -> 'harm_<name>'.
       sinusoid_supervision_losses: self-supervised, called (sin_amps, sin_freqs, true
-        sin_amps, true sin_freqs) (default: InverseKDEConsistencyLoss).
-      noise_supervision_losses: self-supervised, called (noise_magnitudes, true ones)
-        (default: InverseFilteredNoiseConsistencyLoss).
+        sin_amps, true sin_freqs) -> 'sin_<name>'.
+      noise_supervision_losses: self-supervised, called (noise_magnitudes, true ones) ->
+        'sin_<name>'.
       harmonic_supervision_losses: self-supervised, called (harm_amp, true, harm_dist, true,
-        f0_hz, true) (default: InverseHarmonicConsistencyLoss).
-      Each loss list: None for the default, [] for none.
+        f0_hz, true) -> 'harm_<name>'.
+      Each: None or [] for none (models/inverse_synthesis.gin binds this package's set). An
+      original loss argument that is given replaces this package's of the same role:
+      losses -> audio_losses; sinusoidal_consistency_losses -> consistency_losses and
+      sinusoid_supervision_losses; harmonic_consistency_losses ->
+      harmonic_supervision_losses; filtered_noise_consistency_loss ->
+      noise_supervision_losses; twm_loss -> twm_losses; harmonic_distribution_prior ->
+      prior_losses.
       zipped_parts: the part names of zipped batches (`data.ZippedProvider.names`, e.g.
         ``('synthetic', 'real')``; bound beside the provider in
         ``papers/icml2020/finetune_dataset.gin``). A batch whose keys are
         ``'<part>/<feature>'`` for these parts trains in zipped mode; plain batches (e.g.
         evaluation clips) run as usual. None: every batch is plain.
 
-    The original DDSP's loss arguments are accepted (when given, they stand in for ours):
-    `losses` (audio_losses), `sinusoidal_consistency_losses` (consistency_losses and
-    sinusoid_supervision_losses, as the original uses them for both), `harmonic_consistency_losses`
-    (harmonic_supervision_losses), `filtered_noise_consistency_loss`
-    (noise_supervision_losses), `twm_loss` (twm_losses), `harmonic_distribution_prior`
-    (prior_losses). Features holding true controls but no 'audio' (the original's
-    synthetic-notes records) get their audio rendered from the controls by the model's
-    synthesizer, as the original does.
+    Features holding true controls but no 'audio' (the original's synthetic-notes records)
+    get their audio rendered from the controls by the model's synthesizer, as the original
+    does.
     """
 
-    def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, n_samples: int = 64000,
-                 sample_rate: int = 16000, noise_window_size: int = 0, reverb: bool = False,
-                 stop_gradient: bool = True, f0_audio_gradient: bool = False, audio_losses=None,
-                 consistency_losses=None, prior_losses=None, twm_losses=None, sinusoid_supervision_losses=None,
-                 noise_supervision_losses=None, harmonic_supervision_losses=None, zipped_parts=None,
-                 losses=None, sinusoidal_consistency_losses=None, harmonic_consistency_losses=None,
+    def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, losses=None,
+                 sinusoidal_consistency_losses=None, harmonic_consistency_losses=None,
                  filtered_noise_consistency_loss=None, twm_loss=None, harmonic_distribution_prior=None,
-                 **kwargs):
+                 freq_scale_fn=None, reverb: bool = True, n_samples: int = 64000, sample_rate: int = 16000,
+                 stop_gradient: bool = True, noise_window_size: int = 0, f0_audio_gradient: bool = False,
+                 audio_losses=None, consistency_losses=None, prior_losses=None, twm_losses=None,
+                 sinusoid_supervision_losses=None, noise_supervision_losses=None,
+                 harmonic_supervision_losses=None, zipped_parts=None, **kwargs):
         super().__init__(**kwargs)
-        # The original's arguments, where given, stand in for ours.
-        audio_losses = losses if losses is not None else audio_losses
-        if sinusoidal_consistency_losses is not None:
-            consistency_losses = sinusoid_supervision_losses = sinusoidal_consistency_losses
-        if harmonic_consistency_losses is not None:
-            harmonic_supervision_losses = harmonic_consistency_losses
-        if filtered_noise_consistency_loss is not None:
-            noise_supervision_losses = filtered_noise_consistency_loss
-        twm_losses = twm_loss if twm_loss is not None else twm_losses
-        if harmonic_distribution_prior is not None:
-            prior_losses = harmonic_distribution_prior
         if sinusoidal_encoder is None:
             raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
         for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
             positive_int(f"InverseSynthesis `{arg}`", value)
+        if freq_scale_fn is not None and not callable(freq_scale_fn):
+            raise TypeError(f"InverseSynthesis `freq_scale_fn` must be callable, got {type(freq_scale_fn).__name__}.")
         self.zipped_parts = check_parts(zipped_parts)
         self.sinusoidal_encoder = sinusoidal_encoder
         self.harmonic_encoder = harmonic_encoder
         self.n_samples, self.sample_rate = n_samples, sample_rate
         self.reverb, self.stop_gradient = bool(reverb), bool(stop_gradient)
         self.f0_audio_gradient = bool(f0_audio_gradient)
+        self.freq_scale_given = freq_scale_fn is not None
+        self.freq_scale_fn = freq_scale_fn or original_freq_scale
+        self.amps_scale_fn = core.exp_sigmoid
         self.processor_group = build_sinusoidal_processor_group(n_samples, sample_rate, int(noise_window_size),
                                                                 self.reverb)
-        self.audio_losses = _loss_list(
-            audio_losses, lambda: [SpectralLoss(logmag_weight=1.0)], "audio_losses")
-        self.consistency_losses = _loss_list(
-            consistency_losses, lambda: [inverse_losses.InverseKDEConsistencyLoss()], "consistency_losses")
-        self.prior_losses = _loss_list(
-            prior_losses, lambda: [inverse_losses.HarmonicDistributionPrior(weight=0.1)], "prior_losses")
-        self.twm_losses = _loss_list(twm_losses, lambda: [inverse_losses.InverseTWMLoss(weight=0.1)], "twm_losses")
-        self.sinusoid_supervision_losses = _loss_list(
-            sinusoid_supervision_losses, lambda: [inverse_losses.InverseKDEConsistencyLoss()],
-            "sinusoid_supervision_losses")
-        self.noise_supervision_losses = _loss_list(
-            noise_supervision_losses, lambda: [inverse_losses.InverseFilteredNoiseConsistencyLoss()],
-            "noise_supervision_losses")
-        self.harmonic_supervision_losses = _loss_list(
-            harmonic_supervision_losses, lambda: [inverse_losses.InverseHarmonicConsistencyLoss()],
-            "harmonic_supervision_losses")
+        # The original's loss objects, applied as it applies them (its names, its arguments).
+        self.audio_loss_objs = _loss_list(losses, "losses")
+        self.sinusoidal_consistency_losses = _loss_list(sinusoidal_consistency_losses,
+                                                        "sinusoidal_consistency_losses")
+        self.harmonic_consistency_losses = _loss_list(harmonic_consistency_losses, "harmonic_consistency_losses")
+        self.filtered_noise_consistency_loss = _single_loss(filtered_noise_consistency_loss,
+                                                            "filtered_noise_consistency_loss")
+        self.twm_loss = _single_loss(twm_loss, "twm_loss")
+        self.harmonic_distribution_prior = _single_loss(harmonic_distribution_prior, "harmonic_distribution_prior")
+        # This package's, where the original's of the same role is not given.
+        given = {name for name, value in (
+            ("losses", losses), ("sinusoidal_consistency_losses", sinusoidal_consistency_losses),
+            ("harmonic_consistency_losses", harmonic_consistency_losses),
+            ("filtered_noise_consistency_loss", filtered_noise_consistency_loss), ("twm_loss", twm_loss),
+            ("harmonic_distribution_prior", harmonic_distribution_prior)) if value is not None}
+        ours = {"audio_losses": audio_losses, "consistency_losses": consistency_losses,
+                "prior_losses": prior_losses, "twm_losses": twm_losses,
+                "sinusoid_supervision_losses": sinusoid_supervision_losses,
+                "noise_supervision_losses": noise_supervision_losses,
+                "harmonic_supervision_losses": harmonic_supervision_losses}
+        for name, value in ours.items():
+            replaced = given & set(REPLACED_BY[name])
+            setattr(self, name, [] if replaced else _loss_list(value, name))
 
     # ------------------------------------------------------------------ forward
     def synthesize(self, sin_amps, sin_freqs, noise_magnitudes) -> tf.Tensor:
@@ -230,10 +288,7 @@ class InverseSynthesis(Model):
         if audio.shape[1] is not None and audio.shape[1] != self.n_samples:
             raise ValueError(f"InverseSynthesis: features['audio'] has {audio.shape[1]} samples, but the "
                              f"model synthesizes n_samples={self.n_samples}.")
-        outputs = dict(self.sinusoidal_encoder(audio, training=training))
-        missing = [k for k in ("sin_amps", "sin_freqs", "noise_magnitudes") if k not in outputs]
-        if missing:
-            raise ValueError(f"InverseSynthesis: the sinusoidal_encoder returned no {missing}.")
+        outputs = self.sinusoids(self.sinusoidal_encoder({"audio": audio}, training=training))
         outputs["sin_audio"] = self.synthesize(outputs["sin_amps"], outputs["sin_freqs"],
                                                outputs["noise_magnitudes"])
         if self.harmonic_encoder is None:
@@ -248,6 +303,31 @@ class InverseSynthesis(Model):
             outputs["harm_sin_freqs"])
         outputs["harm_audio"] = self.synthesize(outputs["harm_sin_amps"], synth_freqs, noise)
         return outputs
+
+    def sinusoids(self, encoded: dict) -> dict:
+        """The sinusoidal encoder's outputs -> {'sin_amps', 'sin_freqs', 'noise_magnitudes'}:
+        this package's scaled controls as given, or the original's raw 'frequencies',
+        'amplitudes', 'noise_magnitudes' scaled by freq_scale_fn and exp_sigmoid.
+
+        Raises:
+          ValueError: neither set of keys, or freq_scale_fn given for scaled 'sin_freqs'.
+        """
+        encoded = dict(encoded)
+        if "frequencies" in encoded:
+            missing = [k for k in ("amplitudes", "noise_magnitudes") if k not in encoded]
+            if missing:
+                raise ValueError(f"InverseSynthesis: the sinusoidal_encoder returned 'frequencies' but no {missing}.")
+            return {"sin_amps": self.amps_scale_fn(encoded["amplitudes"]),
+                    "sin_freqs": self.freq_scale_fn(encoded["frequencies"]),
+                    "noise_magnitudes": self.amps_scale_fn(encoded["noise_magnitudes"])}
+        missing = [k for k in ("sin_amps", "sin_freqs", "noise_magnitudes") if k not in encoded]
+        if missing:
+            raise ValueError(f"InverseSynthesis: the sinusoidal_encoder returned no {missing} (nor the "
+                             f"original's raw 'frequencies', 'amplitudes', 'noise_magnitudes').")
+        if self.freq_scale_given:
+            raise ValueError("InverseSynthesis `freq_scale_fn` scales an encoder's raw 'frequencies', but the "
+                             "sinusoidal_encoder returns 'sin_freqs' already in Hz: leave freq_scale_fn None.")
+        return encoded
 
     def _harmonic_branch_inputs(self, outputs):
         """(sin_amps, sin_freqs, noise_magnitudes), stop-gradient'ed when `stop_gradient`."""
@@ -286,14 +366,21 @@ class InverseSynthesis(Model):
             part_outputs = {key: value[start:start + size] for key, value in outputs.items()}
             start += size
             if self.compute_losses:
-                self._add_losses(part, part_outputs, prefix=f"{name}/")
+                self._add_losses(part, part_outputs, prefix=f"{name}/", zipped=True)
             outputs.update({f"{name}/{key}": value for key, value in part_outputs.items()})
         return outputs
 
     # ------------------------------------------------------------------ losses
-    def _add_losses(self, features, outputs, prefix: str):
-        """Adds one batch's (or zipped part's) losses, names prefixed by `prefix` and the
-        branch (``sin_`` / ``harm_``)."""
+    def _add_losses(self, features, outputs, prefix: str, zipped: bool = False):
+        """Adds one batch's (or zipped part's) losses, names prefixed by `prefix`: this
+        package's (``sin_`` / ``harm_`` by branch), then the original's (its names)."""
+        supervised = "sin_amps" in features
+        true = self.true_controls(features, outputs["sin_amps"].shape[1], prefix) if supervised else None
+        self._add_package_losses(features, outputs, true, prefix)
+        self._add_original_losses(features, outputs, true, prefix, unsupervised=not (zipped and supervised))
+
+    def _add_package_losses(self, features, outputs, true, prefix: str):
+        """This package's losses (see the class doc); `true`: the true controls or None."""
         target = core.ensure_audio(features["audio"], f"{prefix}audio")
         harmonic = self.harmonic_encoder is not None
         sin, harm = f"{prefix}sin_", f"{prefix}harm_"
@@ -306,9 +393,8 @@ class InverseSynthesis(Model):
             self._update_losses_dict(self.prior_losses, outputs["harm_dist"], prefix=harm)
             self._update_losses_dict(self.twm_losses, outputs["f0_hz"], sin_freqs, sin_amps,
                                      prefix=harm)
-        if "sin_amps" not in features:
+        if true is None:
             return
-        true = self.true_controls(features, outputs["sin_amps"].shape[1], prefix)
         self._update_losses_dict(self.sinusoid_supervision_losses, outputs["sin_amps"],
                                  outputs["sin_freqs"], true["sin_amps"], true["sin_freqs"],
                                  prefix=sin)
@@ -318,6 +404,39 @@ class InverseSynthesis(Model):
             self._update_losses_dict(self.harmonic_supervision_losses, outputs["harm_amp"],
                                      true["harm_amp"], outputs["harm_dist"], true["harm_dist"],
                                      outputs["f0_hz"], true["f0_hz"], prefix=harm)
+
+    def _add_original_losses(self, features, outputs, true, prefix: str, unsupervised: bool):
+        """The original's loss arguments, applied with its names and arguments (class doc);
+        `true`: the true controls or None; `unsupervised`: add the unsupervised ones."""
+        o = outputs
+        harmonic = self.harmonic_encoder is not None
+        if unsupervised:
+            target = core.ensure_audio(features["audio"], f"{prefix}audio")
+            self._update_losses_dict(self.audio_loss_objs, target, o["sin_audio"], prefix=f"{prefix}sin_")
+            if harmonic:
+                self._update_losses_dict(self.harmonic_distribution_prior, o["harm_dist"], prefix=prefix)
+                self._update_losses_dict(self.audio_loss_objs, target, o["harm_audio"], prefix=f"{prefix}harm_")
+                sin_amps, sin_freqs, _ = self._harmonic_branch_inputs(o)
+                self._update_losses_dict(self.sinusoidal_consistency_losses, sin_amps, sin_freqs,
+                                         o["harm_sin_amps"], o["harm_sin_freqs"], prefix=prefix)
+            f0_candidates = o["f0_hz"] if harmonic else o["sin_freqs"]
+            self._update_losses_dict(self.twm_loss, f0_candidates, o["sin_freqs"], o["sin_amps"], prefix=prefix)
+        if true is None:
+            return
+        ss = f"{prefix}ss_"
+        self._update_losses_dict(self.sinusoidal_consistency_losses, o["sin_amps"], o["sin_freqs"],
+                                 true["sin_amps"], true["sin_freqs"], prefix=ss)
+        self._update_losses_dict(self.filtered_noise_consistency_loss, o["noise_magnitudes"],
+                                 true["noise_magnitudes"], prefix=ss)
+        if not harmonic:
+            return
+        for loss in self.harmonic_consistency_losses:
+            if isinstance(loss, HARMONIC_CONSISTENCY_LOSSES):
+                self._update_losses_dict(loss, o["harm_amp"], true["harm_amp"], o["harm_dist"], true["harm_dist"],
+                                         o["f0_hz"], true["f0_hz"], prefix=ss)
+            else:  # a sinusoid-style consistency loss on (amplitude, f0)
+                self._update_losses_dict(loss, o["harm_amp"], o["f0_hz"], true["harm_amp"], true["f0_hz"],
+                                         prefix=f"{ss}harm_")
 
     @staticmethod
     def true_controls(features, n_frames: int, prefix: str = "") -> dict:
