@@ -267,10 +267,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", default="runs",
                         help="folder of the runs (warm-start source <runs-dir>/<run>)")
     args = parser.parse_args(argv)
-    import logging
+    from ddsp_models.cli_logging import configure_cli_logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS deprecation notes
+    configure_cli_logging("WARNING")  # absl (TFDS deprecation notes) at ERROR
     from ddsp_models.training.params import load_params
 
     params = load_params(args.params, parse_set(args.set))

@@ -73,6 +73,7 @@ if ARGS.inter:
 import keras  # noqa: E402
 
 from ddsp_models import crepe  # noqa: E402
+from ddsp_models.cli_logging import configure_cli_logging  # noqa: E402
 from ddsp_models.crepe import network as crepe_network  # noqa: E402
 
 
@@ -221,6 +222,7 @@ def explore_table():
 
 
 if __name__ == "__main__":
+    configure_cli_logging("WARNING")
     print(f"TF {tf.__version__}, {os.cpu_count()} CPUs, intra={ARGS.intra or 'default'}, "
           f"inter={ARGS.inter or 'default'}; FLOP/frame: "
           + ", ".join(f"{c} {flops_per_frame(c) / 1e6:.0f}M" for c in ARGS.capacities))

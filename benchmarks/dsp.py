@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 tf.get_logger().setLevel("ERROR")
 
 from ddsp_models import core, effects, synths  # noqa: E402
+from ddsp_models.cli_logging import configure_cli_logging  # noqa: E402
 
 N_SAMPLES, N_FRAMES, SAMPLE_RATE = 64000, 1000, 16000
 
@@ -175,6 +176,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
+    configure_cli_logging("WARNING")
     rng = np.random.default_rng(0)
     cases = {
         "Harmonic 60 harmonics forward": harmonic_case(args.batch, 60, rng),

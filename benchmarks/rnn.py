@@ -93,6 +93,9 @@ def main(argv=None):
     parser.add_argument("--intra-threads", type=int, default=0, help="0: TF default")
     parser.add_argument("--inter-threads", type=int, default=0, help="0: TF default")
     args = parser.parse_args(argv)
+    from ddsp_models.cli_logging import configure_cli_logging
+
+    configure_cli_logging("WARNING")
 
     import tensorflow as tf
 

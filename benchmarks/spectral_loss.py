@@ -19,6 +19,7 @@ import tensorflow as tf  # noqa: E402
 tf.get_logger().setLevel("ERROR")  # one tf.function per variant: retracing warnings are expected.
 
 from ddsp_models import losses  # noqa: E402
+from ddsp_models.cli_logging import configure_cli_logging  # noqa: E402
 
 CONFIGS = {
     "mag (default)": {},
@@ -52,6 +53,7 @@ def make_step(loss_fn, target, audio):
 
 
 def main():
+    configure_cli_logging("WARNING")
     batch = int(sys.argv[1]) if len(sys.argv) > 1 else 16
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     rng = np.random.default_rng(0)

@@ -252,6 +252,9 @@ def main():
                         default="mirrored", help="the original's distribution strategy")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from ddsp_models.cli_logging import configure_cli_logging
+
+    configure_cli_logging("WARNING")
     EXTRA_BINDINGS.extend(args.gin_param)
 
     if args.child:

@@ -22,17 +22,11 @@ import os
 
 import numpy as np
 
+from ddsp_models.checks import positive_float
+
 log = logging.getLogger(__name__)
 
 RESAMPLE_QUALITY = "HQ"  # soxr quality of every numpy resampling
-
-
-def _check_rate(value, name: str) -> float:
-    if isinstance(value, (bool, str)) \
-            or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not value > 0:
-        raise ValueError(f"{name}: expected a positive number of Hz, got {value!r}")
-    return float(value)
 
 
 def resample(audio, sample_rate: float, target_rate: float) -> np.ndarray:
@@ -44,8 +38,8 @@ def resample(audio, sample_rate: float, target_rate: float) -> np.ndarray:
     """
     import soxr  # librosa's default high-quality resampler, without librosa's imports
 
-    rate_in = _check_rate(sample_rate, "sample_rate")
-    rate_out = _check_rate(target_rate, "target_rate")
+    rate_in = positive_float("sample_rate", sample_rate)
+    rate_out = positive_float("target_rate", target_rate)
     if hasattr(audio, "numpy"):
         audio = audio.numpy()
     array = np.asarray(audio)
@@ -68,8 +62,8 @@ def resample_tf(audio, sample_rate: float, target_rate: float):
     equal)."""
     import tensorflow as tf
 
-    rate_in = _check_rate(sample_rate, "sample_rate")
-    rate_out = _check_rate(target_rate, "target_rate")
+    rate_in = positive_float("sample_rate", sample_rate)
+    rate_out = positive_float("target_rate", target_rate)
     if rate_in == rate_out:
         return audio
     n_in = audio.shape[-1]
@@ -130,8 +124,8 @@ def write_wav(path, audio, sample_rate: int = 16000, subtype: str = "PCM_16") ->
                          f"got {audio.shape}")
     if not np.all(np.isfinite(audio)):
         raise ValueError(f"audio: contains NaN or inf (writing {path})")
-    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate: expected a positive integer, got {sample_rate!r}")
+    if positive_float("sample_rate", sample_rate) != int(sample_rate):
+        raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
     path = os.fspath(path)
     peak = float(np.max(np.abs(audio)))
     if peak > 1.0 and subtype.upper() not in ("FLOAT", "DOUBLE"):

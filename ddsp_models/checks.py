@@ -37,3 +37,10 @@ def positive_float(name: str, value) -> float:
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def non_negative_float(name: str, value) -> float:
+    """`value` as a float when it is a finite number >= 0 (bools refused)."""
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)

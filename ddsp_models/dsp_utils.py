@@ -12,6 +12,7 @@ from typing import Any, Dict, Sequence, TypeVar
 import numpy as np
 import tensorflow as tf
 
+from ddsp_models.checks import positive_float
 from ddsp_models.gin_utils import register
 
 __all__ = [
@@ -248,8 +249,7 @@ def power_to_db(power, ref_db: float = 0.0, range_db: float = DB_RANGE, use_tf: 
       range_db: dynamic range; the output is at least -range_db.
       use_tf: TF (differentiable, tf.function) or numpy.
     """
-    if range_db is None or range_db <= 0:
-        raise ValueError(f"power_to_db: `range_db` must be a positive number of dB, got {range_db!r}.")
+    range_db = positive_float("power_to_db: `range_db` (dB)", range_db)
     power_floor = 10.0 ** (-range_db / 10.0)
     if use_tf:
         db = 10.0 * log10(tf.maximum(power_floor, tf_float32(power, "power")))

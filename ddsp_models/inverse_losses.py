@@ -21,8 +21,9 @@ original config's bare `KDEConsistencyLoss.weight_a = ...` binds the original DD
 import tensorflow as tf
 
 from ddsp_models import core
+from ddsp_models.checks import non_negative_float, positive_float, positive_int
 from ddsp_models.gin_utils import register
-from ddsp_models.losses import Loss, ParamLoss, check_loss_type, check_same_shape, check_weight, mean_difference
+from ddsp_models.losses import Loss, ParamLoss, check_loss_type, check_same_shape, mean_difference
 
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
 
@@ -41,12 +42,6 @@ def _frames(x, name: str, channels: int | None = None) -> tf.Tensor:
     if channels is not None and x.shape[-1] is not None and x.shape[-1] != channels:
         raise ValueError(f"`{name}` must have shape [batch, n_frames, {channels}], got {x.shape.as_list()}.")
     return x
-
-
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, (bool, str)) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
-    return float(value)
 
 
 def _normalized_weights(amplitudes: tf.Tensor) -> tf.Tensor:
@@ -110,14 +105,14 @@ class InverseKDEConsistencyLoss(Loss):
                  name: str = "kde_consistency_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         original = any(v is not None for v in (weight_a, weight_b, scale_a, scale_b))
-        self.weight_a_b = check_weight(weight_a_b if weight_a is None else weight_a, "weight_a_b")
-        self.weight_b_a = check_weight(weight_b_a if weight_b is None else weight_b, "weight_b_a")
-        self.kernel_width_midi = _check_positive(kernel_width_midi, "kernel_width_midi")
-        self.width_a = _check_positive(kernel_width_midi if scale_a is None else scale_a, "scale_a")
-        self.width_b = _check_positive(kernel_width_midi if scale_b is None else scale_b, "scale_b")
+        self.weight_a_b = non_negative_float("`weight_a_b`", weight_a_b if weight_a is None else weight_a)
+        self.weight_b_a = non_negative_float("`weight_b_a`", weight_b_a if weight_b is None else weight_b)
+        self.kernel_width_midi = positive_float("`kernel_width_midi`", kernel_width_midi)
+        self.width_a = positive_float("`scale_a`", kernel_width_midi if scale_a is None else scale_a)
+        self.width_b = positive_float("`scale_b`", kernel_width_midi if scale_b is None else scale_b)
         if weight_mean_amp is None:
             weight_mean_amp = 1.0 if original else 0.0
-        self.weight_mean_amp = check_weight(weight_mean_amp, "weight_mean_amp")
+        self.weight_mean_amp = non_negative_float("`weight_mean_amp`", weight_mean_amp)
         self.relative = bool(relative)
 
     def get_config(self):
@@ -164,9 +159,9 @@ class InverseHarmonicConsistencyLoss(Loss):
     def __init__(self, amp_weight: float = 1.0, dist_weight: float = 1.0, f0_weight: float = 1.0,
                  loss_type: str = "L1", name: str = "harmonic_consistency_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.amp_weight = check_weight(amp_weight, "amp_weight")
-        self.dist_weight = check_weight(dist_weight, "dist_weight")
-        self.f0_weight = check_weight(f0_weight, "f0_weight")
+        self.amp_weight = non_negative_float("`amp_weight`", amp_weight)
+        self.dist_weight = non_negative_float("`dist_weight`", dist_weight)
+        self.f0_weight = non_negative_float("`f0_weight`", f0_weight)
         self.loss_type = check_loss_type(loss_type)
 
     def get_config(self):
@@ -288,15 +283,13 @@ class InverseTWMLoss(Loss):
                  r: float = 0.5, rho: float = 0.33, min_relative_amplitude: float = 1e-3,
                  stop_gradient_sinusoids: bool = True, name: str = "twm_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = check_weight(weight, "weight")
-        if isinstance(n_harmonics, bool) or not isinstance(n_harmonics, int) or n_harmonics < 1:
-            raise ValueError(f"`n_harmonics` must be a positive integer, got {n_harmonics!r}.")
-        self.n_harmonics = n_harmonics
-        self.p = _check_positive(p, "p")
-        self.q = check_weight(q, "q")
-        self.r = check_weight(r, "r")
-        self.rho = check_weight(rho, "rho")
-        self.min_relative_amplitude = check_weight(min_relative_amplitude, "min_relative_amplitude")
+        self.weight = non_negative_float("`weight`", weight)
+        self.n_harmonics = positive_int("`n_harmonics`", n_harmonics)
+        self.p = positive_float("`p`", p)
+        self.q = non_negative_float("`q`", q)
+        self.r = non_negative_float("`r`", r)
+        self.rho = non_negative_float("`rho`", rho)
+        self.min_relative_amplitude = non_negative_float("`min_relative_amplitude`", min_relative_amplitude)
         self.stop_gradient_sinusoids = bool(stop_gradient_sinusoids)
 
     def get_config(self):
@@ -333,8 +326,8 @@ class HarmonicDistributionPrior(Loss):
     def __init__(self, weight: float = 1.0, exponent: float = 1.0, name: str = "harmonic_distribution_prior",
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = check_weight(weight, "weight")
-        self.exponent = _check_positive(exponent, "exponent")
+        self.weight = non_negative_float("`weight`", weight)
+        self.exponent = positive_float("`exponent`", exponent)
 
     def get_config(self):
         config = super().get_config()

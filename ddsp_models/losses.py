@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
+from ddsp_models.checks import non_negative_float
 from ddsp_models.core import DB_RANGE, hz_to_midi, safe_divide, safe_log, tf_float32
 from ddsp_models.crepe_wrappers import EmbeddingCREPE as PretrainedCREPE  # the original's losses.PretrainedCREPE
 from ddsp_models.gin_utils import register
@@ -147,12 +148,6 @@ def check_same_shape(target: tf.Tensor, value: tf.Tensor, target_name: str, valu
                          f"{value.shape.as_list()} must have the same shape.")
 
 
-def check_weight(value, name: str) -> float:
-    if isinstance(value, (bool, str)) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
-    return float(value)
-
-
 class Loss(keras.layers.Layer):
     """Base class: a Keras layer whose call returns a scalar loss."""
 
@@ -215,12 +210,12 @@ class SpectralLoss(Loss):
             if size < 4 or size % 4:
                 raise ValueError(f"`fft_sizes` entries must be multiples of 4 (75% overlap), got {size}.")
         self.loss_type = check_loss_type(loss_type)
-        self.mag_weight = check_weight(mag_weight, "mag_weight")
-        self.delta_time_weight = check_weight(delta_time_weight, "delta_time_weight")
-        self.delta_freq_weight = check_weight(delta_freq_weight, "delta_freq_weight")
-        self.cumsum_freq_weight = check_weight(cumsum_freq_weight, "cumsum_freq_weight")
-        self.logmag_weight = check_weight(logmag_weight, "logmag_weight")
-        self.loudness_weight = check_weight(loudness_weight, "loudness_weight")
+        self.mag_weight = non_negative_float("`mag_weight`", mag_weight)
+        self.delta_time_weight = non_negative_float("`delta_time_weight`", delta_time_weight)
+        self.delta_freq_weight = non_negative_float("`delta_freq_weight`", delta_freq_weight)
+        self.cumsum_freq_weight = non_negative_float("`cumsum_freq_weight`", cumsum_freq_weight)
+        self.logmag_weight = non_negative_float("`logmag_weight`", logmag_weight)
+        self.loudness_weight = non_negative_float("`loudness_weight`", loudness_weight)
 
     def get_config(self):
         config = super().get_config()
@@ -277,7 +272,7 @@ class ParamLoss(Loss):
 
     def __init__(self, weight: float = 1.0, loss_type: str = "L1", name: str = "param_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = check_weight(weight, "weight")
+        self.weight = non_negative_float("`weight`", weight)
         self.loss_type = check_loss_type(loss_type)
 
     def get_config(self):
@@ -308,7 +303,7 @@ class EmbeddingLoss(Loss):
     def __init__(self, weight: float = 1.0, loss_type: str = "L1", pretrained_model=None,
                  name: str = "embedding_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.weight = check_weight(weight, "weight")
+        self.weight = non_negative_float("`weight`", weight)
         self.loss_type = check_loss_type(loss_type)
         self.pretrained_model = pretrained_model
 
@@ -341,7 +336,7 @@ class PretrainedCREPEEmbeddingLoss(EmbeddingLoss):
         if activation_layer not in CREPE_EMBEDDING_SCALES:
             raise ValueError(f"`activation_layer` must be one of {sorted(CREPE_EMBEDDING_SCALES)}, got "
                              f"{activation_layer!r}.")
-        weight = check_weight(weight, "weight")
+        weight = non_negative_float("`weight`", weight)
         super().__init__(weight=20.0 * CREPE_EMBEDDING_SCALES[activation_layer] * weight, loss_type=loss_type,
                          name=name, pretrained_model=PretrainedCREPE(model_capacity=model_capacity,
                                                                      activation_layer=activation_layer),

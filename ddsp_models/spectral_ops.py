@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import core
+from ddsp_models.checks import positive_float, positive_int
 from ddsp_models.core import amplitude_to_db, ensure_audio, power_to_db, safe_log, tf_float32
 from ddsp_models.gin_utils import register
 
@@ -62,12 +63,6 @@ def _batched_audio(audio, name: str = "audio"):
         raise TypeError(f"`{name}` must be float audio [batch, n_samples], got {type(audio).__name__}.")
     audio = tf_float32(audio, name)
     return check_audio(audio, name), audio.shape.rank == 1
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, str)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _hop_from_overlap(frame_size: int, overlap: float) -> int:
@@ -296,7 +291,7 @@ def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = T
       fft_length Hz. A sine of amplitude A on a bin centre peaks at A * frame_size / 4.
     """
     audio = check_audio(audio)
-    frame_size = _check_positive_int(frame_size, "frame_size")
+    frame_size = positive_int("`frame_size`", frame_size)
     hop = _hop_from_overlap(frame_size, overlap)
     return _windowed_rfft(audio, frame_size, hop, "same" if pad_end else "valid", fft_size=_fft_length(frame_size))
 
@@ -331,7 +326,7 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool 
 def compute_mag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
     """STFT magnitude |stft| `[batch, n_frames, fft_length // 2 + 1]` (linear amplitude, see `stft`)."""
     audio = check_audio(audio)
-    size = _check_positive_int(size, "size")
+    size = positive_int("`size`", size)
     hop = _hop_from_overlap(size, overlap)
     return _windowed_rfft(audio, size, hop, "same" if pad_end else "valid", output="magnitude",
                           fft_size=_fft_length(size))
@@ -358,7 +353,7 @@ def compute_mel(audio, lo_hz: float = 0.0, hi_hz: float = 8000.0, bins: int = 64
     """
     mag = compute_mag(audio, size=fft_size, overlap=overlap, pad_end=pad_end)
     matrix = tf.signal.linear_to_mel_weight_matrix(
-        num_mel_bins=_check_positive_int(bins, "bins"), num_spectrogram_bins=mag.shape[-1],
+        num_mel_bins=positive_int("`bins`", bins), num_spectrogram_bins=mag.shape[-1],
         sample_rate=sample_rate, lower_edge_hertz=lo_hz, upper_edge_hertz=hi_hz)
     return tf.tensordot(mag, matrix, axes=1)
 
@@ -381,8 +376,8 @@ def compute_mfcc(audio, lo_hz: float = 20.0, hi_hz: float = 8000.0, fft_size: in
     The DCT-II of the log-mel spectrum scaled by 1 / sqrt(2 * mel_bins) (orthonormal for
     coefficients >= 1; coefficient 0 is sqrt(2 / mel_bins) * sum of the log-mels).
     """
-    mel_bins = _check_positive_int(mel_bins, "mel_bins")
-    mfcc_bins = _check_positive_int(mfcc_bins, "mfcc_bins")
+    mel_bins = positive_int("`mel_bins`", mel_bins)
+    mfcc_bins = positive_int("`mfcc_bins`", mfcc_bins)
     if mfcc_bins > mel_bins:
         raise ValueError(f"`mfcc_bins` ({mfcc_bins}) must not exceed `mel_bins` ({mel_bins}).")
     logmel = compute_logmel(audio, lo_hz, hi_hz, mel_bins, fft_size, overlap, pad_end, sample_rate)
@@ -412,8 +407,10 @@ def a_weighting(frequencies, min_db: float | None = A_WEIGHTING_MIN_DB) -> np.nd
     return db if min_db is None else np.maximum(db, min_db)
 
 
-def _mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
-    """Per-bin power gains 10^(A/10) divided by the number of bins (a weighted mean), float32."""
+def a_weighted_mean_weights(sample_rate: float, n_fft: int) -> np.ndarray:
+    """Per-bin power gains 10^(A/10) divided by the number of bins, float32 `[n_fft // 2 + 1]`:
+    `power @ weights` is the A-weighted mean power of a frame (the loudness of
+    `compute_loudness`, also used by the exported feature extractor)."""
     gains = 10.0 ** (a_weighting(fft_frequencies(sample_rate, n_fft)) / 10.0)
     return (gains / gains.size).astype(np.float32)
 
@@ -426,9 +423,7 @@ def hop_size(sample_rate, frame_rate) -> int:
         frames at a rate other than frame_rate).
     """
     for name, value in (("sample_rate", sample_rate), ("frame_rate", frame_rate)):
-        if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not value > 0:
-            raise ValueError(f"`{name}` must be a positive number (Hz), got {value!r}.")
+        positive_float(f"`{name}` (Hz)", value)
     ratio = sample_rate / frame_rate
     if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
         raise ValueError(
@@ -456,7 +451,7 @@ def _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding) -> n
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     spectrum = np.fft.rfft(frames * window, axis=-1)
     power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
-    mean_power = power @ _mean_weights(sample_rate, n_fft).astype(np.float64)
+    mean_power = power @ a_weighted_mean_weights(sample_rate, n_fft).astype(np.float64)
     loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db, use_tf=False).astype(np.float32)
     return loudness[0] if squeeze else loudness
 
@@ -481,13 +476,13 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
     Returns:
       `[n_frames]` or `[batch, n_frames]` float32 (tensor for use_tf, else numpy).
     """
-    n_fft = _check_positive_int(n_fft, "n_fft")
+    n_fft = positive_int("`n_fft`", n_fft)
     hop = hop_size(sample_rate, frame_rate)
     if not use_tf:
         return _loudness_np(audio, sample_rate, n_fft, hop, range_db, ref_db, padding)
     audio, squeeze = _batched_audio(audio)
     power = _windowed_rfft(audio, n_fft, hop, padding, output="power")
-    mean_power = tf.tensordot(power, tf.constant(_mean_weights(sample_rate, n_fft)), axes=1)
+    mean_power = tf.tensordot(power, tf.constant(a_weighted_mean_weights(sample_rate, n_fft)), axes=1)
     loudness = power_to_db(mean_power, ref_db=ref_db, range_db=range_db)
     return loudness[0] if squeeze else loudness
 
@@ -496,7 +491,7 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
 def _mean_square(audio, sample_rate, frame_rate, frame_size, padding):
     """Mean of audio^2 over each frame, `[batch, n_frames]`, and whether the input was 1-D."""
     audio, squeeze = _batched_audio(audio)
-    frame_size = _check_positive_int(frame_size, "frame_size")
+    frame_size = positive_int("`frame_size`", frame_size)
     hop = hop_size(sample_rate, frame_rate)
     n_frames, left, right = framing(audio.shape[1], frame_size, hop, padding)
     squared = tf.pad(tf.square(audio), [[0, 0], [left, right]])
@@ -594,6 +589,4 @@ def reset_crepe() -> None:
     """Forgets the cached CREPE networks and weights (the next use rebuilds them)."""
     from ddsp_models.crepe import weights
 
-    with weights._LOCK:
-        weights._MODEL_CACHE.clear()
-        weights._WEIGHTS_CACHE.clear()
+    weights.clear_caches()

@@ -132,7 +132,8 @@ def test_resnet_sizes_grow_and_bad_arguments_raise():
 
 def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_range():
     encoder = encoders.SinusoidalToHarmonicEncoder(n_harmonics=12, rnn_channels=8, ch=8, layers_per_stack=1,
-                                                   f0_midi_range=(40.0, 100.0), sample_rate=SR)
+                                                   f0_midi_range=(40.0, 100.0), sample_rate=SR,
+                                                   scale_inputs=True)
     rng = np.random.default_rng(0)
     sin_amps = tf.constant(rng.uniform(0, 0.2, (2, 20, 5)), tf.float32)
     sin_freqs = tf.constant(rng.uniform(100, 4000, (2, 20, 5)), tf.float32)
@@ -144,7 +145,7 @@ def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_ran
     np.testing.assert_allclose(dist.sum(-1), 1.0, rtol=1e-5)
     above_nyquist = outputs["f0_hz"].numpy() * np.arange(1, 13) >= SR / 2
     assert np.all(dist[above_nyquist] == 0.0)
-    positional = encoder(sin_amps, sin_freqs)
+    positional = encoder(sin_freqs, sin_amps)  # the original's order
     np.testing.assert_allclose(positional["f0_hz"], outputs["f0_hz"], rtol=1e-6)
     with pytest.raises(ValueError, match="f0_midi_range"):
         encoders.SinusoidalToHarmonicEncoder(f0_midi_range=(60.0, 50.0))
@@ -154,7 +155,7 @@ def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_ran
 
 # ------------------------------------------------------------------------ OneHotEncoder
 def test_one_hot_encoder_returns_the_embedding_row_of_each_label():
-    encoder = encoders.OneHotEncoder(n_classes=5, z_dims=3)
+    encoder = encoders.OneHotEncoder(n_classes=5, z_dims=3, input_key="instrument_id")
     encoder({"instrument_id": np.array([0], np.int64)})  # build
     kernel = np.arange(15, dtype=np.float32).reshape(5, 3)
     encoder.embedding.kernel.assign(kernel)
@@ -165,7 +166,7 @@ def test_one_hot_encoder_returns_the_embedding_row_of_each_label():
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf_function"])
 @pytest.mark.parametrize("bad_id", [16, 127, -1])
 def test_one_hot_encoder_rejects_ids_outside_its_classes_naming_id_and_size(graph, bad_id):
-    encoder = encoders.OneHotEncoder(n_classes=16, z_dims=2, name="instrument")
+    encoder = encoders.OneHotEncoder(n_classes=16, z_dims=2, input_key="instrument_id", name="instrument")
     call = tf.function(encoder) if graph else encoder
     call({"instrument_id": tf.constant([3, 15], tf.int64)})  # in range: fine
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
@@ -176,7 +177,7 @@ def test_one_hot_encoder_rejects_ids_outside_its_classes_naming_id_and_size(grap
 
 
 def test_one_hot_encoder_unknown_id_gets_the_zero_embedding():
-    encoder = encoders.OneHotEncoder(n_classes=4, z_dims=2, unknown_id=-1)
+    encoder = encoders.OneHotEncoder(n_classes=4, z_dims=2, unknown_id=-1, input_key="instrument_id")
     out = encoder({"instrument_id": np.array([-1, 1], np.int64)}).numpy()
     np.testing.assert_array_equal(out[0], [0.0, 0.0])
     np.testing.assert_array_equal(out[1], encoder.embedding.kernel.numpy()[1])
@@ -207,13 +208,13 @@ def test_expression_encoder_with_a_net_pools_over_time_when_asked():
     pooled = encoders.ExpressionEncoder(net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1), z_dims=3,
                                         input_keys=("f0_scaled", "amps_scaled"), pool_time=True)
     frames = encoders.ExpressionEncoder(net=nn.DilatedConvStack(ch=4, layers_per_stack=1, stacks=1), z_dims=3,
-                                        input_keys=("f0_scaled", "amps_scaled"))
+                                        input_keys=("f0_scaled", "amps_scaled"), pool_time=False)
     z_pooled, z_frames = pooled(x).numpy(), frames(x).numpy()
     assert z_pooled.shape == z_frames.shape == (1, 8, 3)
     np.testing.assert_allclose(z_pooled, np.broadcast_to(z_pooled[:, :1], z_pooled.shape))
     assert np.std(z_frames[0, :, 0]) > 0  # per-frame latents vary
     with_audio = encoders.ExpressionEncoder(z_dims=2, input_keys=("f0_scaled", "audio"), mfcc_bins=5,
-                                            fft_size=256, mel_bins=16)
+                                            fft_size=256, mel_bins=16, pool_time=False)
     z_a = with_audio({**features(0.25, 8, 1), "f0_scaled": x["f0_scaled"]}).numpy()
     z_b = with_audio({**features(0.25, 8, 1, freqs=(880.0,)), "f0_scaled": x["f0_scaled"]}).numpy()
     assert z_a.shape == (1, 8, 2) and not np.allclose(z_a, z_b)  # the MFCCs of the audio count
@@ -263,3 +264,45 @@ def test_sinusoidal_to_harmonic_encoder_with_a_net_replaces_its_stacks():
     assert out["harm_dist"].shape == (1, 5, 7) and not hasattr(encoder, "in_stack")
     np.testing.assert_allclose(out["harm_dist"].numpy().sum(-1), 1.0, atol=1e-5)
     assert encoders.SinusoidalToHarmonicEncoder().n_harmonics == 100  # the original's default
+
+
+def test_mfcc_rnn_encoder_mean_aggregate_is_the_time_mean_of_the_rnn_outputs():
+    """The original's `mean_aggregate=True`: one z per clip, Dense(mean over time of the RNN
+    outputs); False: Dense(the RNN's last state)."""
+    batch = features(time_steps=40)
+    mean_encoder = encoders.MfccRnnEncoder(rnn_channels=6, z_dims=3, mean_aggregate=True, z_time_steps=31)
+    assert mean_encoder.pooling == "mean" and mean_encoder.mean_aggregate
+    z = mean_encoder(batch)["z"].numpy()
+    frames = mean_encoder.rnn(mean_encoder.z_norm(mean_encoder.mfccs(batch["audio"])))
+    assert frames.shape[1] > 1  # a sequence, averaged below
+    expected = mean_encoder.dense_out(tf.reduce_mean(frames, axis=1)).numpy()
+    np.testing.assert_allclose(z, np.repeat(expected[:, np.newaxis], 40, axis=1), atol=1e-5)
+    last = encoders.MfccRnnEncoder(rnn_channels=6, z_dims=3, z_time_steps=31)
+    assert last.pooling == "final" and last.z_dims == 3
+    assert encoders.MfccRnnEncoder().z_dims == 512  # the original's default
+
+
+def test_sinusoidal_to_harmonic_encoder_applies_the_originals_scale_functions():
+    """Original inputs (hz_to_unit(freqs, 0, Nyquist), linear amplitudes) -> net -> Dense:
+    harm_amp = amp_scale_fn(logit), f0_hz = freq_scale_fn(f0_depth logits), harm_dist =
+    amp_scale_fn(logits) normalised below Nyquist."""
+    net = tf.keras.layers.Dense(6)
+    encoder = encoders.SinusoidalToHarmonicEncoder(
+        net=net, n_harmonics=4, f0_depth=3, amp_scale_fn=tf.nn.softplus,
+        freq_scale_fn=lambda x: 100.0 + 10.0 * tf.reduce_sum(x, axis=-1, keepdims=True), sample_rate=SR)
+    sin_freqs = RNG.uniform(100, 2000, size=[1, 5, 2]).astype(np.float32)
+    sin_amps = RNG.uniform(size=[1, 5, 2]).astype(np.float32)
+    out = encoder(sin_freqs, sin_amps)
+    from ddsp_models import core
+
+    unit = core.hz_to_unit(sin_freqs, hz_min=0.0, hz_max=SR / 2).numpy()  # MIDI-linear, as the original
+    x = encoder.dense_out(net(np.concatenate([unit, sin_amps], -1))).numpy()
+    assert x.shape[-1] == 1 + 3 + 4
+    softplus = np.log1p(np.exp(x))
+    np.testing.assert_allclose(out["harm_amp"].numpy(), softplus[..., :1], rtol=1e-5)
+    np.testing.assert_allclose(out["f0_hz"].numpy(), 100.0 + 10.0 * x[..., 1:4].sum(-1, keepdims=True), rtol=1e-5)
+    dist = softplus[..., 4:] * (out["f0_hz"].numpy() * np.arange(1, 5) < SR / 2)
+    np.testing.assert_allclose(out["harm_dist"].numpy(), dist / dist.sum(-1, keepdims=True), rtol=1e-5)
+    default = encoders.SinusoidalToHarmonicEncoder(net=tf.keras.layers.Dense(4), n_harmonics=3)
+    f0 = default({"sin_freqs": sin_freqs, "sin_amps": sin_amps})["f0_hz"].numpy()
+    assert default.n_f0 == 64 and np.all((f0 >= 20.0 - 1e-3) & (f0 <= 1200.0 + 1e-3))  # 20 - 1200 Hz softmax

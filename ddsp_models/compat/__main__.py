@@ -8,6 +8,8 @@ import argparse
 import json
 import sys
 
+from ddsp_models.cli_logging import configure_cli_logging
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ddsp_models.compat",
@@ -25,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    configure_cli_logging()
     from ddsp_models import compat
 
     try:

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import audio_io
+from ddsp_models.checks import positive_int
 from ddsp_models.crepe.decoding import (  # noqa: F401
     BIN_CENTS,
     CENTS_OFFSET,
@@ -100,8 +101,7 @@ def _prepare(audio, sample_rate, frame_rate, batch_size):
     """(audio [batch, n] at 16 kHz, n_frames, whether the input was 1-D)."""
     array = check_audio(audio)
     check_rates(sample_rate, frame_rate)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int (frames per network call), got {batch_size!r}.")
+    positive_int("batch_size (frames per network call)", batch_size)
     squeeze = array.ndim == 1
     array = array[None] if squeeze else array
     n_frames = count_frames(array.shape[-1], sample_rate, frame_rate)

@@ -13,6 +13,7 @@ from fractions import Fraction
 import numpy as np
 import tensorflow as tf
 
+from ddsp_models.checks import positive_float
 from ddsp_models.crepe.network import FRAME_SIZE, MODEL_SAMPLE_RATE, normalize_frames
 
 
@@ -114,8 +115,6 @@ def check_audio(audio) -> np.ndarray:
 def check_rates(sample_rate, frame_rate) -> None:
     """ValueError unless both rates are positive numbers (Hz) and frame_rate <= 16 kHz."""
     for name, value in (("sample_rate", sample_rate), ("frame_rate", frame_rate)):
-        is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not is_number or not value > 0:
-            raise ValueError(f"{name} must be a positive number (Hz), got {value!r}.")
+        positive_float(f"{name} (Hz)", value)
     if frame_rate > MODEL_SAMPLE_RATE:
         raise ValueError(f"frame_rate must be <= {MODEL_SAMPLE_RATE} Hz, got {frame_rate}.")

@@ -232,6 +232,15 @@ _FROZEN_CACHE: dict[tuple, FrozenCrepeNetwork] = {}
 _LOCK = threading.Lock()
 
 
+def clear_caches() -> None:
+    """Forgets every cached CREPE weight set, network and frozen network (the next use
+    reads and builds them again)."""
+    with _LOCK:
+        _WEIGHTS_CACHE.clear()
+        _MODEL_CACHE.clear()
+        _FROZEN_CACHE.clear()
+
+
 def weights_file(capacity: str = "full", weights_dir=None) -> str:
     """The file `load_crepe_weights` reads for `capacity` (the crepe package's ``.h5``
     first, then ``<folder>/<capacity>.pth``); FileNotFoundError naming the folders searched

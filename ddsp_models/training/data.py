@@ -17,13 +17,16 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ddsp_models.checks import positive_float, positive_int
 from ddsp_models.gin_utils import register
+from ddsp_models.spectral_ops import get_framed_lengths  # noqa: F401  (the original's data.get_framed_lengths)
 from ddsp_models.training.features import FRAME_FEATURES  # noqa: F401  (the providers' frame keys)
 
 _AUTOTUNE = tf.data.AUTOTUNE
 # TFRecord providers live in `data_tfrecord` (importing it from here would be circular);
 # `data.TFRecordProvider` etc. still work through the module's __getattr__.
-_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi")
+_TFRECORD_PROVIDERS = ("TFRecordProvider", "LegacyTFRecordProvider", "SyntheticNotes", "Urmp", "UrmpMidi",
+                       "UrmpMidiUnsegmented")
 
 
 def __getattr__(name: str):
@@ -43,11 +46,8 @@ class DataProvider:
     """
 
     def __init__(self, sample_rate: int = 16000, frame_rate: int = 250):
-        if sample_rate <= 0 or frame_rate <= 0:
-            raise ValueError(
-                f"sample_rate and frame_rate must be positive, got {sample_rate}, {frame_rate}")
-        self.sample_rate = int(sample_rate)
-        self.frame_rate = int(frame_rate)
+        self.sample_rate = int(positive_float("sample_rate", sample_rate))
+        self.frame_rate = int(positive_float("frame_rate", frame_rate))
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         """A dataset of single (unbatched) dict examples; shuffled when `shuffle`."""
@@ -63,8 +63,7 @@ class DataProvider:
           repeats: number of passes over the data; -1 repeats indefinitely.
           drop_remainder: drop the last, smaller batch so every batch has a static size.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        positive_int("batch_size", batch_size)
         dataset = self.get_dataset(shuffle=shuffle)
         if getattr(self, "seed", None) is not None:
             # A seeded order must not depend on thread timing (TFDS readers allow that).
@@ -134,7 +133,7 @@ class InMemoryProvider(DataProvider):
         return dataset
 
 
-def _list_files(file_pattern) -> list[str]:
+def list_files(file_pattern) -> list[str]:
     """Sorted files matching a glob pattern (or a list of patterns); raises if none."""
     patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
     files = sorted({f for p in patterns for f in glob.glob(os.fspath(p))})
@@ -163,7 +162,7 @@ class NpzProvider(DataProvider):
     def __init__(self, file_pattern, keys=None, sample_rate: int = 16000,
                  frame_rate: int = 250, seed: int | None = None):
         super().__init__(sample_rate, frame_rate)
-        self.files = _list_files(file_pattern)
+        self.files = list_files(file_pattern)
         if keys is None:
             with np.load(self.files[0], allow_pickle=False) as npz:
                 keys = [k for k in npz.files if not k.startswith("_")]
@@ -291,8 +290,8 @@ class NSynthTfds(TfdsProvider):
 
     def __init__(self, name: str = "nsynth/gansynth_subset.f0_and_loudness:2.3.3",
                  split: str = "train", data_dir: str | None = None, sample_rate: int = 16000,
-                 frame_rate: int = 250, shuffle_buffer: int = 1000, seed: int | None = None,
-                 include_note_labels: bool = True):
+                 frame_rate: int = 250, include_note_labels: bool = True, shuffle_buffer: int = 1000,
+                 seed: int | None = None):
         super().__init__(name, split, data_dir, sample_rate, frame_rate, shuffle_buffer, seed)
         self.include_note_labels = bool(include_note_labels)
 
@@ -420,14 +419,11 @@ class SyntheticNotesProvider(DataProvider):
                  n_harmonics: int = 20, n_noise_bands: int = 33, n_examples: int | None = None,
                  chunk_size: int = 16, seed: int = 0):
         super().__init__(sample_rate, frame_rate)
-        if n_examples is not None and (isinstance(n_examples, bool) or int(n_examples) < 1):
-            raise ValueError(f"SyntheticNotesProvider `n_examples` must be None or >= 1, got {n_examples!r}")
-        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
-            raise ValueError(f"SyntheticNotesProvider `chunk_size` must be >= 1, got {chunk_size!r}")
         self.n_seconds = float(n_seconds)
         self.n_harmonics, self.n_noise_bands = int(n_harmonics), int(n_noise_bands)
-        self.n_examples = None if n_examples is None else int(n_examples)
-        self.chunk_size = int(chunk_size)
+        self.n_examples = None if n_examples is None else positive_int("SyntheticNotesProvider `n_examples`",
+                                                                       n_examples)
+        self.chunk_size = positive_int("SyntheticNotesProvider `chunk_size`", chunk_size)
         self.n_frames = int(round(self.n_seconds * self.frame_rate))
         if self.n_frames < 2 or self.sample_rate % self.frame_rate:
             raise ValueError(f"SyntheticNotesProvider: `n_seconds` ({n_seconds!r}) must give at least 2 frames "
@@ -484,11 +480,11 @@ class ZippedProvider(DataProvider):
     A pass ends with the shortest provider.
 
     Args:
-      providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
-      names: one name per provider (no '/'), default ``('synthetic', 'real')``.
-      data_providers: the original DDSP's name of `providers` (wins when given).
+      data_providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
       batch_size_ratios: () for `batch_size` examples of every part per batch, else one
         ratio per provider: part i gets int(batch_size * ratio_i / sum(ratios)) examples.
+      names: one name per provider (no '/'), default ``('synthetic', 'real')``.
+      providers: this package's earlier name of `data_providers` (wins when given).
 
     Raises:
       ValueError: names do not match the providers, or the audio lengths or sample rates
@@ -496,8 +492,8 @@ class ZippedProvider(DataProvider):
         frame features are used separately).
     """
 
-    def __init__(self, providers=(), names=("synthetic", "real"), data_providers=None, batch_size_ratios=()):
-        providers = data_providers if data_providers is not None else providers
+    def __init__(self, data_providers=(), batch_size_ratios=(), names=("synthetic", "real"), providers=None):
+        providers = data_providers if providers is None else providers
         providers, names = list(providers), [str(n) for n in names]
         ratios = [float(r) for r in batch_size_ratios or ()]
         if ratios and (len(ratios) != len(providers) or min(ratios) <= 0):

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
-from ddsp_models.training.data import _AUTOTUNE, DataProvider, _list_files
+from ddsp_models.training.data import DataProvider, list_files
 from ddsp_models.training.features import FRAME_FEATURES, N_PITCHES
 
 FEATURES_SAMPLE_RATE = 16000  # Hz: the original computes every frame feature at CREPE's rate
@@ -105,7 +105,7 @@ class TFRecordProvider(DataProvider):
     def present_keys(self) -> set:
         """Feature names of the first record of the first file (read once)."""
         if self._present is None:
-            self._present = record_keys(_list_files(self.file_pattern)[0])
+            self._present = record_keys(list_files(self.file_pattern)[0])
         return self._present
 
     def required_features(self) -> dict:
@@ -120,7 +120,7 @@ class TFRecordProvider(DataProvider):
         """Feature name -> `tf.io.FixedLenFeature` used to parse each record: the required
         ones, plus ``audio_16k`` and ``power_db`` when the records have them."""
         features = self.required_features()
-        first = _list_files(self.file_pattern)[0]
+        first = list_files(self.file_pattern)[0]
         missing = sorted(set(features) - self.present_keys)
         if missing:
             raise ValueError(f"{first}: the records lack {missing} (they hold {sorted(self.present_keys)}); "
@@ -151,18 +151,18 @@ class TFRecordProvider(DataProvider):
         return tf.io.parse_single_example(record, self.features_dict)
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        files = _list_files(self.file_pattern)
+        files = list_files(self.file_pattern)
         deterministic = not shuffle or self.seed is not None
         dataset = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             dataset = dataset.shuffle(len(files), seed=self.seed)
-        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=_AUTOTUNE,
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
                                      deterministic=deterministic)
         features = self.features_dict  # checks the first record now, not inside the pipeline
         dataset = dataset.map(lambda record: tf.io.parse_single_example(record, features),
-                              num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if self.with_power and "power_db" not in features:
-            dataset = dataset.map(self._add_power, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+            dataset = dataset.map(self._add_power, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if shuffle:
             dataset = dataset.shuffle(256, seed=self.seed)
         return dataset
@@ -235,6 +235,31 @@ class Urmp(LegacyTFRecordProvider):
         return os.path.join(self.base_dir, name)
 
 
+def instrument_vocabulary() -> tf.lookup.StaticHashTable:
+    """URMP instrument code (bytes) -> its index in `URMP_INSTRUMENTS` (int64; -1 unknown)."""
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        list(URMP_INSTRUMENTS), tf.range(len(URMP_INSTRUMENTS), dtype=tf.int64)), -1)
+
+
+def urmp_midi_example(example: dict, vocabulary: tf.lookup.StaticHashTable) -> dict:
+    """A parsed URMP-with-notes record -> the original's example: rolls ``[n_frames, 128]``,
+    ``instrument_id`` as an index into `URMP_INSTRUMENTS` (-1 unknown), ``midi`` (argmax of
+    the active frame indices), ``onsets`` / ``offsets`` (int64 ``[n_frames]``, 1 where any note
+    starts / ends), ``f0_hz`` and ``loudness_db`` as ``[n_frames, 1]``. `vocabulary`:
+    `instrument_vocabulary()`."""
+    example = dict(example)
+    for key in ("note_active_frame_indices", "note_active_velocities"):
+        example[key] = tf.reshape(example[key], (-1, N_PITCHES))
+    example["instrument_id"] = vocabulary.lookup(example["instrument_id"])
+    example["midi"] = tf.argmax(example["note_active_frame_indices"], axis=-1)
+    for key in ("f0_hz", "loudness_db"):
+        example[key] = example[key][..., tf.newaxis]
+    for key, name in (("note_onsets", "onsets"), ("note_offsets", "offsets")):
+        any_note = tf.reduce_sum(tf.reshape(example[key], (-1, N_PITCHES)), axis=-1)
+        example[name] = tf.cast(any_note > 0, tf.int64)
+    return example
+
+
 @register("data")
 class UrmpMidi(Urmp):
     """URMP records with note annotations, as the original's `UrmpMidi` yields them.
@@ -262,21 +287,49 @@ class UrmpMidi(Urmp):
         return features
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        vocabulary = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            list(URMP_INSTRUMENTS), tf.range(len(URMP_INSTRUMENTS), dtype=tf.int64)), -1)
+        vocabulary = instrument_vocabulary()
+        return super().get_dataset(shuffle).map(lambda example: urmp_midi_example(example, vocabulary),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
 
-        def reshape(example):
-            example = dict(example)
-            for key in ("note_active_frame_indices", "note_active_velocities"):
-                example[key] = tf.reshape(example[key], (-1, N_PITCHES))
-            example["instrument_id"] = vocabulary.lookup(example["instrument_id"])
-            example["midi"] = tf.argmax(example["note_active_frame_indices"], axis=-1)
-            for key in ("f0_hz", "loudness_db"):
-                example[key] = example[key][..., tf.newaxis]
-            for key, name in (("note_onsets", "onsets"), ("note_offsets", "offsets")):
-                any_note = tf.reduce_sum(tf.reshape(example[key], (-1, N_PITCHES)), axis=-1)
-                example[name] = tf.cast(any_note > 0, tf.int64)
-            return example
 
-        return super().get_dataset(shuffle).map(reshape, num_parallel_calls=_AUTOTUNE)
 
+@register("data")
+class UrmpMidiUnsegmented(Urmp):
+    """URMP records of whole (unsegmented) recordings with note annotations, as the
+    original's `UrmpMidiUnsegmented` yields them (its files: `Urmp`'s, e.g. with
+    suffix='unbatched').
+
+    Every feature has the recording's own length (variable-length records; the first record
+    must hold them all, ValueError naming the file otherwise). Each example: ``audio``
+    ``[n_samples]``; ``f0_hz``, ``loudness_db`` ``[n_frames, 1]``; ``f0_confidence``,
+    ``power_db`` ``[n_frames]``; ``note_active_velocities``, ``note_active_frame_indices``
+    ``[n_frames, 128]``; ``note_onsets``, ``note_offsets`` ``[n_frames * 128]`` (flat, as
+    stored); ``instrument_id`` (int64: index in `URMP_INSTRUMENTS`, -1 if unknown);
+    ``recording_id`` (bytes); ``midi`` (argmax of the active frame indices, int64
+    ``[n_frames]``); ``onsets``, ``offsets`` (int64 ``[n_frames]``, 1 where any note starts /
+    ends). The original leaves f0_confidence, power_db and the flat onset/offset rolls as
+    sparse tensors; here they are their dense values, so examples batch (padded).
+    """
+
+    VARIABLE_LENGTH = ("audio", "f0_hz", "f0_confidence", "loudness_db", "note_active_velocities",
+                       "note_active_frame_indices", "power_db", "note_onsets", "note_offsets")
+
+    @property
+    def features_dict(self) -> dict:
+        features = {key: tf.io.VarLenFeature(tf.float32) for key in self.VARIABLE_LENGTH}
+        features.update(instrument_id=tf.io.FixedLenFeature([], tf.string),
+                        recording_id=tf.io.FixedLenFeature([], tf.string))
+        missing = sorted(set(features) - self.present_keys)
+        if missing:
+            raise ValueError(f"{list_files(self.file_pattern)[0]}: the records lack {missing} (they hold "
+                             f"{sorted(self.present_keys)}); {type(self).__name__} needs {sorted(features)}")
+        return features
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        vocabulary = instrument_vocabulary()
+
+        def dense(example):
+            return urmp_midi_example({key: tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor)
+                                      else value for key, value in example.items()}, vocabulary)
+
+        return super().get_dataset(shuffle).map(dense, num_parallel_calls=tf.data.AUTOTUNE)

@@ -10,6 +10,7 @@ import logging
 import tensorflow as tf
 
 from ddsp_models import core
+from ddsp_models.checks import positive_float
 from ddsp_models.gin_utils import register
 from ddsp_models.training import nn
 from ddsp_models.training.features import MAX_VELOCITY
@@ -151,23 +152,25 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
     loss can pull it back), so it is off by default.
 
     Args:
+      net: a layer replacing the built-in network (see above).
+      f0_residual: f0_midi is the pitch plus the f0 channel (else the f0 channel itself).
+      norm: layer-normalise `net`'s output (only with a `net`).
+      output_splits: (key, size) pairs of the controls (may include ('f0_midi', 1)); the
+        default is the original's (the original's control names are accepted downstream).
+      midi_zero_silence: f0_hz = 0 where f0_midi == 0 (the original's `core.midi_to_hz`).
       rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
       f0_residual_range: None (default): unbounded residual; else the largest deviation of f0
         from the note's pitch, semitones (> 0).
       input_keys: ('pitch', 'velocity'[, 'z']); with a `net`, a 'z' in the features is always
         decoded (as the original decodes any z it is given).
-      output_splits: (key, size) pairs of the controls (may include ('f0_midi', 1)).
-      net: a layer replacing the built-in network (see above).
-      f0_residual: f0_midi is the pitch plus the f0 channel (else the f0 channel itself).
-      norm: layer-normalise `net`'s output (only with a `net`).
-      midi_zero_silence: f0_hz = 0 where f0_midi == 0 (the original's `core.midi_to_hz`).
     """
 
-    def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
-                 f0_residual_range: float | None = None, input_keys=("pitch", "velocity"),
-                 output_splits=(("amps", 1), ("harmonic_distribution", 60), ("noise_magnitudes", 65)), net=None,
-                 f0_residual: bool = True, norm: bool = True, midi_zero_silence: bool = True, name=None,
-                 **kwargs):
+    def __init__(self, net=None, f0_residual: bool = True, norm: bool = True,
+                 output_splits=(("f0_midi", 1), ("amplitudes", 1), ("harmonic_distribution", 60),
+                                ("magnitudes", 65)),
+                 midi_zero_silence: bool = True, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256,
+                 layers_per_stack: int = 2, f0_residual_range: float | None = None,
+                 input_keys=("pitch", "velocity"), name=None, **kwargs):
         splits = nn.check_splits(output_splits, "output_splits")
         if any(key in ("f0_residual", "f0_hz") for key, _ in splits):
             raise ValueError("MidiToHarmonicDecoder `output_splits` may not use the reserved keys "
@@ -180,10 +183,8 @@ class MidiToHarmonicDecoder(nn.OutputSplitsLayer):
         if len(self.input_keys) < 2:
             raise ValueError(f"MidiToHarmonicDecoder `input_keys` must start with (pitch, velocity), got "
                              f"{self.input_keys}.")
-        if f0_residual_range is not None and not float(f0_residual_range) > 0.0:
-            raise ValueError(f"MidiToHarmonicDecoder `f0_residual_range` must be None (unbounded) or > 0 "
-                             f"semitones, got {f0_residual_range!r}.")
-        self.f0_residual_range = None if f0_residual_range is None else float(f0_residual_range)
+        self.f0_residual_range = None if f0_residual_range is None else positive_float(
+            "MidiToHarmonicDecoder `f0_residual_range` (semitones; None: unbounded)", f0_residual_range)
         self.f0_residual, self.midi_zero_silence = bool(f0_residual), bool(midi_zero_silence)
         self.net = net
         if net is None:

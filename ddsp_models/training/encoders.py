@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import nn
 from ddsp_models.training.features import MAX_VELOCITY, N_PITCHES
@@ -41,8 +42,7 @@ class _MfccEncoder(keras.layers.Layer):
                  sample_rate: int = 16000, mfcc_bins: int = 30, return_sequences: bool = True, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         for arg, value in (("rnn_channels", rnn_channels), ("z_dims", z_dims), ("z_time_steps", z_time_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__} `{arg}` must be a positive integer, got {value!r}.")
+            positive_int(f"{type(self).__name__} `{arg}`", value)
         self.z_dims, self.z_time_steps = z_dims, z_time_steps
         self.sample_rate, self.mfcc_bins = sample_rate, mfcc_bins
         self.z_norm = nn.Normalize("instance")
@@ -110,19 +110,24 @@ class MfccTimeDistributedRnnEncoder(_MfccEncoder):
 @register("encoders")
 class MfccRnnEncoder(_MfccEncoder):
     """A global z (constant over time): MFCC frames -> Rnn -> final state -> Dense(z_dims), tiled
-    to f0_scaled's time steps. Same arguments as `MfccTimeDistributedRnnEncoder`, plus:
+    to f0_scaled's time steps. Arguments as `MfccTimeDistributedRnnEncoder`'s, plus:
 
     Args:
-      pooling: 'final' (the RNN's last state) or 'mean' (the mean of its outputs over time).
+      mean_aggregate: z from the mean of the RNN's outputs over time (the original's
+        argument); else from its last state.
+      pooling: this package's name for the same choice, 'final' or 'mean' (wins when given).
     """
 
-    def __init__(self, rnn_channels: int = 512, rnn_type: str = "gru", z_dims: int = 32, z_time_steps: int = 250,
-                 sample_rate: int = 16000, mfcc_bins: int = 30, pooling: str = "final", name=None, **kwargs):
+    def __init__(self, rnn_channels: int = 512, rnn_type: str = "gru", z_dims: int = 512,
+                 mean_aggregate: bool = False, z_time_steps: int = 250, sample_rate: int = 16000,
+                 mfcc_bins: int = 30, pooling: str | None = None, name=None, **kwargs):
+        pooling = ("mean" if mean_aggregate else "final") if pooling is None else pooling
         if pooling not in ("final", "mean"):
             raise ValueError(f"MfccRnnEncoder `pooling` must be 'final' or 'mean', got {pooling!r}.")
         super().__init__(rnn_channels, rnn_type, z_dims, z_time_steps, sample_rate, mfcc_bins,
                          return_sequences=pooling == "mean", name=name, **kwargs)
         self.pooling = pooling
+        self.mean_aggregate = pooling == "mean"
 
     def compute_z(self, audio, training=None):
         """`[batch, z_dims]`."""
@@ -133,7 +138,7 @@ class MfccRnnEncoder(_MfccEncoder):
 
 
 # ------------------------------------------------------------------------ MIDI encoders
-def _concat_inputs(layer, inputs, input_keys):
+def frame_inputs(layer, inputs, input_keys):
     """Tensors `[batch, time, c_i]` from a features dict (by key) or positional inputs."""
     if len(inputs) == 1 and isinstance(inputs[0], dict):
         inputs = nn.get_features(inputs[0], input_keys, layer.name)
@@ -161,20 +166,20 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
       q_vel: round(velocity), straight-through.
 
     Args:
-      rnn_channels, rnn_type, ch, layers_per_stack: network sizes.
-      pitch_range: largest pitch offset from f0, semitones ('residual' mode).
-      pitch_mode: 'residual' (a pitch offset from f0) or 'logits' (a 128-way classifier).
-      input_keys: features read from a dict call; the first is f0 in MIDI.
       net: the original DDSP's form: a layer (e.g. `nn.DilatedConvStack`) replacing the
         built-in network: concat(inputs, f0 unscaled) -> net -> layer norm -> Dense(2) ->
         (pitch, velocity logit); z_pitch = pitch (+ f0_midi with `f0_residual`), unbounded
         ('residual' mode only).
       f0_residual: with a `net`, z_pitch is f0_midi plus the network's pitch output.
+      rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
+      pitch_range: largest pitch offset from f0, semitones ('residual' mode).
+      pitch_mode: 'residual' (a pitch offset from f0) or 'logits' (a 128-way classifier).
+      input_keys: features read from a dict call; the first is f0 in MIDI.
     """
 
-    def __init__(self, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 256, layers_per_stack: int = 2,
-                 pitch_range: float = 2.0, pitch_mode: str = "residual", input_keys=("f0_midi", "amps", "hd", "noise"),
-                 net=None, f0_residual: bool = True, name=None, **kwargs):
+    def __init__(self, net=None, f0_residual: bool = True, rnn_channels: int = 256, rnn_type: str = "gru",
+                 ch: int = 256, layers_per_stack: int = 2, pitch_range: float = 2.0, pitch_mode: str = "residual",
+                 input_keys=("f0_midi", "amps", "hd", "noise"), name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         if net is not None and pitch_mode != "residual":
             raise ValueError("HarmonicToMidiEncoder: a `net` works with pitch_mode='residual' only, "
@@ -201,7 +206,7 @@ class HarmonicToMidiEncoder(keras.layers.Layer):
     def call(self, *inputs, training=None):
         from ddsp_models.training import midi
 
-        inputs = _concat_inputs(self, inputs, self.input_keys)
+        inputs = frame_inputs(self, inputs, self.input_keys)
         f0_midi = inputs[0]
         if self.net is not None:
             x = self.norm(self.net(tf.concat(inputs, axis=-1), training=training))
@@ -234,18 +239,18 @@ class ExpressionEncoder(keras.layers.Layer):
     `pool_time` the mean over time, tiled back over the time steps.
 
     Args:
-      rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
+      net: a layer replacing the built-in network (e.g. `nn.DilatedConvStack`).
       z_dims: output channels (e.g. 2 x latent size for a Gaussian mean and log-variance).
       input_keys: features `[batch, time, c]` read from a dict call; 'audio' among them adds
         instance-normalised MFCCs (`mfcc_bins`, `fft_size`, `mel_bins`, 20 Hz - 8 kHz)
         resampled to the time steps of the other inputs.
-      net: a layer replacing the built-in network (e.g. `nn.DilatedConvStack`).
       pool_time: average the latent over time (a global latent).
+      rnn_channels, rnn_type, ch, layers_per_stack: sizes of the built-in network.
     """
 
-    def __init__(self, rnn_channels: int = 128, rnn_type: str = "gru", ch: int = 128, layers_per_stack: int = 1,
-                 z_dims: int = 16, input_keys=("ld_scaled", "f0_scaled"), net=None, pool_time: bool = False,
-                 mfcc_bins: int = 60, fft_size: int = 1024, mel_bins: int = 128, name=None, **kwargs):
+    def __init__(self, net=None, z_dims: int = 128, input_keys=("f0_scaled", "ld_scaled"), mfcc_bins: int = 60,
+                 fft_size: int = 1024, mel_bins: int = 128, pool_time: bool = True, rnn_channels: int = 128,
+                 rnn_type: str = "gru", ch: int = 128, layers_per_stack: int = 1, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.input_keys = nn.as_key_list(input_keys, "input_keys")
         if self.input_keys == ["audio"]:
@@ -296,31 +301,30 @@ class OneHotEncoder(keras.layers.Layer):
     one_hot(label, n_classes) @ W -> `[batch, z_dims]` (row `label` of W).
 
     Args:
-      n_classes: number of labels; labels must lie in [0, n_classes).
-      z_dims: embedding size.
-      input_key: feature read from a dict call.
+      one_hot_key: feature read from a dict call.
+      vocab_size: number of labels; labels must lie in [0, vocab_size).
+      n_dims: embedding size.
+      skip_expand: return `[batch, n_dims]` (True) or, called with a features dict holding
+        'f0_scaled', `[batch, time_steps, n_dims]` tiled over its time steps (False).
       unknown_id: a label meaning "unknown" (the feature contract's -1 instrument) that
         gets the zero embedding, or None (every label must be a class).
-      one_hot_key, vocab_size, n_dims: the original DDSP's names of `input_key`,
-        `n_classes`, `z_dims` (they win when given).
-      skip_expand: return `[batch, z_dims]` (True) or, called with a features dict holding
-        'f0_scaled', `[batch, time_steps, z_dims]` tiled over its time steps (False).
+      n_classes, z_dims, input_key: this package's names of `vocab_size`, `n_dims`,
+        `one_hot_key` (they win when given).
 
     Raises (at call time, also inside `tf.function`):
       tf.errors.InvalidArgumentError: a label outside [0, n_classes) (other than
         `unknown_id`); the message names the layer, `n_classes` and the labels of the batch.
     """
 
-    def __init__(self, n_classes: int = 16, z_dims: int = 16, input_key: str = "instrument_id",
-                 unknown_id: int | None = None, one_hot_key: str | None = None, vocab_size: int | None = None,
-                 n_dims: int | None = None, skip_expand: bool = True, name=None, **kwargs):
+    def __init__(self, one_hot_key: str = "instrument", vocab_size: int = 1024, n_dims: int = 256,
+                 skip_expand: bool = True, unknown_id: int | None = None, n_classes: int | None = None,
+                 z_dims: int | None = None, input_key: str | None = None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        n_classes = n_classes if vocab_size is None else vocab_size
-        z_dims = z_dims if n_dims is None else n_dims
-        input_key = input_key if one_hot_key is None else one_hot_key
+        n_classes = vocab_size if n_classes is None else n_classes
+        z_dims = n_dims if z_dims is None else z_dims
+        input_key = one_hot_key if input_key is None else input_key
         self.skip_expand = bool(skip_expand)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-            raise ValueError(f"OneHotEncoder `n_classes` must be a positive integer, got {n_classes!r}.")
+        positive_int("OneHotEncoder `n_classes`", n_classes)
         if unknown_id is not None and 0 <= int(unknown_id) < n_classes:
             raise ValueError(f"OneHotEncoder `unknown_id` {unknown_id} must lie outside the classes "
                              f"[0, {n_classes}).")
@@ -358,215 +362,15 @@ class OneHotEncoder(keras.layers.Layer):
         return z if time_steps is None else tf.tile(z[:, tf.newaxis, :], [1, time_steps, 1])
 
 
-# ------------------------------------------------------------ inverse synthesis (DDSP-inv)
-def _audio_from(inputs, owner: str) -> tf.Tensor:
-    """`[batch, n_samples]` audio from a tensor or a features dict holding 'audio'."""
-    if isinstance(inputs, dict):
-        (inputs,) = nn.get_features(inputs, ["audio"], owner)
-    return core.ensure_audio(inputs, "audio")
-
-
-def _positive_int(value, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner} `{name}` must be a positive integer, got {value!r}.")
-    return value
-
-
-def _midi_range(value, name: str, owner: str) -> tuple:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner} `{name}` must be a (min, max) pair, got {value!r}.") from None
-    if not 0.0 <= lo < hi:
-        raise ValueError(f"{owner} `{name}` must satisfy 0 <= min < max, got {value!r}.")
-    return lo, hi
-
-
-def scale_amplitudes(amplitudes) -> tf.Tensor:
-    """Linear amplitude -> network scale: (20 log10(a + 1e-4)) / 80 + 1 (about [0, 1])."""
-    from ddsp_models.training.preprocessing import scale_db
-
-    return scale_db(core.amplitude_to_db(core.tf_float32(amplitudes, "amplitudes") + 1e-4))
-
-
-def _sinusoidal_sizes(output_splits) -> tuple:
-    """(n_sinusoids, n_freq_bins, n_noise_bands) from the original's `output_splits`."""
-    sizes = dict(nn.check_splits(output_splits, "output_splits"))
-    expected = {"frequencies", "amplitudes", "noise_magnitudes"}
-    if set(sizes) != expected or sizes["frequencies"] % sizes["amplitudes"]:
-        raise ValueError(f"ResnetSinusoidalEncoder `output_splits` must name exactly {sorted(expected)}, "
-                         f"with 'frequencies' a multiple of 'amplitudes' (sinusoids x bins), got {output_splits!r}.")
-    return sizes["amplitudes"], sizes["frequencies"] // sizes["amplitudes"], sizes["noise_magnitudes"]
-
-
-@register("encoders")
-class ResnetSinusoidalEncoder(keras.layers.Layer):
-    """Audio -> sinusoids and filtered-noise magnitudes (the DDSP-inv sinusoidal encoder).
-
-    Log-mel frames `[batch, n_mel_frames, mel_bins]` (spectral_ops.compute_logmel) are read as
-    a one-channel image by a 2-D `nn.ResNet2D` (no striding in time); per frame the features
-    go through a Dense layer to
-      sin_amps = exp_sigmoid(logits + amp_bias)                  [batch, t, n_sinusoids];
-      sin_freqs = core.frequencies_softmax over n_freq_bins bins log-spaced from hz_min to
-        hz_max (the softmax-weighted mean bin, per sinusoid)     [batch, t, n_sinusoids], Hz;
-      noise_magnitudes = exp_sigmoid(logits + noise_bias)        [batch, t, n_noise_bands],
-        linear gains from 0 Hz to Nyquist (for synths.FilteredNoise with scale_fn=None);
-    then linearly resampled to n_frames = n_samples * frame_rate / sample_rate frames.
-
-    Args:
-      size: ResNet size, 'tiny' | 'small' | 'large' (nn.RESNET_SIZES).
-      n_sinusoids: sinusoids per frame.
-      n_freq_bins: softmax bins per sinusoid frequency.
-      n_noise_bands: noise filter bands.
-      sample_rate, frame_rate: Hz; the output frame rate.
-      fft_size, overlap, mel_bins: log-mel analysis (hop = fft_size * (1 - overlap)).
-      hz_min, hz_max: sinusoid frequency range, Hz.
-      amp_bias, noise_bias: added to the logits before exp_sigmoid (start quiet).
-      output_splits: the original DDSP's form of the sizes, (('frequencies', n_sinusoids *
-        n_freq_bins), ('amplitudes', n_sinusoids), ('noise_magnitudes', n_noise_bands)) in
-        any order; it wins over the three size arguments.
-      spectral_fn: audio `[batch, n_samples]` -> `[batch, frames, bins]` replacing the
-        built-in log-mel (e.g. a gin-scoped `spectral_ops.compute_logmel`).
-
-    Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict with sin_amps, sin_freqs,
-    noise_magnitudes.
-    """
-
-    def __init__(self, size: str = "small", n_sinusoids: int = 32, n_freq_bins: int = 64, n_noise_bands: int = 65,
-                 sample_rate: int = 16000, frame_rate: int = 250, fft_size: int = 1024, overlap: float = 0.875,
-                 mel_bins: int = 64, hz_min: float = 20.0, hz_max: float = 8000.0, amp_bias: float = -2.0,
-                 noise_bias: float = -5.0, output_splits=None, spectral_fn=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        owner = "ResnetSinusoidalEncoder"
-        if output_splits is not None:
-            n_sinusoids, n_freq_bins, n_noise_bands = _sinusoidal_sizes(output_splits)
-        if spectral_fn is not None and not callable(spectral_fn):
-            raise TypeError(f"{owner} `spectral_fn` must be callable, got {type(spectral_fn).__name__}.")
-        self.spectral_fn = spectral_fn
-        self.n_sinusoids = _positive_int(n_sinusoids, "n_sinusoids", owner)
-        self.n_freq_bins = _positive_int(n_freq_bins, "n_freq_bins", owner)
-        self.n_noise_bands = _positive_int(n_noise_bands, "n_noise_bands", owner)
-        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
-        self.frame_rate = _positive_int(frame_rate, "frame_rate", owner)
-        self.fft_size = _positive_int(fft_size, "fft_size", owner)
-        self.mel_bins = _positive_int(mel_bins, "mel_bins", owner)
-        if self.n_freq_bins < 2:
-            raise ValueError(f"{owner} `n_freq_bins` must be at least 2, got {n_freq_bins!r}.")
-        if not 0.0 <= overlap < 1.0:
-            raise ValueError(f"{owner} `overlap` must be in [0, 1), got {overlap!r}.")
-        if not 0.0 < hz_min < hz_max <= sample_rate / 2:
-            raise ValueError(f"{owner} needs 0 < hz_min < hz_max <= sample_rate / 2, got {hz_min!r}, {hz_max!r}.")
-        self.overlap, self.hz_min, self.hz_max = float(overlap), float(hz_min), float(hz_max)
-        self.amp_bias, self.noise_bias = float(amp_bias), float(noise_bias)
-        self.resnet = nn.ResNet2D(size)
-        self.dense_out = keras.layers.Dense(self.n_sinusoids * (1 + self.n_freq_bins) + self.n_noise_bands)
-
-    def build(self, *args, **kwargs):
-        pass  # sub-layers build on their first call
-
-    def n_frames(self, n_samples: int) -> int:
-        """Output frames of `n_samples` audio; ValueError unless a whole number of hops."""
-        n_frames, remainder = divmod(int(n_samples) * self.frame_rate, self.sample_rate)
-        if remainder or n_frames < 1 or int(n_samples) % n_frames:
-            raise ValueError(f"ResnetSinusoidalEncoder: audio of {n_samples} samples is not a whole number of "
-                             f"frames at frame_rate {self.frame_rate} and sample_rate {self.sample_rate}.")
-        return n_frames
-
-    def logmel(self, audio) -> tf.Tensor:
-        """`[batch, n_mel_frames, mel_bins]` natural-log mel magnitudes (or `spectral_fn`'s)."""
-        if self.spectral_fn is not None:
-            return self.spectral_fn(audio)
-        return spectral_ops.compute_logmel(audio, lo_hz=self.hz_min, hi_hz=self.hz_max, bins=self.mel_bins,
-                                           fft_size=self.fft_size, overlap=self.overlap, pad_end=True,
-                                           sample_rate=self.sample_rate)
-
-    def call(self, inputs, training=None):
-        audio = _audio_from(inputs, "ResnetSinusoidalEncoder")
-        n_frames = self.n_frames(audio.shape[1])
-        x = self.resnet(self.logmel(audio)[..., tf.newaxis])  # [b, t, f, c]
-        x = tf.reshape(x, [-1, x.shape[1], x.shape[2] * x.shape[3]])
-        x = self.dense_out(x)
-        n_sin = self.n_sinusoids
-        amps_logits = x[..., :n_sin]
-        freq_logits = tf.reshape(x[..., n_sin:n_sin * (1 + self.n_freq_bins)],
-                                 [-1, x.shape[1], n_sin, self.n_freq_bins])
-        noise_logits = x[..., n_sin * (1 + self.n_freq_bins):]
-        outputs = {
-            "sin_amps": core.exp_sigmoid(amps_logits + self.amp_bias),
-            "sin_freqs": core.frequencies_softmax(freq_logits, hz_min=self.hz_min, hz_max=self.hz_max),
-            "noise_magnitudes": core.exp_sigmoid(noise_logits + self.noise_bias),
-        }
-        return {key: core.resample(value, n_frames, method="linear") for key, value in outputs.items()}
-
-
-@register("encoders")
-class SinusoidalToHarmonicEncoder(keras.layers.Layer):
-    """Sinusoids -> harmonic-synth controls, by an "RnnSandwich": FcStack -> Rnn -> FcStack.
-
-    Inputs per frame: scaled log amplitudes (`scale_amplitudes`, about [0, 1]) and
-    frequencies as units linear in MIDI between hz_min and hz_max (core.hz_to_unit), of
-    `[batch, t, n_sinusoids]` each. Outputs (dict):
-      harm_amp  = exp_sigmoid(logit)                                     [batch, t, 1];
-      harm_dist = core.normalize_harmonics(exp_sigmoid(logits), f0_hz, sample_rate): sums
-        to 1 over the harmonics below Nyquist                            [batch, t, n_harmonics];
-      f0_hz     = midi_to_hz(midi_min + (midi_max - midi_min) sigmoid(logit)), Hz  [batch, t, 1].
-
-    Args:
-      n_harmonics: harmonics of the distribution (100, as the original).
-      rnn_channels, rnn_type: recurrent layer ('gru' uses gru.FastGRU).
-      ch, layers_per_stack: width and depth of the two Fc stacks.
-      f0_midi_range: (min, max) of f0, MIDI.
-      sample_rate: Hz (Nyquist for harm_dist).
-      hz_min, hz_max: frequency range of the input scaling, Hz.
-      net: a layer replacing the built-in FcStack -> Rnn -> FcStack (the original DDSP's
-        form, e.g. `nn.RnnSandwich()`; a dict output's 'out' is used).
-
-    Call: `encoder({'sin_amps': ..., 'sin_freqs': ...})` or `encoder(sin_amps, sin_freqs)`.
-    """
-
-    def __init__(self, n_harmonics: int = 100, rnn_channels: int = 256, rnn_type: str = "gru", ch: int = 128,
-                 layers_per_stack: int = 2, f0_midi_range=(24.0, 96.0), sample_rate: int = 16000,
-                 hz_min: float = 20.0, hz_max: float = 8000.0, net=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        owner = "SinusoidalToHarmonicEncoder"
-        self.n_harmonics = _positive_int(n_harmonics, "n_harmonics", owner)
-        self.sample_rate = _positive_int(sample_rate, "sample_rate", owner)
-        self.f0_midi_range = _midi_range(f0_midi_range, "f0_midi_range", owner)
-        if not 0.0 < hz_min < hz_max:
-            raise ValueError(f"{owner} needs 0 < hz_min < hz_max, got {hz_min!r}, {hz_max!r}.")
-        self.hz_min, self.hz_max = float(hz_min), float(hz_max)
-        self.net = net
-        if net is None:
-            self.in_stack = nn.FcStack(_positive_int(ch, "ch", owner),
-                                       _positive_int(layers_per_stack, "layers_per_stack", owner))
-            self.rnn = nn.Rnn(_positive_int(rnn_channels, "rnn_channels", owner), rnn_type)
-            self.out_stack = nn.FcStack(ch, layers_per_stack)
-        self.dense_out = keras.layers.Dense(2 + self.n_harmonics)
-
-    def build(self, *args, **kwargs):
-        pass  # sub-layers build on their first call
-
-    def call(self, *inputs, training=None):
-        sin_amps, sin_freqs = _concat_inputs(self, inputs, ("sin_amps", "sin_freqs"))
-        x = tf.concat([scale_amplitudes(sin_amps),
-                       core.hz_to_unit(sin_freqs, hz_min=self.hz_min, hz_max=self.hz_max)], axis=-1)
-        if self.net is not None:
-            x = self.net(x, training=training)
-            x = x["out"] if isinstance(x, dict) else x
-        else:
-            x = self.in_stack(x)
-            x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
-        x = self.dense_out(x)
-        midi_min, midi_max = self.f0_midi_range
-        f0_hz = core.midi_to_hz(midi_min + (midi_max - midi_min) * tf.sigmoid(x[..., 1:2]))
-        harm_dist = core.normalize_harmonics(core.exp_sigmoid(x[..., 2:]), f0_hz, self.sample_rate)
-        return {"harm_amp": core.exp_sigmoid(x[..., :1]), "harm_dist": harm_dist, "f0_hz": f0_hz}
-
-
 # The original DDSP's other encoders (its signatures and behaviour).
 from ddsp_models.training.codecs_original import (  # noqa: E402,F401
     AggregateFeaturesEncoder,
     MfccEncoder,
     MidiEncoder,
     ZEncoder,
+)
+from ddsp_models.training.encoders_inverse import (  # noqa: E402,F401
+    ResnetSinusoidalEncoder,
+    SinusoidalToHarmonicEncoder,
+    scale_amplitudes,
 )

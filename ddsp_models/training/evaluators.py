@@ -381,11 +381,30 @@ def bound_evaluator_classes(name: str = "evaluate") -> list:
     return list(classes) if isinstance(classes, (list, tuple)) else [classes]
 
 
-def _evaluate_or_sample(data_provider, model, evaluator_classes, mode: str, save_dir: str, restore_dir: str,
-                        batch_size: int, num_batches: int, repeats: int, ckpt_delay_secs: float, run_once: bool,
-                        run_until_step: int, evaluate_and_sample: bool) -> dict:
-    """The original's loop: for each new checkpoint in `restore_dir` (the current weights
-    when there is none, with a warning), one pass over `num_batches` unshuffled batches."""
+@register("eval_util")
+def evaluate_or_sample(data_provider, model, evaluator_classes, mode: str = "eval",
+                       save_dir: str = "/tmp/ddsp/training", restore_dir: str = "", batch_size: int = 32,
+                       num_batches: int = 50, repeats: int = -1, ckpt_delay_secs: float = 0,
+                       run_once: bool = False, run_until_step: int = 0,
+                       evaluate_and_sample: bool = False) -> dict:
+    """The original's evaluation loop (gin ``eval_util.evaluate_or_sample``): for each new
+    checkpoint in `restore_dir` (default `save_dir`; the current weights when there is none,
+    with a warning), one pass over `num_batches` unshuffled batches (< 1: all) of
+    `batch_size` examples, writing TensorBoard summaries under `save_dir`/summaries/eval.
+
+    Args:
+      mode: 'eval' (metrics) or 'sample' (the evaluators' samples); `evaluate_and_sample`
+        does both.
+      repeats: passes through the dataset (-1: endless).
+      ckpt_delay_secs: seconds to wait for a new checkpoint (at least 1).
+      run_once: stop after one pass; run_until_step: stop at a checkpoint of at least this
+        step (ignored when <= 0).
+
+    Returns:
+      {metric tag: mean} of the last pass (empty in 'sample' mode).
+    """
+    if mode not in ("eval", "sample"):
+        raise ValueError(f"evaluate_or_sample `mode` must be 'eval' or 'sample', got {mode!r}.")
     from ddsp_models.training.checkpoints import checkpoint_step
 
     restore_dir = restore_dir or save_dir
@@ -421,7 +440,7 @@ def evaluate(data_provider, model, evaluator_classes, save_dir: str = "/tmp/ddsp
              run_once: bool = False, run_until_step: int = 0, evaluate_and_sample: bool = False) -> dict:
     """Evaluates `model` on `data_provider` with `evaluator_classes` (the original's
     arguments); returns the last pass's {tag: mean} (module docstring)."""
-    return _evaluate_or_sample(data_provider, model, evaluator_classes, "eval", save_dir, restore_dir, batch_size,
+    return evaluate_or_sample(data_provider, model, evaluator_classes, "eval", save_dir, restore_dir, batch_size,
                                num_batches, repeats, ckpt_delay_secs, run_once, run_until_step, evaluate_and_sample)
 
 
@@ -430,5 +449,5 @@ def sample(data_provider, model, evaluator_classes, save_dir: str = "/tmp/ddsp/t
            batch_size: int = 16, num_batches: int = 1, ckpt_delay_secs: float = 0, run_once: bool = False,
            run_until_step: int = 0, evaluate_and_sample: bool = False) -> dict:
     """As `evaluate`, writing the evaluators' samples (summaries) instead of metrics."""
-    return _evaluate_or_sample(data_provider, model, evaluator_classes, "sample", save_dir, restore_dir, batch_size,
+    return evaluate_or_sample(data_provider, model, evaluator_classes, "sample", save_dir, restore_dir, batch_size,
                                num_batches, -1, ckpt_delay_secs, run_once, run_until_step, evaluate_and_sample)

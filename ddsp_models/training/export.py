@@ -43,6 +43,8 @@ import zipfile
 
 import numpy as np
 
+from ddsp_models.cli_logging import configure_cli_logging
+
 log = logging.getLogger(__name__)
 
 VERSION = "ddsp-pipelines-1"
@@ -214,7 +216,8 @@ class InferenceModule:
         if self.loudness_name == "loudness_db":
             spectrum = tf.signal.rfft(frames * tf.signal.hann_window(size, periodic=True))
             power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
-            mean = tf.tensordot(power, tf.constant(spectral_ops._mean_weights(self.sample_rate, size)), axes=1)
+            weights = spectral_ops.a_weighted_mean_weights(self.sample_rate, size)
+            mean = tf.tensordot(power, tf.constant(weights), axes=1)
         else:
             mean = tf.reduce_mean(tf.square(frames), axis=-1)
         loud = core.power_to_db(mean, ref_db=0.0, range_db=core.DB_RANGE)
@@ -504,7 +507,7 @@ def main(argv=None) -> int:
     parser.add_argument("--crepe-capacity", default="tiny", choices=("tiny", "full"))
     parser.add_argument("--no-tflite", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_cli_logging()
     result = export_run(args.run_dir, args.out, args.block_frames, args.ir_rates,
                         args.crepe_capacity, not args.no_tflite)
     print(json.dumps(result, indent=1))

@@ -36,6 +36,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ddsp_models.checks import positive_float
+
 SAMPLE_RATE = 16000  # Hz, default audio rate
 FRAME_RATE = 250  # Hz, default rate of the frame features
 SPLITS = ("train", "valid", "test")  # dataset splits, in this order
@@ -60,9 +62,8 @@ def n_frames_of(n_samples: int, sample_rate: float = SAMPLE_RATE,
                 frame_rate: float = FRAME_RATE) -> int:
     """Frames of a clip of `n_samples` at `sample_rate` Hz: floor(n_samples * frame_rate /
     sample_rate) (exact, also for non-integer rates)."""
-    if not sample_rate > 0 or not frame_rate > 0:
-        raise ValueError(f"sample_rate, frame_rate: expected positive rates in Hz, got "
-                         f"{sample_rate!r}, {frame_rate!r}")
+    positive_float("sample_rate (Hz)", sample_rate)
+    positive_float("frame_rate (Hz)", frame_rate)
     return int(int(n_samples) * _exact(frame_rate) // _exact(sample_rate))
 
 

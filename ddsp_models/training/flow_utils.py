@@ -1,5 +1,6 @@
 """What the pipeline stages share: Prefect run names and tags, artifacts, a logger that
-works inside and outside a flow run, and the stages' command lines and log set-up.
+works inside and outside a flow run, and the stages' command lines (whose log set-up is
+`ddsp_models.cli_logging`, shared with every other command line).
 
 Artifacts the UI shows without opening files: tables (`publish_table`), images
 (`publish_image`: the picture itself as a ``data:image/png;base64,...`` URL, JPEG when the
@@ -23,7 +24,7 @@ import logging
 import os
 import re
 
-NOISY_LOGGERS = ("httpx", "absl", "docket", "urllib3")
+from ddsp_models.cli_logging import configure_cli_logging
 
 
 def params_digest(params: dict) -> str:
@@ -278,15 +279,6 @@ def file_links(paths: list[str], title: str) -> str:
     lines = [f"**{title}**", ""]
     lines += [f"- `{os.path.abspath(p)}`" for p in paths]
     return "\n".join(lines) + "\n"
-
-
-def configure_cli_logging() -> None:
-    """The log set-up of every stage's command line: INFO lines with time, logger name and
-    level on stderr; the chatty HTTP / absl loggers at ERROR."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def library_logs_at_info() -> None:

@@ -36,6 +36,8 @@ import time
 
 import numpy as np
 
+from ddsp_models.checks import positive_float
+from ddsp_models.cli_logging import configure_cli_logging
 from ddsp_models.training.chunked_features import (
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_CONTEXT_SECONDS,
@@ -246,8 +248,7 @@ def midi_voices(path, frame_rate: int = 250, pitch_offset: int = 0, tempo: float
     import pretty_midi
 
     path = os.fspath(path)
-    if tempo <= 0:
-        raise ValueError(f"tempo must be > 0, got {tempo}")
+    positive_float("tempo", tempo)
     if polyphony not in ("split", "error"):
         raise ValueError(f"polyphony must be 'split' or 'error', got {polyphony!r}")
     try:
@@ -405,7 +406,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_cli_logging()
     run = load_run(args.run_dir)
     progress = not args.quiet
     if args.command == "midi":

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ddsp_models import core
+from ddsp_models.checks import positive_float, positive_int
 from ddsp_models.training.features import (
     N_PITCHES,
     NOTE_ONSETS,
@@ -194,10 +195,8 @@ def pianoroll_to_notes(pianoroll, frame_rate: float = 250, min_frames: int = 1, 
       float64 `[n]` (mean roll value over the note)), sorted by onset then pitch.
     """
     roll = _pianoroll(pianoroll, "pianoroll")
-    if frame_rate <= 0:
-        raise ValueError(f"frame_rate: must be > 0, got {frame_rate}")
-    if int(min_frames) < 1:
-        raise ValueError(f"min_frames: must be >= 1, got {min_frames}")
+    positive_float("frame_rate", frame_rate)
+    min_frames = positive_int("min_frames", min_frames)
     starts_extra = None if onsets is None else _pianoroll(onsets, "onsets") > 0
     if starts_extra is not None and starts_extra.shape != roll.shape:
         raise ValueError(f"onsets: shape {starts_extra.shape} differs from the roll's {roll.shape}")

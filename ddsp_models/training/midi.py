@@ -18,8 +18,9 @@ priors).
 import tensorflow as tf
 
 from ddsp_models import core, seeding
+from ddsp_models.checks import non_negative_float
 from ddsp_models.gin_utils import register
-from ddsp_models.losses import Loss, check_weight
+from ddsp_models.losses import Loss
 from ddsp_models.training.features import N_PITCHES
 
 
@@ -161,17 +162,20 @@ class MarginLoss(Loss):
     """``weight * mean(relu(|value - target| - margin))``: zero while `value` stays within
     `margin` of `target` (e.g. a pitch latent within half a semitone of f0, MIDI units).
 
-    Call: ``(value, target)``, tensors of one shape (e.g. ``[batch, n_frames, 1]``).
-    With ``margin=0`` this is the weighted mean absolute difference.
+    Call: ``(value, target)``, tensors of one shape (e.g. ``[batch, n_frames, 1]``), or
+    ``(distance)`` alone (|distance| stands for |value - target|; the original DDSP's
+    MIDI models call their margin losses so). With ``margin=0`` this is the weighted mean
+    absolute difference.
     """
 
     def __init__(self, weight: float = 1.0, margin: float = 0.0, name: str = "margin_loss"):
         super().__init__(name=name)
-        self.weight = check_weight(weight, "weight")
-        self.margin = check_weight(margin, "margin")
+        self.weight = non_negative_float("`weight`", weight)
+        self.margin = non_negative_float("`margin`", margin)
 
-    def call(self, value, target):
-        return self.weight * tf.reduce_mean(tf.nn.relu(tf.abs(value - target) - self.margin))
+    def call(self, value, target=None):
+        distance = value if target is None else value - target
+        return self.weight * tf.reduce_mean(tf.nn.relu(tf.abs(distance) - self.margin))
 
 
 @register("losses")
@@ -188,7 +192,7 @@ class SlownessLoss(Loss):
     def __init__(self, weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64,
                  name: str = "slowness_loss"):
         super().__init__(name=name)
-        self.weight = check_weight(weight, "weight")
+        self.weight = non_negative_float("`weight`", weight)
         self.min_note_length, self.max_notes = int(min_note_length), int(max_notes)
 
     def call(self, z_pitch, q_pitch, q_vel):
@@ -210,7 +214,7 @@ class GaussianKLLoss(Loss):
 
     def __init__(self, weight: float = 1e-3, name: str = "kl_loss"):
         super().__init__(name=name)
-        self.weight = check_weight(weight, "weight")
+        self.weight = non_negative_float("`weight`", weight)
 
     def call(self, mean, log_var, present=None):
         kl = tf.reduce_sum(gaussian_kl(mean, log_var), axis=-1)

@@ -75,9 +75,9 @@ def check_splits(splits, name: str):
     except (TypeError, ValueError) as error:
         raise ValueError(f"`{name}` must be a sequence of (key, size) pairs, got {splits!r}.") from error
     for key, size in pairs:
-        if not isinstance(key, str) or isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"`{name}`: each entry must be (str key, positive int size), got "
-                             f"({key!r}, {size!r}).")
+        if not isinstance(key, str):
+            raise ValueError(f"`{name}`: each entry must be (str key, size), got ({key!r}, {size!r}).")
+        checks.positive_int(f"`{name}` size of {key!r}", size)
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"`{name}` repeats a key: {keys}.")
@@ -150,8 +150,7 @@ class FcStack(keras.layers.Layer):
 
     def __init__(self, ch: int = 256, layers: int = 2, nonlinearity="leaky_relu", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
-            raise ValueError(f"FcStack `layers` must be a non-negative integer, got {layers!r}.")
+        checks.non_negative_int("FcStack `layers`", layers)
         self.ch = int(ch)
         self._fc_names = set_layers(self, "fc", [Fc(ch, nonlinearity) for _ in range(layers)])
 
@@ -362,9 +361,7 @@ class FcStackOut(keras.layers.Layer):
     def __init__(self, ch: int = 256, layers: int = 2, n_out: int = 32, nonlinearity="leaky_relu", name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
-            raise ValueError(f"FcStackOut `n_out` must be a positive integer, got {n_out!r}.")
-        self.n_out = n_out
+        self.n_out = checks.positive_int("FcStackOut `n_out`", n_out)
         self.stack = FcStack(ch, layers, nonlinearity)
         self.dense_out = keras.layers.Dense(n_out)
 

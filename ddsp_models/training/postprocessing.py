@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ddsp_models.checks import positive_int
 from ddsp_models.core import DB_RANGE  # loudness floor: -80 dB
 
 
@@ -27,9 +28,7 @@ def smooth(x, filter_size: int = 3) -> np.ndarray:
     out[t] is the mean of x[t - (filter_size - 1) // 2 .. t + filter_size // 2], the
     original's (TensorFlow 'SAME') alignment for even sizes too."""
     x = np.asarray(x, np.float64)
-    size = int(filter_size)
-    if size < 1:
-        raise ValueError(f"filter_size: must be >= 1, got {filter_size}")
+    size = positive_int("filter_size", filter_size)
     kernel = np.ones(size) / float(size)
     flat = np.pad(x.reshape(-1, x.shape[-1]), [(0, 0), ((size - 1) // 2, size // 2)])
     out = np.stack([np.convolve(row, kernel, mode="valid") for row in flat])
@@ -182,9 +181,7 @@ class QuantileTransformer:
         self.output_distribution = output_distribution
 
     def fit(self, x):
-        if self.n_quantiles <= 0:
-            raise ValueError(f"Invalid value for 'n_quantiles': {self.n_quantiles}. The number "
-                             "of quantiles must be at least one.")
+        positive_int("QuantileTransformer `n_quantiles`", self.n_quantiles)
         x = np.asarray(x, np.float64)
         if x.ndim != 2:
             raise ValueError("QuantileTransformer.fit: expected [n_samples, n_features], got "

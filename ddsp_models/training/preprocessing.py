@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training.nn import get_features
 
@@ -71,8 +72,7 @@ class _FramePreprocessor(keras.layers.Layer):
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000, name=None,
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
-            raise ValueError(f"{type(self).__name__} `time_steps` must be a positive integer, got {time_steps!r}.")
+        positive_int(f"{type(self).__name__} `time_steps`", time_steps)
         self.time_steps, self.frame_rate, self.sample_rate = time_steps, frame_rate, sample_rate
 
     def build(self, *args, **kwargs):
@@ -190,41 +190,45 @@ class OnlineF0PowerPreprocessor(F0PowerPreprocessor):
     The pitch tracker's weights are frozen and no gradient flows through its f0 (as for a
     dataset feature); it runs inside `tf.function`.
 
-    With `padding` (the original DDSP's form, e.g. its models/vst/*.gin), features are not
+    With `padding` (the original DDSP's form and default, e.g. its models/vst/*.gin), features are not
     resampled: power is computed at 16 kHz (from 'audio_16k' when the features hold it) with
     the original's framing (`spectral_ops.compute_power`: 'center' gives
     n_samples / hop + 1 frames), and every output must have that many frames (ValueError
     naming the feature otherwise); `time_steps` is then unused.
 
     Args:
-      crepe_capacity: 'tiny' or 'full' (the capacities whose weights ship offline).
+      frame_rate, frame_size: Hz and samples of the power frames.
+      padding: 'center' | 'same' | 'valid' (see above), or None (this package's form:
+        resample everything to `time_steps`).
       compute_power: compute power from audio (default True: the input holds only audio).
-      padding: None (resample to `time_steps`) or 'center' | 'same' | 'valid' (see above).
       compute_f0: track f0 with CREPE; False reads 'f0_hz' and 'f0_confidence' from the
         features (and builds no CREPE).
-      crepe_saved_model_path: the original's CREPE choice: a capacity name (as
-        `crepe_capacity`), None (no CREPE; needs compute_f0=False) or '' (use
-        `crepe_capacity`). SavedModel folders are not supported (ValueError).
+      crepe_saved_model_path: the original's CREPE choice: a capacity name ('full', 'tiny':
+        the capacities whose weights ship offline), None (no CREPE; needs compute_f0=False)
+        or '' ('tiny'). SavedModel folders are not supported (ValueError).
       viterbi: Viterbi decoding of CREPE's pitch (not supported inside the model: must be False).
-      Others as in `F0PowerPreprocessor`.
+      time_steps, sample_rate: as in `F0PowerPreprocessor` (`padding=None` only).
+      crepe_capacity: this package's name for the CREPE capacity (wins when given).
     """
 
-    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
-                 frame_size: int = 1024, compute_power: bool = True, crepe_capacity: str = "tiny",
-                 padding: str | None = None, compute_f0: bool = True, crepe_saved_model_path: str | None = "",
-                 viterbi: bool = False, name=None, **kwargs):
+    def __init__(self, frame_rate: int = 250, frame_size: int = 1024, padding: str | None = "center",
+                 compute_power: bool = True, compute_f0: bool = True, crepe_saved_model_path: str | None = "full",
+                 viterbi: bool = False, time_steps: int = 1000, sample_rate: int = 16000,
+                 crepe_capacity: str | None = None, name=None, **kwargs):
         if padding is not None and padding not in spectral_ops.PADDINGS:
             raise ValueError(f"OnlineF0PowerPreprocessor `padding` must be None or one of "
                              f"{spectral_ops.PADDINGS}, got {padding!r}.")
         if viterbi:
             raise ValueError("OnlineF0PowerPreprocessor `viterbi` decoding is not available inside the "
                              "model; use viterbi=False.")
+        if crepe_capacity is not None:
+            crepe_saved_model_path = crepe_capacity
+        crepe_capacity = crepe_saved_model_path or "tiny"
         if crepe_saved_model_path:
             if crepe_saved_model_path not in CREPE_CAPACITIES:
                 raise ValueError(f"OnlineF0PowerPreprocessor `crepe_saved_model_path` must be a CREPE capacity "
                                  f"{CREPE_CAPACITIES} or None (SavedModel folders are not supported), got "
                                  f"{crepe_saved_model_path!r}.")
-            crepe_capacity = crepe_saved_model_path
         if compute_f0 and crepe_saved_model_path is None:
             raise ValueError("OnlineF0PowerPreprocessor: compute_f0=True needs a CREPE model "
                              "(`crepe_saved_model_path` is None).")

@@ -6,6 +6,7 @@ gin names stay `nn.ResidualBlock2D` / `nn.ResNet2D` (`ddsp_models.training.nn` r
 import keras
 import tensorflow as tf
 
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training.nn import Normalize, get_layers, set_layers
 
@@ -27,8 +28,7 @@ class ResidualBlock2D(keras.layers.Layer):
     def __init__(self, ch: int = 16, freq_stride: int = 1, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         for arg, value in (("ch", ch), ("freq_stride", freq_stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ResidualBlock2D `{arg}` must be a positive integer, got {value!r}.")
+            positive_int(f"ResidualBlock2D `{arg}`", value)
         self.ch, self.freq_stride = ch, freq_stride
         self.norm_in = Normalize("layer")
         self.conv_in = keras.layers.Conv2D(ch, 1)

@@ -20,6 +20,8 @@ import argparse
 import logging
 import sys
 
+from ddsp_models.cli_logging import configure_cli_logging
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,7 +36,7 @@ def main(argv=None) -> int:
                              "TF_CONFIG environment variable (run the same command on each)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_cli_logging()
     from ddsp_models.training.trainer import get_strategy
 
     # First, before any other TensorFlow work (collective ops are set up at start-up).

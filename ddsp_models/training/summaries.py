@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import plotting
 
@@ -182,8 +183,7 @@ class ValidationSummaries:
     def from_provider(cls, provider, n_examples: int, log_dir, **kwargs) -> "ValidationSummaries":
         """The first `n_examples` of `provider` (unshuffled), at its sample and frame
         rates."""
-        if n_examples < 1:
-            raise ValueError(f"n_examples must be >= 1, got {n_examples}")
+        positive_int("n_examples", n_examples)
         dataset = provider.get_batch(n_examples, shuffle=False, repeats=1, drop_remainder=False)
         batch = next(iter(dataset))
         kwargs.setdefault("sample_rate", getattr(provider, "sample_rate", 16000))

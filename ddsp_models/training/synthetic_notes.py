@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import core, synths
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 
 NOISE_WINDOW_SIZE = 65  # FIR length of the noise filters (at most 2 * (n_noise_bands - 1)).
@@ -77,8 +78,7 @@ def generate_synthetic_notes(batch_size: int = 4, n_seconds: float = 1.0, sample
     """
     for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate), ("frame_rate", frame_rate),
                         ("n_harmonics", n_harmonics), ("n_noise_bands", n_noise_bands)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        positive_int(f"`{name}`", value)
     if sample_rate % frame_rate:
         raise ValueError(f"`sample_rate` ({sample_rate}) must be a multiple of `frame_rate` ({frame_rate}).")
     if n_noise_bands < 2:

@@ -27,7 +27,7 @@ import time
 import keras
 import tensorflow as tf
 
-from ddsp_models.checks import positive_int
+from ddsp_models.checks import non_negative_int, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
 from ddsp_models.training.summaries import ValidationSummaries, scalar_summary
@@ -210,11 +210,10 @@ def run_steps(trainer, iterator, until_step: int, save_dir, steps_per_summary: i
     Returns:
       ``{'start_step', 'step', 'losses' (last logged means), 'seconds', 'stopped'}``.
     """
-    if steps_per_summary < 1 or (steps_per_save is not None and steps_per_save < 1):
-        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
-    if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
-                         f"got {steps_per_eval}")
+    positive_int("steps_per_summary", steps_per_summary)
+    if steps_per_save is not None:
+        positive_int("steps_per_save", steps_per_save)
+    non_negative_int("steps_per_eval (0: no validation summaries)", steps_per_eval)
     save_dir = os.fspath(save_dir)
     os.makedirs(save_dir, exist_ok=True)
     writer = tf.summary.create_file_writer(os.path.join(save_dir, "summaries", "train"))
@@ -330,8 +329,9 @@ class TrainingSession:
 def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
           steps_per_summary: int = 300, steps_per_save: int = 300, save_dir="/tmp/ddsp",
           restore_dir="/tmp/ddsp", early_stop_loss_value=None,
-          report_loss_to_hpo: bool = False, steps_per_eval: int = 0,
-          eval_data_provider=None, eval_examples: int = 2, seed: int | None = None) -> dict:
+          report_loss_to_hypertune: bool = False, steps_per_eval: int = 0,
+          eval_data_provider=None, eval_examples: int = 2, seed: int | None = None,
+          report_loss_to_hpo: bool | None = None) -> dict:
     """Trains until the trainer's step reaches `num_steps` (or the loss gets low enough).
 
     `resume_or_warm_start` first: resumes from the newest complete checkpoint in
@@ -352,8 +352,10 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
       restore_dir: folder (or checkpoint prefix) to warm-start from.
       early_stop_loss_value: stop once the mean ``total_loss`` of a logging window is
         below this.
-      report_loss_to_hpo: write the final mean total loss to ``<save_dir>/hpo_metric.json``
-        (and to cloudml-hypertune when that package is installed).
+      report_loss_to_hypertune: write the final mean total loss to
+        ``<save_dir>/hpo_metric.json`` (and to cloudml-hypertune when that package is
+        installed); `report_loss_to_hpo` is this package's earlier name for it (wins when
+        given).
       steps_per_eval: every this many steps and at the last step, write audio, spectrogram,
         f0 and piano-roll summaries of a fixed validation batch to ``summaries/valid/``
         (0: never).
@@ -368,11 +370,9 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     if batch_size % trainer.num_replicas:
         raise ValueError(f"batch_size {batch_size} must be divisible by the "
                          f"{trainer.num_replicas} replicas")
-    if steps_per_summary < 1 or steps_per_save < 1:
-        raise ValueError("steps_per_summary and steps_per_save must be >= 1")
-    if steps_per_eval < 0:
-        raise ValueError(f"steps_per_eval must be >= 0 (0: no validation summaries), "
-                         f"got {steps_per_eval}")
+    positive_int("steps_per_summary", steps_per_summary)
+    positive_int("steps_per_save", steps_per_save)
+    non_negative_int("steps_per_eval (0: no validation summaries)", steps_per_eval)
     from ddsp_models.training.trainer import worker_save_dir
 
     save_dir = worker_save_dir(save_dir, trainer.strategy)  # non-chief workers: own copy
@@ -390,7 +390,9 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                        steps_per_save, early_stop_loss_value, validation, steps_per_eval)
     if result["step"] == start.step and not checkpoints.has_checkpoint(save_dir):
         checkpoints.save(trainer, save_dir)
-    if report_loss_to_hpo and result["losses"]:
+    if report_loss_to_hpo is not None:
+        report_loss_to_hypertune = report_loss_to_hpo
+    if report_loss_to_hypertune and result["losses"]:
         _report_to_hpo(save_dir, result["step"], result["losses"].get("total_loss", math.nan))
     return {"step": result["step"], "losses": result["losses"]}
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import seeding
+from ddsp_models.checks import non_negative_int, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
 
@@ -162,17 +163,14 @@ class Trainer:
                  max_nonfinite_steps: int = 0, optimizer: str = "adam"):
         if model is None:
             raise ValueError("Trainer: model is required")
-        if checkpoints_to_keep < 1:
-            raise ValueError(f"checkpoints_to_keep must be >= 1, got {checkpoints_to_keep}")
+        positive_int("checkpoints_to_keep", checkpoints_to_keep)
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoints_to_keep = int(checkpoints_to_keep)
         self.grad_clip_norm = grad_clip_norm
         self.restore_keys = restore_keys
         self.jit_compile = bool(jit_compile)
-        if max_nonfinite_steps < 0:
-            raise ValueError(f"Trainer.max_nonfinite_steps must be >= 0, got "
-                             f"{max_nonfinite_steps}")
+        non_negative_int("Trainer.max_nonfinite_steps", max_nonfinite_steps)
         self.seed = None if seed is None else int(seed)
         self.max_nonfinite_steps = int(max_nonfinite_steps)
         self.nonfinite_steps = 0  # batches skipped so far for a non-finite loss / gradient

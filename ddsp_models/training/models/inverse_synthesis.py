@@ -33,6 +33,7 @@ Loss names (each loss object's `name`, prefixed by its branch):
 import tensorflow as tf
 
 from ddsp_models import core, effects, inverse_losses, processors, synths
+from ddsp_models.checks import positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.losses import SpectralLoss
 from ddsp_models.training.models.model import Model
@@ -190,8 +191,7 @@ class InverseSynthesis(Model):
         if sinusoidal_encoder is None:
             raise ValueError("InverseSynthesis: `sinusoidal_encoder` is required.")
         for arg, value in (("n_samples", n_samples), ("sample_rate", sample_rate)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"InverseSynthesis `{arg}` must be a positive integer, got {value!r}.")
+            positive_int(f"InverseSynthesis `{arg}`", value)
         self.zipped_parts = check_parts(zipped_parts)
         self.sinusoidal_encoder = sinusoidal_encoder
         self.harmonic_encoder = harmonic_encoder

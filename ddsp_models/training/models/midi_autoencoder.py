@@ -77,55 +77,64 @@ def _weighted(loss_class, weight: float, **kwargs):
 class MidiAutoencoder(Model):
     """Audio features -> synth controls -> MIDI -> synth controls -> audio.
 
-    Args:
-      preprocessor: features -> {'f0_hz', 'f0_scaled', 'ld_scaled' | 'pw_scaled', ...}.
-      encoder: optional layer adding 'z' (synthcoder input) from the features.
+    Args (the original's first, in its order):
       synthcoder: decoder (e.g. `RnnFcDecoder`) -> {'amps', 'harmonic_distribution',
-        'noise_magnitudes'} (raw, pre-scale_fn).
-      midi_decoder: `MidiToHarmonicDecoder`-like layer, {'pitch', 'velocity'[, 'z']} -> the
-        same controls plus 'f0_midi' and 'f0_hz'.
+        'noise_magnitudes'} (raw, pre-scale_fn; the original's names 'amplitudes',
+        'magnitudes' work too).
       midi_encoder: `HarmonicToMidiEncoder`-like layer ({'f0_midi', 'amps', 'hd', 'noise'}
         -> {'z_pitch', 'q_pitch', 'q_vel'}); None: use the ground-truth MIDI of the note
         features `note_active_velocities` * `note_active_frame_indices` `[batch, n_frames, 128]`.
+      midi_decoder: `MidiToHarmonicDecoder`-like layer, {'pitch', 'velocity'[, 'z']} -> the
+        same controls plus 'f0_midi' and 'f0_hz'.
+      sg_before_midiae: the MIDI branch sees (and is compared with) the synthcoder's
+        controls through a stop-gradient, so its losses do not train the synthcoder.
       reverb: add a trainable FilteredNoiseReverb after the synths.
+      preprocessor: features -> {'f0_hz', 'f0_scaled', 'ld_scaled' | 'pw_scaled', ...}.
+      reconstruction_losses: a loss (e.g. a `LossGroup`) or list of losses called with the
+        outputs dict.
+      qpitch_f0rec_loss: loss object on |q_pitch - f0_midi_pred| (one argument, e.g.
+        `losses.MarginLoss`), the decoder's f0 against the MIDI pitch (with or without a
+        midi_encoder), as the original applies it.
+      pitch_f0rec_loss: loss object on |z_pitch - f0_midi_pred| (midi_encoder only).
+      pitch_qpitch_loss: loss object called (z_pitch, q_pitch) (midi_encoder only).
+      midi_slowness_loss: loss object called (z_pitch, q_pitch, q_vel), e.g.
+        `losses.SlownessLoss` (midi_encoder only).
+      mask_f0_loss: f0 loss weights ('f0_loss_weights') 0 where |f0_midi - pitch| >=
+        f0_mask_semitones (else all 1).
+    This package's own (keyword) arguments:
+      encoder: optional layer adding 'z' (synthcoder input) from the features.
       processor_group: overrides the built-in synthesizer (same input keys).
-      losses: loss objects called with the outputs dict (e.g. a `LossGroup`).
-      stop_gradient: the MIDI branch sees (and is compared with) the synthcoder's controls
-        through a stop-gradient, so its losses do not train the synthcoder.
+      losses: more loss objects called with the outputs dict.
+      stop_gradient: this package's name of `sg_before_midiae` (wins when given).
       f0_audio_gradient: let the audio losses on `midi_audio` train the midi_decoder's f0
         (off by default: the gradient of a spectral loss with respect to a harmonic
         oscillator's f0 goes through the accumulated phase; measured on a fresh model it is
         about 2000x the f0 loss's and of no useful sign, and it drove the residual to its
         bound). Off, only the (masked) f0 loss trains f0, as in InverseSynthesis.
-      f0_mask_semitones: f0 loss weight 0 where |f0_midi - pitch| >= this.
-      pitch_weight, pitch_margin: weight of mean(relu(|z_pitch - f0_midi| - margin)).
-      pitch_qt_weight, pitch_qt_margin: the same for q_pitch.
-      pitch_q_weight: weight of mean|z_pitch - stop_gradient(q_pitch)|.
-      slowness_weight, min_note_length, max_notes: weight of the mean |z_pitch(t) -
-        z_pitch(t-1)| on frames of notes shorter than min_length frames (at most max_notes
-        notes per example).
-    The four pitch losses apply only with a midi_encoder.
-
-    The original DDSP's argument names are accepted: `sg_before_midiae` (= stop_gradient),
-    `reconstruction_losses` (a loss, e.g. a `LossGroup` over the outputs, added to
-    `losses`), `mask_f0_loss` (False: f0 loss weights all 1). The controls may be named as
-    the original's decoders name them ('amplitudes', 'magnitudes' for 'amps',
-    'noise_magnitudes').
+      f0_mask_semitones: see mask_f0_loss.
+      pitch_weight, pitch_margin: a MarginLoss 'pitch_loss' on (z_pitch, f0_midi).
+      pitch_qt_weight, pitch_qt_margin: a MarginLoss 'pitch_qt_loss' on (q_pitch, f0_midi).
+      pitch_q_weight: a MarginLoss (margin 0) 'pitch_q_loss' on (z_pitch, sg(q_pitch)).
+      slowness_weight, min_note_length, max_notes: a SlownessLoss 'slowness_loss'.
+    These four (this package's formulation: against the synthcoder's f0, f0 and q_pitch as
+    targets without gradient) apply with a midi_encoder and a weight > 0 (0 by default:
+    models/midiae/mixins/midi_encoder.gin binds them); a loss object given in the original's
+    argument of the same role replaces the weighted one.
     """
 
-    def __init__(self, preprocessor=None, encoder=None, synthcoder=None, midi_decoder=None, midi_encoder=None,
-                 reverb: bool = False, processor_group=None, losses=None, stop_gradient: bool = True,
-                 f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 1.0,
-                 pitch_margin: float = 0.5,
-                 pitch_qt_weight: float = 1.0, pitch_qt_margin: float = 1.0, pitch_q_weight: float = 0.1,
-                 slowness_weight: float = 0.1, min_note_length: int = 8, max_notes: int = 64,
-                 sg_before_midiae: bool | None = None, reconstruction_losses=None, mask_f0_loss: bool = True,
-                 **kwargs):
+    def __init__(self, synthcoder=None, midi_encoder=None, midi_decoder=None, sg_before_midiae: bool = True,
+                 reverb: bool = True, preprocessor=None, reconstruction_losses=None, qpitch_f0rec_loss=None,
+                 pitch_f0rec_loss=None, pitch_qpitch_loss=None, midi_slowness_loss=None, mask_f0_loss: bool = True,
+                 encoder=None, processor_group=None, losses=None, stop_gradient: bool | None = None,
+                 f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 0.0,
+                 pitch_margin: float = 0.5, pitch_qt_weight: float = 0.0, pitch_qt_margin: float = 1.0,
+                 pitch_q_weight: float = 0.0, slowness_weight: float = 0.0, min_note_length: int = 8,
+                 max_notes: int = 64, **kwargs):
         super().__init__(**kwargs)
-        if sg_before_midiae is not None:
+        if stop_gradient is None:
             stop_gradient = sg_before_midiae
         if reconstruction_losses is not None:
-            losses = _as_list(losses) + _as_list(reconstruction_losses)
+            losses = _as_list(reconstruction_losses) + _as_list(losses)
         if synthcoder is None:
             raise ValueError(f"{type(self).__name__}: synthcoder is required")
         if midi_decoder is None:
@@ -146,16 +155,21 @@ class MidiAutoencoder(Model):
         self.pitch_qt_weight, self.pitch_qt_margin = float(pitch_qt_weight), float(pitch_qt_margin)
         self.pitch_q_weight, self.slowness_weight = float(pitch_q_weight), float(slowness_weight)
         self.min_note_length, self.max_notes = int(min_note_length), int(max_notes)
-        # The pitch losses as loss objects (None: weight 0, not computed).
-        self.pitch_f0rec_loss = _weighted(midi.MarginLoss, self.pitch_weight,
-                                          margin=self.pitch_margin, name="pitch_loss")
-        self.qpitch_f0rec_loss = _weighted(midi.MarginLoss, self.pitch_qt_weight,
-                                           margin=self.pitch_qt_margin, name="pitch_qt_loss")
-        self.pitch_qpitch_loss = _weighted(midi.MarginLoss, self.pitch_q_weight, margin=0.0,
-                                           name="pitch_q_loss")
-        self.midi_slowness_loss = _weighted(midi.SlownessLoss, self.slowness_weight,
-                                            min_note_length=self.min_note_length,
-                                            max_notes=self.max_notes, name="slowness_loss")
+        # The original's loss objects (applied as it applies them), else this package's weighted
+        # ones (None: weight 0, not computed).
+        self.original_losses = {key: loss for key, loss in (
+            ("qpitch_f0rec_loss", qpitch_f0rec_loss), ("pitch_f0rec_loss", pitch_f0rec_loss),
+            ("pitch_qpitch_loss", pitch_qpitch_loss), ("midi_slowness_loss", midi_slowness_loss))
+            if loss is not None}
+        self.pitch_f0rec_loss = pitch_f0rec_loss or _weighted(midi.MarginLoss, self.pitch_weight,
+                                                              margin=self.pitch_margin, name="pitch_loss")
+        self.qpitch_f0rec_loss = qpitch_f0rec_loss or _weighted(midi.MarginLoss, self.pitch_qt_weight,
+                                                                margin=self.pitch_qt_margin, name="pitch_qt_loss")
+        self.pitch_qpitch_loss = pitch_qpitch_loss or _weighted(midi.MarginLoss, self.pitch_q_weight, margin=0.0,
+                                                                name="pitch_q_loss")
+        self.midi_slowness_loss = midi_slowness_loss or _weighted(
+            midi.SlownessLoss, self.slowness_weight, min_note_length=self.min_note_length,
+            max_notes=self.max_notes, name="slowness_loss")
 
     # ------------------------------------------------------------------ MIDI <-> rolls
     @staticmethod
@@ -266,18 +280,31 @@ class MidiAutoencoder(Model):
             if "audio" not in outputs and self.loss_objs:
                 raise ValueError(f"{type(self).__name__}: losses need features['audio'] (the target audio)")
             self._update_losses_dict(self.loss_objs, outputs)
-            if self.midi_encoder is not None:
-                self._add_pitch_losses(outputs)
+            self._add_pitch_losses(outputs)
         return outputs
 
     def _add_pitch_losses(self, outputs):
-        """z_pitch and q_pitch near f0 (margin losses), z_pitch near q_pitch, and a steady
-        z_pitch within short notes; f0 and q_pitch (as a target) get no gradient."""
+        """The MIDI losses. The original's loss objects as it applies them (see the class
+        doc); this package's: z_pitch and q_pitch near f0 (margin losses), z_pitch near
+        q_pitch, a steady z_pitch within short notes, f0 and q_pitch (as a target) without
+        gradient; all but the original's qpitch_f0rec_loss need a midi_encoder."""
+        original = self.original_losses
+        z_pitch, q_pitch, f0_pred = outputs["z_pitch"], outputs["q_pitch"], outputs["f0_midi_pred"]
+        if "qpitch_f0rec_loss" in original:
+            self._update_losses_dict(self.qpitch_f0rec_loss, tf.abs(q_pitch - f0_pred))
+        if self.midi_encoder is None:
+            return
         f0_midi = tf.stop_gradient(outputs["f0_midi"])
-        z_pitch, q_pitch = outputs["z_pitch"], outputs["q_pitch"]
-        self._update_losses_dict(self.pitch_f0rec_loss, z_pitch, f0_midi)
-        self._update_losses_dict(self.qpitch_f0rec_loss, q_pitch, f0_midi)
-        self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, tf.stop_gradient(q_pitch))
+        if "pitch_f0rec_loss" in original:
+            self._update_losses_dict(self.pitch_f0rec_loss, tf.abs(z_pitch - f0_pred))
+        else:
+            self._update_losses_dict(self.pitch_f0rec_loss, z_pitch, f0_midi)
+        if "qpitch_f0rec_loss" not in original:
+            self._update_losses_dict(self.qpitch_f0rec_loss, q_pitch, f0_midi)
+        if "pitch_qpitch_loss" in original:
+            self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, q_pitch)
+        else:
+            self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, tf.stop_gradient(q_pitch))
         self._update_losses_dict(self.midi_slowness_loss, z_pitch, q_pitch, outputs["q_vel"])
 
     def get_audio_from_outputs(self, outputs):
@@ -289,7 +316,8 @@ class MidiAutoencoder(Model):
 class ZMidiAutoencoder(MidiAutoencoder):
     """MidiAutoencoder with latents at three levels.
 
-    Args (besides MidiAutoencoder's):
+    Args (after MidiAutoencoder's original ones, which it takes in the original's order;
+    its other arguments by keyword):
       z_synth_encoders: layers (features -> `[batch, n_frames, n]` or `[batch, n]`, or a
         dict with 'z'), concatenated into the synthcoder's 'z'.
       z_global_encoders: layers whose outputs (time-averaged to `[batch, n]`) are
@@ -302,22 +330,34 @@ class ZMidiAutoencoder(MidiAutoencoder):
         Gaussian: sample it (reparameterised; the mean when not training) and add the KL to
         N(0, 1) (summed over latent channels, averaged over examples / notes) times
         `kl_weight` as 'kl_global_loss' / 'kl_note_loss'.
+      z_global_prior, z_note_prior: the original's names: a loss object called (mean,
+        log_var[, present]) replacing that KL loss (e.g. `losses.GaussianKLLoss`), which
+        also switches that prior on. (The original's prior objects also sample; here the
+        sampling is `midi.gaussian_sample`.)
     """
 
-    def __init__(self, z_synth_encoders=None, z_global_encoders=None, z_note_encoder=None,
-                 z_preconditioning_stack=None, global_prior: bool = True, note_prior: bool = True,
+    def __init__(self, synthcoder=None, midi_encoder=None, midi_decoder=None, sg_before_midiae: bool = True,
+                 reverb: bool = True, preprocessor=None, reconstruction_losses=None, qpitch_f0rec_loss=None,
+                 pitch_f0rec_loss=None, pitch_qpitch_loss=None, midi_slowness_loss=None, mask_f0_loss: bool = True,
+                 z_synth_encoders=None, z_global_encoders=None, z_note_encoder=None, z_preconditioning_stack=None,
+                 z_global_prior=None, z_note_prior=None, global_prior: bool = True, note_prior: bool = True,
                  kl_weight: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(synthcoder=synthcoder, midi_encoder=midi_encoder, midi_decoder=midi_decoder,
+                         sg_before_midiae=sg_before_midiae, reverb=reverb, preprocessor=preprocessor,
+                         reconstruction_losses=reconstruction_losses, qpitch_f0rec_loss=qpitch_f0rec_loss,
+                         pitch_f0rec_loss=pitch_f0rec_loss, pitch_qpitch_loss=pitch_qpitch_loss,
+                         midi_slowness_loss=midi_slowness_loss, mask_f0_loss=mask_f0_loss, **kwargs)
         self._z_synth_names = self._set_list("z_synth_encoder", z_synth_encoders)
         self._z_global_names = self._set_list("z_global_encoder", z_global_encoders)
         self.z_note_encoder = z_note_encoder
         self.z_preconditioning_stack = z_preconditioning_stack
-        self.global_prior, self.note_prior = bool(global_prior), bool(note_prior)
+        self.global_prior = bool(global_prior) or z_global_prior is not None
+        self.note_prior = bool(note_prior) or z_note_prior is not None
         self.kl_weight = float(kl_weight)
-        self.z_global_prior = _weighted(midi.GaussianKLLoss, self.kl_weight if self.global_prior else 0.0,
-                                        name="kl_global_loss")
-        self.z_note_prior = _weighted(midi.GaussianKLLoss, self.kl_weight if self.note_prior else 0.0,
-                                      name="kl_note_loss")
+        self.z_global_prior = z_global_prior or _weighted(
+            midi.GaussianKLLoss, self.kl_weight if self.global_prior else 0.0, name="kl_global_loss")
+        self.z_note_prior = z_note_prior or _weighted(
+            midi.GaussianKLLoss, self.kl_weight if self.note_prior else 0.0, name="kl_note_loss")
 
     def _set_list(self, prefix, layers):
         if layers is None:
