@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import crepe
+from ddsp_models.crepe.decoding import SELF_EMISSION
 
 FRAME_SIZE = crepe.FRAME_SIZE  # 1024 samples
 CAPACITIES = tuple(crepe.CAPACITY_MULTIPLIERS)
@@ -18,6 +19,48 @@ CAPACITIES = tuple(crepe.CAPACITY_MULTIPLIERS)
 def _network(capacity: str) -> keras.Model:
     """A fresh copy of the pretrained network (so trainability is per wrapper)."""
     return crepe.build_crepe_model(capacity, crepe.load_crepe_weights(capacity))
+
+
+# The HMM of the original's spectral_ops.PretrainedCREPE (tensorflow-probability there): every
+# jump possible (weight max(12 - |jump|, MIN_TRANSITION)), the activations scored as the counts
+# of a one-draw multinomial whose state s favours bin s (SELF_EMISSION).
+MIN_TRANSITION = 1e-5
+
+
+def hmm_viterbi_path(acts: np.ndarray) -> np.ndarray:
+    """Viterbi path of the original's `PretrainedCREPE.create_hmm` model, in numpy (float64).
+
+    Uniform prior; transitions max(12 - |i - j|, 1e-5) normalised per source state; the
+    observation log-likelihood of state s is sum_k a_k log p_sk with p_ss = 0.1 + 0.9 / 360
+    and p_sk = 0.9 / 360 otherwise (a multinomial of one draw with the activations as
+    counts; the terms equal for every state are dropped). Unlike `crepe.viterbi_decode`
+    (the crepe package's HMM) every jump is possible and the whole activation vector counts.
+
+    Args:
+      acts: activations `[batch, n_frames, 360]`.
+
+    Returns:
+      int64 bin path `[batch, n_frames]`.
+    """
+    acts = np.asarray(acts, np.float64)
+    batch, n_frames, n_bins = acts.shape
+    bins = np.arange(n_bins)
+    transition = np.maximum(12.0 - np.abs(bins[:, None] - bins[None, :]), MIN_TRANSITION)
+    log_transition = np.log(transition / transition.sum(axis=1, keepdims=True))  # [from, to]
+    other = (1.0 - SELF_EMISSION) / n_bins
+    log_obs = acts * (np.log(SELF_EMISSION + other) - np.log(other))
+    path = np.zeros((batch, n_frames), np.int64)
+    for b in range(batch):
+        score = np.log(1.0 / n_bins) + log_obs[b, 0]
+        pointers = np.zeros((n_frames, n_bins), np.int64)
+        for t in range(1, n_frames):
+            candidates = score[:, None] + log_transition
+            pointers[t] = np.argmax(candidates, axis=0)
+            score = candidates[pointers[t], bins] + log_obs[b, t]
+        path[b, -1] = np.argmax(score)
+        for t in range(n_frames - 1, 0, -1):
+            path[b, t - 1] = pointers[t, path[b, t]]
+    return path
 
 
 class PitchCREPE(keras.Model):
@@ -91,13 +134,14 @@ class PitchCREPE(keras.Model):
         return tf.reshape(f0_hz, [batch_size, -1]), tf.reshape(confidence, [batch_size, -1])
 
     def viterbi_decode(self, acts):
-        """Most likely bin path `[batch, n_frames]` under CREPE's HMM (crepe.viterbi_decode)."""
-        return tf.constant(crepe.viterbi_decode(np.asarray(acts)))
+        """Most likely bin path `[batch, n_frames]` (int64) of activations `[batch, n_frames,
+        360]` under the original's HMM of this layer (`hmm_viterbi_path`)."""
+        return tf.constant(hmm_viterbi_path(np.asarray(acts)))
 
     def create_hmm(self, num_steps):
         raise NotImplementedError(
             "PretrainedCREPE.create_hmm builds a tensorflow_probability HiddenMarkovModel, which this "
-            "project does not depend on; viterbi_decode uses ddsp_models.crepe.viterbi_decode instead.")
+            "project does not depend on; viterbi_decode computes its Viterbi path in numpy (hmm_viterbi_path).")
 
 
 class EmbeddingCREPE(keras.layers.Layer):

@@ -546,7 +546,8 @@ def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: st
     Args:
       audio: `[n_samples]` or `[batch, n_samples]` at `sample_rate` (resampled to 16 kHz).
       frame_rate: frames per second, Hz.
-      viterbi: Viterbi-smoothed bin path (else the per-frame argmax).
+      viterbi: Viterbi-smoothed bin path (else the per-frame argmax); the crepe package's
+        HMM unless `viterbi_observations='activations'` is passed (see ddsp_models.crepe).
       padding: 'center', 'same' or 'valid'.
       sample_rate: rate of `audio`, Hz (the original takes 16 kHz audio only).
       capacity, **kwargs: see ddsp_models.crepe.compute_f0.
@@ -572,11 +573,13 @@ def compute_f0(audio, frame_rate: float = 250, viterbi: bool = True, padding: st
     tail = max(0, (skip + n_frames) * hop - lead - padded.shape[-1])
     widths = [(0, 0)] * (padded.ndim - 1) + [(lead, tail)]
     shifted = np.pad(padded, widths)
-    f0_hz, confidence = crepe.compute_f0(shifted, sample_rate=CREPE_SAMPLE_RATE,
-                                         frame_rate=CREPE_SAMPLE_RATE / hop, viterbi=viterbi,
-                                         capacity=capacity, **kwargs)
-    keep = slice(skip, skip + n_frames)
-    return f0_hz[..., keep], np.nan_to_num(confidence[..., keep])
+    observations = crepe.check_observations(kwargs.pop("viterbi_observations", "argmax"))
+    activations = crepe.compute_activations(shifted, sample_rate=CREPE_SAMPLE_RATE,
+                                            frame_rate=CREPE_SAMPLE_RATE / hop, capacity=capacity, **kwargs)
+    # Decode only the kept frames: the Viterbi path must not see the frames before them.
+    f0_hz, confidence = crepe.activations_to_f0(activations[..., skip:skip + n_frames, :], viterbi=viterbi,
+                                                viterbi_observations=observations)
+    return f0_hz, np.nan_to_num(confidence)
 
 
 from ddsp_models.crepe_wrappers import PitchCREPE as PretrainedCREPE  # noqa: E402,F401  (the original's name)

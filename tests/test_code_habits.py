@@ -10,7 +10,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCE_FOLDERS = ("ddsp_models", "pipelines", "benchmarks", "scripts")
 # Run with the original DDSP's own interpreter (they import `ddsp`, never this project).
-ORIGINAL_INTERPRETER_SCRIPTS = {"benchmarks/upstream_step.py"}
+ORIGINAL_INTERPRETER_SCRIPTS = {"benchmarks/upstream_step.py", "scripts/golden/record_upstream_crepe.py"}
 
 
 def _python_files(root: pathlib.Path, folders):

