@@ -182,3 +182,24 @@ def test_zmidiae_instrument_classes_come_from_the_dataset(tone_dataset):
     # Several instruments, some unknown (-1): the largest id sizes it, -1 gets the zero row.
     config = resolved_config(params, "zmidiae", info("audio", (-1, 42, 73)))
     assert config["OneHotEncoder.n_classes"] == 74 and config["OneHotEncoder.unknown_id"] == -1
+
+
+@pytest.mark.parametrize("run", ["midiae", "zmidiae"])
+def test_the_midi_runs_train_the_midi_decoders_pitch(run):
+    """The pipeline's MIDI models carry this package's pitch losses (the constructors
+    default to none, as the original adds no loss it is not given): without them the MIDI
+    decoder's pitch is never pulled to the notes."""
+    from ddsp_models.training import models
+
+    files, bindings = gin_config(load_params(None), run, info())
+    gin.clear_config()
+    parse_gin(files, bindings)
+    try:
+        model = models.get_model()
+    finally:
+        gin.clear_config()
+    assert (model.pitch_weight, model.pitch_qt_weight) == (1.0, 1.0)
+    assert (model.pitch_q_weight, model.slowness_weight) == (0.1, 0.1)
+    for loss in (model.pitch_f0rec_loss, model.qpitch_f0rec_loss, model.pitch_qpitch_loss,
+                 model.midi_slowness_loss):
+        assert loss is not None
