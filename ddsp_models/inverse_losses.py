@@ -117,6 +117,10 @@ class InverseKDEConsistencyLoss(Loss):
         default), else 0.
       far_slope: nats per kernel width added beyond ~4.8 widths from the nearest component
         (kde_negative_log_likelihood): the pull on far-off components (0: none).
+      weight_log_amp: weight of mean |log(sum_k amps_a + 1e-5) - log(sum_k amps_b + 1e-5)|,
+        the frames' total amplitudes compared in nats. The KDE terms see only normalised
+        amplitudes, and weight_mean_amp's linear difference of ~1e-2 amplitudes is too small
+        to train quiet sinusoids: this sets their level against true controls.
 
     Call: `loss(amps_a, freqs_a, amps_b, freqs_b)`, each `[batch, n_frames, n_components]`
     (frequencies in Hz; the two sets may have different numbers of components). Returns the
@@ -126,7 +130,8 @@ class InverseKDEConsistencyLoss(Loss):
     def __init__(self, weight_a_b: float = 1.0, weight_b_a: float = 1.0, kernel_width_midi: float = 0.5,
                  relative: bool = True, weight_a: float | None = None, weight_b: float | None = None,
                  scale_a: float | None = None, scale_b: float | None = None, weight_mean_amp: float | None = None,
-                 far_slope: float = KDE_FAR_SLOPE, name: str = "kde_consistency_loss", **kwargs):
+                 far_slope: float = KDE_FAR_SLOPE, weight_log_amp: float = 0.0, name: str = "kde_consistency_loss",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         original = any(v is not None for v in (weight_a, weight_b, scale_a, scale_b))
         self.weight_a_b = non_negative_float("`weight_a_b`", weight_a_b if weight_a is None else weight_a)
@@ -139,12 +144,14 @@ class InverseKDEConsistencyLoss(Loss):
         self.weight_mean_amp = non_negative_float("`weight_mean_amp`", weight_mean_amp)
         self.relative = bool(relative)
         self.far_slope = non_negative_float("`far_slope`", far_slope)
+        self.weight_log_amp = non_negative_float("`weight_log_amp`", weight_log_amp)
 
     def get_config(self):
         config = super().get_config()
         config.update(weight_a_b=self.weight_a_b, weight_b_a=self.weight_b_a,
                       kernel_width_midi=self.kernel_width_midi, relative=self.relative, scale_a=self.width_a,
-                      scale_b=self.width_b, weight_mean_amp=self.weight_mean_amp, far_slope=self.far_slope)
+                      scale_b=self.width_b, weight_mean_amp=self.weight_mean_amp, far_slope=self.far_slope,
+                      weight_log_amp=self.weight_log_amp)
         return config
 
     def _direction(self, amps_x, freqs_x, amps_y, freqs_y, width_x, width_y) -> tf.Tensor:
@@ -166,6 +173,10 @@ class InverseKDEConsistencyLoss(Loss):
         if self.weight_mean_amp > 0.0:
             level = tf.abs(tf.reduce_mean(amps_a, axis=-1) - tf.reduce_mean(amps_b, axis=-1))
             loss += self.weight_mean_amp * tf.reduce_mean(level)
+        if self.weight_log_amp > 0.0:
+            log_a = tf.math.log(tf.reduce_sum(tf.maximum(amps_a, 0.0), axis=-1) + 1e-5)
+            log_b = tf.math.log(tf.reduce_sum(tf.maximum(amps_b, 0.0), axis=-1) + 1e-5)
+            loss += self.weight_log_amp * tf.reduce_mean(tf.abs(log_a - log_b))
         return loss
 
 

@@ -256,3 +256,13 @@ def test_kde_consistency_pulls_a_component_from_an_octave_away(semitones):
     # d loss / d Hz = slope / width * d semitones / d Hz = slope / width * 12 / (ln 2 * f).
     f = float(predicted[0, 0, 0])
     np.testing.assert_allclose(gradient, np.sign(semitones) * slope / width * 12.0 / (np.log(2.0) * f), rtol=1e-3)
+
+
+def test_kde_consistency_weight_log_amp_compares_total_amplitudes_in_nats():
+    """The KDE terms see normalised amplitudes only: sinusoids e times too quiet score 0
+    without weight_log_amp and weight_log_amp * 1 nat with it."""
+    amps, freqs = harmonic_sinusoids(n_frames=2)
+    quiet = (amps / np.e).astype(np.float32)
+    assert abs(float(inverse_losses.InverseKDEConsistencyLoss()(quiet, freqs, amps, freqs))) < 1e-5
+    loss = inverse_losses.InverseKDEConsistencyLoss(weight_log_amp=2.0)
+    np.testing.assert_allclose(float(loss(quiet, freqs, amps, freqs)), 2.0, rtol=1e-3)
