@@ -247,3 +247,25 @@ def test_the_import_line_of_a_repository_config_registers_everything():
                             env={**os.environ, "PYTHONPATH": root}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "Autoencoder"
+
+
+def test_a_run_config_naming_add_bare_still_binds_this_packages_add(tmp_path):
+    """Run folders written before the Keras layers were registered with gin say
+    ``Add.name = 'add'``; with ``tf.keras.layers.Add`` registered too the bare name is
+    ambiguous, and it means this package's processors.Add (the only non-Keras match)."""
+    from ddsp_models import processors
+    from ddsp_models.training.nn_original import gin_register_keras_layers
+
+    gin_register_keras_layers()
+    (tmp_path / "operative_config-3.gin").write_text(
+        "Add.name = 'summed'\nscoped/Add.name = 'scoped_sum'\n"
+        "get_model.model = @ProcessorGroup()\nProcessorGroup.dag = [(@Add(), ['a', 'b'])]\n")
+    gin.clear_config()
+    config.parse_gin(operative_config_dir=tmp_path)
+    assert gin.query_parameter("ddsp_models.processors.Add.name") == "summed"
+    with gin.config_scope("scoped"):
+        assert processors.Add().name == "scoped_sum"
+    assert processors.Add().name == "summed"
+    (adder, inputs), = gin.query_parameter("ProcessorGroup.dag")
+    assert adder.selector == "ddsp_models.processors.Add" and inputs == ["a", "b"]
+    gin.clear_config()

@@ -46,8 +46,11 @@ def test_the_originals_loss_objects_give_the_named_losses(notes):
 
 
 def test_no_midi_losses_unless_asked(notes):
-    """The original's defaults (no loss objects) and this package's weights 0: none added."""
-    model = build([MIDIAE], extra=["MidiAutoencoder.midi_encoder = @encoders.HarmonicToMidiEncoder()"])
+    """The original's defaults (no loss objects) and this package's weights 0 (the
+    constructor's defaults; the package's midiae.gin binds its own weights): none added."""
+    model = build([MIDIAE], extra=["MidiAutoencoder.midi_encoder = @encoders.HarmonicToMidiEncoder()"] + [
+        f"MidiAutoencoder.{weight} = 0.0"
+        for weight in ("pitch_weight", "pitch_qt_weight", "pitch_q_weight", "slowness_weight")])
     _, losses = model(notes, training=False, return_losses=True)
     assert not {"pitch_loss", "pitch_qt_loss", "pitch_q_loss", "slowness_loss"} & set(losses)
     assert model.pitch_weight == 0.0

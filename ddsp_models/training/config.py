@@ -69,6 +69,27 @@ def _map_prefixes(code: str) -> str:
     return _PREFIX_RE.sub(lambda m: dict(_PREFIX_MAP)[m.group(1)], code)
 
 
+# A bare configurable name: a binding's `Name.param =` or a reference `@Name` (optionally
+# scoped, `scope/Name`), not part of a dotted module path.
+_BARE_NAME_RE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?=\.\w+\s*=|\(|\s*[,)\]]|\s*$)")
+
+
+def _prefer_own_configurable(code: str) -> str:
+    """Qualifies a bare name that is ambiguous only because the Keras layers are registered
+    too (``tf.keras.layers.Add`` next to this package's ``processors.Add``): configs that a
+    run wrote before those registrations existed say ``Add.name = 'add'``."""
+    def qualify(match):
+        name = match.group(1)
+        try:
+            selectors = gin.config._REGISTRY.matching_selectors(name)
+        except Exception:  # noqa: BLE001 - not a configurable name: leave it
+            return name
+        own = [s for s in selectors if not s.startswith("tf.keras.")]
+        return own[0] if len(selectors) > 1 and len(own) == 1 else name
+
+    return _BARE_NAME_RE.sub(qualify, code)
+
+
 def translate_line(line: str) -> str:
     """Maps one config line from the original DDSP's names to this package's.
 
@@ -81,7 +102,7 @@ def translate_line(line: str) -> str:
             out.append(part)
             continue
         code, hash_, comment = part.partition("#")
-        out.append(_map_prefixes(code) + hash_ + comment)
+        out.append(_prefer_own_configurable(_map_prefixes(code)) + hash_ + comment)
         if hash_:  # the rest of the line is a comment
             out.extend(parts[i + 1:])
             break
