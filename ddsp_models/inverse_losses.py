@@ -18,6 +18,8 @@ These are this project's versions (gin names `inverse_losses.Inverse*`, named ap
 original config's bare `KDEConsistencyLoss.weight_a = ...` binds the original DDSP's classes,
 `ddsp_models.losses.*` from `consistency_losses`, without ambiguity).
 """
+import math
+
 import tensorflow as tf
 
 from ddsp_models import core
@@ -26,6 +28,11 @@ from ddsp_models.gin_utils import register
 from ddsp_models.losses import Loss, ParamLoss, check_loss_type, check_same_shape, mean_difference
 
 KDE_FLOOR = 1e-5  # density floor inside the log: caps one component's NLL at -log(1e-5) ~ 11.5.
+# Kernel widths from a component at which the floored density stops changing: exp(-z^2/2) =
+# KDE_FLOOR at z = sqrt(2 ln(1 / KDE_FLOOR)) ~ 4.8 (2.4 semitones for a 0.5-semitone kernel).
+KDE_FLOOR_DISTANCE = (2.0 * math.log(1.0 / KDE_FLOOR)) ** 0.5
+# Default NLL added per kernel width beyond KDE_FLOOR_DISTANCE to the nearest component.
+KDE_FAR_SLOPE = 0.25
 
 
 def _floored_log(x) -> tf.Tensor:
@@ -50,26 +57,41 @@ def _normalized_weights(amplitudes: tf.Tensor) -> tf.Tensor:
     return core.safe_divide(amplitudes, tf.reduce_sum(amplitudes, axis=-1, keepdims=True))
 
 
-def kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, kernel_width_midi: float = 0.5) -> tf.Tensor:
+def kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, kernel_width_midi: float = 0.5,
+                                far_slope: float = KDE_FAR_SLOPE) -> tf.Tensor:
     """Amplitude-weighted NLL of frequencies x under a kernel density of frequencies y.
 
     density_y(m) = sum_j w_j exp(-(m - m_j)^2 / (2 s^2)), with m = MIDI(frequency), w_j the
     amplitudes of y normalised to sum to 1 and s = kernel_width_midi (semitones); the kernel
     peaks at 1, so a component exactly on a lone y component of weight w scores -log(w).
-    The result is sum_i v_i * -log(density_y(m_i) + 1e-5), v the normalised amplitudes of x.
+    A component i scores -log(density_y(m_i) + 1e-5) + far_slope * max(z_i - z_floor, 0),
+    z_i = min_j |m_i - m_j| / s over the y components with w_j > 0 and z_floor =
+    KDE_FLOOR_DISTANCE (~4.8, where the Gaussian falls to the 1e-5 floor). The floor keeps the
+    NLL bounded; without the linear far term its gradient vanishes for components more than
+    ~4.8 kernel widths (2.4 semitones at s = 0.5) from every y component, so predictions that
+    start far from their targets (an octave off, or a sinusoid encoder's initial guesses)
+    would never be pulled in. The result is sum_i v_i * score_i, v the normalised amplitudes
+    of x.
 
     Args:
       amps_x, freqs_x: `[batch, n_frames, n_x]` (Hz).
       amps_y, freqs_y: `[batch, n_frames, n_y]` (Hz).
+      kernel_width_midi: s, semitones.
+      far_slope: nats per kernel width beyond z_floor (>= 0; 0: the floored NLL alone).
 
     Returns:
       `[batch, n_frames]` nats.
     """
     midi_x = core.hz_to_midi(freqs_x)[..., :, tf.newaxis]  # [b, t, n_x, 1]
     midi_y = core.hz_to_midi(freqs_y)[..., tf.newaxis, :]  # [b, t, 1, n_y]
-    kernel = tf.exp(-0.5 * tf.square((midi_x - midi_y) / kernel_width_midi))
-    density = tf.reduce_sum(kernel * _normalized_weights(amps_y)[..., tf.newaxis, :], axis=-1)
+    z = tf.abs(midi_x - midi_y) / kernel_width_midi
+    weights_y = _normalized_weights(amps_y)[..., tf.newaxis, :]
+    density = tf.reduce_sum(tf.exp(-0.5 * tf.square(z)) * weights_y, axis=-1)
     nll = -tf.math.log(density + KDE_FLOOR)
+    if far_slope > 0.0:
+        nearest = tf.reduce_min(tf.where(weights_y > 0.0, z, 1e9), axis=-1)  # [b, t, n_x]
+        far = tf.where(nearest < 1e8, tf.maximum(nearest - KDE_FLOOR_DISTANCE, 0.0), 0.0)
+        nll += far_slope * far
     return tf.reduce_sum(_normalized_weights(amps_x) * nll, axis=-1)
 
 
@@ -93,6 +115,12 @@ class InverseKDEConsistencyLoss(Loss):
       weight_mean_amp: weight of mean |mean_k amps_a - mean_k amps_b| (the original's term
         matching the overall level); None: 1.0 when any of the original's names is given (its
         default), else 0.
+      far_slope: nats per kernel width added beyond ~4.8 widths from the nearest component
+        (kde_negative_log_likelihood): the pull on far-off components (0: none).
+      weight_log_amp: weight of mean |log(sum_k amps_a + 1e-5) - log(sum_k amps_b + 1e-5)|,
+        the frames' total amplitudes compared in nats. The KDE terms see only normalised
+        amplitudes, and weight_mean_amp's linear difference of ~1e-2 amplitudes is too small
+        to train quiet sinusoids: this sets their level against true controls.
 
     Call: `loss(amps_a, freqs_a, amps_b, freqs_b)`, each `[batch, n_frames, n_components]`
     (frequencies in Hz; the two sets may have different numbers of components). Returns the
@@ -102,7 +130,8 @@ class InverseKDEConsistencyLoss(Loss):
     def __init__(self, weight_a_b: float = 1.0, weight_b_a: float = 1.0, kernel_width_midi: float = 0.5,
                  relative: bool = True, weight_a: float | None = None, weight_b: float | None = None,
                  scale_a: float | None = None, scale_b: float | None = None, weight_mean_amp: float | None = None,
-                 name: str = "kde_consistency_loss", **kwargs):
+                 far_slope: float = KDE_FAR_SLOPE, weight_log_amp: float = 0.0, name: str = "kde_consistency_loss",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         original = any(v is not None for v in (weight_a, weight_b, scale_a, scale_b))
         self.weight_a_b = non_negative_float("`weight_a_b`", weight_a_b if weight_a is None else weight_a)
@@ -114,16 +143,19 @@ class InverseKDEConsistencyLoss(Loss):
             weight_mean_amp = 1.0 if original else 0.0
         self.weight_mean_amp = non_negative_float("`weight_mean_amp`", weight_mean_amp)
         self.relative = bool(relative)
+        self.far_slope = non_negative_float("`far_slope`", far_slope)
+        self.weight_log_amp = non_negative_float("`weight_log_amp`", weight_log_amp)
 
     def get_config(self):
         config = super().get_config()
         config.update(weight_a_b=self.weight_a_b, weight_b_a=self.weight_b_a,
                       kernel_width_midi=self.kernel_width_midi, relative=self.relative, scale_a=self.width_a,
-                      scale_b=self.width_b, weight_mean_amp=self.weight_mean_amp)
+                      scale_b=self.width_b, weight_mean_amp=self.weight_mean_amp, far_slope=self.far_slope,
+                      weight_log_amp=self.weight_log_amp)
         return config
 
     def _direction(self, amps_x, freqs_x, amps_y, freqs_y, width_x, width_y) -> tf.Tensor:
-        nll = kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, width_y)
+        nll = kde_negative_log_likelihood(amps_x, freqs_x, amps_y, freqs_y, width_y, self.far_slope)
         if self.relative:
             nll -= kde_negative_log_likelihood(amps_x, freqs_x, amps_x, freqs_x, width_x)
         return tf.reduce_mean(nll)
@@ -141,6 +173,10 @@ class InverseKDEConsistencyLoss(Loss):
         if self.weight_mean_amp > 0.0:
             level = tf.abs(tf.reduce_mean(amps_a, axis=-1) - tf.reduce_mean(amps_b, axis=-1))
             loss += self.weight_mean_amp * tf.reduce_mean(level)
+        if self.weight_log_amp > 0.0:
+            log_a = tf.math.log(tf.reduce_sum(tf.maximum(amps_a, 0.0), axis=-1) + 1e-5)
+            log_b = tf.math.log(tf.reduce_sum(tf.maximum(amps_b, 0.0), axis=-1) + 1e-5)
+            loss += self.weight_log_amp * tf.reduce_mean(tf.abs(log_a - log_b))
         return loss
 
 

@@ -306,3 +306,19 @@ def test_sinusoidal_to_harmonic_encoder_applies_the_originals_scale_functions():
     default = encoders.SinusoidalToHarmonicEncoder(net=tf.keras.layers.Dense(4), n_harmonics=3)
     f0 = default({"sin_freqs": sin_freqs, "sin_amps": sin_amps})["f0_hz"].numpy()
     assert default.n_f0 == 64 and np.all((f0 >= 20.0 - 1e-3) & (f0 <= 1200.0 + 1e-3))  # 20 - 1200 Hz softmax
+
+
+def test_resnet_sinusoidal_encoder_spread_frequencies_start_across_the_spectrum():
+    """Untrained, the shared softmax puts every sinusoid near the range's geometric mean
+    (~400 Hz for 20 - 8000 Hz); with spread_frequencies sinusoid i starts near log-frequency
+    position (i + 0.5) / n, so each has a partial nearby to learn from."""
+    kwargs = dict(size="tiny", n_sinusoids=16, n_freq_bins=64, n_noise_bands=9, frame_rate=100, fft_size=512,
+                  overlap=0.75, mel_bins=32, hz_min=20.0, hz_max=8000.0)
+    audio = tf.constant(_tone(440.0)[np.newaxis])
+    shared = encoders.ResnetSinusoidalEncoder(**kwargs)(audio)["sin_freqs"].numpy()
+    spread = encoders.ResnetSinusoidalEncoder(spread_frequencies=True, **kwargs)(audio)["sin_freqs"].numpy()
+    midi = lambda hz: 69.0 + 12.0 * np.log2(hz / 440.0)  # noqa: E731
+    span = midi(8000.0) - midi(20.0)  # 103.7 semitones
+    assert np.all(np.abs(midi(shared) - midi(400.0)) < 0.2 * span)
+    expected = midi(20.0) + span * (np.arange(16) + 0.5) / 16  # 6.5 semitones apart
+    np.testing.assert_allclose(np.median(midi(spread), axis=1)[0, 1:-1], expected[1:-1], atol=2.0)

@@ -235,3 +235,34 @@ def test_kde_consistency_of_two_lone_detuned_components_is_their_gaussian_log_ra
     np.testing.assert_allclose(float(loss(amps, a, amps, b)), 2.0 * one_way, rtol=1e-4)
     raw = inverse_losses.InverseKDEConsistencyLoss(kernel_width_midi=width, relative=False, weight_b_a=0.5)
     np.testing.assert_allclose(float(raw(amps, a, amps, b)), 1.5 * (one_way - np.log(1.0 + 1e-5)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("semitones", [-12.0, 5.0, 12.0])
+def test_kde_consistency_pulls_a_component_from_an_octave_away(semitones):
+    """Far beyond the density floor (2.4 semitones at width 0.5) the loss still grows with the
+    distance and its gradient moves the prediction toward the target: a floored density alone
+    gives 0 there, so an encoder whose sinusoids or f0 start an octave off never learns."""
+    width, slope = 0.5, inverse_losses.KDE_FAR_SLOPE
+    loss = inverse_losses.InverseKDEConsistencyLoss(kernel_width_midi=width, weight_b_a=0.0)
+    amps = np.ones((1, 1, 1), np.float32)
+    target = np.full((1, 1, 1), F0, np.float32)
+    predicted = tf.Variable(target * np.float32(2 ** (semitones / 12)))
+    with tf.GradientTape() as tape:
+        value = loss(amps, predicted, amps, target)
+    gradient = float(tape.gradient(value, predicted)[0, 0, 0])
+    # Floored Gaussian (-log 1e-5, minus the self-term -log(1 + 1e-5)) + slope per width beyond ~4.8.
+    expected = np.log(1e5) + np.log(1.0 + 1e-5) + slope * (abs(semitones) / width - inverse_losses.KDE_FLOOR_DISTANCE)
+    np.testing.assert_allclose(float(value), expected, rtol=1e-4)
+    # d loss / d Hz = slope / width * d semitones / d Hz = slope / width * 12 / (ln 2 * f).
+    f = float(predicted[0, 0, 0])
+    np.testing.assert_allclose(gradient, np.sign(semitones) * slope / width * 12.0 / (np.log(2.0) * f), rtol=1e-3)
+
+
+def test_kde_consistency_weight_log_amp_compares_total_amplitudes_in_nats():
+    """The KDE terms see normalised amplitudes only: sinusoids e times too quiet score 0
+    without weight_log_amp and weight_log_amp * 1 nat with it."""
+    amps, freqs = harmonic_sinusoids(n_frames=2)
+    quiet = (amps / np.e).astype(np.float32)
+    assert abs(float(inverse_losses.InverseKDEConsistencyLoss()(quiet, freqs, amps, freqs))) < 1e-5
+    loss = inverse_losses.InverseKDEConsistencyLoss(weight_log_amp=2.0)
+    np.testing.assert_allclose(float(loss(quiet, freqs, amps, freqs)), 2.0, rtol=1e-3)

@@ -100,7 +100,7 @@ def test_self_supervised_training_lowers_the_harmonic_f0_error():
     # error of a single step wanders (the harmonic encoder reads still-changing predicted
     # sinusoids; measured on this machine: 7.47 -> 4.4, 5.6, 5.3, 3.8, 3.2 semitones after 50..150 steps
     # and 5.5, 7.8, 6.3, 8.5, 7.6, 3.3 after 25..150 at a learning rate of 1e-3), so the
-    # mean over steps 100, 125 and 150 is compared.
+    # mean over steps 100, 110, ..., 150 is compared.
     keras.utils.set_random_seed(1)
     model = tiny_model(consistency_losses=[], twm_losses=[])
     eval_notes = synthetic_notes(batch_size=8, seed=1000)
@@ -111,10 +111,10 @@ def test_self_supervised_training_lowers_the_harmonic_f0_error():
     after = []
     for step in range(150):
         trainer.train_step(synthetic_notes(batch_size=4, seed=step))
-        if step + 1 in (100, 125, 150):
+        if step + 1 in range(100, 151, 10):
             after.append(f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"]))
     seconds = time.perf_counter() - start
-    print(f"\nf0 error (semitones) before {before:.2f}, after 100/125/150 steps "
+    print(f"\nf0 error (semitones) before {before:.2f}, after 100, 110, ..., 150 steps "
           f"{', '.join(f'{a:.2f}' for a in after)}; {seconds / 150 * 1000:.0f} ms/step incl. data")
     assert np.mean(after) < 0.8 * before
 
@@ -274,16 +274,20 @@ def np_normalized(amps):
     return amps / np.maximum(amps.sum(-1, keepdims=True), 1e-7)
 
 
-def np_kde_nll(amps_x, freqs_x, amps_y, freqs_y, width):
-    """sum_i v_i -log(sum_j w_j exp(-(m_i - m_j)^2 / 2 width^2) + 1e-5), per frame."""
-    distance = np_midi(freqs_x)[..., :, None] - np_midi(freqs_y)[..., None, :]
-    density = np.sum(np.exp(-0.5 * (distance / width) ** 2) * np_normalized(amps_y)[..., None, :], axis=-1)
-    return np.sum(np_normalized(amps_x) * -np.log(density + 1e-5), axis=-1)
+def np_kde_nll(amps_x, freqs_x, amps_y, freqs_y, width, far_slope=0.0):
+    """sum_i v_i [-log(sum_j w_j exp(-z_ij^2 / 2) + 1e-5) + far_slope max(min_j z_ij - z0, 0)]
+    per frame, z_ij = |m_i - m_j| / width (j over components with w_j > 0), z0 = sqrt(2 ln 1e5)."""
+    distance = np.abs(np_midi(freqs_x)[..., :, None] - np_midi(freqs_y)[..., None, :]) / width
+    weights = np_normalized(amps_y)[..., None, :]
+    density = np.sum(np.exp(-0.5 * distance ** 2) * weights, axis=-1)
+    nearest = np.min(np.where(weights > 0, distance, np.inf), axis=-1)
+    far = np.where(np.isfinite(nearest), far_slope * np.maximum(nearest - np.sqrt(2.0 * np.log(1e5)), 0.0), 0.0)
+    return np.sum(np_normalized(amps_x) * (-np.log(density + 1e-5) + far), axis=-1)
 
 
 def np_kde_loss(loss, amps_a, freqs_a, amps_b, freqs_b):
     def direction(ax, fx, ay, fy):
-        nll = np_kde_nll(ax, fx, ay, fy, loss.kernel_width_midi)
+        nll = np_kde_nll(ax, fx, ay, fy, loss.kernel_width_midi, loss.far_slope)
         if loss.relative:
             nll = nll - np_kde_nll(ax, fx, ax, fx, loss.kernel_width_midi)
         return nll.mean()

@@ -141,3 +141,20 @@ def test_true_controls_are_self_consistent_under_the_inverse_losses():
     kde = inverse_losses.InverseKDEConsistencyLoss()(harmonic_amps, harmonic_freqs, notes["sin_amps"],
                                                      notes["sin_freqs"])
     assert abs(float(kde)) < 1e-5
+
+
+def test_the_pipelines_synthetic_notes_cover_the_built_in_datasets_pitch_range():
+    """The inverse run's harmonic encoder learns f0 only from synthetic notes: their
+    midi_range (the zipped dataset's gin) must cover every built-in instrument's range
+    (45 - 76 left the flute's and violin's upper notes, half the test frames, outside)."""
+    import gin
+
+    from ddsp_models.training.config import parse_gin
+    from ddsp_models.training.melodies import INSTRUMENTS
+    from ddsp_models.training.params import load_params
+
+    parse_gin(["papers/icml2020/finetune_dataset.gin"])
+    low, high = gin.query_parameter("generate_synthetic_notes.midi_range")
+    for name in load_params(None)["data"]["instruments"]:
+        spec = INSTRUMENTS[name]
+        assert low <= spec.low and spec.high <= high, (name, spec.low, spec.high, (low, high))

@@ -46,6 +46,15 @@ def _sinusoidal_sizes(output_splits) -> tuple:
     return sizes["amplitudes"], sizes["frequencies"] // sizes["amplitudes"], sizes["noise_magnitudes"]
 
 
+def spread_frequency_logits(n_sinusoids: int, n_bins: int) -> tf.Tensor:
+    """`[n_sinusoids, n_bins]` logit bias: sinusoid i peaks at bin position (i + 0.5) / n of
+    [0, 1] with a Gaussian bump of std 1 / n (positions of bins j: j / (n_bins - 1)), scaled
+    so that its softmax is peaked there (a log-frequency spread over the range)."""
+    centres = (tf.range(n_sinusoids, dtype=tf.float32) + 0.5) / n_sinusoids
+    positions = tf.linspace(0.0, 1.0, n_bins)
+    return -0.5 * tf.square((positions[tf.newaxis, :] - centres[:, tf.newaxis]) * n_sinusoids)
+
+
 @register("encoders")
 class ResnetSinusoidalEncoder(keras.layers.Layer):
     """Audio -> sinusoids and filtered-noise magnitudes (the DDSP-inv sinusoidal encoder).
@@ -76,6 +85,11 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
       fft_size, overlap, mel_bins: log-mel analysis (hop = fft_size * (1 - overlap)).
       hz_min, hz_max: sinusoid frequency range (and the log-mel's), Hz.
       amp_bias, noise_bias: added to the logits before exp_sigmoid (start quiet).
+      spread_frequencies: add a fixed bias to the frequency logits that centres sinusoid i
+        (of n) at log-frequency position (i + 0.5) / n of [hz_min, hz_max] (a Gaussian bump,
+        std 1 / n in bin position), so the sinusoids start spread over the spectrum instead
+        of all near the geometric mean (about 400 Hz for 20 - 8000 Hz), where a consistency
+        loss pulls them all to the same partial. False: none (the original's).
 
     Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict with sin_amps, sin_freqs,
     noise_magnitudes.
@@ -86,7 +100,7 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
                  n_freq_bins: int | None = None, n_noise_bands: int | None = None, sample_rate: int = 16000,
                  frame_rate: int = 250, fft_size: int = 1024, overlap: float = 0.875, mel_bins: int = 64,
                  hz_min: float = 20.0, hz_max: float = 8000.0, amp_bias: float = -2.0, noise_bias: float = -5.0,
-                 name=None, **kwargs):
+                 spread_frequencies: bool = False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         owner = "ResnetSinusoidalEncoder"
         sizes = _sinusoidal_sizes(output_splits)
@@ -110,6 +124,7 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
             raise ValueError(f"{owner} needs 0 < hz_min < hz_max <= sample_rate / 2, got {hz_min!r}, {hz_max!r}.")
         self.overlap, self.hz_min, self.hz_max = float(overlap), float(hz_min), float(hz_max)
         self.amp_bias, self.noise_bias = float(amp_bias), float(noise_bias)
+        self.spread_frequencies = bool(spread_frequencies)
         self.resnet = nn.ResNet2D(size)
         self.dense_out = keras.layers.Dense(self.n_sinusoids * (1 + self.n_freq_bins) + self.n_noise_bands)
 
@@ -143,6 +158,8 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         freq_logits = tf.reshape(x[..., n_sin:n_sin * (1 + self.n_freq_bins)],
                                  [-1, x.shape[1], n_sin, self.n_freq_bins])
         noise_logits = x[..., n_sin * (1 + self.n_freq_bins):]
+        if self.spread_frequencies:
+            freq_logits += spread_frequency_logits(n_sin, self.n_freq_bins)
         outputs = {
             "sin_amps": core.exp_sigmoid(amps_logits + self.amp_bias),
             "sin_freqs": core.frequencies_softmax(freq_logits, hz_min=self.hz_min, hz_max=self.hz_max),
