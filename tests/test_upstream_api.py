@@ -289,20 +289,3 @@ def test_get_trainer_class_is_gin_configurable():
 
     gin.bind_parameter("get_trainer_class.trainer_class", MyTrainer)
     assert trainer.get_trainer_class() is MyTrainer
-
-
-def test_model_outputs_read_the_originals_nested_way_too():
-    """Code written for the original reads ``outputs['harmonic']['controls']['amplitudes']``;
-    the same tensors are under this package's flat keys."""
-    from model_fixtures import harmonic_notes, make_model, shrink_bindings
-
-    model = make_model("models/solo_instrument.gin", shrink_bindings(seconds=0.256, width=8))
-    outputs = model(harmonic_notes(n_examples=1, seconds=0.256, seed=2))
-    harmonic = outputs["harmonic"]
-    assert harmonic["controls"]["amplitudes"] is outputs["harmonic/controls/amplitudes"]
-    assert harmonic["signal"] is outputs["harmonic/signal"]
-    assert outputs.get("reverb")["signal"] is outputs["reverb/signal"]
-    assert float(tf.reduce_max(tf.abs(harmonic["signal"]))) > 0.0
-    with pytest.raises(KeyError, match="nonexistent"):
-        outputs["nonexistent"]
-    assert outputs.get("nonexistent") is None

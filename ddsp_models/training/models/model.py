@@ -15,25 +15,6 @@ from ddsp_models.training import checkpoints
 logger = logging.getLogger(__name__)
 
 
-class ModelOutputs(dict):
-    """A model's outputs: flat ``'harmonic/controls/amplitudes'`` keys, and the original
-    DDSP's nested reads too: ``outputs['harmonic']['controls']['amplitudes']`` (a missing
-    key ``k`` is the view of every key under ``'k/'``)."""
-
-    def __missing__(self, key):
-        prefix = f"{key}/"
-        nested = {k[len(prefix):]: v for k, v in self.items() if isinstance(k, str) and k.startswith(prefix)}
-        if not nested:
-            raise KeyError(key)
-        return ModelOutputs(nested)
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-
 def preprocess_and_encode(preprocessor, encoder, features: dict, training: bool = True) -> dict:
     """A copy of `features` updated with the preprocessor's outputs and the encoder's ``z``.
 
@@ -91,8 +72,6 @@ class Model(keras.Model):
             outputs = super().__call__(features, training=training, **kwargs)
         finally:
             self.compute_losses = False
-        if isinstance(outputs, dict) and not isinstance(outputs, ModelOutputs):
-            outputs = ModelOutputs(outputs)
         if not return_losses:
             return outputs
         losses = dict(self._losses_dict)
