@@ -27,8 +27,8 @@ Needs the prepared dataset (``--data-dir``, default ``data/tfds``: ``dvc repro d
 the midiae run warm-starts from the params' ``train.midiae.warm_start`` run in
 ``--runs-dir`` (default ``runs``, so ``runs/ae``: ``dvc repro train_ae``), or
 ``--warm-start DIR``, or
-``--no-warm-start``. ``--seed`` seeds Python, NumPy and TensorFlow before the model is
-built (default 0).
+``--no-warm-start``. The run is seeded as its stage is, by ``train.seed`` (weight
+initialisation, data order, noise); ``--seed N`` overrides it. ``train.precision`` applies.
 """
 import argparse
 import csv
@@ -118,16 +118,19 @@ def build_trainer(params: dict, run: str, info):
 
     from ddsp_models.training import models, run_config
     from ddsp_models.training.config import parse_gin
+    from ddsp_models.training.precision import precision_scope
     from ddsp_models.training.trainer import Trainer, get_strategy
 
+    train = params["train"]
     files, bindings = run_config.gin_config(params, run, info)
     gin.clear_config()
     parse_gin(files, bindings)
     provider = gin.query_parameter("train.data_provider").scoped_configurable_fn()
     strategy = get_strategy()
-    with strategy.scope():
+    with strategy.scope(), precision_scope(train["precision"]):
         model = models.get_model()
-        trainer = Trainer(model, strategy)
+        trainer = Trainer(model, strategy, seed=train["seed"],
+                          max_nonfinite_steps=train["max_nonfinite_steps"])
     trainer.build(next(iter(provider.get_batch(params["train"]["batch_size"], shuffle=False,
                                                repeats=1))))
     return trainer, provider, files, bindings
@@ -184,7 +187,7 @@ def finished(step: int, steps: int, train_s: float, seconds: float | None) -> bo
 
 
 def converge(params: dict, run: str, steps: int, every: int, seconds: float | None,
-             out_dir: str, seed: int | None = 0, warm_start_dir: str | None = None,
+             out_dir: str, seed: int | None = None, warm_start_dir: str | None = None,
              no_warm_start: bool = False, data_dir: str = "data/tfds",
              runs_dir: str = "runs") -> list[dict]:
     """Trains `run` in `out_dir` (emptied first) on the dataset in `data_dir`, evaluating at
@@ -200,10 +203,13 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
     run_config.check_run(run)
     train = params["train"]
     info = run_config.dataset_info(data_dir)  # ValueError: run `dvc repro dataset`
-    if seed is not None:
-        import keras
+    if seed is not None:  # overrides train.seed
+        train = dict(train, seed=int(seed))
+        params = dict(params, train=train)
+    seed = train["seed"]
+    import keras
 
-        keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(int(seed))
     prefix, keys = warm_start_checkpoint(params, run, warm_start_dir, no_warm_start, runs_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
@@ -221,7 +227,7 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
           f"warm start {restored or 'none'}; every {every} steps up to {steps}"
           + (f" or {seconds:.0f} s" if seconds else "") + f"; results in {out_dir}", flush=True)
     batches = run_config.split_batches(info.data_dir, split, params["evaluate"]["batch_size"])
-    session = TrainingSession(out_dir, provider, trainer, train["batch_size"], every)
+    session = TrainingSession(out_dir, provider, trainer, train["batch_size"], every, seed=seed)
     recorder = Recorder(out_dir, COLUMNS)
     train_s, losses, rate = 0.0, {}, None
     step = trainer.get_step()
@@ -260,7 +266,8 @@ def main(argv=None) -> int:
                         help="scratch folder (emptied first); default <tmp>/ddsp-convergence/<run>")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="params override, e.g. train.learning_rate=0.003 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="weight init, data order, noise (default: params' train.seed)")
     parser.add_argument("--warm-start", default=None, help="checkpoint folder to warm-start from")
     parser.add_argument("--no-warm-start", action="store_true")
     parser.add_argument("--data-dir", default="data/tfds", help="the prepared dataset")

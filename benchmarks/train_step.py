@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/train_step.py              # the table (each size in its own process)
     .venv/bin/python benchmarks/train_step.py --profile    # where a train step's time goes
     .venv/bin/python benchmarks/train_step.py --jit        # XLA-compiled replica step
+    .venv/bin/python benchmarks/train_step.py --precision-ab --batch 16   # float32 vs bf16
 
 Model: the packaged models/solo_instrument.gin as is (4 s at 16 kHz, 1000 decoder time
 steps, RnnFcDecoder 512 GRU + 3-layer 512 FC stacks, 60 harmonics, 65 noise bands, trainable
@@ -90,14 +91,17 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return first, statistics.median(times)
 
 
-def run_child(mode: str, batch_size: int, repeats: int, jit: bool) -> dict:
+def run_child(mode: str, batch_size: int, repeats: int, jit: bool,
+              precision: str = "float32") -> dict:
     import tensorflow as tf
 
+    from ddsp_models.training.precision import precision_scope
     from ddsp_models.training.trainer import Trainer
 
     batch = synthetic_batch(batch_size)
-    model = build_model()
-    result = {"mode": mode, "batch": batch_size}
+    with precision_scope(precision):
+        model = build_model()
+    result = {"mode": mode, "batch": batch_size, "precision": precision}
     if mode == "train":
         trainer = Trainer(model, learning_rate=3e-4, jit_compile=jit)
         trainer.build(batch)
@@ -113,32 +117,41 @@ def run_child(mode: str, batch_size: int, repeats: int, jit: bool) -> dict:
     return result
 
 
-def run_jit_ab(batch_size: int, repeats: int) -> dict:
-    """Paired comparison in one process: plain and XLA-compiled train steps, alternated,
-    so that machine load drifts hit both alike."""
+AB_VARIANTS = {
+    "jit": (("tf.function", False, "float32"), ("tf.function + XLA jit", True, "float32")),
+    "precision": (("float32", False, "float32"), ("mixed_bfloat16", False, "mixed_bfloat16")),
+}
+
+
+def run_ab(kind: str, batch_size: int, repeats: int) -> dict:
+    """Paired comparison in one process: the two variants' train steps (`AB_VARIANTS[kind]`:
+    plain vs XLA-compiled, or float32 vs bfloat16 mixed precision) alternated, so that
+    machine load drifts hit both alike."""
     import tensorflow as tf
 
+    from ddsp_models.training.precision import precision_scope
     from ddsp_models.training.trainer import Trainer
 
     batch = synthetic_batch(batch_size)
     tensors = {k: tf.constant(v) for k, v in batch.items()}
     trainers = {}
-    for jit in (False, True):
-        trainers[jit] = Trainer(build_model(), learning_rate=3e-4, jit_compile=jit)
-        trainers[jit].build(batch)
+    for label, jit, precision in AB_VARIANTS[kind]:
+        with precision_scope(precision):
+            trainers[label] = Trainer(build_model(), learning_rate=3e-4, jit_compile=jit)
+        trainers[label].build(batch)
     first = {}
-    for jit, trainer in trainers.items():
+    for label, trainer in trainers.items():
         start = time.perf_counter()
         trainer.train_step(tensors)["total_loss"].numpy()
-        first[jit] = time.perf_counter() - start
-    times = {False: [], True: []}
+        first[label] = time.perf_counter() - start
+    times = {label: [] for label in trainers}
     for _ in range(repeats):
-        for jit, trainer in trainers.items():
+        for label, trainer in trainers.items():
             start = time.perf_counter()
             trainer.train_step(tensors)["total_loss"].numpy()
-            times[jit].append(time.perf_counter() - start)
-    return {"batch": batch_size, "first_s": {str(k): v for k, v in first.items()},
-            "step_s": {str(k): statistics.median(v) for k, v in times.items()},
+            times[label].append(time.perf_counter() - start)
+    return {"batch": batch_size, "first_s": first,
+            "step_s": {label: statistics.median(v) for label, v in times.items()},
             "peak_rss_gb": peak_rss_gb()}
 
 
@@ -239,10 +252,15 @@ def main():
     parser.add_argument("--jit", action="store_true", help="XLA-compile (jit_compile=True)")
     parser.add_argument("--jit-ab", action="store_true",
                         help="alternate plain and XLA train steps in one process (--batch)")
+    parser.add_argument("--precision-ab", action="store_true",
+                        help="alternate float32 and bfloat16 mixed-precision train steps in "
+                             "one process (--batch)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per size")
     parser.add_argument("--batch", type=int, default=4, help="batch size for --profile")
     parser.add_argument("--sizes", default=",".join(f"{m}:{b}" for m, b in SIZES),
                         help="comma-separated mode:batch, e.g. train:4,resynth:16")
+    parser.add_argument("--precisions", default="float32",
+                        help="comma-separated: float32, mixed_bfloat16 (a row each)")
     parser.add_argument("--gin_param", action="append", default=[],
                         help='extra binding, e.g. "Rnn.fast_gru = False" for the Keras GRU')
     parser.add_argument("--compare-upstream", default=None, metavar="VENV_PYTHON",
@@ -260,11 +278,11 @@ def main():
     if args.child:
         if args.child == "profile":
             result = run_profile(args.batch, args.repeats)
-        elif args.child == "jit-ab":
-            result = run_jit_ab(args.batch, args.repeats)
+        elif args.child.endswith("-ab"):
+            result = run_ab(args.child[:-len("-ab")], args.batch, args.repeats)
         else:
-            mode, batch = args.child.split(":")
-            result = run_child(mode, int(batch), args.repeats, args.jit)
+            mode, batch, precision = args.child.split(":")
+            result = run_child(mode, int(batch), args.repeats, args.jit, precision)
         print("RESULT " + json.dumps(result), flush=True)
         return
 
@@ -281,14 +299,18 @@ def main():
             print(f"peak RSS {result['peak_rss_gb']:.2f} GB")
         return
 
-    if args.jit_ab:
-        result = _spawn("jit-ab", args)
+    for kind, wanted in (("jit", args.jit_ab), ("precision", args.precision_ab)):
+        if not wanted:
+            continue
+        result = _spawn(f"{kind}-ab", args)
         if result:
             print(f"train step, batch {result['batch']}, median of {args.repeats} alternated "
                   "steps:")
-            for key, label in (("False", "tf.function"), ("True", "tf.function + XLA jit")):
-                print(f"  {label:24s} {result['step_s'][key]:7.3f} s   "
-                      f"(first call {result['first_s'][key]:.1f} s)")
+            base = result["step_s"][AB_VARIANTS[kind][0][0]]
+            for label, _, _ in AB_VARIANTS[kind]:
+                print(f"  {label:24s} {result['step_s'][label]:7.3f} s   "
+                      f"({base / result['step_s'][label]:.2f}x; first call "
+                      f"{result['first_s'][label]:.1f} s)")
         return
 
     sizes = [(m, int(b)) for m, b in (s.split(":") for s in args.sizes.split(","))]
@@ -296,13 +318,18 @@ def main():
     if args.compare_upstream and not os.path.isfile(args.compare_upstream):
         parser.error(f"--compare-upstream: {args.compare_upstream!r} is not a file (expected "
                      "the original DDSP venv's bin/python; ../shared/upstream/setup_venv.sh)")
+    from ddsp_models.training.precision import check_precision
+
+    precisions = [check_precision(p) for p in args.precisions.split(",")]
     for mode, batch in sizes:
-        result = _spawn(f"{mode}:{batch}", args)
-        if result:
-            if args.compare_upstream:
-                result["upstream"] = _spawn_upstream(mode, batch, args)
-            rows.append(result)
-            _print_rows(rows[-1:], header=len(rows) == 1)
+        results = [_spawn(f"{mode}:{batch}:{precision}", args) for precision in precisions]
+        upstream = (_spawn_upstream(mode, batch, args) if args.compare_upstream and any(results)
+                    else None)
+        for result in results:
+            if result:
+                result["upstream"] = upstream
+                rows.append(result)
+                _print_rows(rows[-1:], header=len(rows) == 1)
     print()
 
 
@@ -336,13 +363,15 @@ def _spawn(child: str, args):
 
 def _print_rows(rows, header):
     if header:
-        print(f"{'mode':8s} {'batch':>5s} {'first (s)':>10s} {'ours (s)':>9s} {'orig (s)':>9s} "
+        print(f"{'mode':8s} {'batch':>5s} {'precision':>14s} {'first (s)':>10s} {'ours (s)':>9s} "
+              f"{'orig (s)':>9s} "
               f"{'ratio':>7s} {'peak RSS GB':>12s} {'orig GB':>8s}")
     for r in rows:
         up = r.get("upstream") or {}
         orig_s, orig_gb = up.get("step_s"), up.get("peak_rss_gb")
         ratio = f"{orig_s / r['step_s']:.2f}x" if orig_s else "-"
-        print(f"{r['mode']:8s} {r['batch']:5d} {r['first_s']:10.2f} {r['step_s']:9.3f} "
+        print(f"{r['mode']:8s} {r['batch']:5d} {r['precision']:>14s} {r['first_s']:10.2f} "
+              f"{r['step_s']:9.3f} "
               f"{(f'{orig_s:.3f}' if orig_s else '-'):>9s} {ratio:>7s} "
               f"{r['peak_rss_gb']:12.2f} {(f'{orig_gb:.2f}' if orig_gb else '-'):>8s}"
               + (f"   ({r['params'] / 1e6:.2f} M params)" if "params" in r else ""), flush=True)

@@ -152,6 +152,7 @@ class Loss(keras.layers.Layer):
     """Base class: a Keras layer whose call returns a scalar loss."""
 
     def __init__(self, name: str | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # losses compute in float32 under every precision
         super().__init__(name=name, **kwargs)
 
     def __call__(self, *args, **kwargs):

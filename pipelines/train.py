@@ -113,16 +113,17 @@ def _tasks() -> TrainTasks:
 
     @task(name="build-model", **options)
     def build_model_task(provider, batch_size: int, strategy=None, seed: int | None = None,
-                         max_nonfinite_steps: int = 0):
+                         max_nonfinite_steps: int = 0, precision: str = "float32"):
         import keras
 
         from ddsp_models.training import models
+        from ddsp_models.training.precision import precision_scope
         from ddsp_models.training.trainer import Trainer, get_strategy
 
         strategy = strategy or get_strategy()
         if seed is not None:  # weight initialisation
             keras.utils.set_random_seed(seed)
-        with strategy.scope():
+        with strategy.scope(), precision_scope(precision):
             model = models.get_model()
             trainer = Trainer(model, strategy, seed=seed,
                               max_nonfinite_steps=max_nonfinite_steps)
@@ -342,7 +343,8 @@ def make_train_flow():
             tasks.statistics(info.data_dir, save_dir)
             provider = tasks.load_dataset()
             trainer = tasks.build_model(provider, train["batch_size"], strategy,
-                                        train["seed"], train["max_nonfinite_steps"])
+                                        train["seed"], train["max_nonfinite_steps"],
+                                        train["precision"])
             source, keys = run_config.warm_start_source(params, runs_dir, run)
             start_step = tasks.warm_start(trainer, save_dir, source, keys).step
             total = train[run]["steps"]

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from ddsp_models import checks, core
 from ddsp_models.gin_utils import register
-from ddsp_models.training import gru
+from ddsp_models.training import gru, precision
 from ddsp_models.training.gru import FastGRU
 
 NORM_TYPES = (None, "instance", "layer", "group")
@@ -188,11 +188,14 @@ class Rnn(keras.layers.Layer):
     def __init__(self, dims: int, rnn_type: str = "gru", return_sequences: bool = True, bidir: bool = False,
                  fast_gru: bool = True, recurrence: str = "xla_loop", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
+        # Under mixed precision the recurrence stays float32 (training/precision.py).
+        rnn_dtype = "float32" if precision.is_mixed(self.dtype_policy) else None
         if rnn_type == "gru":
-            layer = (FastGRU(dims, recurrence=recurrence, return_sequences=return_sequences) if fast_gru
-                     else keras.layers.GRU(dims, return_sequences=return_sequences))
+            layer = (FastGRU(dims, recurrence=recurrence, return_sequences=return_sequences,
+                             dtype=rnn_dtype) if fast_gru
+                     else keras.layers.GRU(dims, return_sequences=return_sequences, dtype=rnn_dtype))
         elif rnn_type == "lstm":
-            layer = keras.layers.LSTM(dims, return_sequences=return_sequences)
+            layer = keras.layers.LSTM(dims, return_sequences=return_sequences, dtype=rnn_dtype)
         else:
             raise ValueError(f"Rnn `rnn_type` must be 'gru' or 'lstm', got {rnn_type!r}.")
         self.dims, self.rnn_type, self.bidir = int(dims), rnn_type, bool(bidir)
@@ -204,7 +207,7 @@ class Rnn(keras.layers.Layer):
     def call(self, x, training=None):
         carry = gru.active_rnn_states()
         if carry is None:
-            return self.rnn(x, training=training)
+            return tf.cast(self.rnn(x, training=training), self.compute_dtype)
         return carry.run(self, x, training)
 
 
@@ -342,7 +345,8 @@ class OutputSplitsLayer(keras.layers.Layer):
             outputs = self.compute_output(*inputs, training=training)
         else:  # original-style subclasses: compute_output(*inputs)
             outputs = self.compute_output(*inputs)
-        return split_to_dict(self.dense_out(outputs), self.output_splits)
+        # Controls for the synthesizers are float32 under every precision (precision.py).
+        return split_to_dict(tf.cast(self.dense_out(outputs), "float32"), self.output_splits)
 
     def compute_output(self, *inputs, training=None):
         raise NotImplementedError("OutputSplitsLayer subclasses implement compute_output(*inputs, training=None).")

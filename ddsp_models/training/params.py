@@ -22,6 +22,7 @@ import os
 import yaml
 
 from ddsp_models.training.features import SPLITS
+from ddsp_models.training.precision import PRECISIONS
 
 RUNS = ("ae", "midiae", "zmidiae", "inverse")
 DEFAULTS_FILE = os.path.join(
@@ -109,7 +110,7 @@ SCHEMA = {
         "lr_decay_steps": POSITIVE, "chunk_steps": POSITIVE, "steps_per_summary": POSITIVE,
         "steps_per_eval": integer(0), "eval_examples": POSITIVE,
         "retries": integer(0), "seed": integer(0), "strategy": choice(*STRATEGIES),
-        "max_nonfinite_steps": integer(0),
+        "max_nonfinite_steps": integer(0), "precision": choice(*PRECISIONS),
         "ae": {"steps": POSITIVE, **_SIZES, "n_harmonics": POSITIVE, "noise_bands": POSITIVE,
                "reverb_seconds": number(above=0), **_GIN},
         "midiae": {"steps": POSITIVE, "notes": choice("auto", "ground_truth", "encoded"),

@@ -71,6 +71,7 @@ class _FramePreprocessor(keras.layers.Layer):
 
     def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000, name=None,
                  **kwargs):
+        kwargs.setdefault("dtype", "float32")  # f0 in Hz is never rounded to bf16 (precision.py)
         super().__init__(name=name, **kwargs)
         positive_int(f"{type(self).__name__} `time_steps`", time_steps)
         self.time_steps, self.frame_rate, self.sample_rate = time_steps, frame_rate, sample_rate

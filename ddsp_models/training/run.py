@@ -21,6 +21,7 @@ import logging
 import sys
 
 from ddsp_models.cli_logging import configure_cli_logging
+from ddsp_models.training.precision import PRECISIONS
 
 
 def main(argv=None) -> int:
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
                         choices=("default", "mirrored", "multi_worker"),
                         help="tf.distribute strategy; multi_worker reads the hosts from the "
                              "TF_CONFIG environment variable (run the same command on each)")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
+                        help="float32, or mixed_bfloat16 (bf16 matrix products; recurrence, "
+                             "synthesis and losses stay float32)")
     args = parser.parse_args(argv)
 
     configure_cli_logging()
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
     from ddsp_models.training.train_loop import run_train
 
     result = run_train(args.save_dir, args.gin_file, args.gin_param, args.gin_search_path,
-                       strategy=strategy, restore_dir=args.restore_dir)
+                       strategy=strategy, restore_dir=args.restore_dir, precision=args.precision)
     logging.getLogger("ddsp_models.training.run").info(
         "finished at step %d: %s", result["step"], result["losses"])
     return 0

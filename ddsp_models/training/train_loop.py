@@ -398,7 +398,7 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
 
 
 def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), strategy=None,
-              data_provider=None, restore_dir=None) -> dict:
+              data_provider=None, restore_dir=None, precision: str = "float32") -> dict:
     """Parses configs and trains: the whole of a training run, as a pipeline stage calls it.
 
     When `save_dir` already holds an ``operative_config-*.gin`` (an interrupted run), it is
@@ -411,14 +411,17 @@ def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), stra
       strategy: a `tf.distribute` strategy (default: `trainer.get_strategy()`).
       data_provider: overrides the configured ``train.data_provider``.
       restore_dir: checkpoint folder to warm-start from (default: `save_dir`).
+      precision: 'float32' or 'mixed_bfloat16' (`precision.precision_scope`).
 
     Returns:
       what `train` returns.
     """
     from ddsp_models.training import models
     from ddsp_models.training.config import parse_gin
+    from ddsp_models.training.precision import check_precision, precision_scope
     from ddsp_models.training.trainer import Trainer, get_strategy
 
+    check_precision(precision)
     save_dir = os.fspath(save_dir)
     parse_gin(gin_files, gin_bindings, gin_search_paths,
               operative_config_dir=save_dir if os.path.isdir(save_dir) else None)
@@ -426,7 +429,7 @@ def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), stra
     seed = configured_seed()
     if seed is not None:  # weight initialisation (and any other Python/numpy/TF draws)
         keras.utils.set_random_seed(seed)
-    with strategy.scope():
+    with strategy.scope(), precision_scope(precision):
         model = models.get_model()
         trainer = Trainer(model, strategy)
     kwargs = {} if data_provider is None else {"data_provider": data_provider}

@@ -38,6 +38,9 @@ class Model(keras.Model):
     """
 
     def __init__(self, **kwargs):
+        # Features enter as they are (float32 audio, f0 in Hz): under mixed precision only the
+        # network layers cast their own inputs (training/precision.py).
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self._losses_dict = {}
         self.compute_losses = False
