@@ -221,9 +221,11 @@ class InverseSynthesis(Model):
       prior_losses.
       zipped_parts: the part names of zipped batches (`data.ZippedProvider.names`, e.g.
         ``('synthetic', 'real')``; bound beside the provider in
-        ``papers/icml2020/finetune_dataset.gin``). A batch whose keys are
-        ``'<part>/<feature>'`` for these parts trains in zipped mode; plain batches (e.g.
-        evaluation clips) run as usual. None: every batch is plain.
+        ``papers/icml2020/finetune_dataset.gin``), in the order of a zipped batch's tuple
+        (the original's structure, which trains in zipped mode; None: two parts are named
+        as the original tells them apart). A dict batch whose keys are
+        ``'<part>/<feature>'`` for these parts trains in zipped mode too; plain batches
+        (e.g. evaluation clips) run as usual.
 
     Features holding true controls but no 'audio' (the original's synthetic-notes records)
     get their audio rendered from the controls by the model's synthesizer, as the original
