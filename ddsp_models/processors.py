@@ -270,13 +270,28 @@ class ProcessorGroup(keras.layers.Layer):
         `{'inputs': dag_inputs, **dag_inputs, '<processor name>': {'signal': ...,
         'controls': {...}}, ..., 'out': the last processor's dict}`. (`return_outputs_dict=True`
         gives the same tensors flat: '<processor name>/signal', ...)."""
-        flat = self(dag_inputs, return_outputs_dict=True)
+        return self.nested_outputs(self(dag_inputs, return_outputs_dict=True), dag_inputs)
+
+    def nested_outputs(self, flat_outputs: Mapping[str, Any], dag_inputs: Mapping[str, Any] | None = None) -> dict:
+        """The original DDSP's nested layout of one run of this group, built from the flat dict
+        that `return_outputs_dict=True` returned for `dag_inputs` (the same tensors, no
+        copies): `{'inputs': dict(dag_inputs), **dag_inputs, '<processor name>': {'signal':
+        [batch, n_samples], 'controls': {<control>: tensor}}, ..., 'out': the last
+        processor's dict}`. Every dict is a plain `dict` (Keras' `tree` treats a dict
+        subclass as a leaf). Without `dag_inputs`, the inputs are the flat dict's entries
+        that no processor wrote (nested inputs then keep their flattened '/' keys)."""
+        if dag_inputs is None:
+            written = tuple(f"{name}/" for name in [p.name for p in self.processors] + [OUTPUT_KEY])
+            dag_inputs = {k: v for k, v in flat_outputs.items() if not k.startswith(written)}
         nested = {"inputs": dict(dag_inputs), **dag_inputs}
         for processor in self.processors:
-            prefix = f"{processor.name}/controls/"
+            signal_key, prefix = f"{processor.name}/signal", f"{processor.name}/controls/"
+            if signal_key not in flat_outputs:
+                raise ValueError(f"ProcessorGroup.nested_outputs: `flat_outputs` has no '{signal_key}'; "
+                                 "pass what `return_outputs_dict=True` returned.")
             nested[processor.name] = {
-                "signal": flat[f"{processor.name}/signal"],
-                "controls": {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}}
+                "signal": flat_outputs[signal_key],
+                "controls": {k[len(prefix):]: v for k, v in flat_outputs.items() if k.startswith(prefix)}}
         nested[OUTPUT_KEY] = nested[self.processors[-1].name]
         return nested
 

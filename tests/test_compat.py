@@ -103,6 +103,11 @@ def test_whole_model_sounds_like_the_original(models, name):
     np.testing.assert_allclose(out["ld_scaled"].numpy(), g["features/ld_scaled"], atol=ATOL)
     np.testing.assert_allclose(out["amps"].numpy(), g["decoder/amps"], atol=1e-5)
     np.testing.assert_allclose(out["harmonic/signal"].numpy(), g["harmonic/signal"], atol=1e-5)
+    # Read the original's nested way (user code written for DDSP 3.7.0).
+    np.testing.assert_allclose(out["harmonic"]["signal"].numpy(), g["harmonic/signal"], atol=1e-5)
+    np.testing.assert_allclose(out["harmonic"]["controls"]["amplitudes"].numpy(), g["harmonic/amplitudes"],
+                               atol=1e-5)
+    np.testing.assert_array_equal(out["out"]["signal"], out["audio_synth"])
 
 
 # ---------------------------------------------------------------------- statistics

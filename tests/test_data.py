@@ -311,15 +311,15 @@ def test_synthetic_notes_provider_yields_the_generator_notes_with_new_seeds_per_
     assert not np.allclose(again["f0_hz"], examples["f0_hz"])
 
 
-def test_zipped_provider_flattens_parts_and_checks_audio_lengths():
+def test_zipped_provider_yields_a_tuple_of_parts_and_checks_audio_lengths():
     synthetic = data.SyntheticNotesProvider(n_seconds=0.02, frame_rate=100, n_harmonics=3, n_noise_bands=5,
                                             chunk_size=2)
     real = data.InMemoryProvider(synthetic_examples(n=3, n_samples=320, n_frames=10))
     zipped = data.ZippedProvider([synthetic, real])
-    batch = next(iter(zipped.get_batch(2, shuffle=False)))
-    assert batch["synthetic/audio"].shape == batch["real/audio"].shape == (2, 320)
-    assert batch["synthetic/sin_amps"].shape == (2, 2, 3) and batch["real/f0_hz"].shape == (2, 10)
-    np.testing.assert_array_equal(batch["real/audio"], real.examples["audio"][:2])
+    synthetic_batch, real_batch = next(iter(zipped.get_batch(2, shuffle=False)))  # the original's tuple
+    assert synthetic_batch["audio"].shape == real_batch["audio"].shape == (2, 320)
+    assert synthetic_batch["sin_amps"].shape == (2, 2, 3) and real_batch["f0_hz"].shape == (2, 10)
+    np.testing.assert_array_equal(real_batch["audio"], real.examples["audio"][:2])
     short = data.InMemoryProvider(synthetic_examples(n=3, n_samples=80, n_frames=5))
     with pytest.raises(ValueError, match=r"synthetic \(SyntheticNotesProvider\): 320 samples, "
                                          r"real \(InMemoryProvider\): 80 samples"):

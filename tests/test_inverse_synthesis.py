@@ -157,6 +157,18 @@ def test_zipped_mode_splits_outputs_and_losses_by_part(notes, monkeypatch):
                                        value, rtol=1e-5, err_msg=f"{part}/{name}")
     np.testing.assert_allclose(losses["total_loss"], synthetic_losses["total_loss"] + real_losses["total_loss"],
                                rtol=1e-5)
+    # The original's structure (ZippedProvider's): a tuple of the parts' dicts, here without
+    # zipped_parts, so named as the original tells them apart (true controls: 'synthetic').
+    model.zipped_parts = ()
+    tuple_outputs, tuple_losses = model((real, notes), return_losses=True)
+    assert set(tuple_losses) == set(losses)
+    for name, value in losses.items():
+        np.testing.assert_allclose(tuple_losses[name], value, rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(tuple_outputs["synthetic/f0_hz"], alone_synthetic["f0_hz"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(tuple_outputs["f0_hz"][:3], tuple_outputs["real/f0_hz"])  # tuple order
+    with pytest.raises(ValueError, match="cannot name the 2 parts"):
+        model((real, real))
+    model.zipped_parts = ("synthetic", "real")
     # A '/' in a key of a plain batch (not a part name) does not switch to zipped mode.
     _, plain_losses = model(dict(real, **{"harmonic/signal": real["audio"]}), return_losses=True)
     assert set(plain_losses) == set(real_losses)
@@ -171,7 +183,9 @@ def test_zipped_provider_batches_train_in_the_trainer_and_restore(tmp_path):
     model = tiny_model(zipped_parts=("synthetic", "real"))
     trainer = Trainer(model, learning_rate=1e-3)
     iterator = iter(dataset)
-    trainer.build(next(iterator))
+    first = next(iterator)  # the original's structure: (synthetic notes, real clips)
+    assert isinstance(first, tuple) and "sin_amps" in first[0] and set(first[1]) == {"audio"}
+    trainer.build(first)
     before = [v.numpy() for v in model.sinusoidal_encoder.trainable_variables]
     for _ in range(2):
         losses = trainer.train_step(next(iterator))
@@ -324,7 +338,7 @@ def test_every_loss_term_equals_its_closed_form(notes):
     tf.random.set_seed(0)
     model = tiny_model()
     outputs, losses = model(notes, return_losses=True)
-    out = {k: v.numpy().astype(np.float64) for k, v in outputs.items()}
+    out = {k: v.numpy().astype(np.float64) for k, v in outputs.items() if not isinstance(v, dict)}
     true = {k: np.asarray(notes[k], np.float64) for k in ("sin_amps", "sin_freqs", "noise_magnitudes",
                                                              "harm_amp", "harm_dist", "f0_hz")}
     assert true["harm_amp"].shape[1] == out["harm_amp"].shape[1]  # same frame rate: no resampling

@@ -472,12 +472,14 @@ def _audio_length(provider: DataProvider):
 
 @register("data")
 class ZippedProvider(DataProvider):
-    """Pairs the examples of several providers, flattened as ``'<name>/<feature>'``.
+    """Pairs the examples of several providers, as the original DDSP: a tuple of their dicts.
 
-    An example is ``{'synthetic/audio': ..., 'synthetic/f0_hz': ..., 'real/audio': ...,
-    ...}``; `get_batch(batch_size)` batches each part with `batch_size` examples (the
-    `models.InverseSynthesis` zipped mode runs them as one batch of n_parts * batch_size).
-    A pass ends with the shortest provider.
+    An element is ``(synthetic_example, real_example)`` (one dict per provider, in the
+    providers' order); `get_batch(batch_size)` batches each part with `batch_size` examples
+    (or its share, with `batch_size_ratios`), so a batch is a tuple of feature dicts (the
+    `models.InverseSynthesis` zipped mode runs them as one batch of all parts' examples).
+    A pass ends with the shortest provider. `names` name the parts (the model's
+    `zipped_parts`, the prefix of each part's loss names).
 
     Args:
       data_providers: the providers, e.g. ``[SyntheticNotesProvider(), PreparedTfdsProvider()]``.
@@ -518,13 +520,10 @@ class ZippedProvider(DataProvider):
         self.providers, self.names = providers, names
         self.batch_size_ratios = [r / sum(ratios) for r in ratios]
 
-    def _flatten(self, *examples) -> dict:
-        return {f"{name}/{key}": value for name, example in zip(self.names, examples)
-                for key, value in example.items()}
-
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        """A dataset of tuples of single examples, one dict per provider."""
         datasets = tuple(p.get_dataset(shuffle=shuffle) for p in self.providers)
-        return tf.data.Dataset.zip(datasets).map(self._flatten)
+        return tf.data.Dataset.zip(datasets)
 
     def get_batch(self, batch_size: int, shuffle: bool = True, repeats: int = -1,
                   drop_remainder: bool = True) -> tf.data.Dataset:
@@ -535,7 +534,7 @@ class ZippedProvider(DataProvider):
         sizes = [max(1, int(batch_size * ratio)) for ratio in self.batch_size_ratios]
         datasets = tuple(p.get_dataset(shuffle=shuffle).repeat(repeats).batch(size, drop_remainder=drop_remainder)
                          for p, size in zip(self.providers, sizes))
-        return tf.data.Dataset.zip(datasets).map(self._flatten).prefetch(_AUTOTUNE)
+        return tf.data.Dataset.zip(datasets).prefetch(_AUTOTUNE)
 
 
 # The original DDSP's other providers and constants (its arguments and behaviour).

@@ -228,12 +228,13 @@ class Trainer:
         """Creates the model's and optimizer's variables inside the strategy's scope.
 
         Args:
-          batch: a feature dict; only its first example is run through the model.
+          batch: a feature dict, or a zipped batch (a tuple of them, `data.ZippedProvider`);
+            only its first example (of each part) is run through the model.
         """
-        if not isinstance(batch, dict):
-            raise TypeError(f"Trainer.build: batch must be a dict of features, "
-                            f"got {type(batch).__name__}")
-        one = {k: v[:1] for k, v in batch.items()}
+        if not is_batch(batch):
+            raise TypeError(f"Trainer.build: batch must be a dict of features (or a tuple of them, "
+                            f"a zipped batch), got {type(batch).__name__}")
+        one = tf.nest.map_structure(lambda v: v[:1], batch)
         with self.strategy.scope():
             if not self.model.built:
                 tf.function(lambda features: self.model(features, training=False))(one)
@@ -285,7 +286,8 @@ class Trainer:
         """Replica function: losses, gradients summed across replicas and clipped, their
         global norm (before clipping) and whether every loss term and the norm are finite."""
         # Clip ids (text) ride along for error messages; the model never sees them.
-        losses, grads = self._replica_step({k: v for k, v in batch.items() if k != "id"})
+        losses, grads = self._replica_step(map_parts(
+            lambda part: {k: v for k, v in part.items() if k != "id"}, batch))
         variables = self.model.trainable_variables
         self._report_no_gradient(grads, variables)
         grads = [g for g in grads if g is not None]
@@ -302,7 +304,8 @@ class Trainer:
             finite = bad < 0.5  # no replica saw a non-finite loss
         if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm, use_norm=norm)
-        ids = batch["id"] if "id" in batch else tf.constant([], tf.string)
+        ids = [part["id"] for part in parts_of(batch) if "id" in part]
+        ids = tf.concat(ids, axis=0) if ids else tf.constant([], tf.string)
         return losses, grads, norm, finite, ids
 
     def _apply_fn(self, grads):
@@ -347,15 +350,15 @@ class Trainer:
 
         Args:
           inputs: an iterator over (distributed) batches, e.g.
-            ``iter(trainer.distribute_dataset(dataset))``, or one batch dict (split across
-            replicas here when there are several).
+            ``iter(trainer.distribute_dataset(dataset))``, or one batch (a dict, or a
+            tuple of dicts when zipped; split across replicas here when there are several).
 
         Returns:
           dict of scalar losses (means over the global batch), including ``total_loss``.
         """
-        if not isinstance(inputs, dict) and is_multi_worker(self.strategy):
+        if not is_batch(inputs) and is_multi_worker(self.strategy):
             inputs = next(inputs)  # the global batch; sliced per replica below
-        if isinstance(inputs, dict):
+        if is_batch(inputs):
             if self.num_replicas > 1 and not _is_distributed(inputs):
                 inputs = self._split_batch(inputs)
             losses, grads, norm, finite, ids = self._step_on_batch(inputs)
@@ -387,16 +390,21 @@ class Trainer:
                        error.summary, self.nonfinite_steps, self.max_nonfinite_steps)
 
     def _split_batch(self, batch):
+        """Each replica's slice of a global batch (of each part of a zipped one)."""
         n = self.num_replicas
-        sizes = {int(v.shape[0]) for v in batch.values()}
-        if len(sizes) != 1 or next(iter(sizes)) % n:
-            raise ValueError(f"batch sizes {sorted(sizes)} must be equal and divisible by the "
-                             f"{n} replicas")
-        per = next(iter(sizes)) // n
+        pers = []
+        for part in parts_of(batch):
+            sizes = {int(v.shape[0]) for v in part.values()}
+            if len(sizes) != 1 or next(iter(sizes)) % n:
+                raise ValueError(f"batch sizes {sorted(sizes)} must be equal and divisible by the "
+                                 f"{n} replicas")
+            pers.append(next(iter(sizes)) // n)
 
         def value_fn(ctx):
             i = ctx.replica_id_in_sync_group
-            return {k: v[i * per:(i + 1) * per] for k, v in batch.items()}
+            sliced = [{k: v[i * per:(i + 1) * per] for k, v in part.items()}
+                      for part, per in zip(parts_of(batch), pers)]
+            return sliced[0] if isinstance(batch, dict) else type(batch)(sliced)
 
         return self.strategy.experimental_distribute_values_from_function(value_fn)
 
@@ -422,6 +430,22 @@ class Trainer:
         if keys:
             return checkpoints.warm_start(self, checkpoint_path, keys, verify=verify)
         return checkpoints.resume(self, checkpoint_path, verify=verify)
+
+
+def is_batch(value) -> bool:
+    """A batch: a feature dict, or a zipped batch (a list/tuple of feature dicts)."""
+    return isinstance(value, dict) or (isinstance(value, (list, tuple)) and bool(value)
+                                       and all(isinstance(part, dict) for part in value))
+
+
+def parts_of(batch) -> list:
+    """The feature dicts of a batch: [batch] for a dict, the parts of a zipped batch."""
+    return [batch] if isinstance(batch, dict) else list(batch)
+
+
+def map_parts(fn, batch):
+    """`fn` applied to each feature dict of a batch, keeping its structure."""
+    return fn(batch) if isinstance(batch, dict) else type(batch)(fn(part) for part in batch)
 
 
 def _is_distributed(value) -> bool:

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from ddsp_models.gin_utils import register
-from ddsp_models.training.models.model import Model, preprocess_and_encode
+from ddsp_models.training.models.model import Model, add_original_layout, preprocess_and_encode
 
 SIGNAL_KEYS = ("out/signal", "signal")
 
@@ -52,12 +52,21 @@ class Autoencoder(Model):
         return self.processor_group(features)
 
     def call(self, features, training=False):
-        """Returns every feature, decoder control, processor output and ``audio_synth``."""
+        """Returns every feature, decoder control, processor output and ``audio_synth``.
+
+        Processor outputs come flat (``'harmonic/signal'``, ``'harmonic/controls/amplitudes'``,
+        ``'out/signal'``) and, as the original DDSP returns them, nested
+        (``outputs['harmonic']['signal']``, ``outputs['out']['signal']``, ``outputs['inputs']``
+        = the processor group's input dict): the same tensors.
+        """
         outputs = self.encode(features, training=training)
         outputs.update(self.decoder(outputs, training=training))
-        processor_outputs = self.processor_group(outputs, return_outputs_dict=True)
+        dag_inputs = dict(outputs)
+        processor_outputs = self.processor_group(dag_inputs, return_outputs_dict=True)
         outputs.update(processor_outputs)
         outputs["audio_synth"] = _signal_from(processor_outputs)
+        if hasattr(self.processor_group, "nested_outputs") and isinstance(processor_outputs, dict):
+            add_original_layout(outputs, self.processor_group.nested_outputs(processor_outputs, dag_inputs))
         if self.compute_losses:
             if "audio" not in features:
                 raise ValueError("Autoencoder: losses need features['audio'] (the target audio)")

@@ -14,13 +14,17 @@ Training modes, chosen by the features passed in:
   self-supervised: the features also carry the true controls of
     `training.synthetic_notes.generate_synthetic_notes` (`sin_amps`, `sin_freqs`,
     `noise_magnitudes`, `harm_amp`, `harm_dist`, `f0_hz`); the supervised losses are added.
-  zipped (only with `zipped_parts`, e.g. ('synthetic', 'real')): every key is
-    `<part>/<feature>` for one of those parts (e.g. `synthetic/audio`, `synthetic/f0_hz`,
-    ..., `real/audio`), as `training.data.ZippedProvider` yields them. The parts' audio is
-    concatenated on the batch axis (parts in sorted name order) for one forward pass; the
-    outputs come back whole (unprefixed) and split per part (`<part>/<output>`), and each
-    part's losses are computed on its own examples and named `<part>/<loss>`. A part with
-    true controls gets the supervised losses.
+  zipped: the original's structure, a list/tuple of feature dicts, one per provider of
+    `training.data.ZippedProvider` (e.g. `(synthetic_notes, real_clips)`), its parts named
+    by `zipped_parts` (e.g. ('synthetic', 'real'), in the tuple's order) or, for two parts
+    as the original tells them apart, 'synthetic' (the part with 'sin_amps') and 'real'.
+    Also accepted (with `zipped_parts`): one dict whose every key is `<part>/<feature>`
+    (e.g. `synthetic/audio`, ..., `real/audio`; parts in sorted name order). The parts' audio is
+    concatenated on the batch axis for one forward pass; the
+    outputs come back whole (unprefixed) and split per part (`<part>/<output>`; the
+    original returns only its real part's), and each part's losses are computed on its own
+    examples and named `<part>/<loss>`. A part with true controls gets the supervised
+    losses; the unsupervised ones of the original's loss arguments only the other parts.
 
 Loss names: this package's grouped losses (each loss object's `name`, prefixed by its branch):
   sin_<audio loss>, harm_<audio loss>        audio_losses on sin_audio / harm_audio;
@@ -39,7 +43,7 @@ from ddsp_models import core, effects, inverse_losses, processors, synths
 from ddsp_models.checks import positive_int
 from ddsp_models.consistency_losses import HarmonicConsistencyLoss
 from ddsp_models.gin_utils import register
-from ddsp_models.training.models.model import Model
+from ddsp_models.training.models.model import Model, add_original_layout
 
 TRUE_CONTROL_KEYS = ("sin_amps", "sin_freqs", "noise_magnitudes", "harm_amp", "harm_dist", "f0_hz")
 # The 6-argument harmonic consistency losses (harm_amp, harm_dist, f0_hz and their targets).
@@ -58,12 +62,13 @@ def build_sinusoidal_processor_group(n_samples: int, sample_rate: int, noise_win
                                      reverb: bool = False) -> processors.ProcessorGroup:
     """Sinusoidal + FilteredNoise -> Add (-> trainable FilteredNoiseReverb when `reverb`).
 
-    Inputs: 'sin_amps' (linear), 'sin_freqs' (Hz) `[batch, n_frames, n_sinusoids]` and
-    'noise_magnitudes' (linear gains) `[batch, n_frames, n_bands]`: the synths use them as
-    given (no scale functions). Reverb sizes come from `FilteredNoiseReverb` gin bindings.
+    Inputs (the original's names): 'amplitudes' (linear), 'frequencies' (Hz) `[batch,
+    n_frames, n_sinusoids]` and 'noise_magnitudes' (linear gains) `[batch, n_frames,
+    n_bands]`: the synths use them as given (no scale functions). Reverb sizes come from
+    `FilteredNoiseReverb` gin bindings.
     """
     dag = [(synths.Sinusoidal(n_samples=n_samples, sample_rate=sample_rate, amp_scale_fn=None,
-                              freq_scale_fn=None, name="sinusoidal"), ["sin_amps", "sin_freqs"]),
+                              freq_scale_fn=None, name="sinusoidal"), ["amplitudes", "frequencies"]),
            (synths.FilteredNoise(n_samples=n_samples, window_size=noise_window_size, scale_fn=None,
                                  name="filtered_noise"), ["noise_magnitudes"]),
            (processors.Add(name="add"), ["filtered_noise/signal", "sinusoidal/signal"])]
@@ -216,14 +221,18 @@ class InverseSynthesis(Model):
       prior_losses.
       zipped_parts: the part names of zipped batches (`data.ZippedProvider.names`, e.g.
         ``('synthetic', 'real')``; bound beside the provider in
-        ``papers/icml2020/finetune_dataset.gin``). A batch whose keys are
-        ``'<part>/<feature>'`` for these parts trains in zipped mode; plain batches (e.g.
-        evaluation clips) run as usual. None: every batch is plain.
+        ``papers/icml2020/finetune_dataset.gin``), in the order of a zipped batch's tuple
+        (the original's structure, which trains in zipped mode; None: two parts are named
+        as the original tells them apart). A dict batch whose keys are
+        ``'<part>/<feature>'`` for these parts trains in zipped mode too; plain batches
+        (e.g. evaluation clips) run as usual.
 
     Features holding true controls but no 'audio' (the original's synthetic-notes records)
     get their audio rendered from the controls by the model's synthesizer, as the original
     does.
     """
+
+    accepts_zipped_batches = True
 
     def __init__(self, sinusoidal_encoder=None, harmonic_encoder=None, losses=None,
                  sinusoidal_consistency_losses=None, harmonic_consistency_losses=None,
@@ -278,19 +287,34 @@ class InverseSynthesis(Model):
     # ------------------------------------------------------------------ forward
     def synthesize(self, sin_amps, sin_freqs, noise_magnitudes) -> tf.Tensor:
         """Audio `[batch, n_samples]` of sinusoids (linear amps, Hz) plus filtered noise."""
-        outputs = self.processor_group({"sin_amps": sin_amps, "sin_freqs": sin_freqs,
-                                        "noise_magnitudes": noise_magnitudes}, return_outputs_dict=True)
-        return outputs["out/signal"]
+        return self.synthesize_outputs(sin_amps, sin_freqs, noise_magnitudes)["out/signal"]
+
+    def synthesize_outputs(self, sin_amps, sin_freqs, noise_magnitudes) -> dict:
+        """The processor group's flat outputs dict ('sinusoidal/signal', ...,
+        'out/signal') for sinusoids (linear amps, Hz) plus filtered noise."""
+        return self.processor_group({"amplitudes": sin_amps, "frequencies": sin_freqs,
+                                     "noise_magnitudes": noise_magnitudes}, return_outputs_dict=True)
 
     def forward(self, audio, training=False) -> dict:
-        """Both branches on `[batch, n_samples]` audio -> dict of OUTPUT_KEYS (batch first)."""
+        """Both branches on `[batch, n_samples]` audio -> dict of OUTPUT_KEYS (batch first),
+        the sinusoidal pass's processor outputs flat ('sinusoidal/signal', ...,
+        'out/signal') and, as the original DDSP returns them, 'audio', 'harm_freqs',
+        'harm_amps' (= harm_sin_*) and the nested layout of that pass
+        (`outputs['sinusoidal']['signal']`, `outputs['reverb']['signal']`, `outputs['out']`,
+        `outputs['inputs']`, 'amplitudes', 'frequencies'; the same tensors)."""
         audio = core.ensure_audio(audio, "audio")
         if audio.shape[1] is not None and audio.shape[1] != self.n_samples:
             raise ValueError(f"InverseSynthesis: features['audio'] has {audio.shape[1]} samples, but the "
                              f"model synthesizes n_samples={self.n_samples}.")
         outputs = self.sinusoids(self.sinusoidal_encoder({"audio": audio}, training=training))
-        outputs["sin_audio"] = self.synthesize(outputs["sin_amps"], outputs["sin_freqs"],
-                                               outputs["noise_magnitudes"])
+        processed = self.synthesize_outputs(outputs["sin_amps"], outputs["sin_freqs"],
+                                            outputs["noise_magnitudes"])
+        outputs["sin_audio"] = processed["out/signal"]
+        outputs.update({key: value for key, value in processed.items() if "/" in key})
+        # The original's layout (the same tensors): its input 'audio', the sinusoidal pass
+        # nested ('sinusoidal': {'signal', 'controls'}, ..., 'out', 'inputs') and its dag inputs.
+        outputs["audio"] = audio
+        add_original_layout(outputs, self.processor_group.nested_outputs(processed))
         if self.harmonic_encoder is None:
             return outputs
         sin_amps, sin_freqs, noise = self._harmonic_branch_inputs(outputs)
@@ -302,6 +326,7 @@ class InverseSynthesis(Model):
         synth_freqs = outputs["harm_sin_freqs"] if self.f0_audio_gradient else tf.stop_gradient(
             outputs["harm_sin_freqs"])
         outputs["harm_audio"] = self.synthesize(outputs["harm_sin_amps"], synth_freqs, noise)
+        outputs.update(harm_freqs=outputs["harm_sin_freqs"], harm_amps=outputs["harm_sin_amps"])  # original names
         return outputs
 
     def sinusoids(self, encoded: dict) -> dict:
@@ -343,9 +368,37 @@ class InverseSynthesis(Model):
                                         ("sin_amps", "sin_freqs", "noise_magnitudes"))
         return dict(features, audio=self.synthesize(sin_amps, sin_freqs, noise))
 
+    def parse_zipped_features(self, features) -> dict:
+        """The original's zipped batch (a list/tuple of feature dicts, one per provider of a
+        `data.ZippedProvider`, in its order) as `{part name: features}` in that order. Names:
+        `zipped_parts` when it names as many parts; else, for two parts, as the original
+        tells them apart, 'synthetic' for the one with true controls ('sin_amps') and 'real'
+        for the other.
+
+        Raises:
+          ValueError: an element is not a dict, or the parts cannot be named.
+        """
+        features = list(features)
+        if not all(isinstance(part, dict) for part in features):
+            raise ValueError(f"InverseSynthesis: a zipped batch must be a list/tuple of feature dicts, got "
+                             f"{[type(part).__name__ for part in features]}.")
+        if len(self.zipped_parts) == len(features):
+            names = self.zipped_parts
+        elif len(features) == 2 and sum("sin_amps" in part for part in features) == 1:
+            names = ("synthetic", "real") if "sin_amps" in features[0] else ("real", "synthetic")
+        else:
+            raise ValueError(f"InverseSynthesis: cannot name the {len(features)} parts of a zipped batch: "
+                             f"zipped_parts is {list(self.zipped_parts)} and "
+                             f"{sum('sin_amps' in part for part in features)} part(s) hold 'sin_amps' (the "
+                             "original's rule needs two parts, one with true controls).")
+        return dict(zip(names, features))
+
     def call(self, features, training=False):
         """Outputs (see module doc); with `compute_losses`, the losses of each mode."""
-        parts = split_parts(features, self.zipped_parts)
+        if isinstance(features, (list, tuple)):
+            parts = self.parse_zipped_features(features)
+        else:
+            parts = split_parts(features, self.zipped_parts)
         if parts is None:
             features = self.with_audio(features)
             if "audio" not in features:
@@ -360,10 +413,12 @@ class InverseSynthesis(Model):
         parts = {name: self.with_audio(part) for name, part in parts.items()}
         audios = [core.ensure_audio(part["audio"], f"{name}/audio") for name, part in parts.items()]
         outputs = self.forward(tf.concat(audios, axis=0), training=training)
+        whole = {key: value for key, value in outputs.items()
+                 if not isinstance(value, dict)}  # as the original: nested views stay whole
         start = 0
         for (name, part), audio in zip(parts.items(), audios):
             size = audio.shape[0] if audio.shape[0] is not None else tf.shape(audio)[0]
-            part_outputs = {key: value[start:start + size] for key, value in outputs.items()}
+            part_outputs = {key: value[start:start + size] for key, value in whole.items()}
             start += size
             if self.compute_losses:
                 self._add_losses(part, part_outputs, prefix=f"{name}/", zipped=True)

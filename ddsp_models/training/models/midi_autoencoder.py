@@ -20,7 +20,7 @@ from ddsp_models.gin_utils import register
 from ddsp_models.training import features as feature_contract
 from ddsp_models.training import midi
 from ddsp_models.training.features import N_PITCHES, NOTE_ACTIVE, NOTE_VELOCITIES
-from ddsp_models.training.models.model import Model, preprocess_and_encode
+from ddsp_models.training.models.model import Model, add_original_layout, preprocess_and_encode
 from ddsp_models.training.preprocessing import scale_db
 
 AMP_FLOOR = 1e-4  # -80 dB
@@ -226,6 +226,13 @@ class MidiAutoencoder(Model):
         return None
 
     def call(self, features, training=False):
+        """Outputs: the features, 'synth_audio', 'midi_audio', the MIDI and control tensors;
+        the synth passes' processor outputs flat ('harmonic/signal', ...; 'midi/harmonic/signal',
+        ... for the MIDI pass) and, as the original DDSP returns them, nested (the same
+        tensors): 'synth_params' and 'midi_synth_params' (`ProcessorGroup.get_controls`'
+        layout of each pass), and the synthcoder pass's at the top level
+        (`outputs['harmonic']['controls']['amplitudes']`, `outputs['out']['signal']`, ...,
+        never replacing a key of ours)."""
         outputs = self.encode(features, training=training)
         f0_hz = outputs["f0_hz"]
         n_frames = f0_hz.shape[1]
@@ -275,6 +282,11 @@ class MidiAutoencoder(Model):
         for key, value in synth_processed.items():
             if key not in outputs:
                 outputs[key] = value
+        # The original's nested layout of both synth passes (the same tensors).
+        synth_nested = self.processor_group.nested_outputs(synth_processed)
+        outputs["synth_params"] = synth_nested
+        outputs["midi_synth_params"] = self.processor_group.nested_outputs(midi_processed)
+        add_original_layout(outputs, synth_nested)
 
         if self.compute_losses:
             if "audio" not in outputs and self.loss_objs:

@@ -29,6 +29,21 @@ def preprocess_and_encode(preprocessor, encoder, features: dict, training: bool 
     return features
 
 
+def add_original_layout(outputs: dict, nested: dict) -> dict:
+    """Adds to `outputs` every key of `nested` it lacks (never replacing one) and returns it.
+
+    The models keep this package's flat keys ('harmonic/signal',
+    'harmonic/controls/amplitudes', 'out/signal') and add, with this, the original DDSP's
+    nested layout of the same tensors (`outputs['harmonic']['signal']`,
+    `outputs['harmonic']['controls']['amplitudes']`, `outputs['out']['signal']`,
+    `outputs['inputs']`; see `ProcessorGroup.nested_outputs`). Both are plain dicts, so the
+    outputs pass through Keras layers, `tf.function` and `tf.nest` as any nested structure.
+    """
+    for key, value in nested.items():
+        outputs.setdefault(key, value)
+    return outputs
+
+
 @register("models")
 class Model(keras.Model):
     """Base model: collects named losses during a call; restores checkpoints with checks.
@@ -36,6 +51,8 @@ class Model(keras.Model):
     Subclasses implement ``call(features, training=False)`` returning a dict of outputs and
     add losses with `_update_losses_dict` (only while ``self.compute_losses`` is True).
     """
+
+    accepts_zipped_batches = False  # a list/tuple of feature dicts (`data.ZippedProvider`)
 
     def __init__(self, **kwargs):
         # Features enter as they are (float32 audio, f0 in Hz): under mixed precision only the
@@ -60,15 +77,20 @@ class Model(keras.Model):
         """Runs the model.
 
         Args:
-          features: dict of batched feature tensors (``audio`` ``[batch, n_samples]``, ...).
+          features: dict of batched feature tensors (``audio`` ``[batch, n_samples]``, ...);
+            for a model with ``accepts_zipped_batches``, also a list/tuple of such dicts.
           training: training mode (passed to sub-layers).
           return_losses: also compute and return the losses dict (with ``total_loss``).
 
         Returns:
           outputs dict, or ``(outputs, losses)`` when ``return_losses``.
         """
-        if not isinstance(features, dict):
-            raise TypeError(f"features must be a dict of tensors, got {type(features).__name__}")
+        zipped = (self.accepts_zipped_batches and isinstance(features, (list, tuple))
+                  and all(isinstance(part, dict) for part in features))
+        if not isinstance(features, dict) and not zipped:
+            raise TypeError(f"{type(self).__name__}: features must be a dict of tensors"
+                            + (" or a list/tuple of them (a zipped batch)" if self.accepts_zipped_batches else "")
+                            + f", got {type(features).__name__}")
         self._losses_dict = {}
         self.compute_losses = bool(return_losses)
         try:
