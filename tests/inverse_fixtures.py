@@ -20,7 +20,7 @@ def tiny_encoders(n_sinusoids: int = 8, frame_rate: int = FRAME_RATE):
     from ddsp_models.training import encoders
 
     sinusoidal = encoders.ResnetSinusoidalEncoder(
-        size="tiny", n_sinusoids=n_sinusoids, n_freq_bins=32, n_noise_bands=N_NOISE_BANDS,
+        size="tiny", scale_outputs=True, n_sinusoids=n_sinusoids, n_freq_bins=32, n_noise_bands=N_NOISE_BANDS,
         frame_rate=frame_rate, fft_size=512, overlap=0.75, mel_bins=32)
     harmonic = encoders.SinusoidalToHarmonicEncoder(n_harmonics=N_HARMONICS, rnn_channels=32, ch=32,
                                                     layers_per_stack=1, f0_midi_range=(24.0, 96.0),

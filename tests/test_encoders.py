@@ -95,7 +95,8 @@ def _tone(freq_hz, seconds=0.5, amplitude=0.3):
 
 
 def test_resnet_sinusoidal_encoder_outputs_scaled_controls_at_the_frame_rate():
-    encoder = encoders.ResnetSinusoidalEncoder(size="tiny", n_sinusoids=6, n_freq_bins=16, n_noise_bands=9,
+    encoder = encoders.ResnetSinusoidalEncoder(size="tiny", scale_outputs=True, n_sinusoids=6, n_freq_bins=16,
+                                               n_noise_bands=9,
                                                frame_rate=100, fft_size=512, overlap=0.75, mel_bins=32,
                                                hz_min=40.0, hz_max=6000.0)
     audio = tf.constant(np.stack([_tone(220.0), _tone(880.0)]))
@@ -118,16 +119,17 @@ def test_resnet_sinusoidal_encoder_outputs_scaled_controls_at_the_frame_rate():
 def test_resnet_sizes_grow_and_bad_arguments_raise():
     counts = {}
     for size in ("tiny", "small"):
-        encoder = encoders.ResnetSinusoidalEncoder(size=size, n_sinusoids=4, mel_bins=32, frame_rate=100)
+        encoder = encoders.ResnetSinusoidalEncoder(size=size, scale_outputs=True, n_sinusoids=4, mel_bins=32,
+                                                   frame_rate=100)
         encoder(tf.zeros([1, 1600]))
         counts[size] = sum(int(tf.size(w)) for w in encoder.resnet.trainable_weights)
     assert counts["tiny"] < counts["small"]
     with pytest.raises(ValueError, match="size"):
-        encoders.ResnetSinusoidalEncoder(size="huge")
+        encoders.ResnetSinusoidalEncoder(size="huge", scale_outputs=True)
     with pytest.raises(ValueError, match="n_freq_bins"):
-        encoders.ResnetSinusoidalEncoder(n_freq_bins=1)
+        encoders.ResnetSinusoidalEncoder(n_freq_bins=1, scale_outputs=True)
     with pytest.raises(ValueError, match="whole number of frames"):
-        encoders.ResnetSinusoidalEncoder(size="tiny", frame_rate=250)(tf.zeros([1, 1000]))
+        encoders.ResnetSinusoidalEncoder(size="tiny", scale_outputs=True, frame_rate=250)(tf.zeros([1, 1000]))
 
 
 def test_sinusoidal_to_harmonic_encoder_gives_normalised_harmonics_and_f0_in_range():
@@ -243,13 +245,13 @@ def test_resnet_sinusoidal_encoder_takes_the_originals_output_splits_and_spectra
 
     encoder = encoders.ResnetSinusoidalEncoder(
         size="tiny", output_splits=(("frequencies", 4 * 8), ("amplitudes", 4), ("noise_magnitudes", 5)),
-        spectral_fn=spectral_fn)
+        spectral_fn=spectral_fn, scale_outputs=True)
     assert (encoder.n_sinusoids, encoder.n_freq_bins, encoder.n_noise_bands) == (4, 8, 5)
     out = encoder(features(0.256, 64, 1)["audio"])
     assert calls == [(1, 4096)]
     assert out["sin_freqs"].shape == (1, 64, 4) and out["noise_magnitudes"].shape == (1, 64, 5)
     with pytest.raises(ValueError, match="output_splits"):
-        encoders.ResnetSinusoidalEncoder(output_splits=(("frequencies", 10), ("amplitudes", 3),
+        encoders.ResnetSinusoidalEncoder(scale_outputs=True, output_splits=(("frequencies", 10), ("amplitudes", 3),
                                                         ("noise_magnitudes", 5)))
 
 
@@ -312,7 +314,8 @@ def test_resnet_sinusoidal_encoder_spread_frequencies_start_across_the_spectrum(
     """Untrained, the shared softmax puts every sinusoid near the range's geometric mean
     (~400 Hz for 20 - 8000 Hz); with spread_frequencies sinusoid i starts near log-frequency
     position (i + 0.5) / n, so each has a partial nearby to learn from."""
-    kwargs = dict(size="tiny", n_sinusoids=16, n_freq_bins=64, n_noise_bands=9, frame_rate=100, fft_size=512,
+    kwargs = dict(size="tiny", scale_outputs=True, n_sinusoids=16, n_freq_bins=64, n_noise_bands=9, frame_rate=100,
+                  fft_size=512,
                   overlap=0.75, mel_bins=32, hz_min=20.0, hz_max=8000.0)
     audio = tf.constant(_tone(440.0)[np.newaxis])
     shared = encoders.ResnetSinusoidalEncoder(**kwargs)(audio)["sin_freqs"].numpy()

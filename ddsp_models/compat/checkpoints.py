@@ -18,7 +18,11 @@ that exists wins):
    Keras 2 ``Sequential``, e.g. `FcStack`);
 4. inside a Keras 2 ``Sequential`` node (one with ``layer_with_weights-*`` children), our
    i-th child holding variables -> ``layer_with_weights-<i>`` (the original's `nn.Fc` is
-   ``Sequential([Dense, LayerNormalization, Activation])``; ours has ``dense``, ``norm``).
+   ``Sequential([Dense, LayerNormalization, Activation])``; ours has ``dense``, ``norm``);
+5. before all of these, the renames of `upstream_renames` for layers whose original keeps
+   its sub-layers in one list with weightless ones among them (`nn.ResNet`'s ``layers``
+   list holds a max-pool, `nn.ResidualStack`'s its final norm after the blocks,
+   `nn.ResidualLayer`'s ``bottleneck`` is a Keras 2 ``Sequential``).
 
 Every variable of ours must find a checkpoint value of the same size (reshaped when only
 unit axes differ), and every model variable of the checkpoint must be used, else a
@@ -42,9 +46,31 @@ _NUMBERED = re.compile(r"^(.*)_(\d+)$")
 _SEQUENTIAL_CHILD = "layer_with_weights-"
 
 
-def _candidates(name: str, position: int, upstream_children: list[str]) -> list[list[str]]:
+def upstream_renames(obj) -> dict[str, str]:
+    """{our child name: its path below the original's node} for the layers whose variables
+    the original keeps at other positions than `_candidates`' rules find."""
+    from ddsp_models.training import nn
+
+    if isinstance(obj, nn.ResNet):  # layers = [conv, max-pool, stack, stack]
+        return {"conv_in": "layers/0", "stack_0": "layers/2", "stack_1": "layers/3"}
+    if isinstance(obj, nn.ResidualStack):  # layers = [block, ..., block, norm, activation]
+        blocks = sorted((int(name.rsplit("_", 1)[1]), name) for name in vars(obj)
+                        if _NUMBERED.match(name) and name.startswith("block_"))
+        renames = {name: f"layers/{index}" for index, name in blocks}
+        renames["norm"] = f"layers/{len(blocks)}"
+        return renames
+    if isinstance(obj, nn.ResidualLayer):  # bottleneck = Sequential([conv, NormReluConv, NormReluConv])
+        return {"conv_in": "bottleneck/layer_with_weights-0",
+                "norm_relu_conv_0": "bottleneck/layer_with_weights-1",
+                "norm_relu_conv_1": "bottleneck/layer_with_weights-2"}
+    return {}
+
+
+def _candidates(name: str, position: int, upstream_children: list[str],
+                renames: dict[str, str] | None = None) -> list[list[str]]:
     """Paths (lists of names below the current checkpoint node) to try for our child."""
-    paths = [[name]]
+    paths = [renames[name].split("/")] if renames and name in renames else []
+    paths.append([name])
     if name.startswith("_"):
         paths.append([name.lstrip("_")])
     match = _NUMBERED.match(name)
@@ -114,9 +140,10 @@ def map_variables(obj, checkpoint_path, root: str = "model",
         seen.add(id(current))
         children = _variable_children(current)
         upstream_children = graph.child_names(node)
+        renames = upstream_renames(current)
         for position, (name, child) in enumerate(children):
             found = None
-            for candidate in _candidates(name, position, upstream_children):
+            for candidate in _candidates(name, position, upstream_children, renames):
                 target = node
                 for part in candidate:
                     target = graph.child(target, part)

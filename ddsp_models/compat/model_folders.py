@@ -45,6 +45,12 @@ NON_MODEL_CONFIGURABLES = frozenset({
 # Bindings of settings this package does not expose, accepted when they hold the value whose
 # behaviour this package implements (anything else would sound different: an error).
 IMPLEMENTED_VALUES = {("oscillator_bank", "sum_sinusoids"): True}
+# Layers the original's models build in Python, with sizes no operative config records (so
+# not gin-configurable there); this package builds them through gin: {model: bindings}.
+_MIDI_REVERB = {("FilteredNoiseReverb", "reverb_length"): 24000, ("FilteredNoiseReverb", "n_frames"): 500,
+                ("FilteredNoiseReverb", "n_filter_banks"): 32}
+HARD_CODED_BINDINGS = {"MidiAutoencoder": _MIDI_REVERB, "ZMidiAutoencoder": _MIDI_REVERB}
+_MODEL_BINDING = re.compile(r"^\s*get_model\.model\s*=\s*@(?:[\w.]*\.)?(\w+)\(\)", re.MULTILINE)
 
 
 def is_upstream_folder(folder) -> bool:
@@ -65,7 +71,9 @@ def parse_upstream_operative_config(path) -> list[str]:
 
     Bindings this package cannot take are skipped when they configure training only
     (`NON_MODEL_CONFIGURABLES`) or hold the value this package implements
-    (`IMPLEMENTED_VALUES`); any other raises, because the model would differ.
+    (`IMPLEMENTED_VALUES`); any other raises, because the model would differ. The sizes the
+    original's model hard-codes (`HARD_CODED_BINDINGS`, e.g. the MidiAutoencoder's reverb)
+    are bound too.
 
     Raises:
       ValueError: naming the file and the bindings that cannot be honoured.
@@ -110,13 +118,18 @@ def parse_upstream_operative_config(path) -> list[str]:
     if refused:
         raise ValueError(f"{path}: this package cannot honour {refused} (unknown "
                          "configurables or parameters that change the model)")
+    model = _MODEL_BINDING.search(text)
+    with gin.unlock_config():
+        for (selector, arg_name), value in HARD_CODED_BINDINGS.get(model and model.group(1), {}).items():
+            gin.bind_parameter(("", selector, arg_name), value)
     if skipped:
         logger.info("%s: skipped training-only or default bindings %s", path, skipped)
     return skipped
 
 
 def _build_inputs(model, folder: str) -> dict:
-    """A zero feature batch of the clip shape the model was configured for."""
+    """A zero feature batch of the clip shape the model was configured for (with empty
+    note rolls for a model with a `midi_decoder`: the MIDI autoencoders read them)."""
     from ddsp_models.training.inference import example_features, synth_processors
 
     preprocessor = getattr(model, "preprocessor", None)
@@ -129,7 +142,8 @@ def _build_inputs(model, folder: str) -> dict:
         raise ValueError(f"model folder {folder!r}: cannot tell the clip shape of a "
                          f"{type(model).__name__} (no frame preprocessor or Harmonic "
                          "synthesizer): pass example_batch, a feature batch to build it with")
-    return example_features(int(n_frames), int(harmonic.n_samples), midi=False)
+    midi = getattr(model, "midi_decoder", None) is not None
+    return example_features(int(n_frames), int(harmonic.n_samples), midi=midi)
 
 
 def checkpoint_of(folder) -> tuple[str, int]:

@@ -59,26 +59,39 @@ def spread_frequency_logits(n_sinusoids: int, n_bins: int) -> tf.Tensor:
 class ResnetSinusoidalEncoder(keras.layers.Layer):
     """Audio -> sinusoids and filtered-noise magnitudes (the DDSP-inv sinusoidal encoder).
 
-    Log-mel frames `[batch, n_mel_frames, mel_bins]` (spectral_ops.compute_logmel) are read as
-    a one-channel image by a 2-D `nn.ResNet2D` (no striding in time); per frame the features
-    go through a Dense layer to
-      sin_amps = exp_sigmoid(logits + amp_bias)                  [batch, t, n_sinusoids];
-      sin_freqs = core.frequencies_softmax over n_freq_bins bins log-spaced from hz_min to
-        hz_max (the softmax-weighted mean bin, per sinusoid)     [batch, t, n_sinusoids], Hz;
-      noise_magnitudes = exp_sigmoid(logits + noise_bias)        [batch, t, n_noise_bands],
-        linear gains from 0 Hz to Nyquist (for synths.FilteredNoise with scale_fn=None);
-    then linearly resampled to n_frames = n_samples * frame_rate / sample_rate frames.
+    Two modes:
+
+    * the original's (default, `scale_outputs=False`): log-mel frames
+      `[batch, n_mel_frames, bins]` of `spectral_fn` (default `spectral_ops.compute_logmel`
+      with its defaults: 2048-point FFT, overlap 0.75, 64 bins over 80 - 7600 Hz) are read as
+      a one-channel image by the original's `nn.ResNet(size)` ('small' | 'medium' | 'large';
+      'tiny', the original's default that its ResNet lacks, is `nn.ResNet2D('tiny')`); the
+      features of each frame, flattened, go through one Dense layer per `output_splits`
+      entry, in order, and the raw (unscaled) outputs come back at the spectrogram's frame
+      rate: `{key: [batch, n_mel_frames, size]}`. The model scales them
+      (`models.InverseSynthesis`: sin_freqs = freq_scale_fn(frequencies), sin_amps =
+      exp_sigmoid(amplitudes), noise_magnitudes = exp_sigmoid(noise_magnitudes)).
+    * this package's (`scale_outputs=True`; models/inverse_synthesis.gin): log-mel frames
+      (`spectral_fn`, or the built-in fft_size, overlap, mel_bins, hz_min - hz_max) through
+      `nn.ResNet2D(size)` ('tiny' | 'small' | 'large') and one Dense layer to
+        sin_amps = exp_sigmoid(logits + amp_bias)                [batch, t, n_sinusoids];
+        sin_freqs = core.frequencies_softmax over n_freq_bins bins log-spaced from hz_min
+          to hz_max (the softmax-weighted mean bin, per sinusoid)  [batch, t, n_sinusoids], Hz;
+        noise_magnitudes = exp_sigmoid(logits + noise_bias)      [batch, t, n_noise_bands],
+          linear gains from 0 Hz to Nyquist (for synths.FilteredNoise with scale_fn=None);
+      then linearly resampled to n_frames = n_samples * frame_rate / sample_rate frames.
 
     Args:
-      output_splits: sizes, the original's form: (('frequencies', n_sinusoids * n_freq_bins),
-        ('amplitudes', n_sinusoids), ('noise_magnitudes', n_noise_bands)) in any order
-        (default: 100 sinusoids of 64 bins, 60 noise bands, as the original).
-      spectral_fn: audio `[batch, n_samples]` -> `[batch, frames, bins]` replacing the
-        built-in log-mel (e.g. a gin-scoped `spectral_ops.compute_logmel`); None: the
-        built-in log-mel (fft_size, overlap, mel_bins, hz_min - hz_max). The original's
-        default is `compute_logmel` with its own defaults (2048-point FFT, 64 bins, 80 -
-        7600 Hz).
-      size: ResNet size, 'tiny' | 'small' | 'large' (nn.RESNET_SIZES).
+      output_splits: (key, size) pairs, the original's form. Original mode: any keys, one
+        raw output each (InverseSynthesis reads 'frequencies', 'amplitudes',
+        'noise_magnitudes'). Scaled mode: exactly (('frequencies', n_sinusoids *
+        n_freq_bins), ('amplitudes', n_sinusoids), ('noise_magnitudes', n_noise_bands)) in
+        any order (default: 100 sinusoids of 64 bins, 60 noise bands, as the original).
+      spectral_fn: audio `[batch, n_samples]` -> `[batch, frames, bins]` (e.g. a gin-scoped
+        `spectral_ops.compute_logmel`); None: the mode's default (see above).
+      size: ResNet size (see above).
+      scale_outputs: this package's scaled mode instead of the original's raw outputs.
+      The rest configure the scaled mode only:
       n_sinusoids, n_freq_bins, n_noise_bands: each, when given, replaces the size
         `output_splits` implies (n_freq_bins: softmax bins per sinusoid frequency).
       sample_rate, frame_rate: Hz; the output frame rate.
@@ -89,26 +102,39 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         (of n) at log-frequency position (i + 0.5) / n of [hz_min, hz_max] (a Gaussian bump,
         std 1 / n in bin position), so the sinusoids start spread over the spectrum instead
         of all near the geometric mean (about 400 Hz for 20 - 8000 Hz), where a consistency
-        loss pulls them all to the same partial. False: none (the original's).
+        loss pulls them all to the same partial.
 
-    Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict with sin_amps, sin_freqs,
-    noise_magnitudes.
+    Call: `encoder(audio)` or `encoder({'audio': ...})` -> dict (see the modes).
     """
 
     def __init__(self, output_splits=(("frequencies", 6400), ("amplitudes", 100), ("noise_magnitudes", 60)),
-                 spectral_fn=None, size: str = "tiny", n_sinusoids: int | None = None,
+                 spectral_fn=None, size: str = "tiny", scale_outputs: bool = False, n_sinusoids: int | None = None,
                  n_freq_bins: int | None = None, n_noise_bands: int | None = None, sample_rate: int = 16000,
                  frame_rate: int = 250, fft_size: int = 1024, overlap: float = 0.875, mel_bins: int = 64,
                  hz_min: float = 20.0, hz_max: float = 8000.0, amp_bias: float = -2.0, noise_bias: float = -5.0,
                  spread_frequencies: bool = False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         owner = "ResnetSinusoidalEncoder"
-        sizes = _sinusoidal_sizes(output_splits)
-        n_sinusoids, n_freq_bins, n_noise_bands = (size if given is None else given for size, given in
-                                                   zip(sizes, (n_sinusoids, n_freq_bins, n_noise_bands)))
         if spectral_fn is not None and not callable(spectral_fn):
             raise TypeError(f"{owner} `spectral_fn` must be callable, got {type(spectral_fn).__name__}.")
         self.spectral_fn = spectral_fn
+        self.scale_outputs = bool(scale_outputs)
+        if not self.scale_outputs:
+            self.output_splits = nn.check_splits(output_splits, f"{owner} output_splits")
+            if size == "tiny":
+                self.resnet = nn.ResNet2D("tiny")
+            elif size in nn.ResNet.SIZES:
+                self.resnet = nn.ResNet(size=size)
+            else:
+                raise ValueError(f"{owner} `size` must be 'tiny' or one of the original's ResNet sizes "
+                                 f"{sorted(nn.ResNet.SIZES)} (with scale_outputs=False), got {size!r}.")
+            # dense_out_<i>: the original's list `dense_outs` (its checkpoint's dense_outs/<i>).
+            self.dense_names = nn.set_layers(self, "dense_out", [keras.layers.Dense(dim)
+                                                                 for _, dim in self.output_splits])
+            return
+        sizes = _sinusoidal_sizes(output_splits)
+        n_sinusoids, n_freq_bins, n_noise_bands = (size if given is None else given for size, given in
+                                                   zip(sizes, (n_sinusoids, n_freq_bins, n_noise_bands)))
         self.n_sinusoids = positive_int(f"{owner} `n_sinusoids`", n_sinusoids)
         self.n_freq_bins = positive_int(f"{owner} `n_freq_bins`", n_freq_bins)
         self.n_noise_bands = positive_int(f"{owner} `n_noise_bands`", n_noise_bands)
@@ -132,7 +158,8 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         pass  # sub-layers build on their first call
 
     def n_frames(self, n_samples: int) -> int:
-        """Output frames of `n_samples` audio; ValueError unless a whole number of hops."""
+        """Output frames of `n_samples` audio (scaled mode); ValueError unless a whole
+        number of hops."""
         n_frames, remainder = divmod(int(n_samples) * self.frame_rate, self.sample_rate)
         if remainder or n_frames < 1 or int(n_samples) % n_frames:
             raise ValueError(f"ResnetSinusoidalEncoder: audio of {n_samples} samples is not a whole number of "
@@ -140,19 +167,28 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         return n_frames
 
     def logmel(self, audio) -> tf.Tensor:
-        """`[batch, n_mel_frames, mel_bins]` natural-log mel magnitudes (or `spectral_fn`'s)."""
+        """`[batch, n_mel_frames, bins]` natural-log mel magnitudes (or `spectral_fn`'s)."""
         if self.spectral_fn is not None:
             return self.spectral_fn(audio)
+        if not self.scale_outputs:
+            return spectral_ops.compute_logmel(audio)
         return spectral_ops.compute_logmel(audio, lo_hz=self.hz_min, hi_hz=self.hz_max, bins=self.mel_bins,
                                            fft_size=self.fft_size, overlap=self.overlap, pad_end=True,
                                            sample_rate=self.sample_rate)
 
+    def features(self, audio) -> tf.Tensor:
+        """`[batch, n_mel_frames, freq * channels]`: the ResNet's features of each frame."""
+        x = self.resnet(self.logmel(audio)[..., tf.newaxis])  # [b, t, f, c]
+        return tf.reshape(x, [-1, x.shape[1], x.shape[2] * x.shape[3]])
+
     def call(self, inputs, training=None):
         audio = _audio_from(inputs, "ResnetSinusoidalEncoder")
+        if not self.scale_outputs:
+            x = self.features(audio)
+            dense_outs = nn.get_layers(self, self.dense_names)
+            return {key: layer(x) for (key, _), layer in zip(self.output_splits, dense_outs)}
         n_frames = self.n_frames(audio.shape[1])
-        x = self.resnet(self.logmel(audio)[..., tf.newaxis])  # [b, t, f, c]
-        x = tf.reshape(x, [-1, x.shape[1], x.shape[2] * x.shape[3]])
-        x = self.dense_out(x)
+        x = self.dense_out(self.features(audio))
         n_sin = self.n_sinusoids
         amps_logits = x[..., :n_sin]
         freq_logits = tf.reshape(x[..., n_sin:n_sin * (1 + self.n_freq_bins)],

@@ -33,6 +33,11 @@ from ddsp.training import data, models, postprocessing, train_util, trainers  # 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(REPO, "tests", "data", "golden", "upstream_models")
+# Trained and run on note rolls, with 4 s clips of audio: the original's MidiAutoencoder builds
+# its synths in Python (`synths.Harmonic()`), so gin cannot shrink their 64000 samples.
+MIDI_MODELS = ("midiae",)
+MIDI_N_SAMPLES = 64000
+UPSTREAM_GIN = os.path.join(REPO, "tests", "data", "upstream_gin")  # the original's gin tree
 SAMPLE_RATE, N_SAMPLES, N_FRAMES = 16000, 16000, 250
 
 COMMON_BINDINGS = [
@@ -49,6 +54,23 @@ MODELS = {
         "('noise_magnitudes', 17))",
         "Reverb.reverb_length = 4000",
     ]),
+    # The repository's midiae.gin (not in the 3.7.0 wheel): tests/data/upstream_gin.
+    "midiae": ("models/midiae/midiae.gin", [
+        f"F0LoudnessPreprocessor.time_steps = {N_FRAMES}",
+        # 3.7.0's MidiAutoencoder hands its preprocessor no audio: the preprocessor's
+        # default compute_loudness=True fails there, so the config only runs with False.
+        "F0LoudnessPreprocessor.compute_loudness = False",
+        "DilatedConvDecoder.ch = 8",
+        "DilatedConvDecoder.layers_per_stack = 2",
+        "DilatedConvDecoder.stacks = 1",
+        "DilatedConvDecoder.output_splits = (('amplitudes', 1), ('harmonic_distribution', 12), "
+        "('magnitudes', 9))",
+        "MidiToHarmonicDecoder.output_splits = (('f0_midi', 1), ('amplitudes', 1), "
+        "('harmonic_distribution', 12), ('magnitudes', 9))",
+        "dec/DilatedConvStack.ch = 8",
+        "dec/DilatedConvStack.layers_per_stack = 2",
+        "dec/DilatedConvStack.stacks = 1",
+    ]),
     "ae": ("models/ae.gin", COMMON_BINDINGS + [
         "RnnFcDecoder.output_splits = (('amps', 1), ('harmonic_distribution', 12), "
         "('noise_magnitudes', 9))",
@@ -59,10 +81,10 @@ MODELS = {
 }
 
 
-def tone(f0_hz, amplitude, n_harmonics=6):
-    """Audio [N_SAMPLES] of a harmonic tone following frame-rate f0 [N_FRAMES] (Hz)."""
+def tone(f0_hz, amplitude, n_harmonics=6, n_samples=N_SAMPLES):
+    """Audio [n_samples] of a harmonic tone following frame-rate f0 [N_FRAMES] (Hz)."""
     t_frames = np.linspace(0.0, 1.0, N_FRAMES)
-    t_samples = np.linspace(0.0, 1.0, N_SAMPLES)
+    t_samples = np.linspace(0.0, 1.0, n_samples)
     f0 = np.interp(t_samples, t_frames, f0_hz)
     amp = np.interp(t_samples, t_frames, amplitude)
     phase = 2.0 * np.pi * np.cumsum(f0) / SAMPLE_RATE
@@ -70,8 +92,9 @@ def tone(f0_hz, amplitude, n_harmonics=6):
     return (amp * audio * 0.3).astype(np.float32)
 
 
-def example(seed):
-    """One feature dict: a gliding tone with a loudness swell and a quiet tail."""
+def example(seed, notes=False):
+    """One feature dict: a gliding tone with a loudness swell and a quiet tail (with
+    `notes`, also its note roll, as the MIDI models need, and 4 s of audio)."""
     rng = np.random.RandomState(seed)
     f0 = np.linspace(rng.uniform(150, 300), rng.uniform(200, 500), N_FRAMES)
     f0 = f0 * (1.0 + 0.01 * np.sin(np.linspace(0, 20, N_FRAMES)))
@@ -79,9 +102,20 @@ def example(seed):
     amplitude[-30:] = 0.0
     loudness = (20.0 * np.log10(amplitude + 1e-4) - 20.0 + rng.normal(0, 1, N_FRAMES))
     confidence = np.clip(amplitude * 1.2, 0, 1)
-    return {"audio": tone(f0, amplitude), "f0_hz": f0.astype(np.float32),
-            "f0_confidence": confidence.astype(np.float32),
-            "loudness_db": np.maximum(loudness, -100.0).astype(np.float32)}
+    n_samples = MIDI_N_SAMPLES if notes else N_SAMPLES
+    features = {"audio": tone(f0, amplitude, n_samples=n_samples), "f0_hz": f0.astype(np.float32),
+                "f0_confidence": confidence.astype(np.float32),
+                "loudness_db": np.maximum(loudness, -100.0).astype(np.float32)}
+    if not notes:
+        return features
+    # The notes: the nearest MIDI pitch of f0 while the tone sounds, velocity 30 - 110.
+    pitch = np.round(12.0 * np.log2(f0 / 440.0) + 69.0).astype(int)
+    active = amplitude > 0.2
+    velocities = np.zeros([N_FRAMES, 128], np.float32)
+    velocities[np.arange(N_FRAMES)[active], pitch[active]] = np.round(30 + 80 * amplitude[active])
+    features.update(note_active_velocities=velocities,
+                    note_active_frame_indices=(velocities > 0).astype(np.float32))
+    return features
 
 
 class InMemoryProvider(data.DataProvider):
@@ -112,9 +146,9 @@ def save_statistics_examples(out_root):
                         **{k: np.stack([e[k] for e in examples]) for k in examples[0]})
 
 
-def fixed_batch():
+def fixed_batch(notes=False):
     """The feature batch the golden outputs are recorded for (2 examples)."""
-    examples = [example(100), example(101)]
+    examples = [example(100, notes), example(101, notes)]
     return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
@@ -125,10 +159,14 @@ def record(name, gin_file, bindings, out_root):
     gin.clear_config()
     gin_dir = os.path.join(os.path.dirname(ddsp.training.__file__), "gin")
     gin.add_config_file_search_path(gin_dir)
-    gin.parse_config_files_and_bindings([os.path.join(gin_dir, gin_file)], bindings)
+    gin.add_config_file_search_path(UPSTREAM_GIN)  # models/midiae/ of the repository
+    path = os.path.join(gin_dir, gin_file)
+    path = path if os.path.exists(path) else os.path.join(UPSTREAM_GIN, gin_file)
+    gin.parse_config_files_and_bindings([path], bindings)
     tf.random.set_seed(0)
     np.random.seed(0)
-    provider = InMemoryProvider([example(i) for i in range(4)])
+    notes = name in MIDI_MODELS
+    provider = InMemoryProvider([example(i, notes) for i in range(4)])
     model = models.get_model()
     trainer = trainers.Trainer(model, train_util.get_strategy())
     train_util.train(provider, trainer, batch_size=2, num_steps=3, steps_per_summary=1000,
@@ -150,7 +188,46 @@ def record(name, gin_file, bindings, out_root):
     with open(os.path.join(folder, "dataset_statistics.pkl"), "wb") as f:
         pickle.dump(stats, f)
 
-    batch = fixed_batch()
+    batch = fixed_batch(notes)
+    golden = midi_golden(model, batch) if notes else autoencoder_golden(model, batch, stats)
+    np.savez_compressed(os.path.join(folder, "golden.npz"), **golden)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"{name}: {sorted(os.listdir(folder))} {size / 1e3:.0f} kB")
+
+
+def midi_golden(model, batch):
+    """A MidiAutoencoder's numbers on `batch` (training=False; the reverb's noise and the
+    filtered noise are random, so only deterministic outputs are kept): preprocessed
+    features, the synthcoder's raw outputs, its harmonic controls and signal, the noise
+    magnitudes, the ground-truth MIDI (q_pitch, q_vel), the midi_decoder's raw outputs
+    (f0_midi, f0_hz, amplitudes, ...), its harmonic controls and signal and the log-scaled
+    controls of both branches. Signals keep every 4th sample (64000 samples each)."""
+    features = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+    # Not the 4 s of audio (1 MB): with compute_loudness False only the losses read it.
+    golden = {f"input/{k}": v for k, v in batch.items() if k != "audio"}
+    preprocessed = model.preprocess(dict(features))
+    for key in ("f0_scaled", "ld_scaled", "f0_midi"):
+        golden[f"features/{key}"] = preprocessed[key].numpy()
+    for key, value in model.synthcoder(preprocessed, training=False).items():
+        golden[f"synthcoder/{key}"] = value.numpy()
+    outputs = model(dict(features), training=False)
+    for branch, params in (("synth", outputs["synth_params"]), ("midi", outputs["midi_synth_params"])):
+        harmonic = params["harmonic"]
+        golden[f"{branch}/harmonic/amplitudes"] = harmonic["controls"]["amplitudes"].numpy()
+        golden[f"{branch}/harmonic/harmonic_distribution"] = harmonic["controls"]["harmonic_distribution"].numpy()
+        golden[f"{branch}/harmonic/f0_hz"] = harmonic["controls"]["f0_hz"].numpy()
+        golden[f"{branch}/harmonic/signal_every_4th"] = harmonic["signal"].numpy()[:, ::4]
+        golden[f"{branch}/filtered_noise/magnitudes"] = params["filtered_noise"]["controls"]["magnitudes"].numpy()
+    for key, value in model.midi_decoder(outputs["q_pitch"], outputs["q_vel"]).items():
+        golden[f"midi_decoder/{key}"] = value.numpy()
+    for key in ("q_pitch", "q_vel", "f0_midi_pred", "f0_hz_pred", "amps", "hd", "noise", "amps_pred", "hd_pred",
+                "noise_pred", "f0_loss_weights"):
+        golden[f"outputs/{key}"] = outputs[key].numpy()
+    return golden
+
+
+def autoencoder_golden(model, batch, stats):
+    """An Autoencoder's numbers on `batch` (see the module doc)."""
     features = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
     encoded = model.encode(dict(features), training=False)
     decoded = model.decoder(encoded, training=False)
@@ -182,14 +259,14 @@ def record(name, gin_file, bindings, out_root):
     golden["stats/loudness_levels"] = levels[:, 0]
     transformed = stats["quantile_transform"].transform(levels)
     golden["stats/quantile_transform_of_levels"] = transformed[:, 0]
-    np.savez_compressed(os.path.join(folder, "golden.npz"), **golden)
-    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
-    print(f"{name}: {sorted(os.listdir(folder))} {size / 1e3:.0f} kB")
+    return golden
 
 
 def main(argv):
+    """argv: [OUT_DIR [NAME ...]]: all models, or only those NAMEs of `MODELS`."""
     out_root = argv[1] if len(argv) > 1 else DEFAULT_OUT
-    for name, (gin_file, bindings) in MODELS.items():
+    for name in argv[2:] or list(MODELS):
+        gin_file, bindings = MODELS[name]
         record(name, gin_file, bindings, out_root)
     save_statistics_examples(out_root)
 
