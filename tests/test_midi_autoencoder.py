@@ -400,3 +400,32 @@ def test_z_midi_latents_and_kl_losses_equal_their_closed_forms(notes, priors):
                                rtol=1e-4, atol=1e-6)
     assert float(losses["total_loss"]) == pytest.approx(
         sum(float(v) for k, v in losses.items() if k != "total_loss"), rel=1e-5)
+
+
+def test_the_originals_db_controls_and_zeroed_velocities_unless_the_package_configs_ask(notes):
+    """Constructor defaults (the original's): 'amps' / 'noise' (and their '_pred') in dB,
+    20 log10(a) floored at -80 dB, and 'q_vel' zero for the midi_decoder, while the
+    pianoroll keeps the notes' velocities. The package's midiae.gin binds 'unit' and True."""
+    ours = build([Z_MIDIAE])
+    original = build([Z_MIDIAE], extra=["ZMidiAutoencoder.control_scale = 'db'",
+                                        "ZMidiAutoencoder.use_velocity = False"])
+    assert (ours.control_scale, ours.use_velocity) == ("unit", True)
+    out_ours, out = ours(notes), original(notes)
+    for key, control in (("amps", "harmonic/controls/amplitudes"), ("noise", "filtered_noise/controls/magnitudes"),
+                         ("amps_pred", "midi/harmonic/controls/amplitudes"),
+                         ("noise_pred", "midi/filtered_noise/controls/magnitudes")):
+        linear = out[control].numpy().astype(np.float64)
+        np.testing.assert_allclose(out[key].numpy(), np.maximum(20.0 * np.log10(np.maximum(linear, 1e-4)), -80.0),
+                                   atol=1e-4, err_msg=key)
+        linear = out_ours[control].numpy().astype(np.float64)
+        np.testing.assert_allclose(out_ours[key].numpy(), 20.0 * np.log10(linear + 1e-4) / 80.0 + 1.0,
+                                   atol=1e-5, err_msg=key)
+    assert out["noise"].numpy().min() < 0.0 and out_ours["noise"].numpy().min() >= 0.0
+    velocities = out_ours["q_vel"].numpy()
+    assert velocities.max() > 0.0 and not out["q_vel"].numpy().any()
+    np.testing.assert_array_equal(out["note_velocity"].numpy(), velocities)
+    np.testing.assert_array_equal(out["pianoroll"].numpy(), out_ours["pianoroll"].numpy())
+    # The note latents see the same notes in both modes.
+    np.testing.assert_array_equal(out["note_mask"].numpy(), out_ours["note_mask"].numpy())
+    with pytest.raises(ValueError, match="control_scale"):
+        build([MIDIAE], extra=["MidiAutoencoder.control_scale = 'linear'"])

@@ -200,8 +200,9 @@ def midi_golden(model, batch):
     filtered noise are random, so only deterministic outputs are kept): preprocessed
     features, the synthcoder's raw outputs, its harmonic controls and signal, the noise
     magnitudes, the ground-truth MIDI (q_pitch, q_vel), the midi_decoder's raw outputs
-    (f0_midi, f0_hz, amplitudes, ...), its harmonic controls and signal and the log-scaled
-    controls of both branches. Signals keep every 4th sample (64000 samples each)."""
+    (f0_midi, f0_hz, amplitudes, ...), its harmonic controls and signal, the log-scaled
+    controls of both branches and the losses of a training call ('losses/<name>', with
+    'losses/total_loss'). Signals keep every 4th sample (64000 samples each)."""
     features = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
     # Not the 4 s of audio (1 MB): with compute_loudness False only the losses read it.
     golden = {f"input/{k}": v for k, v in batch.items() if k != "audio"}
@@ -223,6 +224,12 @@ def midi_golden(model, batch):
     for key in ("q_pitch", "q_vel", "f0_midi_pred", "f0_hz_pred", "amps", "hd", "noise", "amps_pred", "hd_pred",
                 "noise_pred", "f0_loss_weights"):
         golden[f"outputs/{key}"] = outputs[key].numpy()
+    # The losses of a training call (the original adds them only with training=True). The
+    # spectral losses hear the random filtered noise and reverb: only their sum with the
+    # others ('total_loss') is kept for them, the parameter losses are exact.
+    _, losses = model(dict(features), training=True, return_losses=True)
+    for key, value in losses.items():
+        golden[f"losses/{key}"] = np.float32(value.numpy())
     return golden
 
 

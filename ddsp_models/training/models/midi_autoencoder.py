@@ -10,8 +10,10 @@ MIDI of the note features -> `midi_decoder` -> controls and f0 -> the same synth
 `midi_audio`.
 
 Frame tensors are `[batch, n_frames, channels]`; audio `[batch, n_samples]`; pitch in MIDI
-note numbers, velocity in MIDI units (0-127); "log-scaled" amplitudes are
-20 log10(a + 1e-4) / 80 + 1 (so about -80 dB -> 0, 0 dB -> 1).
+note numbers, velocity in MIDI units (0-127). The log-scaled amplitudes (`control_scale`):
+'db', as the original DDSP, `core.amplitude_to_db` (20 log10 a, floored at -80 dB); 'unit',
+this package's 20 log10(a + 1e-4) / 80 + 1 (about -80 dB -> 0, 0 dB -> 1; smooth, so a quiet
+control's gradient does not vanish at the floor).
 """
 import tensorflow as tf
 
@@ -24,12 +26,24 @@ from ddsp_models.training.models.model import Model, add_original_layout, prepro
 from ddsp_models.training.preprocessing import scale_db
 
 AMP_FLOOR = 1e-4  # -80 dB
+# How the synth controls are log-scaled for the MIDI branch and the losses (see the module doc).
+CONTROL_SCALES = ("db", "unit")
 
 
 def log_scale(amplitude):
     """Linear amplitude -> 20 log10(a + 1e-4) / 80 + 1 (about [0, 1]; smooth, so its gradient
     does not vanish for quiet controls)."""
     return scale_db(20.0 * core.log10(core.tf_float32(amplitude, "amplitude") + AMP_FLOOR))
+
+
+def scale_control(amplitude, control_scale: str = "db"):
+    """A linear amplitude control (any shape) log-scaled: 'db' -> `core.amplitude_to_db`
+    (dB, floored at -80, as the original DDSP); 'unit' -> `log_scale` (about [0, 1])."""
+    if control_scale == "db":
+        return core.amplitude_to_db(amplitude)
+    if control_scale == "unit":
+        return log_scale(amplitude)
+    raise ValueError(f"control_scale must be one of {CONTROL_SCALES}, got {control_scale!r}")
 
 
 def build_processor_group(reverb: bool = False) -> processors.ProcessorGroup:
@@ -102,6 +116,13 @@ class MidiAutoencoder(Model):
       mask_f0_loss: f0 loss weights ('f0_loss_weights') 0 where |f0_midi - pitch| >=
         f0_mask_semitones (else all 1).
     This package's own (keyword) arguments:
+      control_scale: how 'amps', 'noise' (the midi_encoder's inputs and the loss targets)
+        and 'amps_pred', 'noise_pred' are log-scaled: 'db' (the original's dB, default) or
+        'unit' (this package's [0, 1] scale; its models/midiae/*.gin bind it).
+      use_velocity: hand the note velocities to the midi_decoder as 'q_vel'. False (the
+        original's default): 'q_vel' is zero, as the original zeroes the ground-truth and
+        encoded velocities (its decoder reads only the pitch); the velocities still make
+        'pianoroll' and mark the notes (note latents, slowness loss).
       encoder: optional layer adding 'z' (synthcoder input) from the features.
       processor_group: overrides the built-in synthesizer (same input keys).
       losses: more loss objects called with the outputs dict.
@@ -129,8 +150,13 @@ class MidiAutoencoder(Model):
                  f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 0.0,
                  pitch_margin: float = 0.5, pitch_qt_weight: float = 0.0, pitch_qt_margin: float = 1.0,
                  pitch_q_weight: float = 0.0, slowness_weight: float = 0.0, min_note_length: int = 8,
-                 max_notes: int = 64, **kwargs):
+                 max_notes: int = 64, control_scale: str = "db", use_velocity: bool = False, **kwargs):
         super().__init__(**kwargs)
+        if control_scale not in CONTROL_SCALES:
+            raise ValueError(f"{type(self).__name__}: control_scale must be one of {CONTROL_SCALES}, "
+                             f"got {control_scale!r}")
+        self.control_scale = control_scale
+        self.use_velocity = bool(use_velocity)
         if stop_gradient is None:
             stop_gradient = sg_before_midiae
         if reconstruction_losses is not None:
@@ -214,15 +240,16 @@ class MidiAutoencoder(Model):
         processor_outputs = self.processor_group(dag_inputs, return_outputs_dict=True)
         return processor_outputs["out/signal"], processor_outputs
 
-    @staticmethod
-    def scaled_controls(processor_outputs):
-        """(log-scaled amplitude, harmonic distribution, log-scaled noise) of a synth pass."""
-        return (log_scale(processor_outputs["harmonic/controls/amplitudes"]),
+    def scaled_controls(self, processor_outputs):
+        """(log-scaled amplitude, harmonic distribution, log-scaled noise) of a synth pass
+        (scaled as `control_scale` says)."""
+        return (scale_control(processor_outputs["harmonic/controls/amplitudes"], self.control_scale),
                 processor_outputs["harmonic/controls/harmonic_distribution"],
-                log_scale(processor_outputs["filtered_noise/controls/magnitudes"]))
+                scale_control(processor_outputs["filtered_noise/controls/magnitudes"], self.control_scale))
 
     def midi_z(self, outputs, pitch, velocity, training=False):
-        """Latent for the midi_decoder (`[batch, n_frames, n]`) or None. Subclasses add one."""
+        """Latent for the midi_decoder (`[batch, n_frames, n]`) or None. Subclasses add one.
+        `velocity`: the notes' velocities (never zeroed; > 0 where a note sounds)."""
         return None
 
     def call(self, features, training=False):
@@ -259,11 +286,15 @@ class MidiAutoencoder(Model):
             pianoroll = self.ground_truth_pianoroll(features, n_frames)
             pitch, velocity = midi.pianoroll_to_midi(pianoroll)
             z_pitch = pitch
-        outputs.update(z_pitch=z_pitch, q_pitch=pitch, q_vel=velocity, pianoroll=pianoroll)
+        note_velocity = velocity  # marks the notes, whether or not the decoder hears it
+        if not self.use_velocity:
+            velocity = tf.zeros_like(velocity)  # the original: "don't use velocities for now"
+        outputs.update(z_pitch=z_pitch, q_pitch=pitch, q_vel=velocity, pianoroll=pianoroll,
+                       note_velocity=note_velocity)
 
         # Outer branch.
         midi_inputs = {"pitch": pitch, "velocity": velocity}
-        z = self.midi_z(outputs, pitch, velocity, training=training)
+        z = self.midi_z(outputs, pitch, note_velocity, training=training)
         if z is not None:
             midi_inputs["z"] = z
         midi_params = self.midi_decoder(midi_inputs, training=training)
@@ -317,7 +348,7 @@ class MidiAutoencoder(Model):
             self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, q_pitch)
         else:
             self._update_losses_dict(self.pitch_qpitch_loss, z_pitch, tf.stop_gradient(q_pitch))
-        self._update_losses_dict(self.midi_slowness_loss, z_pitch, q_pitch, outputs["q_vel"])
+        self._update_losses_dict(self.midi_slowness_loss, z_pitch, q_pitch, outputs["note_velocity"])
 
     def get_audio_from_outputs(self, outputs):
         """`outputs['midi_audio']` `[batch, n_samples]` (the audio resynthesised from MIDI)."""
