@@ -235,6 +235,27 @@ def test_a_differently_shaped_model_names_the_variable(tmp_path):
         compat.load_upstream_model(copy)
 
 
+# ------------------------------------------------------------------- hard-coded layers
+@pytest.mark.parametrize("sample_rate", [None, 8000])
+def test_inverse_synthesis_gets_the_originals_hard_coded_reverb(tmp_path, sample_rate):
+    """The original InverseSynthesis builds its reverb in Python: 2 x sample_rate samples,
+    window 257, 500 frames, 16 filter banks, whatever the config binds for
+    FilteredNoiseReverb (no operative config records these sizes)."""
+    from ddsp_models.training.models.inverse_synthesis import build_sinusoidal_processor_group
+
+    lines = ["import ddsp", "import ddsp.training", "get_model.model = @models.InverseSynthesis()",
+             "InverseSynthesis.reverb = True", "FilteredNoiseReverb.reverb_length = 1000",
+             "FilteredNoiseReverb.n_filter_banks = 4"]
+    if sample_rate is not None:
+        lines.append(f"InverseSynthesis.sample_rate = {sample_rate}")
+    (tmp_path / "operative_config-0.gin").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compat.parse_upstream_operative_config(tmp_path)
+    group = build_sinusoidal_processor_group(n_samples=4000, sample_rate=sample_rate or 16000, reverb=True)
+    reverb = [p for p in group.processors if isinstance(p, effects.FilteredNoiseReverb)][0]
+    assert reverb.reverb_length == 2 * (sample_rate or 16000)
+    assert (reverb.noise_synth.window_size, reverb.n_frames, reverb.n_filter_banks) == (257, 500, 16)
+
+
 # ------------------------------------------------------------------- MidiAutoencoder
 @pytest.fixture(scope="module")
 def midiae():

@@ -46,10 +46,27 @@ NON_MODEL_CONFIGURABLES = frozenset({
 # behaviour this package implements (anything else would sound different: an error).
 IMPLEMENTED_VALUES = {("oscillator_bank", "sum_sinusoids"): True}
 # Layers the original's models build in Python, with sizes no operative config records (so
-# not gin-configurable there); this package builds them through gin: {model: bindings}.
+# not gin-configurable there); this package builds them through gin: {model: bindings, or a
+# function of the bound config returning them}.
 _MIDI_REVERB = {("FilteredNoiseReverb", "reverb_length"): 24000, ("FilteredNoiseReverb", "n_frames"): 500,
                 ("FilteredNoiseReverb", "n_filter_banks"): 32}
-HARD_CODED_BINDINGS = {"MidiAutoencoder": _MIDI_REVERB, "ZMidiAutoencoder": _MIDI_REVERB}
+INVERSE_SYNTHESIS_SAMPLE_RATE = 16000  # the original InverseSynthesis' default sample_rate (Hz)
+
+
+def inverse_synthesis_reverb() -> dict:
+    """The original InverseSynthesis' reverb: 2 s (2 x its `sample_rate`, as bound in the
+    config, else 16000 Hz), 500 frames, 16 filter banks, window 257."""
+    try:
+        sample_rate = gin.query_parameter("InverseSynthesis.sample_rate")
+    except ValueError:  # not bound: the constructor's default
+        sample_rate = INVERSE_SYNTHESIS_SAMPLE_RATE
+    return {("FilteredNoiseReverb", "reverb_length"): int(sample_rate * 2),
+            ("FilteredNoiseReverb", "window_size"): 257, ("FilteredNoiseReverb", "n_frames"): 500,
+            ("FilteredNoiseReverb", "n_filter_banks"): 16}
+
+
+HARD_CODED_BINDINGS = {"MidiAutoencoder": _MIDI_REVERB, "ZMidiAutoencoder": _MIDI_REVERB,
+                       "InverseSynthesis": inverse_synthesis_reverb}
 _MODEL_BINDING = re.compile(r"^\s*get_model\.model\s*=\s*@(?:[\w.]*\.)?(\w+)\(\)", re.MULTILINE)
 
 
@@ -73,7 +90,7 @@ def parse_upstream_operative_config(path) -> list[str]:
     (`NON_MODEL_CONFIGURABLES`) or hold the value this package implements
     (`IMPLEMENTED_VALUES`); any other raises, because the model would differ. The sizes the
     original's model hard-codes (`HARD_CODED_BINDINGS`, e.g. the MidiAutoencoder's reverb)
-    are bound too.
+    are bound too (InverseSynthesis': from its bound sample_rate).
 
     Raises:
       ValueError: naming the file and the bindings that cannot be honoured.
@@ -119,8 +136,10 @@ def parse_upstream_operative_config(path) -> list[str]:
         raise ValueError(f"{path}: this package cannot honour {refused} (unknown "
                          "configurables or parameters that change the model)")
     model = _MODEL_BINDING.search(text)
+    hard_coded = HARD_CODED_BINDINGS.get(model and model.group(1), {})
+    hard_coded = hard_coded() if callable(hard_coded) else hard_coded
     with gin.unlock_config():
-        for (selector, arg_name), value in HARD_CODED_BINDINGS.get(model and model.group(1), {}).items():
+        for (selector, arg_name), value in hard_coded.items():
             gin.bind_parameter(("", selector, arg_name), value)
     if skipped:
         logger.info("%s: skipped training-only or default bindings %s", path, skipped)
