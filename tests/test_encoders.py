@@ -298,7 +298,8 @@ def test_sinusoidal_to_harmonic_encoder_applies_the_originals_scale_functions():
     from ddsp_models import core
 
     unit = core.hz_to_unit(sin_freqs, hz_min=0.0, hz_max=SR / 2).numpy()  # MIDI-linear, as the original
-    x = encoder.dense_out(net(np.concatenate([unit, sin_amps], -1))).numpy()
+    h = net(np.concatenate([unit, sin_amps], -1))  # one Dense per output, as the original
+    x = np.concatenate([encoder.amp_out(h), encoder.f0_out(h), encoder.hd_out(h)], -1)
     assert x.shape[-1] == 1 + 3 + 4
     softplus = np.log1p(np.exp(x))
     np.testing.assert_allclose(out["harm_amp"].numpy(), softplus[..., :1], rtol=1e-5)

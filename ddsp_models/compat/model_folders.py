@@ -148,9 +148,14 @@ def parse_upstream_operative_config(path) -> list[str]:
 
 def _build_inputs(model, folder: str) -> dict:
     """A zero feature batch of the clip shape the model was configured for (with empty
-    note rolls for a model with a `midi_decoder`: the MIDI autoencoders read them)."""
+    note rolls for a model with a `midi_decoder`: the MIDI autoencoders read them; only
+    audio of its `n_samples` for an InverseSynthesis, which reads nothing else)."""
+    import numpy as np
+
     from ddsp_models.training.inference import example_features, synth_processors
 
+    if getattr(model, "sinusoidal_encoder", None) is not None:
+        return {"audio": np.zeros([1, int(model.n_samples)], np.float32)}
     preprocessor = getattr(model, "preprocessor", None)
     n_frames = getattr(preprocessor, "time_steps", None)
     try:

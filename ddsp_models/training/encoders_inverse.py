@@ -2,6 +2,10 @@
 (`ResnetSinusoidalEncoder`) and sinusoids -> harmonic-synth controls
 (`SinusoidalToHarmonicEncoder`). `encoders` re-exports them (gin ``encoders.<Name>``).
 """
+import functools
+import inspect
+
+import gin
 import keras
 import tensorflow as tf
 
@@ -17,6 +21,29 @@ def _audio_from(inputs, owner: str) -> tf.Tensor:
     if isinstance(inputs, dict):
         (inputs,) = nn.get_features(inputs, ["audio"], owner)
     return core.ensure_audio(inputs, "audio")
+
+
+def with_current_bindings(fn):
+    """`fn` with the gin bindings it would receive now fixed, so that a layer built from a
+    config keeps computing the same thing after gin's config changes (e.g. cleared, or
+    another model folder parsed by `compat.load_upstream_model`).
+
+    A gin configurable function, or a scoped reference to one (``@scope/name``, e.g. the
+    original's ``@f0_spectral/spectral_ops.compute_logmel``), becomes a
+    ``functools.partial`` of the undecorated function with the bindings of that scope (and
+    the scopes above it); any other callable is returned as it is.
+    """
+    scope = []
+    code = getattr(fn, "__code__", None)
+    if code is not None and {"fn_or_cls", "scope_components"} <= set(code.co_freevars):
+        cells = dict(zip(code.co_freevars, fn.__closure__))  # gin's scoping wrapper
+        scope, fn = list(cells["scope_components"].cell_contents), cells["fn_or_cls"].cell_contents
+    try:
+        with gin.config_scope(scope):
+            bindings = gin.get_bindings(fn)
+    except ValueError:  # not a gin configurable
+        return fn
+    return functools.partial(inspect.unwrap(fn), **bindings)
 
 
 def _midi_range(value, name: str, owner: str) -> tuple:
@@ -88,7 +115,8 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         n_freq_bins), ('amplitudes', n_sinusoids), ('noise_magnitudes', n_noise_bands)) in
         any order (default: 100 sinusoids of 64 bins, 60 noise bands, as the original).
       spectral_fn: audio `[batch, n_samples]` -> `[batch, frames, bins]` (e.g. a gin-scoped
-        `spectral_ops.compute_logmel`); None: the mode's default (see above).
+        `spectral_ops.compute_logmel`, whose bindings are fixed when the encoder is built:
+        `with_current_bindings`); None: the mode's default (see above).
       size: ResNet size (see above).
       scale_outputs: this package's scaled mode instead of the original's raw outputs.
       The rest configure the scaled mode only:
@@ -117,7 +145,8 @@ class ResnetSinusoidalEncoder(keras.layers.Layer):
         owner = "ResnetSinusoidalEncoder"
         if spectral_fn is not None and not callable(spectral_fn):
             raise TypeError(f"{owner} `spectral_fn` must be callable, got {type(spectral_fn).__name__}.")
-        self.spectral_fn = spectral_fn
+        # Its gin bindings (the original configs' f0_spectral/compute_logmel) fixed now.
+        self.spectral_fn = None if spectral_fn is None else with_current_bindings(spectral_fn)
         self.scale_outputs = bool(scale_outputs)
         if not self.scale_outputs:
             self.output_splits = nn.check_splits(output_splits, f"{owner} output_splits")
@@ -213,7 +242,8 @@ def original_f0_scale(logits) -> tf.Tensor:
 @register("encoders")
 class SinusoidalToHarmonicEncoder(keras.layers.Layer):
     """Sinusoids -> harmonic-synth controls: inputs -> `net` (or the built-in "RnnSandwich"
-    FcStack -> Rnn -> FcStack) -> Dense layers -> (harm_amp, harm_dist, f0_hz).
+    FcStack -> Rnn -> FcStack) -> one Dense layer per output (amp_out, hd_out, f0_out, as
+    the original) -> (harm_amp, harm_dist, f0_hz).
 
     Inputs, `[batch, t, n_sinusoids]` each: sin_freqs (Hz) and sin_amps (linear). The
     network reads concat(hz_to_unit(sin_freqs, 0, Nyquist), sin_amps) (the original's), or
@@ -266,7 +296,10 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
             self.rnn = nn.Rnn(positive_int(f"{owner} `rnn_channels`", rnn_channels), rnn_type)
             self.out_stack = nn.FcStack(ch, layers_per_stack)
         self.n_f0 = 1 if self.f0_midi_range is not None else self.f0_depth
-        self.dense_out = keras.layers.Dense(1 + self.n_f0 + self.n_harmonics)  # [amp, f0, harmonics]
+        # One Dense layer per output, as the original (its checkpoints' amp_out, hd_out, f0_out).
+        self.amp_out = keras.layers.Dense(1)
+        self.hd_out = keras.layers.Dense(self.n_harmonics)
+        self.f0_out = keras.layers.Dense(self.n_f0)
 
     def build(self, *args, **kwargs):
         pass  # sub-layers build on their first call
@@ -284,12 +317,11 @@ class SinusoidalToHarmonicEncoder(keras.layers.Layer):
         else:
             x = self.in_stack(x)
             x = self.out_stack(tf.concat([x, self.rnn(x, training=training)], axis=-1))
-        x = self.dense_out(x)
-        f0_logits = x[..., 1:1 + self.n_f0]
+        f0_logits = self.f0_out(x)
         if self.f0_midi_range is not None:
             midi_min, midi_max = self.f0_midi_range
             f0_hz = core.midi_to_hz(midi_min + (midi_max - midi_min) * tf.sigmoid(f0_logits))
         else:
             f0_hz = self.freq_scale_fn(f0_logits)
-        harm_dist = core.normalize_harmonics(self.amp_scale_fn(x[..., 1 + self.n_f0:]), f0_hz, self.sample_rate)
-        return {"harm_amp": self.amp_scale_fn(x[..., :1]), "harm_dist": harm_dist, "f0_hz": f0_hz}
+        harm_dist = core.normalize_harmonics(self.amp_scale_fn(self.hd_out(x)), f0_hz, self.sample_rate)
+        return {"harm_amp": self.amp_scale_fn(self.amp_out(x)), "harm_dist": harm_dist, "f0_hz": f0_hz}
