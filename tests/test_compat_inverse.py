@@ -16,12 +16,15 @@ import lzma
 import os
 import shutil
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models.compat import load_upstream_model
+from ddsp_models.compat import convert, load_upstream_model
 from ddsp_models.training import encoders, models
+from ddsp_models.training.config import latest_operative_config, parse_gin
+from ddsp_models.training.encoders_inverse import with_current_bindings
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "golden", "upstream_models",
                       "inverse_synthesis")
@@ -35,8 +38,8 @@ MEASURED = {}  # key -> max |ours - original|, printed at the end (pytest -s)
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """Ours, loaded from a copy of the folder with its checkpoint data decompressed."""
+def folder(tmp_path_factory):
+    """A copy of the recorded folder with its checkpoint data decompressed."""
     folder = tmp_path_factory.mktemp("inverse_synthesis")
     for name in os.listdir(FOLDER):
         if name.endswith(".xz"):
@@ -44,6 +47,12 @@ def model(tmp_path_factory):
                 shutil.copyfileobj(src, dst)
         elif name != "golden.npz":
             shutil.copy(os.path.join(FOLDER, name), folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(folder):
+    """Ours, loaded from the original's folder."""
     loaded = load_upstream_model(folder)
     yield loaded
     if MEASURED:
@@ -135,6 +144,34 @@ def test_self_supervised_controls_signals_and_losses_match_the_original(model):
         assert_close(outputs[key].numpy(), f"ss/{key}")
     assert_signals(model, outputs, "ss")
     assert_losses(losses, "ss")
+
+
+def test_the_loaded_encoder_keeps_the_folders_log_mel_after_gin_changes(model):
+    # The original config's spectral_fn is a gin-scoped reference
+    # (@f0_spectral/spectral_ops.compute_logmel, 229 bins, 2048-point FFT): its bindings are
+    # fixed when the encoder is built, so clearing gin (or parsing another folder) does not
+    # change the model (the defaults would give 64 bins and 8 frames).
+    gin.clear_config()
+    logmel = model.sinusoidal_encoder.logmel(tf.constant(GOLDEN["input/real/audio"]))
+    assert logmel.shape == (2, HEADER["n_frames"], 229)
+    plain = lambda audio: audio  # noqa: E731
+    assert with_current_bindings(plain) is plain  # not a gin configurable: as it is
+
+
+def test_a_converted_folder_restores_in_this_packages_own_way(model, folder, tmp_path):
+    # compat.convert writes a run of this package (its operative config, ckpt-1200 of
+    # Checkpoint(model=...)); built from that config and restored by Model.restore, the
+    # model gives the original's controls again.
+    result = convert(folder, tmp_path / "run")
+    assert (result["step"], result["variables"]) == (HEADER["step"], HEADER["n_variables"])
+    gin.clear_config()
+    parse_gin([latest_operative_config(tmp_path / "run")])
+    restored = models.get_model()
+    restored(batch("real"))
+    restored.restore(result["checkpoint"])
+    outputs = restored(batch("real"))
+    for key in ("sin_freqs", "harm_amp", "f0_hz"):
+        assert_close(outputs[key].numpy(), f"real/{key}")
 
 
 def test_the_golden_numbers_depend_on_the_inputs():

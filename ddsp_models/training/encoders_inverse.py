@@ -28,22 +28,35 @@ def with_current_bindings(fn):
     config keeps computing the same thing after gin's config changes (e.g. cleared, or
     another model folder parsed by `compat.load_upstream_model`).
 
-    A gin configurable function, or a scoped reference to one (``@scope/name``, e.g. the
-    original's ``@f0_spectral/spectral_ops.compute_logmel``), becomes a
-    ``functools.partial`` of the undecorated function with the bindings of that scope (and
-    the scopes above it); any other callable is returned as it is.
+    For a gin configurable function, or a scoped reference to one (``@scope/name``, e.g. the
+    original's ``@f0_spectral/spectral_ops.compute_logmel``): a function that calls `fn`
+    through gin while gin still gives it these bindings (so they show in the operative
+    config), else the undecorated function with them. Any other callable is returned as it is.
     """
-    scope = []
+    scope, configurable = [], fn
     code = getattr(fn, "__code__", None)
     if code is not None and {"fn_or_cls", "scope_components"} <= set(code.co_freevars):
         cells = dict(zip(code.co_freevars, fn.__closure__))  # gin's scoping wrapper
-        scope, fn = list(cells["scope_components"].cell_contents), cells["fn_or_cls"].cell_contents
-    try:
-        with gin.config_scope(scope):
-            bindings = gin.get_bindings(fn)
-    except ValueError:  # not a gin configurable
+        scope, configurable = list(cells["scope_components"].cell_contents), cells["fn_or_cls"].cell_contents
+
+    def current_bindings():
+        try:
+            with gin.config_scope(scope):
+                return gin.get_bindings(configurable)
+        except ValueError:  # not a gin configurable
+            return None
+
+    bindings = current_bindings()
+    if bindings is None:
         return fn
-    return functools.partial(inspect.unwrap(fn), **bindings)
+    fixed = functools.partial(inspect.unwrap(configurable), **bindings)
+
+    @functools.wraps(fixed.func)
+    def call(*args, **kwargs):
+        return (fn if current_bindings() == bindings else fixed)(*args, **kwargs)
+
+    call.bindings = dict(bindings)
+    return call
 
 
 def _midi_range(value, name: str, owner: str) -> tuple:
