@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ddsp.training import models, train_util, trainers  # noqa: E402
 
+
 def _load_synthetic_data():
     """The original's data_preparation/synthetic_data.py (its package's __init__ needs
     apache_beam, which the original's environment lacks)."""
