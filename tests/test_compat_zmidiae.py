@@ -73,7 +73,7 @@ def test_global_and_note_latents_before_the_priors_are_the_originals(model, outp
     """Global: the embedding and the time-pooled expression, per frame and concatenated as
     they are (no averaging, no tiling of ours); notes: `nn.pool_over_notes` (mean, std) over
     the regions of `nn.get_note_mask(q_pitch)`."""
-    z_global = tf.concat([model._per_frame(model._as_z(e(outputs)), 250) for e in model.z_global_encoders], -1)
+    z_global = tf.concat([model.per_frame(e(outputs), 250) for e in model.z_global_encoders], -1)
     close(z_global, golden["z/global"], name="z/global")
     np.testing.assert_array_equal(outputs["note_mask"].numpy(), golden["z/note_mask"])
     assert 1.0 < golden["z/note_mask"].sum(axis=(1, 2)).min()  # notes exist

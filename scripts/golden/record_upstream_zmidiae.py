@@ -8,8 +8,8 @@ Run with the original's own environment (TF 2.15 / Keras 2), never the project's
 The config is the original repository's ``models/midiae/z_midiae.gin``
 (tests/data/upstream_gin) shrunk by gin bindings (8-channel convolutions, 4-6 latent
 channels, 250 frames; the synths stay 4 s: the original builds them in Python). Its
-synthcoder latent is an instrument embedding (`OneHotEncoder`, not expanded... tiled over
-time) plus MFCC-GRU features; its global latent the instrument embedding plus an
+synthcoder latent is an instrument embedding (`OneHotEncoder` with skip_expand=False:
+resampled over time) plus MFCC-GRU features; its global latent the instrument embedding plus an
 `ExpressionEncoder` pooled over time; its note latent an `ExpressionEncoder` pooled over
 each note (`nn.pool_over_notes`, which returns the pair (mean, std)).
 
@@ -30,11 +30,12 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import record_upstream_models as shared  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL)
 import ddsp  # noqa: E402
 import gin  # noqa: E402
 import numpy as np  # noqa: E402
+import record_upstream_models as shared  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ddsp.training import nn  # noqa: E402
 

@@ -442,7 +442,7 @@ class ZMidiAutoencoder(MidiAutoencoder):
         return value["z"] if isinstance(value, dict) else value
 
     @staticmethod
-    def _per_frame(z, n_frames: int):
+    def per_frame(z, n_frames: int):
         """`[batch, n]` tiled, or `[batch, m, n]` linearly resampled, to `[batch, n_frames, n]`."""
         if z.shape.rank == 2:
             return tf.tile(z[:, tf.newaxis, :], [1, n_frames, 1])
@@ -453,7 +453,7 @@ class ZMidiAutoencoder(MidiAutoencoder):
         if self.z_synth_encoders:
             n_frames = features["f0_hz"].shape[1]
             features["z"] = tf.concat(
-                [self._per_frame(core.tf_float32(self._as_z(encoder(features, training=training)), "z_synth"),
+                [self.per_frame(core.tf_float32(self._as_z(encoder(features, training=training)), "z_synth"),
                                  n_frames) for encoder in self.z_synth_encoders], axis=-1)
         return features
 
@@ -482,8 +482,8 @@ class ZMidiAutoencoder(MidiAutoencoder):
             if self.compute_losses:
                 self._update_losses_dict(self.kl_global_loss, mean, log_var)
             outputs["z_global"] = z_global
-            return self._per_frame(z_global, n_frames)
-        z_global = tf.concat([self._per_frame(z, n_frames) for z in zs], axis=-1)
+            return self.per_frame(z_global, n_frames)
+        z_global = tf.concat([self.per_frame(z, n_frames) for z in zs], axis=-1)
         if self.z_global_prior is not None:
             z_global = self._apply_prior(self.z_global_prior, z_global)
         outputs["z_global"] = z_global
