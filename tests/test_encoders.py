@@ -160,7 +160,7 @@ def test_one_hot_encoder_returns_the_embedding_row_of_each_label():
     encoder = encoders.OneHotEncoder(n_classes=5, z_dims=3, input_key="instrument_id")
     encoder({"instrument_id": np.array([0], np.int64)})  # build
     kernel = np.arange(15, dtype=np.float32).reshape(5, 3)
-    encoder.embedding.kernel.assign(kernel)
+    encoder.embedding.embeddings.assign(kernel)
     out = encoder({"instrument_id": np.array([4, 0, 2], np.int64)}).numpy()
     np.testing.assert_array_equal(out, kernel[[4, 0, 2]])
 
@@ -182,7 +182,7 @@ def test_one_hot_encoder_unknown_id_gets_the_zero_embedding():
     encoder = encoders.OneHotEncoder(n_classes=4, z_dims=2, unknown_id=-1, input_key="instrument_id")
     out = encoder({"instrument_id": np.array([-1, 1], np.int64)}).numpy()
     np.testing.assert_array_equal(out[0], [0.0, 0.0])
-    np.testing.assert_array_equal(out[1], encoder.embedding.kernel.numpy()[1])
+    np.testing.assert_array_equal(out[1], encoder.embedding.embeddings.numpy()[1])
     with pytest.raises(tf.errors.InvalidArgumentError, match="n_classes=4"):
         encoder({"instrument_id": np.array([-2], np.int64)})
     with pytest.raises(ValueError, match="unknown_id"):
@@ -196,7 +196,7 @@ def test_one_hot_encoder_original_names_and_expansion_over_time():
     encoder = encoders.OneHotEncoder(one_hot_key="instrument", vocab_size=13, n_dims=4, skip_expand=False)
     assert (encoder.n_classes, encoder.z_dims, encoder.input_key) == (13, 4, "instrument")
     out = encoder({"instrument": np.array([12, 3], np.int64), "f0_scaled": np.zeros([2, 6, 1], np.float32)})
-    kernel = encoder.embedding.kernel.numpy()
+    kernel = encoder.embedding.embeddings.numpy()
     assert out.shape == (2, 6, 4)
     np.testing.assert_array_equal(out.numpy()[0], np.tile(kernel[12], (6, 1)))
     np.testing.assert_array_equal(out.numpy()[1, 5], kernel[3])

@@ -102,7 +102,7 @@ def test_a_models_pianoroll_of_a_note_equals_the_ground_truth_roll_of_that_note(
                                          n_frames=25, frame_rate=250)
     pitch = np.full([1, 25, 1], 64.0, np.float32)
     velocity = np.full([1, 25, 1], 90.0, np.float32)
-    model_roll = midi.midi_to_pianoroll(pitch, velocity).numpy()[0]
+    model_roll = midi.velocity_pianoroll(pitch, velocity).numpy()[0]
     np.testing.assert_array_equal(model_roll, features.reference_pianoroll(rolls))
     back_pitch, back_velocity = midi.pianoroll_to_midi(features.reference_pianoroll(rolls)[None])
     assert back_pitch.numpy().max() == 64.0 and back_velocity.numpy().max() == 90.0
@@ -141,7 +141,7 @@ def test_stages_builder_providers_and_models_share_the_contracts_names():
 def midi_pitches() -> int:
     from ddsp_models.training import midi
 
-    return int(midi.midi_to_pianoroll(np.zeros([1, 1, 1], np.float32),
+    return int(midi.velocity_pianoroll(np.zeros([1, 1, 1], np.float32),
                                       np.ones([1, 1, 1], np.float32)).shape[-1])
 
 

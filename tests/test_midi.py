@@ -37,7 +37,7 @@ def test_pianoroll_round_trip_and_note_values():
     roll = notes["note_active_velocities"] * notes["note_active_frame_indices"]
     pitch, velocity = midi.pianoroll_to_midi(roll)
     assert pitch.shape == velocity.shape == (2, 64, 1)
-    np.testing.assert_array_equal(midi.midi_to_pianoroll(pitch, velocity).numpy(), roll)
+    np.testing.assert_array_equal(midi.velocity_pianoroll(pitch, velocity).numpy(), roll)
     # The first frame of each example sounds its first note; gaps are silent (pitch 0).
     np.testing.assert_array_equal(pitch.numpy()[:, 0, 0], notes["pitches"][:, 0])
     np.testing.assert_array_equal(velocity.numpy()[:, 0, 0], notes["velocities"][:, 0])

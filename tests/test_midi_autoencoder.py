@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_models.training import models
+from ddsp_models.training import midi, models
 from ddsp_models.training.trainer import Trainer
 from midi_fixtures import MIDI_ENCODER_MIXIN, make_midi_model, midi_notes, midi_shrink_bindings
 from model_fixtures import make_model, shrink_bindings
@@ -60,7 +60,7 @@ def test_configs_build_and_return_audio_of_the_input_shape(files, model_class, n
     np.testing.assert_array_equal(q_pitch, np.round(q_pitch))
     np.testing.assert_array_equal(q_vel, np.round(q_vel))
     np.testing.assert_array_equal(outputs["pianoroll"].numpy(),
-                                  model.midi_to_pianoroll(q_pitch, q_vel).numpy())
+                                  midi.velocity_pianoroll(q_pitch, q_vel).numpy())
     expected = {"spectral_loss", "midi_spectral_loss", "f0_loss", "amps_loss", "hd_loss", "noise_loss",
                 "total_loss"}
     if MIDI_ENCODER_MIXIN in files:
@@ -80,7 +80,7 @@ def test_ground_truth_midi_comes_from_the_note_features(notes):
     np.testing.assert_array_equal(outputs["pianoroll"].numpy(), roll)
     pitch, velocity = model.pianoroll_to_midi(roll)
     np.testing.assert_array_equal(outputs["q_pitch"].numpy(), pitch.numpy())
-    np.testing.assert_array_equal(model.midi_to_pianoroll(pitch, velocity).numpy(), roll)
+    np.testing.assert_array_equal(midi.velocity_pianoroll(pitch, velocity).numpy(), roll)
     np.testing.assert_array_equal(outputs["q_pitch"].numpy()[:, 0, 0], notes["pitches"][:, 0])
     # f0 loss mask: on inside notes (f0 = pitch), off in the gaps (pitch 0, f0 held).
     sounding = roll.max(-1) > 0
@@ -124,7 +124,7 @@ def test_training_steps_lower_the_total_loss(files, notes):
 def test_global_prior_kl_is_zero_for_a_standard_normal_posterior(notes):
     model = build([Z_MIDIAE])
     model(notes)  # build
-    embedding = model.z_global_encoder_0.embedding.kernel
+    embedding = model.z_global_encoder_0.embedding.embeddings
     embedding.assign(tf.zeros_like(embedding))  # mean 0, log-variance 0 for every instrument
     outputs, losses = model(notes, training=False, return_losses=True)
     assert float(losses["kl_global_loss"]) == 0.0
@@ -373,7 +373,7 @@ def test_z_midi_latents_and_kl_losses_equal_their_closed_forms(notes, priors):
     model = build([Z_MIDIAE], extra=extra)
     outputs, losses = model(notes, training=False, return_losses=True)
     # Global latent: the instrument's row of the embedding.
-    kernel = model.z_global_encoder_0.embedding.kernel.numpy().astype(np.float64)
+    kernel = model.z_global_encoder_0.embedding.embeddings.numpy().astype(np.float64)
     params = kernel[notes["instrument_id"]]
     # Note latent: the note encoder's frame outputs averaged over each ground-truth note.
     frame_params = model.z_note_encoder(outputs).numpy().astype(np.float64)
@@ -393,10 +393,12 @@ def test_z_midi_latents_and_kl_losses_equal_their_closed_forms(notes, priors):
         note_z = note_mean
     else:
         assert not {"kl_global_loss", "kl_note_loss"} & set(losses)
-        np.testing.assert_allclose(outputs["z_global"].numpy(), params, rtol=1e-5, atol=1e-7)
+        # The original's global latent: per frame (the embedding row on every frame).
+        np.testing.assert_allclose(outputs["z_global"].numpy(), np.repeat(params[:, None], 64, axis=1),
+                                   rtol=1e-5, atol=1e-7)
         note_z = note_params
     # Every frame of a note carries its note's latent; frames outside notes carry zeros.
-    np.testing.assert_allclose(outputs["z_note"].numpy(), np.einsum("btn,bnc->btc", mask, note_z),
+    np.testing.assert_allclose(outputs["z_notes"].numpy(), np.einsum("btn,bnc->btc", mask, note_z),
                                rtol=1e-4, atol=1e-6)
     assert float(losses["total_loss"]) == pytest.approx(
         sum(float(v) for k, v in losses.items() if k != "total_loss"), rel=1e-5)
@@ -429,3 +431,46 @@ def test_the_originals_db_controls_and_zeroed_velocities_unless_the_package_conf
     np.testing.assert_array_equal(out["note_mask"].numpy(), out_ours["note_mask"].numpy())
     with pytest.raises(ValueError, match="control_scale"):
         build([MIDIAE], extra=["MidiAutoencoder.control_scale = 'linear'"])
+
+
+def test_the_originals_pianoroll_is_a_one_hot_of_the_pitch_ignoring_velocity():
+    """`MidiAutoencoder.midi_to_pianoroll(q_pitch, q_vel, piano_keys=128, thresh=20.0)`:
+    key int(pitch) (truncated) lit with 1, pitches <= 20 (silence included) at key 0,
+    pitches past the keys light nothing; the velocity plays no part."""
+    pitch = np.array([[[0.0], [20.0], [21.0], [60.7], [127.0], [130.0], [-3.0]]], np.float32)
+    velocity = np.full_like(pitch, 90.0)
+    roll = models.MidiAutoencoder.midi_to_pianoroll(pitch, velocity).numpy()
+    assert roll.shape == (1, 7, 128)
+    np.testing.assert_array_equal(roll.argmax(-1)[0, :5], [0, 0, 21, 60, 127])
+    np.testing.assert_array_equal(roll.sum(-1)[0], [1, 1, 1, 1, 1, 0, 1])
+    assert roll.max() == 1.0
+    np.testing.assert_array_equal(models.MidiAutoencoder.midi_to_pianoroll(pitch, 0 * velocity).numpy(), roll)
+    low = midi.midi_to_pianoroll(pitch, velocity, piano_keys=64, thresh=0.0).numpy()
+    assert low.shape == (1, 7, 64) and low[0, 1].argmax() == 20 and low[0, 3].argmax() == 60
+    # This package's roll (the model's output 'pianoroll'): the velocity at round(pitch).
+    ours = midi.velocity_pianoroll(pitch[:, 3:4], velocity[:, 3:4]).numpy()
+    assert ours[0, 0, 61] == 90.0 and ours.sum() == 90.0
+
+
+def test_gaussian_prior_kl_and_seeded_samples():
+    """`losses.GaussianPrior`, the original's prior interface: a (mean, std) pair or
+    (mean, log-variance) halves; loss the KL to N(0, 1); call a sample with seeded noise."""
+    mean = tf.constant([[[1.0, -2.0]], [[0.0, 0.5]]])
+    std = tf.constant([[[2.0, 1.0]], [[1.0, 0.0]]])
+    prior = midi.GaussianPrior(weight=0.5, seed=3, name="kl")
+    var = std.numpy() ** 2
+    kl = 0.5 * (mean.numpy() ** 2 + var - 1.0 - np.log(var + 1e-6))
+    losses = prior.get_losses_dict((mean, std))
+    np.testing.assert_allclose(float(losses["kl"]), 0.5 * kl.sum(-1).mean(), rtol=1e-5)
+    eps = tf.random.stateless_normal([2, 1, 2], seed=[3, 0]).numpy()
+    sample = prior((mean, std)).numpy()
+    np.testing.assert_allclose(sample, mean.numpy() + std.numpy() * eps, rtol=1e-6)
+    np.testing.assert_array_equal(prior((mean, std)).numpy(), sample)  # the same noise
+    halves = tf.concat([mean, tf.math.log(std ** 2 + 1e-30)], axis=-1)
+    np.testing.assert_allclose(prior(halves).numpy(), sample, rtol=1e-5, atol=1e-6)
+    with tf.GradientTape() as tape:  # the std of a pair passes no gradient (pool_over_notes' sqrt)
+        tape.watch(std)
+        loss = prior.kl((mean, std))
+    assert tape.gradient(loss, std) is None
+    with pytest.raises(ValueError, match="even number"):
+        prior(tf.zeros([1, 3]))

@@ -298,7 +298,8 @@ class ExpressionEncoder(keras.layers.Layer):
 @register("encoders")
 class OneHotEncoder(keras.layers.Layer):
     """A learned embedding of an integer label (e.g. `instrument_id` `[batch]`):
-    one_hot(label, n_classes) @ W -> `[batch, z_dims]` (row `label` of W).
+    one_hot(label, n_classes) @ W -> `[batch, z_dims]` (row `label` of W, the `embeddings`
+    of a `keras.layers.Embedding`, as the original's).
 
     Args:
       one_hot_key: feature read from a dict call.
@@ -330,10 +331,13 @@ class OneHotEncoder(keras.layers.Layer):
                              f"[0, {n_classes}).")
         self.n_classes, self.z_dims, self.input_key = int(n_classes), int(z_dims), input_key
         self.unknown_id = None if unknown_id is None else int(unknown_id)
-        self.embedding = keras.layers.Dense(self.z_dims, use_bias=False)
+        # The original's Keras Embedding (its variable 'embeddings' `[n_classes, z_dims]`, its
+        # uniform initialisation), read through a one-hot product so `unknown_id` gets zeros.
+        self.embedding = keras.layers.Embedding(self.n_classes, self.z_dims)
 
     def build(self, *args, **kwargs):
-        pass
+        if not self.embedding.built:
+            self.embedding.build()
 
     def check_labels(self, labels):
         """An assert op: every label in [0, n_classes) or equal to `unknown_id`."""
@@ -358,7 +362,7 @@ class OneHotEncoder(keras.layers.Layer):
         labels = tf.reshape(tf.cast(labels, tf.int32), [tf.shape(labels)[0], -1])[:, 0]
         with tf.control_dependencies([self.check_labels(labels)]):
             one_hot = tf.one_hot(labels, self.n_classes)  # unknown_id (< 0 or >= n): zeros
-        z = self.embedding(one_hot)
+        z = tf.matmul(one_hot, self.embedding.embeddings)
         return z if time_steps is None else tf.tile(z[:, tf.newaxis, :], [1, time_steps, 1])
 
 

@@ -4,7 +4,8 @@ Conventions:
   pitch     `[batch, n_frames, 1]` MIDI note number (0 = no note / silence);
   velocity  `[batch, n_frames, 1]` MIDI velocity, 0-127 (0 = silence);
   pianoroll `[batch, n_frames, 128]` holding the velocity of the sounding note at its pitch
-            (0 elsewhere); a monophonic roll has at most one non-zero entry per frame;
+            (0 elsewhere; `velocity_pianoroll`); a monophonic roll has at most one non-zero
+            entry per frame. `midi_to_pianoroll` is the original DDSP's one-hot roll;
   note mask `[batch, n_frames, max_notes]`: entry (t, n) is 1 when frame t belongs to note n.
 A note is a maximal run of frames of equal (quantised) pitch with pitch > 0; a change of
 pitch, or silence, ends it. Notes are numbered in time order; those after `max_notes` are
@@ -15,6 +16,7 @@ scalar}``, gin ``losses.<Name>``) live here too: `MarginLoss` (pitch near f0),
 `SlownessLoss` (a steady pitch latent within short notes) and `GaussianKLLoss` (latent
 priors).
 """
+import keras
 import tensorflow as tf
 
 from ddsp_models import core, seeding
@@ -61,8 +63,9 @@ def pianoroll_to_midi(pianoroll):
     return pitch, velocity
 
 
-def midi_to_pianoroll(pitch, velocity):
-    """(pitch, velocity) `[batch, n_frames(, 1)]` -> pianoroll `[batch, n_frames, 128]`.
+def velocity_pianoroll(pitch, velocity):
+    """(pitch, velocity) `[batch, n_frames(, 1)]` -> pianoroll `[batch, n_frames, 128]`
+    (this package's roll, read by its note metrics and plots).
 
     The roll holds `velocity` at round(pitch) (clipped to 0-127) and 0 elsewhere; the
     gradient flows to velocity (the pitch index is discrete).
@@ -71,6 +74,29 @@ def midi_to_pianoroll(pitch, velocity):
     velocity = core.ensure_3d(core.tf_float32(velocity, "velocity"), "velocity")
     index = tf.cast(tf.clip_by_value(tf.round(pitch[..., 0]), 0.0, N_PITCHES - 1.0), tf.int32)
     return tf.one_hot(index, N_PITCHES) * velocity
+
+
+def midi_to_pianoroll(q_pitch, q_vel, piano_keys: int = 128, thresh: float = 20.0):
+    """The original DDSP's pianoroll of quantised MIDI: a one-hot of the pitch, velocity
+    ignored.
+
+    Args:
+      q_pitch: `[batch, n_frames(, 1)]` MIDI pitch; cast to an integer key by truncation
+        toward zero. Pitches at or below `thresh` (and negative ones) go to key 0, so a
+        silent frame (pitch 0) lights key 0; pitches >= `piano_keys` light no key.
+      q_vel: unused (the original's signature).
+      piano_keys: keys of the roll.
+      thresh: pitches <= thresh map to key 0; 0 or less keeps every pitch.
+
+    Returns:
+      `[batch, n_frames, piano_keys]` of 0 / 1. (The original squeezes every unit axis, so
+      its roll of a batch of one has no batch axis; this keeps the batch axis.)
+    """
+    del q_vel
+    pitch = core.ensure_3d(core.tf_float32(q_pitch, "q_pitch"), "q_pitch")[..., 0]
+    if thresh > 0.0:
+        pitch = pitch * tf.cast(pitch > thresh, pitch.dtype)
+    return tf.one_hot(tf.cast(pitch, tf.int32), int(piano_keys))
 
 
 # ------------------------------------------------------------------------ note masks
@@ -223,3 +249,65 @@ class GaussianKLLoss(Loss):
         present = core.tf_float32(present, "present")
         return self.weight * core.safe_divide(tf.reduce_sum(kl * present),
                                               tf.reduce_sum(present))
+
+
+VAR_FLOOR = 1e-6  # added to a variance before its log (frames outside notes have std 0)
+
+
+def gaussian_moments(z):
+    """(mean, variance) of a posterior given as a (mean, std) pair (as `nn.pool_over_notes`
+    returns; the std passes no gradient: that square root has a NaN gradient on its empty
+    regions, std 0) or as one tensor `[..., 2n]` whose channel halves are (mean,
+    log-variance)."""
+    if isinstance(z, (tuple, list)):
+        if len(z) != 2:
+            raise ValueError(f"a Gaussian posterior pair must be (mean, std), got {len(z)} tensors")
+        mean, std = (core.tf_float32(x, name) for x, name in zip(z, ("mean", "std")))
+        return mean, tf.square(tf.stop_gradient(std))
+    z = core.tf_float32(z, "z")
+    if z.shape[-1] is None or z.shape[-1] % 2:
+        raise ValueError(f"a Gaussian posterior tensor needs an even number of channels "
+                         f"(mean and log-variance halves), got {z.shape}")
+    mean, log_var = tf.split(z, 2, axis=-1)
+    return mean, tf.exp(log_var)
+
+
+@register("losses")
+class GaussianPrior(Loss):
+    """A latent prior in the original DDSP's ZMidiAutoencoder interface (its config names
+    ``losses.GaussianPrior``; 3.7.0 ships none): the model adds
+    ``get_losses_dict(z)`` to its losses, then replaces the latent by ``prior(z)``, a sample.
+
+    z: a (mean, std) pair (`nn.pool_over_notes`'s) or a tensor `[..., 2n]` of (mean,
+    log-variance) halves (see `gaussian_moments`).
+    Loss: ``weight * mean(sum_channels(0.5 (mean^2 + var - 1 - log(var + 1e-6))))``, the KL
+    divergence to N(0, 1) summed over the latent channels, averaged over the other axes.
+    Call: ``mean + sqrt(var) * eps``, eps ~ N(0, 1): from ``stateless_normal(seed=(seed,
+    0))`` when `seed` is an int (the same noise every call), else `seeding.normal`.
+    """
+
+    def __init__(self, weight: float = 1.0, seed: int | None = None, name: str = "gaussian_prior"):
+        super().__init__(name=name)
+        self.weight = non_negative_float("`weight`", weight)
+        self.seed = None if seed is None else int(seed)
+
+    def kl(self, z):
+        """The weighted KL loss (scalar) of posterior `z`."""
+        mean, var = gaussian_moments(z)
+        kl = 0.5 * (tf.square(mean) + var - 1.0 - tf.math.log(var + VAR_FLOOR))
+        return self.weight * tf.reduce_mean(tf.reduce_sum(kl, axis=-1))
+
+    def get_losses_dict(self, z) -> dict:
+        return {self.name: self.kl(z)}
+
+    def __call__(self, z):
+        # A (mean, std) pair stays a pair (Loss.__call__ would stack it into one tensor).
+        return keras.layers.Layer.__call__(self, tuple(z) if isinstance(z, list) else z)
+
+    def call(self, z):
+        mean, var = gaussian_moments(z)
+        if self.seed is None:
+            eps = seeding.normal(tf.shape(mean))
+        else:
+            eps = tf.random.stateless_normal(tf.shape(mean), seed=[self.seed, 0])
+        return mean + tf.sqrt(var) * eps

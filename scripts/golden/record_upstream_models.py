@@ -152,7 +152,11 @@ def fixed_batch(notes=False):
     return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
-def record(name, gin_file, bindings, out_root):
+def record(name, gin_file, bindings, out_root, example_fn=None, golden_fn=None):
+    """Trains and records one model folder. `example_fn(seed, notes)` (default `example`)
+    makes the feature dicts; `golden_fn(model, batch)` (default: by model kind) the numbers
+    of `golden.npz`."""
+    example_fn = example_fn or example
     folder = os.path.join(out_root, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -165,8 +169,8 @@ def record(name, gin_file, bindings, out_root):
     gin.parse_config_files_and_bindings([path], bindings)
     tf.random.set_seed(0)
     np.random.seed(0)
-    notes = name in MIDI_MODELS
-    provider = InMemoryProvider([example(i, notes) for i in range(4)])
+    notes = name in MIDI_MODELS or golden_fn is not None
+    provider = InMemoryProvider([example_fn(i, notes) for i in range(4)])
     model = models.get_model()
     trainer = trainers.Trainer(model, train_util.get_strategy())
     train_util.train(provider, trainer, batch_size=2, num_steps=3, steps_per_summary=1000,
@@ -188,8 +192,11 @@ def record(name, gin_file, bindings, out_root):
     with open(os.path.join(folder, "dataset_statistics.pkl"), "wb") as f:
         pickle.dump(stats, f)
 
-    batch = fixed_batch(notes)
-    golden = midi_golden(model, batch) if notes else autoencoder_golden(model, batch, stats)
+    batch = {k: np.stack([example_fn(seed, notes)[k] for seed in (100, 101)]) for k in example_fn(100, notes)}
+    if golden_fn is not None:
+        golden = golden_fn(model, batch)
+    else:
+        golden = midi_golden(model, batch) if notes else autoencoder_golden(model, batch, stats)
     np.savez_compressed(os.path.join(folder, "golden.npz"), **golden)
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
     print(f"{name}: {sorted(os.listdir(folder))} {size / 1e3:.0f} kB")

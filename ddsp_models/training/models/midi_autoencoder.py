@@ -20,7 +20,7 @@ import tensorflow as tf
 from ddsp_models import core, effects, processors, synths
 from ddsp_models.gin_utils import register
 from ddsp_models.training import features as feature_contract
-from ddsp_models.training import midi
+from ddsp_models.training import midi, nn
 from ddsp_models.training.features import N_PITCHES, NOTE_ACTIVE, NOTE_VELOCITIES
 from ddsp_models.training.models.model import Model, add_original_layout, preprocess_and_encode
 from ddsp_models.training.preprocessing import scale_db
@@ -204,9 +204,12 @@ class MidiAutoencoder(Model):
         return midi.pianoroll_to_midi(pianoroll)
 
     @staticmethod
-    def midi_to_pianoroll(pitch, velocity):
-        """(pitch, velocity) `[batch, n_frames, 1]` -> `[batch, n_frames, 128]` (see `midi`)."""
-        return midi.midi_to_pianoroll(pitch, velocity)
+    def midi_to_pianoroll(q_pitch, q_vel, piano_keys: int = 128, thresh: float = 20.0):
+        """The original's roll: one-hot of the pitch `[batch, n_frames, piano_keys]`, pitches
+        <= thresh at key 0, velocity ignored (`midi.midi_to_pianoroll`). The model's output
+        'pianoroll' is this package's `midi.velocity_pianoroll` (its note metrics and plots
+        read the velocities and a silent frame as no note)."""
+        return midi.midi_to_pianoroll(q_pitch, q_vel, piano_keys, thresh)
 
     def ground_truth_pianoroll(self, features, n_frames: int):
         """note_active_velocities * (note_active_frame_indices > 0), `[batch, n_frames, 128]`."""
@@ -281,7 +284,7 @@ class MidiAutoencoder(Model):
             encoded = self.midi_encoder({"f0_midi": tf.stop_gradient(f0_midi), "amps": amps, "hd": hd,
                                          "noise": noise}, training=training)
             z_pitch, pitch, velocity = encoded["z_pitch"], encoded["q_pitch"], encoded["q_vel"]
-            pianoroll = midi.midi_to_pianoroll(pitch, velocity)
+            pianoroll = midi.velocity_pianoroll(pitch, velocity)
         else:
             pianoroll = self.ground_truth_pianoroll(features, n_frames)
             pitch, velocity = midi.pianoroll_to_midi(pianoroll)
@@ -361,46 +364,60 @@ class ZMidiAutoencoder(MidiAutoencoder):
 
     Args (after MidiAutoencoder's original ones, which it takes in the original's order;
     its other arguments by keyword):
-      z_synth_encoders: layers (features -> `[batch, n_frames, n]` or `[batch, n]`, or a
-        dict with 'z'), concatenated into the synthcoder's 'z'.
-      z_global_encoders: layers whose outputs (time-averaged to `[batch, n]`) are
-        concatenated into the global latent's parameters.
-      z_note_encoder: layer -> `[batch, n_frames, n]`, averaged over each note of the MIDI
-        (`midi.get_note_moments`) into the note latent's parameters.
+      z_synth_encoders: layers (features -> `[batch, n_frames, n]` or `[batch, n]` (tiled),
+        or a dict with 'z'), concatenated into the synthcoder's 'z'.
+      z_global_encoders: layers whose outputs are concatenated into the global latent
+        'z_global': as the original, per frame (`[batch, n]` outputs tiled over the
+        frames, `[batch, m, n]` resampled to them); with this package's `global_prior`,
+        per example (each output averaged over time, `[batch, n]`).
+      z_note_encoder: layer -> `[batch, n_frames, n]`, pooled over each note of the MIDI.
+        As the original: the regions of `nn.get_note_mask(q_pitch)` (a region per pitch
+        change, silences masked, 100 regions) and `nn.pool_over_notes`, a per-frame (mean,
+        std) pair; the prior object samples from it, else (the original fails there: it
+        concatenates the pair) the mean is the latent. With this package's `note_prior`:
+        `midi.get_note_mask` notes (`max_notes`) and their means.
       z_preconditioning_stack: layer applied to concat(global, note latents) per frame
-        (e.g. `nn.FcStackOut`); its output is the midi_decoder's 'z'.
-      global_prior, note_prior: treat the parameters as [mean, log-variance] halves of a
-        Gaussian: sample it (reparameterised; the mean when not training) and add the KL to
+        (e.g. `nn.FcStackOut`); its output is the midi_decoder's 'z' ('z_midi').
+      z_global_prior, z_note_prior: the original's prior objects (e.g.
+        `losses.GaussianPrior`): the model adds ``prior.get_losses_dict(z)`` to its losses,
+        then replaces the latent by ``prior(z)`` (a sample, in training and evaluation
+        alike). None (the original's default): no prior.
+      global_prior, note_prior: this package's priors (its models/midiae/z_midiae.gin binds
+        them; off by default): the parameters are [mean, log-variance] halves of a
+        Gaussian: sampled (reparameterised; the mean when not training) with the KL to
         N(0, 1) (summed over latent channels, averaged over examples / notes) times
-        `kl_weight` as 'kl_global_loss' / 'kl_note_loss'.
-      z_global_prior, z_note_prior: the original's names: a loss object called (mean,
-        log_var[, present]) replacing that KL loss (e.g. `losses.GaussianKLLoss`), which
-        also switches that prior on. (The original's prior objects also sample; here the
-        sampling is `midi.gaussian_sample`.)
+        `kl_weight` as 'kl_global_loss' / 'kl_note_loss'. Not together with the original's
+        prior object of the same latent.
+    Outputs add 'z_global', 'z_notes' (per frame), 'note_mask' and 'z_midi'.
     """
 
     def __init__(self, synthcoder=None, midi_encoder=None, midi_decoder=None, sg_before_midiae: bool = True,
                  reverb: bool = True, preprocessor=None, reconstruction_losses=None, qpitch_f0rec_loss=None,
                  pitch_f0rec_loss=None, pitch_qpitch_loss=None, midi_slowness_loss=None, mask_f0_loss: bool = True,
                  z_synth_encoders=None, z_global_encoders=None, z_note_encoder=None, z_preconditioning_stack=None,
-                 z_global_prior=None, z_note_prior=None, global_prior: bool = True, note_prior: bool = True,
+                 z_global_prior=None, z_note_prior=None, global_prior: bool = False, note_prior: bool = False,
                  kl_weight: float = 1e-3, **kwargs):
         super().__init__(synthcoder=synthcoder, midi_encoder=midi_encoder, midi_decoder=midi_decoder,
                          sg_before_midiae=sg_before_midiae, reverb=reverb, preprocessor=preprocessor,
                          reconstruction_losses=reconstruction_losses, qpitch_f0rec_loss=qpitch_f0rec_loss,
                          pitch_f0rec_loss=pitch_f0rec_loss, pitch_qpitch_loss=pitch_qpitch_loss,
                          midi_slowness_loss=midi_slowness_loss, mask_f0_loss=mask_f0_loss, **kwargs)
+        for ours, theirs, prior in (("global_prior", "z_global_prior", z_global_prior),
+                                    ("note_prior", "z_note_prior", z_note_prior)):
+            if prior is not None and (global_prior if ours == "global_prior" else note_prior):
+                raise ValueError(f"ZMidiAutoencoder: give either the original's {theirs} object or this "
+                                 f"package's {ours}=True, not both")
         self._z_synth_names = self._set_list("z_synth_encoder", z_synth_encoders)
         self._z_global_names = self._set_list("z_global_encoder", z_global_encoders)
         self.z_note_encoder = z_note_encoder
         self.z_preconditioning_stack = z_preconditioning_stack
-        self.global_prior = bool(global_prior) or z_global_prior is not None
-        self.note_prior = bool(note_prior) or z_note_prior is not None
+        self.global_prior, self.note_prior = bool(global_prior), bool(note_prior)
+        self.z_global_prior, self.z_note_prior = z_global_prior, z_note_prior
         self.kl_weight = float(kl_weight)
-        self.z_global_prior = z_global_prior or _weighted(
-            midi.GaussianKLLoss, self.kl_weight if self.global_prior else 0.0, name="kl_global_loss")
-        self.z_note_prior = z_note_prior or _weighted(
-            midi.GaussianKLLoss, self.kl_weight if self.note_prior else 0.0, name="kl_note_loss")
+        self.kl_global_loss = _weighted(midi.GaussianKLLoss, self.kl_weight if self.global_prior else 0.0,
+                                        name="kl_global_loss")
+        self.kl_note_loss = _weighted(midi.GaussianKLLoss, self.kl_weight if self.note_prior else 0.0,
+                                      name="kl_note_loss")
 
     def _set_list(self, prefix, layers):
         if layers is None:
@@ -424,19 +441,20 @@ class ZMidiAutoencoder(MidiAutoencoder):
     def _as_z(value):
         return value["z"] if isinstance(value, dict) else value
 
+    @staticmethod
+    def per_frame(z, n_frames: int):
+        """`[batch, n]` tiled, or `[batch, m, n]` linearly resampled, to `[batch, n_frames, n]`."""
+        if z.shape.rank == 2:
+            return tf.tile(z[:, tf.newaxis, :], [1, n_frames, 1])
+        return z if z.shape[1] == n_frames else core.resample(z, n_frames)
+
     def encode(self, features, training=True):
         features = super().encode(features, training=training)
         if self.z_synth_encoders:
             n_frames = features["f0_hz"].shape[1]
-            zs = []
-            for encoder in self.z_synth_encoders:
-                z = core.tf_float32(self._as_z(encoder(features, training=training)), "z_synth")
-                if z.shape.rank == 2:
-                    z = tf.tile(z[:, tf.newaxis, :], [1, n_frames, 1])
-                elif z.shape[1] != n_frames:
-                    z = core.resample(z, n_frames)
-                zs.append(z)
-            features["z"] = tf.concat(zs, axis=-1)
+            features["z"] = tf.concat(
+                [self.per_frame(core.tf_float32(self._as_z(encoder(features, training=training)), "z_synth"),
+                                 n_frames) for encoder in self.z_synth_encoders], axis=-1)
         return features
 
     @staticmethod
@@ -446,38 +464,57 @@ class ZMidiAutoencoder(MidiAutoencoder):
             raise ValueError(f"a Gaussian prior needs an even number of latent parameters, got {params.shape}")
         return tf.split(params, 2, axis=-1)
 
-    def midi_z(self, outputs, pitch, velocity, training=False):
-        n_frames = pitch.shape[1]
-        parts = []
-        if self.z_global_encoders:
-            params = []
-            for encoder in self.z_global_encoders:
-                z = core.tf_float32(self._as_z(encoder(outputs, training=training)), "z_global")
-                params.append(tf.reduce_mean(z, axis=1) if z.shape.rank == 3 else z)
-            z_global = tf.concat(params, axis=-1)
-            if self.global_prior:
-                mean, log_var = self.split_prior(z_global)
-                z_global = midi.gaussian_sample(mean, log_var, training)
-                if self.compute_losses:
-                    self._update_losses_dict(self.z_global_prior, mean, log_var)
+    def _apply_prior(self, prior, z):
+        """The original's prior object: its losses, then its sample."""
+        self._update_losses_dict(prior, z)
+        return prior(z)
+
+    def z_global_encode(self, outputs, n_frames: int, training=False):
+        """The global latent `[batch, n_frames, n]` (see the class doc), or None."""
+        zs = [core.tf_float32(self._as_z(encoder(outputs, training=training)), "z_global")
+              for encoder in self.z_global_encoders]
+        if not zs:
+            return None
+        if self.global_prior:  # this package's: a Gaussian per example
+            z_global = tf.concat([tf.reduce_mean(z, axis=1) if z.shape.rank == 3 else z for z in zs], axis=-1)
+            mean, log_var = self.split_prior(z_global)
+            z_global = midi.gaussian_sample(mean, log_var, training)
+            if self.compute_losses:
+                self._update_losses_dict(self.kl_global_loss, mean, log_var)
             outputs["z_global"] = z_global
-            parts.append(tf.tile(z_global[:, tf.newaxis, :], [1, n_frames, 1]))
-        if self.z_note_encoder is not None:
+            return self.per_frame(z_global, n_frames)
+        z_global = tf.concat([self.per_frame(z, n_frames) for z in zs], axis=-1)
+        if self.z_global_prior is not None:
+            z_global = self._apply_prior(self.z_global_prior, z_global)
+        outputs["z_global"] = z_global
+        return z_global
+
+    def z_note_encode(self, outputs, pitch, velocity, training=False):
+        """The note latent `[batch, n_frames, n]` (see the class doc), or None."""
+        if self.z_note_encoder is None:
+            return None
+        frames = core.tf_float32(self._as_z(self.z_note_encoder(outputs, training=training)), "z_note")
+        if self.note_prior:  # this package's notes and Gaussian
             note_pitch = tf.stop_gradient(pitch * tf.cast(velocity > 0.0, tf.float32))
             note_mask = midi.get_note_mask(note_pitch, self.max_notes)
-            frame_params = core.tf_float32(self._as_z(self.z_note_encoder(outputs, training=training)), "z_note")
-            note_params, _ = midi.get_note_moments(frame_params, note_mask)  # [batch, notes, n]
-            if self.note_prior:
-                mean, log_var = self.split_prior(note_params)
-                note_z = midi.gaussian_sample(mean, log_var, training)
-                if self.compute_losses:
-                    present = tf.cast(midi.get_note_lengths(note_mask) > 0.0, tf.float32)
-                    self._update_losses_dict(self.z_note_prior, mean, log_var, present=present)
-            else:
-                note_z = note_params
-            z_note = tf.einsum("btn,bnc->btc", note_mask, note_z)
-            outputs.update(z_note=z_note, note_mask=note_mask)
-            parts.append(z_note)
+            note_params, _ = midi.get_note_moments(frames, note_mask)  # [batch, notes, n]
+            mean, log_var = self.split_prior(note_params)
+            note_z = midi.gaussian_sample(mean, log_var, training)
+            if self.compute_losses:
+                present = tf.cast(midi.get_note_lengths(note_mask) > 0.0, tf.float32)
+                self._update_losses_dict(self.kl_note_loss, mean, log_var, present=present)
+            z_notes = tf.einsum("btn,bnc->btc", note_mask, note_z)
+        else:  # the original's regions and pooling
+            note_mask = nn.get_note_mask(tf.stop_gradient(pitch))
+            pooled = nn.pool_over_notes(frames, note_mask)  # (mean, std) per frame
+            z_notes = pooled[0] if self.z_note_prior is None else self._apply_prior(self.z_note_prior, pooled)
+        outputs.update(z_notes=z_notes, note_mask=note_mask)
+        return z_notes
+
+    def midi_z(self, outputs, pitch, velocity, training=False):
+        n_frames = pitch.shape[1]
+        parts = [z for z in (self.z_global_encode(outputs, n_frames, training),
+                             self.z_note_encode(outputs, pitch, velocity, training)) if z is not None]
         if not parts:
             return None
         z = tf.concat(parts, axis=-1)
