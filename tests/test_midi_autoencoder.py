@@ -433,6 +433,29 @@ def test_the_originals_db_controls_and_zeroed_velocities_unless_the_package_conf
         build([MIDIAE], extra=["MidiAutoencoder.control_scale = 'linear'"])
 
 
+@pytest.mark.parametrize("controls_stopped", [False, True])
+def test_parameter_losses_train_the_synthcoder_unless_the_package_configs_stop_them(notes, controls_stopped):
+    """The original's sg_before_midiae stops the gradient only into the MIDI encoder: its
+    amps / hd / noise losses pull the synthcoder toward the MIDI branch too. The package's
+    midiae.gin also stops the controls (stop_gradient_controls = True). The MIDI encoder's
+    pitch never trains the synthcoder."""
+    model = build([MIDIAE, MIDI_ENCODER_MIXIN],
+                  extra=[f"MidiAutoencoder.stop_gradient_controls = {controls_stopped}"])
+    model(notes)
+    synthcoder = model.synthcoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        outputs, losses = model(notes, return_losses=True)
+        param_losses = losses["amps_loss"] + losses["hd_loss"] + losses["noise_loss"]
+    grads = [g for g in tape.gradient(param_losses, synthcoder) if g is not None]
+    norm = float(tf.linalg.global_norm(grads)) if grads else 0.0
+    if controls_stopped:
+        assert norm == 0.0
+    else:
+        assert norm > 1e-4
+    pitch_grads = tape.gradient(outputs["z_pitch"], synthcoder)
+    assert all(g is None for g in pitch_grads)
+
+
 def test_the_originals_pianoroll_is_a_one_hot_of_the_pitch_ignoring_velocity():
     """`MidiAutoencoder.midi_to_pianoroll(q_pitch, q_vel, piano_keys=128, thresh=20.0)`:
     key int(pitch) (truncated) lit with 1, pitches <= 20 (silence included) at key 0,

@@ -100,8 +100,8 @@ class MidiAutoencoder(Model):
         features `note_active_velocities` * `note_active_frame_indices` `[batch, n_frames, 128]`.
       midi_decoder: `MidiToHarmonicDecoder`-like layer, {'pitch', 'velocity'[, 'z']} -> the
         same controls plus 'f0_midi' and 'f0_hz'.
-      sg_before_midiae: the MIDI branch sees (and is compared with) the synthcoder's
-        controls through a stop-gradient, so its losses do not train the synthcoder.
+      sg_before_midiae: the MIDI encoder reads the synthcoder's controls (and f0) through a
+        stop-gradient, so transcribing does not train the synthcoder (the original's).
       reverb: add a trainable FilteredNoiseReverb after the synths.
       preprocessor: features -> {'f0_hz', 'f0_scaled', 'ld_scaled' | 'pw_scaled', ...}.
       reconstruction_losses: a loss (e.g. a `LossGroup`) or list of losses called with the
@@ -127,6 +127,11 @@ class MidiAutoencoder(Model):
       processor_group: overrides the built-in synthesizer (same input keys).
       losses: more loss objects called with the outputs dict.
       stop_gradient: this package's name of `sg_before_midiae` (wins when given).
+      stop_gradient_controls: with `sg_before_midiae`, also stop the gradient of the
+        controls in the outputs ('amps', 'hd', 'noise', which the parameter losses compare
+        with the MIDI branch's and the note encoder reads), so that no MIDI-branch loss
+        trains the synthcoder. False (the original's): the parameter losses pull both
+        branches. This package's models/midiae/*.gin bind True.
       f0_audio_gradient: let the audio losses on `midi_audio` train the midi_decoder's f0
         (off by default: the gradient of a spectral loss with respect to a harmonic
         oscillator's f0 goes through the accumulated phase; measured on a fresh model it is
@@ -150,7 +155,8 @@ class MidiAutoencoder(Model):
                  f0_audio_gradient: bool = False, f0_mask_semitones: float = 2.0, pitch_weight: float = 0.0,
                  pitch_margin: float = 0.5, pitch_qt_weight: float = 0.0, pitch_qt_margin: float = 1.0,
                  pitch_q_weight: float = 0.0, slowness_weight: float = 0.0, min_note_length: int = 8,
-                 max_notes: int = 64, control_scale: str = "db", use_velocity: bool = False, **kwargs):
+                 max_notes: int = 64, control_scale: str = "db", use_velocity: bool = False,
+                 stop_gradient_controls: bool = False, **kwargs):
         super().__init__(**kwargs)
         if control_scale not in CONTROL_SCALES:
             raise ValueError(f"{type(self).__name__}: control_scale must be one of {CONTROL_SCALES}, "
@@ -174,6 +180,7 @@ class MidiAutoencoder(Model):
         self.processor_group = processor_group if processor_group is not None else build_processor_group(reverb)
         self.loss_objs = _as_list(losses)
         self.stop_gradient = bool(stop_gradient)
+        self.stop_gradient_controls = bool(stop_gradient_controls)
         self.mask_f0_loss = bool(mask_f0_loss)
         self.f0_audio_gradient = bool(f0_audio_gradient)
         self.f0_mask_semitones = float(f0_mask_semitones)
@@ -274,15 +281,17 @@ class MidiAutoencoder(Model):
         synth_audio, synth_processed = self.synthesize(synth_params, f0_hz)
         f0_midi = core.hz_to_midi(f0_hz)
         amps, hd, noise = self.scaled_controls(synth_processed)
-        if self.stop_gradient:
+        if self.stop_gradient and self.stop_gradient_controls:
             amps, hd, noise = (tf.stop_gradient(x) for x in (amps, hd, noise))
         outputs.update(synth_audio=synth_audio, f0_midi=f0_midi, amps=amps, hd=hd, noise=noise,
                        amps_scaled=amps, hd_scaled=hd, noise_scaled=noise)  # the original's names
 
         # MIDI.
         if self.midi_encoder is not None:
-            encoded = self.midi_encoder({"f0_midi": tf.stop_gradient(f0_midi), "amps": amps, "hd": hd,
-                                         "noise": noise}, training=training)
+            encoder_inputs = {"f0_midi": f0_midi, "amps": amps, "hd": hd, "noise": noise}
+            if self.stop_gradient:
+                encoder_inputs = {k: tf.stop_gradient(v) for k, v in encoder_inputs.items()}
+            encoded = self.midi_encoder(encoder_inputs, training=training)
             z_pitch, pitch, velocity = encoded["z_pitch"], encoded["q_pitch"], encoded["q_vel"]
             pianoroll = midi.velocity_pianoroll(pitch, velocity)
         else:
