@@ -20,10 +20,10 @@ Training modes, chosen by the features passed in:
     as the original tells them apart, 'synthetic' (the part with 'sin_amps') and 'real'.
     Also accepted (with `zipped_parts`): one dict whose every key is `<part>/<feature>`
     (e.g. `synthetic/audio`, ..., `real/audio`; parts in sorted name order). The parts' audio is
-    concatenated on the batch axis for one forward pass; the
-    outputs come back whole (unprefixed) and split per part (`<part>/<output>`; the
-    original returns only its real part's), and each part's losses are computed on its own
-    examples and named `<part>/<loss>`. A part with true controls gets the supervised
+    concatenated on the batch axis for one forward pass; the unprefixed outputs are the
+    real part's (the first part without true controls), as the original returns them (its
+    tensors, no nested views), and every part's are also there as `<part>/<output>`; each
+    part's losses are computed on its own examples and named `<part>/<loss>`. A part with true controls gets the supervised
     losses; the unsupervised ones of the original's loss arguments only the other parts.
 
 Loss names: this package's grouped losses (each loss object's `name`, prefixed by its branch):
@@ -414,8 +414,10 @@ class InverseSynthesis(Model):
         audios = [core.ensure_audio(part["audio"], f"{name}/audio") for name, part in parts.items()]
         outputs = self.forward(tf.concat(audios, axis=0), training=training)
         whole = {key: value for key, value in outputs.items()
-                 if not isinstance(value, dict)}  # as the original: nested views stay whole
-        start = 0
+                 if not isinstance(value, dict)}  # as the original: no nested views
+        real = next((name for name, part in parts.items() if "sin_amps" not in part),
+                    next(iter(parts)))
+        outputs, start = {}, 0
         for (name, part), audio in zip(parts.items(), audios):
             size = audio.shape[0] if audio.shape[0] is not None else tf.shape(audio)[0]
             part_outputs = {key: value[start:start + size] for key, value in whole.items()}
@@ -423,6 +425,8 @@ class InverseSynthesis(Model):
             if self.compute_losses:
                 self._add_losses(part, part_outputs, prefix=f"{name}/", zipped=True)
             outputs.update({f"{name}/{key}": value for key, value in part_outputs.items()})
+            if name == real:
+                outputs.update(part_outputs)
         return outputs
 
     # ------------------------------------------------------------------ losses
