@@ -23,8 +23,9 @@ Training modes, chosen by the features passed in:
     concatenated on the batch axis for one forward pass; the unprefixed outputs are the
     real part's (the first part without true controls), as the original returns them (its
     tensors, no nested views), and every part's are also there as `<part>/<output>`; each
-    part's losses are computed on its own examples and named `<part>/<loss>`. A part with true controls gets the supervised
-    losses; the unsupervised ones of the original's loss arguments only the other parts.
+    part's losses are computed on its own examples and named `<part>/<loss>`. A part with
+    true controls gets the supervised losses; the unsupervised ones of the original's loss
+    arguments only the other parts.
 
 Loss names: this package's grouped losses (each loss object's `name`, prefixed by its branch):
   sin_<audio loss>, harm_<audio loss>        audio_losses on sin_audio / harm_audio;
