@@ -297,28 +297,26 @@ def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = T
 
 
 def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> np.ndarray:
-    """STFT in numpy (librosa, not differentiable), one example at a time: periodic Hann
-    window of frame_size, FFT of frame_size, frames from the start (`pad_end` pads the end
-    as 'same').
+    """STFT in numpy (not differentiable), as librosa's `stft(center=False)`: periodic Hann
+    window of frame_size, FFT of frame_size, frames from the start every hop (`pad_end` pads
+    the end as 'same').
 
     Args:
       audio: numpy `[n_samples]` or `[batch, n_samples]`.
 
     Returns:
-      complex `[n_frames, frame_size // 2 + 1]` or `[batch, n_frames, frame_size // 2 + 1]`.
+      complex (complex64 for float32 audio) `[n_frames, frame_size // 2 + 1]` or
+      `[batch, n_frames, frame_size // 2 + 1]`.
     """
-    import librosa  # numpy-only path; imported on use.
-
-    hop = _hop_from_overlap(int(frame_size), overlap)
+    frame_size = int(frame_size)
+    hop = _hop_from_overlap(frame_size, overlap)
     audio = np.asarray(audio)
-    is_2d = audio.ndim == 2
     if pad_end:
-        audio = pad(audio, frame_size, hop, "same", axis=int(is_2d)).numpy()
-
-    def one(y):
-        return librosa.stft(y=y, n_fft=int(frame_size), hop_length=hop, center=False).T
-
-    return np.stack([one(a) for a in audio]) if is_2d else one(audio)
+        audio = pad(audio, frame_size, hop, "same", axis=int(audio.ndim == 2)).numpy()
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame_size) / frame_size)  # periodic Hann
+    frames = np.lib.stride_tricks.sliding_window_view(audio, frame_size, axis=-1)[..., ::hop, :]
+    complex_dtype = np.complex64 if audio.dtype == np.float32 else np.complex128
+    return np.fft.rfft(frames * window, axis=-1).astype(complex_dtype)
 
 
 @_no_autograph
