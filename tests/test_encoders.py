@@ -319,6 +319,7 @@ def test_resnet_sinusoidal_encoder_spread_frequencies_start_across_the_spectrum(
                   fft_size=512,
                   overlap=0.75, mel_bins=32, hz_min=20.0, hz_max=8000.0)
     audio = tf.constant(_tone(440.0)[np.newaxis])
+    tf.keras.utils.set_random_seed(0)  # untrained weights: a fixed draw (unseeded, it sometimes missed by > 2 st)
     shared = encoders.ResnetSinusoidalEncoder(**kwargs)(audio)["sin_freqs"].numpy()
     spread = encoders.ResnetSinusoidalEncoder(spread_frequencies=True, **kwargs)(audio)["sin_freqs"].numpy()
     midi = lambda hz: 69.0 + 12.0 * np.log2(hz / 440.0)  # noqa: E731
