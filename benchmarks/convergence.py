@@ -207,9 +207,9 @@ def converge(params: dict, run: str, steps: int, every: int, seconds: float | No
         train = dict(train, seed=int(seed))
         params = dict(params, train=train)
     seed = train["seed"]
-    import keras
+    from ddsp_models.training.reproducibility import seed_training
 
-    keras.utils.set_random_seed(int(seed))
+    seed_training(int(seed))  # weight initialisation, deterministic graphs
     prefix, keys = warm_start_checkpoint(params, run, warm_start_dir, no_warm_start, runs_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)

@@ -114,15 +114,14 @@ def _tasks() -> TrainTasks:
     @task(name="build-model", **options)
     def build_model_task(provider, batch_size: int, strategy=None, seed: int | None = None,
                          max_nonfinite_steps: int = 0, precision: str = "float32"):
-        import keras
-
         from ddsp_models.training import models
         from ddsp_models.training.precision import precision_scope
+        from ddsp_models.training.reproducibility import seed_training
         from ddsp_models.training.trainer import Trainer, get_strategy
 
         strategy = strategy or get_strategy()
-        if seed is not None:  # weight initialisation
-            keras.utils.set_random_seed(seed)
+        if seed is not None:  # weight initialisation, deterministic graphs (again: this thread)
+            seed_training(seed)
         with strategy.scope(), precision_scope(precision):
             model = models.get_model()
             trainer = Trainer(model, strategy, seed=seed,
@@ -321,6 +320,7 @@ def make_train_flow():
                    folders: dict) -> dict:
         """Trains one run of the params file in checkpointed chunks (`folders`: the
         dataset's, the runs' and the plots' folders, `run_config.Folders`)."""
+        from ddsp_models.training.reproducibility import deterministic_graphs
         from ddsp_models.training.train_loop import TrainingSession, chunk_ends, format_seconds
         from ddsp_models.training.trainer import get_strategy, is_chief, worker_save_dir
 
@@ -331,6 +331,8 @@ def make_train_flow():
             folders = run_config.Folders.of(folders)
             runs_dir = folders.get("runs_dir")
             train = params["train"]
+            if train["seed"] is not None:  # before any traced function runs, on any thread
+                deterministic_graphs()
             # Before any other TensorFlow work (multi-worker collectives start with it).
             strategy = get_strategy(kind=train["strategy"])
             # Workers other than the chief keep their own copy (README: several machines).

@@ -24,12 +24,12 @@ import math
 import os
 import time
 
-import keras
 import tensorflow as tf
 
 from ddsp_models.checks import non_negative_int, positive_int
 from ddsp_models.gin_utils import register
 from ddsp_models.training import checkpoints
+from ddsp_models.training.reproducibility import seed_training
 from ddsp_models.training.summaries import ValidationSummaries, scalar_summary
 
 logger = logging.getLogger(__name__)
@@ -427,8 +427,8 @@ def run_train(save_dir, gin_files=(), gin_bindings=(), gin_search_paths=(), stra
               operative_config_dir=save_dir if os.path.isdir(save_dir) else None)
     strategy = strategy or get_strategy()
     seed = configured_seed()
-    if seed is not None:  # weight initialisation (and any other Python/numpy/TF draws)
-        keras.utils.set_random_seed(seed)
+    if seed is not None:  # weight initialisation, deterministic graphs
+        seed_training(seed)
     with strategy.scope(), precision_scope(precision):
         model = models.get_model()
         trainer = Trainer(model, strategy)
