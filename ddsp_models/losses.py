@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddsp_models import core, spectral_ops
-from ddsp_models.checks import non_negative_float
+from ddsp_models.checks import non_negative_float, positive_int
 from ddsp_models.core import DB_RANGE, hz_to_midi, safe_divide, safe_log, tf_float32
 from ddsp_models.crepe_wrappers import EmbeddingCREPE as PretrainedCREPE  # the original's losses.PretrainedCREPE
 from ddsp_models.gin_utils import register
@@ -24,9 +24,10 @@ from ddsp_models.gin_utils import register
 TensorDict = Dict[str, tf.Tensor]
 LOSS_TYPES = ("L1", "L2", "COSINE")
 SPECTRAL_OVERLAP = 0.75  # overlap of the STFT frames of SpectralLoss.
-# Loudness term of SpectralLoss: compute_loudness's defaults with 2048-point frames, as the
-# original (passed explicitly, so gin bindings of compute_loudness do not change the loss).
-LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, n_fft=2048, range_db=DB_RANGE, ref_db=0.0,
+# Loudness term of SpectralLoss: compute_loudness's defaults (passed explicitly, so gin
+# bindings of compute_loudness do not change the loss); the frame size is the loss's
+# `loudness_n_fft` (the original's 2048 by default).
+LOUDNESS_ARGS = dict(sample_rate=16000, frame_rate=250, range_db=DB_RANGE, ref_db=0.0,
                      use_tf=True, padding="center")
 # The original's factor per CREPE layer (PretrainedCREPEEmbeddingLoss's weight is 20 x it).
 CREPE_EMBEDDING_SCALES = {
@@ -190,9 +191,10 @@ class SpectralLoss(Loss):
         that keeps growing as a partial moves further from its target);
       logmag_weight: natural-log magnitudes (floored at 1e-5);
     and, once for the whole signal, loudness_weight: A-weighted loudness in dB
-    (spectral_ops.compute_loudness with 2048-sample frames, its other defaults: 16 kHz audio,
-    250 Hz, 80 dB range, 'center' framing). Terms whose weight is 0 are not computed. The
-    loss is the weighted sum over terms and scales.
+    (spectral_ops.compute_loudness with `loudness_n_fft`-sample frames, the original's 2048 by
+    default, and its other defaults: 16 kHz audio, 250 Hz, 80 dB range, 'center' framing;
+    512 is the frame of the features' loudness and of the loudness metric). Terms whose
+    weight is 0 are not computed. The loss is the weighted sum over terms and scales.
 
     Call: `loss(target_audio, audio, weights=None)` with audio `[batch, n_samples]` and
     optional weights (see mean_difference; `[batch]` weighs each example). Returns a float32
@@ -202,7 +204,7 @@ class SpectralLoss(Loss):
     def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type: str = "L1",
                  mag_weight: float = 1.0, delta_time_weight: float = 0.0, delta_freq_weight: float = 0.0,
                  cumsum_freq_weight: float = 0.0, logmag_weight: float = 0.0, loudness_weight: float = 0.0,
-                 name: str = "spectral_loss", **kwargs):
+                 loudness_n_fft: int = 2048, name: str = "spectral_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         if isinstance(fft_sizes, (int, str)) or not fft_sizes:
             raise ValueError(f"`fft_sizes` must be a non-empty sequence of FFT sizes, got {fft_sizes!r}.")
@@ -217,13 +219,14 @@ class SpectralLoss(Loss):
         self.cumsum_freq_weight = non_negative_float("`cumsum_freq_weight`", cumsum_freq_weight)
         self.logmag_weight = non_negative_float("`logmag_weight`", logmag_weight)
         self.loudness_weight = non_negative_float("`loudness_weight`", loudness_weight)
+        self.loudness_n_fft = positive_int("`loudness_n_fft`", loudness_n_fft)
 
     def get_config(self):
         config = super().get_config()
         config.update(fft_sizes=self.fft_sizes, loss_type=self.loss_type, mag_weight=self.mag_weight,
                       delta_time_weight=self.delta_time_weight, delta_freq_weight=self.delta_freq_weight,
                       cumsum_freq_weight=self.cumsum_freq_weight, logmag_weight=self.logmag_weight,
-                      loudness_weight=self.loudness_weight)
+                      loudness_weight=self.loudness_weight, loudness_n_fft=self.loudness_n_fft)
         return config
 
     def _spectral_terms(self):
@@ -257,8 +260,8 @@ class SpectralLoss(Loss):
                     term = _mean_difference(transform(target_mag), transform(value_mag), self.loss_type, weights)
                 loss += weight * term
         if self.loudness_weight > 0.0:
-            target = spectral_ops.compute_loudness(target_audio, **LOUDNESS_ARGS)
-            value = spectral_ops.compute_loudness(audio, **LOUDNESS_ARGS)
+            target = spectral_ops.compute_loudness(target_audio, n_fft=self.loudness_n_fft, **LOUDNESS_ARGS)
+            value = spectral_ops.compute_loudness(audio, n_fft=self.loudness_n_fft, **LOUDNESS_ARGS)
             loss += self.loudness_weight * _mean_difference(target, value, self.loss_type, weights)
         return loss
 

@@ -272,3 +272,25 @@ def test_pretrained_crepe_embedding_loss():
     assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
     assert not loss.trainable_weights  # CREPE stays frozen
     assert list(loss.get_losses_dict(target, audio)) == ["pretrained_crepe_embedding_loss"]
+
+
+@pytest.mark.parametrize("n_fft", [2048, 512])
+def test_loudness_term_is_the_mean_absolute_loudness_difference_in_db_at_its_frame_size(n_fft):
+    """loudness_weight x mean |loudness(target) - loudness(audio)| (A-weighted dB, frames of
+    loudness_n_fft samples; 2048 is the original's, 512 the features' and the metric's)."""
+    from ddsp_models import spectral_ops
+
+    target = np.concatenate([harmonic(220.0), 0.5 * harmonic(330.0)])
+    audio = np.concatenate([0.25 * harmonic(220.0), harmonic(330.0) + 0.05 * noise((1, N_SAMPLES))])
+    loss = losses.SpectralLoss(mag_weight=0.0, loudness_weight=0.5, loudness_n_fft=n_fft)
+    expected = 0.5 * np.mean(np.abs(
+        spectral_ops.compute_loudness(target, 16000, 250, n_fft=n_fft, use_tf=False)
+        - spectral_ops.compute_loudness(audio, 16000, 250, n_fft=n_fft, use_tf=False)))
+    assert expected > 1.0  # a 12 dB quieter first example
+    np.testing.assert_allclose(float(loss(target, audio)), expected, rtol=1e-4)
+    assert losses.SpectralLoss.from_config(loss.get_config()).loudness_n_fft == n_fft
+
+
+def test_loudness_frame_size_must_be_positive():
+    with pytest.raises(ValueError, match="loudness_n_fft"):
+        losses.SpectralLoss(loudness_weight=1.0, loudness_n_fft=0)
