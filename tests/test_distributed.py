@@ -199,15 +199,17 @@ def test_two_workers_train_the_weights_of_one_process_with_the_same_global_batch
 
     root = multi_worker["root"]
     assert "2 workers" in multi_worker["logs"][0] and "2 replicas" in multi_worker["logs"][0]
-    for step, rtol, atol in ((1, 1e-6, 1e-7), (MW_STEPS, 1e-5, 2e-5)):
+    for step, rtol, atol in ((1, 1e-6, 1e-7), (MW_STEPS, 1e-5, 6e-5)):
         chief = _weights(root / "multi" / f"ckpt-{step}")
         other = _weights(root / "multi" / "worker-1" / f"ckpt-{step}")
         single = _weights(root / "single" / f"ckpt-{step}")
         assert len(single) > 10 and chief.keys() == single.keys() == other.keys()
         # Step 1 starts from identical weights: the update matches to float32 rounding of
-        # weights of magnitude ~1 (1e-7; measured 1.5e-8; 2e-7 to 3e-6 after step 2). Later
-        # steps start from weights that differ by that rounding, which this model's curved
-        # loss magnifies (~100x per step, see the Mirrored test above).
+        # weights of magnitude ~1 (1e-7; measured 1.5e-8). Later steps start from weights
+        # that differ by that rounding, which this model's curved loss magnifies (~100x per
+        # step, see the Mirrored test above): after step 2, 2e-7 to 3e-6 with grappler on,
+        # up to 2.1e-5 on 6 of 800 weights of one layer with it off (seeded runs turn it
+        # off). The step-1 bound is the one a wrong split of the global batch would break.
         for name, value in single.items():
             np.testing.assert_allclose(chief[name], value, rtol=rtol, atol=atol,
                                        err_msg=f"step {step}: {name}")
