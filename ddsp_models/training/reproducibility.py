@@ -15,7 +15,8 @@
   runs at seed 0 ended at loudness L1 5.8 to 11.1 dB. With it off, runs are bit-identical.
   On CPU it costs no measurable time (`benchmarks/train_step.py`, full-size model: the
   same step time within 3 % at batch 1, 4 and 16); on a GPU its fused kernels and layout
-  changes are given up (unmeasured here), which ``train.seed: null`` keeps.
+  changes are given up (unmeasured here); an unseeded run (the training CLI without a
+  ``train.seed`` binding) keeps them.
 
 The setting is process-wide and must come before the first traced function runs on any
 thread (each thread reads it when it first calls a function).
