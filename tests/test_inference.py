@@ -121,12 +121,12 @@ def test_transfer_shifts_pitch_mutes_quiet_parts_and_auto_adjusts(ae_run, tmp_pa
     assert abs(np.median(semitones(f0[confident], 659.255))) < 0.3
 
 
-def write_song(path, chord: bool = False):
+def write_song(path, chord: bool = False, spacing: float = 0.9):
     song = pretty_midi.PrettyMIDI()
     lead = pretty_midi.Instrument(program=40, name="lead")
     for i, pitch in enumerate((60, 64, 67)):
-        lead.notes.append(pretty_midi.Note(velocity=100, pitch=pitch, start=0.2 + 0.9 * i,
-                                           end=0.6 + 0.9 * i))
+        lead.notes.append(pretty_midi.Note(velocity=100, pitch=pitch, start=0.2 + spacing * i,
+                                           end=0.6 + spacing * i))
     if chord:
         lead.notes.append(pretty_midi.Note(velocity=80, pitch=72, start=0.3, end=0.5))
     song.instruments.append(lead)
@@ -137,7 +137,11 @@ def write_song(path, chord: bool = False):
 @pytest.mark.parametrize("config", ["models/midiae/midiae.gin", "models/midiae/z_midiae.gin"])
 def test_midi_file_renders_its_notes_and_silence_between(config, tmp_path):
     run = run_folders.load_run(make_midi_run(tmp_path / "run", config))
-    song = write_song(tmp_path / "song.mid")
+    # The package's configs hold the pitch between notes: the voice sounds its learnt release
+    # for RELEASE_SECONDS after each note, then it is muted.
+    assert run.model.hold_pitch
+    release, spacing = inference.RELEASE_SECONDS, 1.5
+    song = write_song(tmp_path / "song.mid", spacing=spacing)
     out = str(tmp_path / "song.wav")
     result = inference.render_midi(run, song, out, chunk_seconds=0.5, progress=False, plot=False,
                                    tempo=1.0)
@@ -145,13 +149,17 @@ def test_midi_file_renders_its_notes_and_silence_between(config, tmp_path):
     assert y.size == int(round(result["seconds"] * SR)) and os.path.isfile(result["stems"]["lead"])
     f0, confidence = crepe.compute_f0(y, SR, 250, capacity="tiny")
     for i, pitch in enumerate((60, 64, 67)):
-        frames = slice(int((0.25 + 0.9 * i) * 250), int((0.55 + 0.9 * i) * 250))
+        frames = slice(int((0.25 + spacing * i) * 250), int((0.55 + spacing * i) * 250))
         hz = 440.0 * 2 ** ((pitch - 69) / 12)
         assert abs(np.median(semitones(f0[frames], hz))) < 0.3, (i, np.median(f0[frames]))
-        note = y[int((0.3 + 0.9 * i) * SR):int((0.5 + 0.9 * i) * SR)]
-        # Between notes (after the 0.25 s reverb): silent.
-        gap = y[int((0.6 + 0.9 * i + 0.27) * SR):int((1.08 + 0.9 * i) * SR)]
-        assert rms_db(gap) < rms_db(note) - 60, i
+        end = 0.6 + spacing * i
+        note = y[int((end - 0.3) * SR):int((end - 0.1) * SR)]
+        # The release is not muted; after it and the 0.25 s reverb, silence.
+        tail = y[int((end + 0.05) * SR):int((end + release - 0.05) * SR)]
+        assert rms_db(tail) > rms_db(note) - 40, i
+        if i < 2:
+            gap = y[int((end + release + 0.27) * SR):int((end + spacing - 0.42) * SR)]
+            assert rms_db(gap) < rms_db(note) - 60, i
     assert rms_db(y[:int(0.15 * SR)]) < -100
 
 

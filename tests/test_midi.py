@@ -47,6 +47,26 @@ def test_pianoroll_round_trip_and_note_values():
         midi.pianoroll_to_midi(np.zeros([1, 4, 12], np.float32))
 
 
+def test_hold_pitch_keeps_the_last_notes_pitch_through_silence_and_routes_the_gradient():
+    pitch = tf.constant([[0, 60, 60, 0, 0, 62, 0, 0],     # silence before, gaps, release
+                         [0, 0, 0, 0, 0, 0, 0, 0],        # no note: unchanged
+                         [70, 0, 71, 71, 0, 0, 0, 69]], tf.float32)
+    velocity = tf.cast(pitch > 0, tf.float32) * 90.0
+    with tf.GradientTape() as tape:
+        tape.watch(pitch)
+        held = midi.hold_pitch(pitch, velocity)
+        weighted = tf.reduce_sum(held[..., 0] * tf.range(1.0, 9.0))
+    np.testing.assert_array_equal(held.numpy()[..., 0], [[60, 60, 60, 60, 60, 62, 62, 62],
+                                                         [0, 0, 0, 0, 0, 0, 0, 0],
+                                                         [70, 70, 71, 71, 71, 71, 71, 69]])
+    assert held.shape == (3, 8, 1)
+    # Each output frame's gradient lands on the sounding frame it copies (weights 1..8).
+    np.testing.assert_array_equal(tape.gradient(weighted, pitch).numpy(),
+                                  [[0, 1 + 2, 3 + 4 + 5, 0, 0, 6 + 7 + 8, 0, 0],
+                                   [1, 2, 3, 4, 5, 6, 7, 8],
+                                   [1 + 2, 0, 3, 4 + 5 + 6 + 7, 0, 0, 0, 8]])
+
+
 def test_note_mask_splits_runs_of_equal_pitch():
     pitch = tf.constant([[0, 60, 60, 62, 62, 62, 0, 62, 61, 61]], tf.float32)
     mask = midi.get_note_mask(pitch, max_notes=5).numpy()[0]

@@ -82,9 +82,17 @@ def test_ground_truth_midi_comes_from_the_note_features(notes):
     np.testing.assert_array_equal(outputs["q_pitch"].numpy(), pitch.numpy())
     np.testing.assert_array_equal(midi.velocity_pianoroll(pitch, velocity).numpy(), roll)
     np.testing.assert_array_equal(outputs["q_pitch"].numpy()[:, 0, 0], notes["pitches"][:, 0])
-    # f0 loss mask: on inside notes (f0 = pitch), off in the gaps (pitch 0, f0 held).
+    # The package's configs hold the decoder's pitch through the gaps (the last note's), so
+    # the f0 loss covers the gaps too, where the fixture's f0 rings on at that pitch.
     sounding = roll.max(-1) > 0
-    weights = outputs["f0_loss_weights"].numpy()[..., 0]
+    assert np.any(~sounding)
+    np.testing.assert_array_equal(outputs["decoder_pitch"].numpy()[..., 0],
+                                  np_held_pitch(pitch.numpy()[..., 0]))
+    np.testing.assert_array_equal(outputs["f0_loss_weights"].numpy(), 1.0)
+    # The original's: pitch 0 in the gaps, so the f0 loss is off there.
+    original = build([MIDIAE], extra=["MidiAutoencoder.hold_pitch = False"])(notes)
+    np.testing.assert_array_equal(original["decoder_pitch"].numpy(), original["q_pitch"].numpy())
+    weights = original["f0_loss_weights"].numpy()[..., 0]
     assert np.all(weights[sounding] == 1.0) and np.all(weights[~sounding] == 0.0)
     without = {k: v for k, v in notes.items() if k != "note_active_velocities"}
     with pytest.raises(ValueError, match="note_active_velocities"):
@@ -296,6 +304,19 @@ def ground_truth_pitch(features):
     return np.where(roll.max(-1) > 0, roll.argmax(-1), 0).astype(np.float64)
 
 
+def np_held_pitch(pitch, sounding=None):
+    """`[batch, n_frames]` pitch with each silent frame (`sounding` False; default: pitch 0)
+    given the pitch of the last sounding frame (the first one's before it)."""
+    held = np.array(pitch, np.float64)
+    sounding = held > 0 if sounding is None else np.asarray(sounding)
+    for example, on in zip(held, sounding):
+        notes = np.flatnonzero(on)
+        for t in np.flatnonzero(~on):
+            before = notes[notes < t]
+            example[t] = example[before[-1] if before.size else notes[0]] if notes.size else 0.0
+    return held
+
+
 def check_param_losses(model, outputs, losses, f0_midi, q_pitch):
     """f0 (masked where the note is off pitch), amps, hd and noise losses, recomputed."""
     objs = loss_objects(model)
@@ -325,9 +346,10 @@ def test_ground_truth_midi_losses_equal_their_closed_forms_and_the_f0_loss_skips
     outputs, losses = model(features, training=False, return_losses=True)
     f0_midi, q_pitch = outputs["f0_midi"].numpy()[..., 0], ground_truth_pitch(features)
     np.testing.assert_allclose(f0_midi, np_midi(f0_hz), atol=1e-4)  # the input f0 in MIDI
-    mask = check_param_losses(model, outputs, losses, f0_midi, q_pitch)
+    mask = check_param_losses(model, outputs, losses, f0_midi, np_held_pitch(q_pitch))
     assert np.all(mask[0, 2:8] == 0.0) and np.all(mask[0, 8:12] == 1.0)
-    assert np.all(mask[q_pitch == 0] == 0.0)  # silence between notes: f0 held, no note
+    # Between notes the decoder's pitch is held, and the fixture's f0 rings on at it: scored.
+    assert np.any(q_pitch == 0) and np.all(mask[q_pitch == 0] == 1.0)
     # The spectral terms are the group's spectral losses of each branch against the audio.
     objs = loss_objects(model)
     for name, key in (("spectral_loss", "synth_audio"), ("midi_spectral_loss", "midi_audio")):
@@ -351,7 +373,7 @@ def test_encoded_midi_margin_pitch_and_slowness_losses_equal_their_closed_forms(
     np.testing.assert_allclose(f0, np_midi(features["f0_hz"]), atol=1e-4)
     z, q, vel = (outputs[k].numpy()[..., 0].astype(np.float64) for k in ("z_pitch", "q_pitch", "q_vel"))
     np.testing.assert_array_equal(q, np.round(z))
-    check_param_losses(model, outputs, losses, f0, q)
+    check_param_losses(model, outputs, losses, f0, np_held_pitch(q, vel > 0))
     expected = {
         "pitch_loss": model.pitch_weight * np.mean(np.maximum(np.abs(z - f0) - model.pitch_margin, 0.0)),
         "pitch_qt_loss": model.pitch_qt_weight * np.mean(np.maximum(np.abs(q - f0) - model.pitch_qt_margin, 0.0)),

@@ -72,9 +72,14 @@ from ddsp_models.training.run_folders import (
 
 log = logging.getLogger(__name__)
 
+# A MIDI model that holds its pitch between notes (`MidiAutoencoder.hold_pitch`) learnt the
+# release tails of its training audio: a MIDI voice keeps sounding this long after each
+# note's end (then muted, as every frame off a note is for the other models).
+RELEASE_SECONDS = 0.5
+
 __all__ = [  # this module's own names, then those of the modules it puts together
     "process_audio", "resynthesize", "transfer", "midi_voices", "render_midi", "main",
-    "DEFAULT_CHUNK_SECONDS", "DEFAULT_CONTEXT_SECONDS", "PLOT_SECONDS", "Features",
+    "RELEASE_SECONDS", "DEFAULT_CHUNK_SECONDS", "DEFAULT_CONTEXT_SECONDS", "PLOT_SECONDS", "Features",
     "compute_features",
     "frame_chunks", "ChunkRenderer", "ControlStream", "harmonic_amplitudes", "midi_latent",
     "noise_magnitudes", "noise_magnitudes_tf", "render", "reverb_impulse_response",
@@ -303,14 +308,18 @@ def render_midi(run: LoadedRun, midi_path, out_path: str, pitch_offset: int = 0,
     """Renders a MIDI file through a MIDI model's midi_decoder and synthesizer.
 
     Every voice (`midi_voices`) is rendered (frames outside its notes muted, with 20 ms
-    ramps; the reverb tail rings on); the voices of a track are summed into a stem
-    ``<out>_<track>.wav``; the stems are summed into `out_path` (scaled down when the mix
-    would clip; the gain is reported). Returns a summary dict.
+    ramps; the reverb tail rings on; a model with `hold_pitch` gets the pitch held between
+    notes and sounds `RELEASE_SECONDS` past each note's end, its learnt release); the
+    voices of a track are summed into a stem ``<out>_<track>.wav``; the stems are summed
+    into `out_path` (scaled down when the mix would clip; the gain is reported). Returns a
+    summary dict.
     """
     from ddsp_models.audio_io import write_wav
-    from ddsp_models.training import postprocessing
+    from ddsp_models.training import midi, postprocessing
 
     voices = midi_voices(midi_path, run.frame_rate, pitch_offset, tempo, polyphony)
+    holds = bool(getattr(run.model, "hold_pitch", False))
+    release_frames = int(round(RELEASE_SECONDS * run.frame_rate)) if holds else 0
     controls_z = midi_latent(run, instrument_id)
     n_frames = voices[0]["pitch"].size
     n_samples = n_frames * run.hop
@@ -318,10 +327,14 @@ def render_midi(run: LoadedRun, midi_path, out_path: str, pitch_offset: int = 0,
     stems = {}
     for i, voice in enumerate(voices):
         on = (voice["velocity"] > 0).astype(np.float64)
+        pitch = voice["pitch"]
+        if holds:
+            pitch = midi.hold_pitch(pitch[np.newaxis], voice["velocity"][np.newaxis]).numpy().reshape(-1)
+            on = (np.convolve(on, np.ones(release_frames + 1))[:on.size] > 0).astype(np.float64)
         gain = np.clip(postprocessing.smooth(on, 5), 0.0, 1.0)  # 20 ms ramps
         blocks = []
         render(run, ControlStream(run, "midi", midi_z=controls_z),
-               frame_chunks({"pitch": voice["pitch"], "velocity": voice["velocity"]}, chunk_frames),
+               frame_chunks({"pitch": pitch, "velocity": voice["velocity"]}, chunk_frames),
                n_samples, blocks.append, gain=gain, seed=seed + i, progress=progress,
                total_chunks=-(-n_frames // chunk_frames),
                desc=f"{voice['track']} voice {voice['voice']}")

@@ -63,6 +63,34 @@ def pianoroll_to_midi(pianoroll):
     return pitch, velocity
 
 
+def hold_pitch(pitch, velocity):
+    """Pitch held through the silent frames, as a synthesiser's voice keeps its note's pitch
+    through the release.
+
+    Args:
+      pitch: `[batch, n_frames(, 1)]` MIDI pitch.
+      velocity: `[batch, n_frames(, 1)]`; a frame sounds where it is > 0.
+
+    Returns:
+      `[batch, n_frames, 1]`: the pitch where the frame sounds; elsewhere the pitch of the
+      last sounding frame before it, or, before an example's first note, that note's pitch.
+      An example with no sounding frame keeps its pitch. The gradient flows to the sounding
+      frames' pitch.
+    """
+    pitch = core.ensure_3d(core.tf_float32(pitch, "pitch"), "pitch")[..., 0]
+    velocity = core.ensure_3d(core.tf_float32(velocity, "velocity"), "velocity")[..., 0]
+    sounding = velocity > 0.0
+    n_frames = tf.shape(pitch)[1]
+    frames = tf.broadcast_to(tf.range(n_frames)[tf.newaxis, :], tf.shape(pitch))
+    # Sounding frames first, in time order: entry k is the index of the (k + 1)-th one.
+    order = tf.argsort(tf.where(sounding, frames, frames + n_frames), axis=1, stable=True)
+    n_before = tf.math.cumsum(tf.cast(sounding, tf.int32), axis=1)  # sounding frames <= t
+    last = tf.gather(order, tf.maximum(n_before - 1, 0), batch_dims=1)
+    held = tf.where(sounding, pitch, tf.gather(pitch, last, batch_dims=1))
+    any_sounding = tf.reduce_any(sounding, axis=1, keepdims=True)
+    return tf.where(any_sounding, held, pitch)[..., tf.newaxis]
+
+
 def velocity_pianoroll(pitch, velocity):
     """(pitch, velocity) `[batch, n_frames(, 1)]` -> pianoroll `[batch, n_frames, 128]`
     (this package's roll, read by its note metrics and plots).

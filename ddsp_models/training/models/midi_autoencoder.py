@@ -138,6 +138,12 @@ class MidiAutoencoder(Model):
         about 2000x the f0 loss's and of no useful sign, and it drove the residual to its
         bound). Off, only the (masked) f0 loss trains f0, as in InverseSynthesis.
       f0_mask_semitones: see mask_f0_loss.
+      hold_pitch: the midi_decoder's pitch is held through the frames between notes
+        (`midi.hold_pitch`: the last note's pitch, with velocity 0), so that it can learn the
+        release tails of the audio at the note's pitch; the f0 loss and its mask use that
+        pitch too ('decoder_pitch'). False (the original's): pitch 0 between notes, where
+        the decoder's f0 is about 8 Hz and a recorded release tail cannot be matched.
+        'q_pitch' and 'pianoroll' are unchanged. This package's models/midiae/*.gin bind True.
       pitch_weight, pitch_margin: a MarginLoss 'pitch_loss' on (z_pitch, f0_midi).
       pitch_qt_weight, pitch_qt_margin: a MarginLoss 'pitch_qt_loss' on (q_pitch, f0_midi).
       pitch_q_weight: a MarginLoss (margin 0) 'pitch_q_loss' on (z_pitch, sg(q_pitch)).
@@ -156,13 +162,14 @@ class MidiAutoencoder(Model):
                  pitch_margin: float = 0.5, pitch_qt_weight: float = 0.0, pitch_qt_margin: float = 1.0,
                  pitch_q_weight: float = 0.0, slowness_weight: float = 0.0, min_note_length: int = 8,
                  max_notes: int = 64, control_scale: str = "db", use_velocity: bool = False,
-                 stop_gradient_controls: bool = False, **kwargs):
+                 stop_gradient_controls: bool = False, hold_pitch: bool = False, **kwargs):
         super().__init__(**kwargs)
         if control_scale not in CONTROL_SCALES:
             raise ValueError(f"{type(self).__name__}: control_scale must be one of {CONTROL_SCALES}, "
                              f"got {control_scale!r}")
         self.control_scale = control_scale
         self.use_velocity = bool(use_velocity)
+        self.hold_pitch = bool(hold_pitch)
         if stop_gradient is None:
             stop_gradient = sg_before_midiae
         if reconstruction_losses is not None:
@@ -305,7 +312,9 @@ class MidiAutoencoder(Model):
                        note_velocity=note_velocity)
 
         # Outer branch.
-        midi_inputs = {"pitch": pitch, "velocity": velocity}
+        decoder_pitch = midi.hold_pitch(pitch, note_velocity) if self.hold_pitch else pitch
+        outputs["decoder_pitch"] = decoder_pitch
+        midi_inputs = {"pitch": decoder_pitch, "velocity": velocity}
         z = self.midi_z(outputs, pitch, note_velocity, training=training)
         if z is not None:
             midi_inputs["z"] = z
@@ -315,7 +324,7 @@ class MidiAutoencoder(Model):
         midi_f0_hz = midi_params["f0_hz"] if self.f0_audio_gradient else tf.stop_gradient(midi_params["f0_hz"])
         midi_audio, midi_processed = self.synthesize(midi_params, midi_f0_hz)
         amps_pred, hd_pred, noise_pred = self.scaled_controls(midi_processed)
-        f0_loss_weights = (tf.cast(tf.abs(f0_midi - pitch) < self.f0_mask_semitones, tf.float32)
+        f0_loss_weights = (tf.cast(tf.abs(f0_midi - decoder_pitch) < self.f0_mask_semitones, tf.float32)
                            if self.mask_f0_loss else tf.ones_like(f0_midi))
         outputs.update(midi_audio=midi_audio, f0_midi_pred=midi_params["f0_midi"], f0_hz_pred=midi_params["f0_hz"],
                        amps_pred=amps_pred, hd_pred=hd_pred, noise_pred=noise_pred,
