@@ -306,9 +306,18 @@ def test_synthetic_notes_provider_yields_the_generator_notes_with_new_seeds_per_
     for key in ("audio", "f0_hz", "harm_dist", "noise_magnitudes"):
         want = np.concatenate([e[key].numpy() for e in expected])[:3]
         np.testing.assert_allclose(examples[key], want, rtol=1e-6, atol=1e-7, err_msg=key)
-    # A second pass draws new notes (seeds continue).
+    # A second pass of a repeated dataset draws new notes (the seeds continue: 7, 8).
+    _, two_passes = collect(provider.get_batch(1, repeats=2))
+    np.testing.assert_array_equal(two_passes["f0_hz"][:3], examples["f0_hz"])
+    third = generate_synthetic_notes(batch_size=2, n_seconds=0.25, frame_rate=100, n_harmonics=6,
+                                     n_noise_bands=9, seed=7)
+    np.testing.assert_allclose(two_passes["f0_hz"][3:5], third["f0_hz"].numpy(), rtol=1e-6)
+    # Each new dataset starts at the seed, however far another was read or prefetched.
+    ahead = iter(provider.get_batch(1, repeats=-1).prefetch(8))
+    for _ in range(5):
+        next(ahead)
     _, again = collect(provider.get_batch(1, repeats=1))
-    assert not np.allclose(again["f0_hz"], examples["f0_hz"])
+    np.testing.assert_array_equal(again["f0_hz"], examples["f0_hz"])
 
 
 def test_zipped_provider_yields_a_tuple_of_parts_and_checks_audio_lengths():
@@ -320,6 +329,10 @@ def test_zipped_provider_yields_a_tuple_of_parts_and_checks_audio_lengths():
     assert synthetic_batch["audio"].shape == real_batch["audio"].shape == (2, 320)
     assert synthetic_batch["sin_amps"].shape == (2, 2, 3) and real_batch["f0_hz"].shape == (2, 10)
     np.testing.assert_array_equal(real_batch["audio"], real.examples["audio"][:2])
+    # Unseeded while a part's order is; seeding it (train.seed) seeds only the unseeded parts.
+    assert real.seed is None and synthetic.seed == 0 and zipped.seed is None
+    zipped.seed = 3
+    assert (synthetic.seed, real.seed) == (0, 3) and zipped.seed == (0, 3)
     short = data.InMemoryProvider(synthetic_examples(n=3, n_samples=80, n_frames=5))
     with pytest.raises(ValueError, match=r"synthetic \(SyntheticNotesProvider\): 320 samples, "
                                          r"real \(InMemoryProvider\): 80 samples"):

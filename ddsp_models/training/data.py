@@ -12,6 +12,7 @@ Every provider yields dict examples with (at least) these features, one example 
 features ``[batch, n_frames]``. Names, shapes and units: `ddsp_models.training.features`.
 """
 import glob
+import itertools
 import os
 
 import numpy as np
@@ -412,7 +413,10 @@ class SyntheticNotesProvider(DataProvider):
       n_examples: examples per pass (None: endless).
       chunk_size: notes rendered per call of the generator.
       seed: the first chunk's seed; later chunks (and passes) use the following seeds, so a
-        repeated dataset keeps drawing new notes.
+        repeated dataset keeps drawing new notes. Every dataset `get_dataset` makes starts at
+        `seed`: how far another one was read (or prefetched ahead, which depends on thread
+        timing) changes nothing, so a seeded run is reproducible and a resumed one can skip
+        the batches it trained on.
     """
 
     def __init__(self, n_seconds: float = 4.0, sample_rate: int = 16000, frame_rate: int = 250,
@@ -429,7 +433,7 @@ class SyntheticNotesProvider(DataProvider):
             raise ValueError(f"SyntheticNotesProvider: `n_seconds` ({n_seconds!r}) must give at least 2 frames "
                              f"and `sample_rate` ({sample_rate}) be a multiple of `frame_rate` ({frame_rate})")
         self.n_samples = self.n_frames * (self.sample_rate // self.frame_rate)
-        self._next_seed = int(seed)
+        self.seed = int(seed)
 
     @property
     def output_signature(self) -> dict:
@@ -438,12 +442,14 @@ class SyntheticNotesProvider(DataProvider):
                   "sin_amps": [t, h], "sin_freqs": [t, h], "noise_magnitudes": [t, self.n_noise_bands]}
         return {k: tf.TensorSpec(shape=s, dtype=tf.float32) for k, s in shapes.items()}
 
-    def _generate(self):
+    def _generate(self, first_seed: int):
+        """One pass: chunks of notes drawn with seeds `first_seed`, `first_seed` + 1, ..."""
         from ddsp_models.training.synthetic_notes import generate_synthetic_notes
 
         produced = 0
-        while self.n_examples is None or produced < self.n_examples:
-            seed, self._next_seed = self._next_seed, self._next_seed + 1
+        for seed in itertools.count(int(first_seed)):
+            if self.n_examples is not None and produced >= self.n_examples:
+                return
             notes = generate_synthetic_notes(
                 batch_size=self.chunk_size, n_seconds=self.n_seconds, sample_rate=self.sample_rate,
                 frame_rate=self.frame_rate, n_harmonics=self.n_harmonics, n_noise_bands=self.n_noise_bands,
@@ -456,8 +462,16 @@ class SyntheticNotesProvider(DataProvider):
                 produced += 1
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        """The notes from `seed` on; each pass of the dataset repeated continues the seeds."""
         del shuffle  # every note is already random
-        return tf.data.Dataset.from_generator(self._generate, output_signature=self.output_signature)
+        chunks_per_pass = 0 if self.n_examples is None else -(-self.n_examples // self.chunk_size)
+        passes = itertools.count()  # a repeated dataset calls the generator once per pass, in turn
+        start = self.seed
+
+        def one_pass():
+            return self._generate(start + next(passes) * chunks_per_pass)
+
+        return tf.data.Dataset.from_generator(one_pass, output_signature=self.output_signature)
 
 
 def _audio_length(provider: DataProvider):
@@ -519,6 +533,19 @@ class ZippedProvider(DataProvider):
                              f"{dict(zip(names, [p.sample_rate for p in providers]))}")
         self.providers, self.names = providers, names
         self.batch_size_ratios = [r / sum(ratios) for r in ratios]
+
+    @property
+    def seed(self):
+        """The parts' seeds (a tuple), or None while any part's order is unseeded."""
+        seeds = tuple(getattr(p, "seed", 0) for p in self.providers)
+        return None if any(seed is None for seed in seeds) else seeds
+
+    @seed.setter
+    def seed(self, value):
+        """Seeds the parts that are unseeded (a part keeps a seed it has)."""
+        for provider in self.providers:
+            if getattr(provider, "seed", 0) is None:
+                provider.seed = value
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         """A dataset of tuples of single examples, one dict per provider."""
